@@ -1,0 +1,93 @@
+//! Injected time. Everything in Valet stores milliseconds since the Unix epoch.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+pub trait Clock: Send + Sync + 'static {
+    fn now_ms(&self) -> Millis;
+    fn now_secs(&self) -> i64 {
+        self.now_ms().div_euclid(1000)
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> Millis {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        d.as_millis() as i64
+    }
+}
+
+/// A clock tests move by hand: code expiry, token lifetimes and polling without sleeping.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<AtomicI64>);
+
+impl ManualClock {
+    pub fn new(start_ms: Millis) -> Self {
+        ManualClock(Arc::new(AtomicI64::new(start_ms)))
+    }
+    pub fn advance_ms(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+    pub fn set_ms(&self, ms: Millis) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> Millis {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Formats epoch milliseconds as `YYYY-MM-DDTHH:MM:SSZ` (the shape Salesforce's identity
+/// service uses for `last_modified_date` and userinfo `updated_at`).
+pub fn iso8601(ms: Millis) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Same as [`iso8601`] with milliseconds and Salesforce's `+0000` offset (REST record dates).
+pub fn sf_datetime(ms: Millis) -> String {
+    let base = iso8601(ms);
+    format!("{}.{:03}+0000", &base[..19], ms.rem_euclid(1000))
+}
+
+// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_dates() {
+        assert_eq!(super::iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::iso8601(1_667_600_739_962), "2022-11-04T22:25:39Z");
+        assert_eq!(super::sf_datetime(1_667_600_739_962), "2022-11-04T22:25:39.962+0000");
+    }
+}

@@ -1,0 +1,378 @@
+//! The records Valet keeps: orgs, users, apps (with their policies), consents, codes, tokens,
+//! sessions and signing keys. Plain data; the engine gives them behaviour.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Millis;
+use crate::ids::SfId;
+use crate::scope::ScopeSet;
+use crate::secret::TokenHash;
+
+/// Org-wide settings (Setup > OAuth and OpenID Connect Settings).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrgSettings {
+    /// "Allow OAuth Username-Password Flows": off by default (orgs since Summer '23).
+    pub allow_username_password_flow: bool,
+    /// "Allow OAuth User-Agent Flows"; blocking it also blocks the hybrid token flow.
+    pub allow_user_agent_flow: bool,
+    /// "Allow Authorization Code and Credentials Flows".
+    pub allow_code_credentials_flow: bool,
+    /// "Require PKCE for supported authorization flows", org-wide.
+    pub require_pkce: bool,
+    /// "Limit the idle refresh token TTL" (30 days) when set.
+    pub idle_refresh_token_ttl_days: Option<u32>,
+}
+
+impl Default for OrgSettings {
+    fn default() -> Self {
+        OrgSettings {
+            allow_username_password_flow: false,
+            allow_user_agent_flow: true,
+            allow_code_credentials_flow: false,
+            require_pkce: false,
+            idle_refresh_token_ttl_days: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Org {
+    pub id: SfId,
+    pub name: String,
+    pub settings: OrgSettings,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: SfId,
+    pub org_id: SfId,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// Argon2id PHC string; never leaves the engine.
+    pub password_hash: String,
+    pub active: bool,
+    pub is_admin: bool,
+    pub timezone: String,
+    pub locale: String,
+    pub language: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl User {
+    pub fn display_name(&self) -> String {
+        match (self.first_name.is_empty(), self.last_name.is_empty()) {
+            (true, true) => self.username.clone(),
+            (false, true) => self.first_name.clone(),
+            (true, false) => self.last_name.clone(),
+            (false, false) => format!("{} {}", self.first_name, self.last_name),
+        }
+    }
+}
+
+/// Who may use an app (spec §8.1).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum PermittedUsers {
+    /// Users see the approval page on first use.
+    #[default]
+    AllSelfAuthorized,
+    /// No approval page; only users with an assigned permission set may use the app.
+    AdminApprovedPreAuthorized,
+}
+
+/// IP relaxation (spec §8.2).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum IpRelaxation {
+    #[default]
+    Enforce,
+    EnforceRelaxRefresh,
+    Bypass2Factor,
+    Bypass,
+}
+
+/// Refresh-token policy (spec §8.3).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RefreshTokenPolicy {
+    #[default]
+    ValidUntilRevoked,
+    ExpireImmediately,
+    /// Absolute lifetime.
+    ExpireAfter { minutes: u64 },
+    /// Idle lifetime: expires when not used for this long.
+    ExpireIfUnused { minutes: u64 },
+}
+
+/// ID token settings (spec §6.7, seed 002 "Configure ID token").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdTokenSettings {
+    /// 1 to 720 minutes; default 2.
+    pub valid_minutes: u32,
+    /// Extra audiences beside the consumer key.
+    pub audiences: Vec<String>,
+    pub include_standard_claims: bool,
+    pub include_custom_attributes: bool,
+    pub include_custom_permissions: bool,
+}
+
+impl Default for IdTokenSettings {
+    fn default() -> Self {
+        IdTokenSettings {
+            valid_minutes: 2,
+            audiences: Vec::new(),
+            include_standard_claims: false,
+            include_custom_attributes: false,
+            include_custom_permissions: false,
+        }
+    }
+}
+
+/// Asset token settings (spec §4.10).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AssetTokenSettings {
+    pub enabled: bool,
+    pub valid_minutes: u32,
+    pub audiences: Vec<String>,
+    pub include_custom_attributes: bool,
+    pub include_custom_permissions: bool,
+}
+
+impl Default for AssetTokenSettings {
+    fn default() -> Self {
+        AssetTokenSettings {
+            enabled: false,
+            valid_minutes: 1,
+            audiences: Vec::new(),
+            include_custom_attributes: false,
+            include_custom_permissions: false,
+        }
+    }
+}
+
+/// Every per-app setting the seeds describe, as data (seed 002, spec §8.5). Later flows read
+/// the switches that concern them; the admin CLI and API edit them as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppPolicy {
+    pub permitted_users: PermittedUsers,
+    /// Permission sets whose users are pre-authorized (admin-approved apps).
+    pub permission_sets: Vec<String>,
+    pub ip_relaxation: IpRelaxation,
+    pub refresh_token_policy: RefreshTokenPolicy,
+    pub refresh_token_rotation: bool,
+    /// Access-token lifetime ("Timeout value"); default 2 hours.
+    pub session_timeout_minutes: u32,
+    pub require_secret_for_web_server_flow: bool,
+    pub require_secret_for_refresh_token_flow: bool,
+    pub require_pkce: bool,
+    pub enable_authorization_code_flow: bool,
+    pub enable_user_agent_flow: bool,
+    pub enable_device_flow: bool,
+    pub enable_client_credentials_flow: bool,
+    /// Username of the "Run As" user for the client credentials flow.
+    pub client_credentials_user: Option<String>,
+    pub enable_code_credentials_flow: bool,
+    pub enable_token_exchange_flow: bool,
+    pub token_exchange_require_secret: bool,
+    pub enable_jwt_bearer_flow: bool,
+    /// "Use digital signatures": PEM certificate for JWT bearer (at most 4 KB).
+    pub jwt_certificate_pem: Option<String>,
+    pub jwt_access_tokens: bool,
+    /// Named-user JWT access-token lifetime: 1, 5, 10, 15 or 30 minutes.
+    pub jwt_access_token_minutes: u32,
+    pub introspect_all_tokens: bool,
+    pub id_token: IdTokenSettings,
+    pub asset_tokens: AssetTokenSettings,
+    pub single_logout_url: Option<String>,
+    pub backchannel_logout_url: Option<String>,
+    pub custom_attributes: std::collections::BTreeMap<String, String>,
+    /// IP ranges (`a.b.c.d-e.f.g.h` or CIDR) enforced unless relaxed.
+    pub ip_ranges: Vec<String>,
+}
+
+impl Default for AppPolicy {
+    fn default() -> Self {
+        AppPolicy {
+            permitted_users: PermittedUsers::AllSelfAuthorized,
+            permission_sets: Vec::new(),
+            ip_relaxation: IpRelaxation::Enforce,
+            refresh_token_policy: RefreshTokenPolicy::ValidUntilRevoked,
+            refresh_token_rotation: false,
+            session_timeout_minutes: 120,
+            require_secret_for_web_server_flow: true,
+            require_secret_for_refresh_token_flow: true,
+            require_pkce: false,
+            enable_authorization_code_flow: true,
+            enable_user_agent_flow: true,
+            enable_device_flow: false,
+            enable_client_credentials_flow: false,
+            client_credentials_user: None,
+            enable_code_credentials_flow: false,
+            enable_token_exchange_flow: false,
+            token_exchange_require_secret: true,
+            enable_jwt_bearer_flow: false,
+            jwt_certificate_pem: None,
+            jwt_access_tokens: false,
+            jwt_access_token_minutes: 30,
+            introspect_all_tokens: false,
+            id_token: IdTokenSettings::default(),
+            asset_tokens: AssetTokenSettings::default(),
+            single_logout_url: None,
+            backchannel_logout_url: None,
+            custom_attributes: Default::default(),
+            ip_ranges: Vec::new(),
+        }
+    }
+}
+
+/// An external client app (connected app).
+#[derive(Debug, Clone)]
+pub struct App {
+    pub id: SfId,
+    pub org_id: SfId,
+    pub name: String,
+    pub consumer_key: String,
+    /// A public client has no secret (e.g. the sf CLI's `PlatformCLI`).
+    pub is_public: bool,
+    pub callback_urls: Vec<String>,
+    pub scopes: ScopeSet,
+    pub policy: AppPolicy,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// One consumer secret. Several can be live during a staged rotation.
+#[derive(Debug, Clone)]
+pub struct AppSecret {
+    pub id: i64,
+    pub app_id: SfId,
+    pub secret_hash: TokenHash,
+    pub created_at: Millis,
+    pub retired_at: Option<Millis>,
+}
+
+/// A user's remembered approval of an app for a set of scopes.
+#[derive(Debug, Clone)]
+pub struct Consent {
+    pub user_id: SfId,
+    pub app_id: SfId,
+    pub scopes: ScopeSet,
+    pub created_at: Millis,
+}
+
+/// PKCE challenge method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PkceMethod {
+    S256,
+    Plain,
+}
+
+impl PkceMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PkceMethod::S256 => "S256",
+            PkceMethod::Plain => "plain",
+        }
+    }
+    pub fn from_stored(s: &str) -> Option<Self> {
+        match s {
+            "S256" => Some(PkceMethod::S256),
+            "plain" => Some(PkceMethod::Plain),
+            _ => None,
+        }
+    }
+}
+
+/// An authorization code, stored by hash. `family_id` is set when it is redeemed, so a replay
+/// can find and revoke what the first redemption issued.
+#[derive(Debug, Clone)]
+pub struct AuthCode {
+    pub code_hash: TokenHash,
+    pub org_id: SfId,
+    pub app_id: SfId,
+    pub user_id: SfId,
+    pub redirect_uri: String,
+    pub scopes: ScopeSet,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<PkceMethod>,
+    pub nonce: Option<String>,
+    pub auth_time: Millis,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub consumed_at: Option<Millis>,
+    pub family_id: Option<String>,
+}
+
+/// A token family: everything issued from one authorization (a code redemption, a device
+/// approval, ...). Revoking the family revokes every access and refresh token in it.
+#[derive(Debug, Clone)]
+pub struct TokenFamily {
+    pub id: String,
+    pub org_id: SfId,
+    pub app_id: SfId,
+    pub user_id: SfId,
+    pub scopes: ScopeSet,
+    /// Which grant created it (`authorization_code`, `client_credentials`, ...).
+    pub grant: String,
+    pub auth_time: Millis,
+    pub created_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+/// An opaque access token, by hash.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub token_hash: TokenHash,
+    pub family_id: String,
+    pub org_id: SfId,
+    pub app_id: SfId,
+    pub user_id: SfId,
+    pub scopes: ScopeSet,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+/// A refresh token, by hash. With rotation, `replaced_by` links it to its successor.
+#[derive(Debug, Clone)]
+pub struct RefreshToken {
+    pub token_hash: TokenHash,
+    pub family_id: String,
+    pub org_id: SfId,
+    pub app_id: SfId,
+    pub user_id: SfId,
+    pub scopes: ScopeSet,
+    pub created_at: Millis,
+    pub last_used_at: Millis,
+    /// Absolute expiry from the app's refresh-token policy, if any.
+    pub expires_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+    pub replaced_by: Option<TokenHash>,
+}
+
+/// A browser session at Valet's own pages.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id_hash: TokenHash,
+    pub org_id: SfId,
+    pub user_id: SfId,
+    pub auth_time: Millis,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
+/// An RSA signing key. The private part is stored encrypted under the master key.
+#[derive(Debug, Clone)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: String,
+    pub private_der_encrypted: Vec<u8>,
+    pub created_at: Millis,
+    pub active: bool,
+}

@@ -1,0 +1,147 @@
+//! The storage port. The engine depends only on this trait; `valet-store` implements it for
+//! SQLite and PostgreSQL. Every method is one atomic operation: where a flow needs
+//! "exactly one winner" (code redemption, rotation), the method itself is the atomic step.
+
+use async_trait::async_trait;
+
+use crate::clock::Millis;
+use crate::ids::SfId;
+use crate::model::*;
+use crate::scope::ScopeSet;
+use crate::secret::TokenHash;
+
+/// Storage failures. Constraint violations that a caller can act on are their own variants;
+/// everything else is `Backend` and becomes a 500 with the detail logged, never shown.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("not found")]
+    NotFound,
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Changes to a user; `None` leaves a field as it is.
+#[derive(Debug, Default, Clone)]
+pub struct UserPatch {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub password_hash: Option<String>,
+    pub active: Option<bool>,
+    pub is_admin: Option<bool>,
+}
+
+/// Changes to an app; `None` leaves a field as it is.
+#[derive(Debug, Default, Clone)]
+pub struct AppPatch {
+    pub name: Option<String>,
+    pub callback_urls: Option<Vec<String>>,
+    pub scopes: Option<ScopeSet>,
+    pub policy: Option<AppPolicy>,
+    pub is_public: Option<bool>,
+}
+
+/// Counts of rows deleted by a sweep.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    pub codes: u64,
+    pub access_tokens: u64,
+    pub refresh_tokens: u64,
+    pub sessions: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies the embedded migrations (idempotent).
+    async fn migrate(&self) -> StoreResult<()>;
+    /// A cheap round trip, for readiness.
+    async fn ping(&self) -> StoreResult<()>;
+    /// A counter bumped by every change to orgs, users, apps, secrets or consents, so that a
+    /// running server can notice admin changes made by another process.
+    async fn change_counter(&self) -> StoreResult<i64>;
+
+    // Orgs
+    async fn insert_org(&self, org: &Org) -> StoreResult<()>;
+    /// The first org (Valet runs one org per installation today).
+    async fn default_org(&self) -> StoreResult<Option<Org>>;
+    async fn get_org(&self, id: &SfId) -> StoreResult<Option<Org>>;
+    async fn update_org_settings(&self, id: &SfId, settings: &OrgSettings, now: Millis) -> StoreResult<()>;
+
+    // Users
+    /// Fails with `Conflict` when the username is taken.
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    async fn get_user(&self, id: &SfId) -> StoreResult<Option<User>>;
+    /// Usernames are unique across the installation and compared case-insensitively.
+    async fn get_user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn list_users(&self, org_id: &SfId) -> StoreResult<Vec<User>>;
+    async fn update_user(&self, id: &SfId, patch: &UserPatch, now: Millis) -> StoreResult<()>;
+
+    // Apps
+    /// Fails with `Conflict` when the consumer key is taken.
+    async fn insert_app(&self, app: &App) -> StoreResult<()>;
+    async fn get_app(&self, id: &SfId) -> StoreResult<Option<App>>;
+    async fn get_app_by_consumer_key(&self, key: &str) -> StoreResult<Option<App>>;
+    async fn list_apps(&self, org_id: &SfId) -> StoreResult<Vec<App>>;
+    async fn update_app(&self, id: &SfId, patch: &AppPatch, now: Millis) -> StoreResult<()>;
+    /// Deletes the app and everything issued to it (codes, tokens, consents, secrets).
+    async fn delete_app(&self, id: &SfId) -> StoreResult<()>;
+
+    // Consumer secrets
+    async fn insert_app_secret(&self, app_id: &SfId, hash: &TokenHash, now: Millis) -> StoreResult<i64>;
+    /// Secrets that are not retired, newest first.
+    async fn live_app_secrets(&self, app_id: &SfId) -> StoreResult<Vec<AppSecret>>;
+    /// Retires every live secret except `keep`.
+    async fn retire_app_secrets_except(&self, app_id: &SfId, keep: i64, now: Millis) -> StoreResult<u64>;
+
+    // Consents
+    async fn get_consent(&self, user_id: &SfId, app_id: &SfId) -> StoreResult<Option<Consent>>;
+    async fn upsert_consent(&self, consent: &Consent) -> StoreResult<()>;
+    async fn delete_consent(&self, user_id: &SfId, app_id: &SfId) -> StoreResult<()>;
+
+    // Authorization codes
+    async fn insert_code(&self, code: &AuthCode) -> StoreResult<()>;
+    async fn get_code(&self, hash: &TokenHash) -> StoreResult<Option<AuthCode>>;
+    /// Marks the code redeemed by `family_id` if and only if nobody redeemed it before.
+    /// Returns true for exactly one caller, however many race.
+    async fn consume_code(&self, hash: &TokenHash, family_id: &str, now: Millis) -> StoreResult<bool>;
+
+    // Token families, access and refresh tokens
+    async fn insert_family(&self, family: &TokenFamily) -> StoreResult<()>;
+    async fn get_family(&self, id: &str) -> StoreResult<Option<TokenFamily>>;
+    /// Revokes the family and every access and refresh token in it.
+    async fn revoke_family(&self, id: &str, now: Millis) -> StoreResult<()>;
+    /// Deletes a family that was created for a redemption that then lost its race.
+    async fn delete_family(&self, id: &str) -> StoreResult<()>;
+    async fn insert_access_token(&self, token: &AccessToken) -> StoreResult<()>;
+    /// The access token with its family's revocation folded into `revoked_at`.
+    async fn get_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>>;
+    async fn revoke_access_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<bool>;
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
+    /// The refresh token with its family's revocation folded into `revoked_at`.
+    async fn get_refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>>;
+    async fn touch_refresh_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<()>;
+    /// Atomically replaces `old` by `new` (rotation): succeeds only if `old` was not yet
+    /// replaced or revoked. Returns false when another request rotated it first.
+    async fn rotate_refresh_token(&self, old: &TokenHash, new: &RefreshToken, now: Millis) -> StoreResult<bool>;
+    /// Revokes every family of a user (disable, password change) or of a user x app pair.
+    async fn revoke_user_families(&self, user_id: &SfId, app_id: Option<&SfId>, now: Millis) -> StoreResult<u64>;
+
+    // Browser sessions
+    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+    async fn get_session(&self, id_hash: &TokenHash) -> StoreResult<Option<Session>>;
+    async fn delete_session(&self, id_hash: &TokenHash) -> StoreResult<()>;
+    async fn delete_user_sessions(&self, user_id: &SfId) -> StoreResult<()>;
+
+    // Signing keys
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// All keys, newest first (retired keys stay published for verification).
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+
+    /// Deletes expired codes, access tokens, sessions, and refresh tokens past their absolute
+    /// expiry or revoked more than a day ago.
+    async fn sweep_expired(&self, now: Millis) -> StoreResult<SweepReport>;
+}
