@@ -1,1 +1,2 @@
-//! placeholder
+//! Valet's HTTP surface.
+pub mod ui;
