@@ -1,1 +1,202 @@
-//! placeholder
+//! Valet's storage: one [`SqlStore`] that implements [`valet_core::store::Store`] for SQLite
+//! (the embedded default) and PostgreSQL.
+//!
+//! Both backends go through sqlx's `Any` driver so that every query is written once. That
+//! works because the schema keeps to the types `Any` maps identically on both sides: BIGINT
+//! (times in epoch milliseconds, booleans as 0/1), TEXT (ids, hex hashes, scope strings, JSON)
+//! and one binary column. Placeholders are `$1, $2, ...`: PostgreSQL needs them, and SQLite
+//! reads `$N` as "argument N", so a parameter may appear twice in a statement.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+use sqlx::{Any, Executor, Transaction};
+use valet_core::store::{StoreError, StoreResult};
+
+mod rows;
+mod store_impl;
+pub mod testing;
+
+/// Which database a [`SqlStore`] talks to. Public so the server can show it on its status
+/// page, and so callers can tell when they need backend-specific SQL of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a connection URL names; anything else is refused up front rather than
+    /// failing later with a less helpful driver error.
+    pub fn from_url(url: &str) -> StoreResult<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            // The URL itself may carry a password, so it is not echoed.
+            Err(StoreError::Backend(
+                "unsupported database URL: expected sqlite:// or postgres://".into(),
+            ))
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Set on every SQLite connection. `busy_timeout` comes first so that switching to WAL waits
+/// for other connections instead of failing; WAL lets readers run beside the one writer;
+/// `synchronous=NORMAL` is durable enough under WAL (a power cut may lose the last commits,
+/// never corrupt); foreign keys are off by default in SQLite and the schema relies on them.
+const SQLITE_PRAGMAS: &[&str] = &[
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+];
+
+/// SQLite has one writer at a time, so more connections only add readers; eight covers the
+/// server's concurrency without holding many file handles.
+const SQLITE_POOL_SIZE: u32 = 8;
+const POSTGRES_POOL_SIZE: u32 = 10;
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The SQL store. Cheap to clone (the pool is shared).
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl SqlStore {
+    /// Connects to `sqlite://PATH?mode=rwc` or `postgres://...` (PostgreSQL URLs may carry
+    /// `?options=-c%20search_path%3Dschema`, which the driver passes through as a startup
+    /// option). Does not migrate: call [`valet_core::store::Store::migrate`].
+    pub async fn connect(url: &str) -> StoreResult<SqlStore> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let options = match backend {
+            Backend::Sqlite => {
+                options
+                    .max_connections(SQLITE_POOL_SIZE)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            for pragma in SQLITE_PRAGMAS {
+                                conn.execute(*pragma).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+            }
+            Backend::Postgres => options.max_connections(POSTGRES_POOL_SIZE),
+        };
+        let pool = options.connect(url).await.map_err(|e| {
+            StoreError::Backend(format!("cannot connect to the {backend} database: {e}"))
+        })?;
+        Ok(SqlStore { pool, backend })
+    }
+
+    /// The embedded default: `valet.db` in `dir`, created if missing.
+    pub async fn sqlite_in_dir(dir: &Path) -> StoreResult<SqlStore> {
+        SqlStore::connect(&sqlite_url(&dir.join("valet.db"))?).await
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for queries the `Store` trait does not (yet) cover.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes every connection (waiting for those in use), e.g. before dropping a test schema.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Begins a transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and writes later fails
+    /// with SQLITE_BUSY when another writer got in between, and `busy_timeout` cannot help.
+    async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        };
+        tx.map_err(db_err)
+    }
+
+    /// Runs the embedded migrations. The PostgreSQL migrator serialises concurrent runs with an
+    /// advisory lock; SQLite's has no lock, so a process that loses the race to another one
+    /// starting at the same moment fails on the duplicate bookkeeping row, and simply retrying
+    /// then finds everything applied.
+    async fn run_migrations(&self) -> StoreResult<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match migrator.run(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(
+                    e @ (sqlx::migrate::MigrateError::Execute(_)
+                    | sqlx::migrate::MigrateError::ExecuteMigration(..)),
+                ) if attempt < 5 => {
+                    tracing::warn!(error = %e, attempt, "migration failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+                Err(e) => return Err(StoreError::Backend(format!("migration failed: {e}"))),
+            }
+        }
+    }
+}
+
+/// Builds a `sqlite://` URL for a path. The driver percent-decodes the path, so the characters
+/// that would otherwise end it (`?`, `#`) or start an escape (`%`) are escaped.
+pub fn sqlite_url(path: &Path) -> StoreResult<String> {
+    let path = path
+        .to_str()
+        .ok_or_else(|| StoreError::Backend("database path is not valid UTF-8".into()))?;
+    let escaped = path
+        .replace('%', "%25")
+        .replace('?', "%3F")
+        .replace('#', "%23");
+    Ok(format!("sqlite://{escaped}?mode=rwc"))
+}
+
+/// Any database error that is not a constraint the caller can act on. The driver's message is
+/// kept for the log; queries only ever bind hashes, never raw secrets, so none can leak here.
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// The name of the unique constraint an error violated, if it is a unique violation.
+/// PostgreSQL reports the constraint name; SQLite only a message naming `table.column`.
+pub(crate) fn unique_violation(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => Some(
+            d.constraint()
+                .map(str::to_string)
+                .unwrap_or_else(|| d.message().to_string()),
+        ),
+        _ => None,
+    }
+}

@@ -1,0 +1,239 @@
+//! Row decoding. Column lists live next to their decoders so a SELECT and the code reading it
+//! cannot drift apart.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Decode, Row, Type};
+use valet_core::ids::SfId;
+use valet_core::model::*;
+use valet_core::scope::ScopeSet;
+use valet_core::secret::TokenHash;
+use valet_core::store::{StoreError, StoreResult};
+
+pub(crate) fn col<'r, T>(row: &'r AnyRow, name: &str) -> StoreResult<T>
+where
+    T: Decode<'r, Any> + Type<Any>,
+{
+    row.try_get(name)
+        .map_err(|e| StoreError::Backend(format!("reading column {name}: {e}")))
+}
+
+/// Booleans are stored as 0/1 integers: `Any` decodes SQLite integers as bool unreliably and
+/// PostgreSQL BOOLEAN not at all like SQLite, so both sides agree on BIGINT.
+fn flag(row: &AnyRow, name: &str) -> StoreResult<bool> {
+    Ok(col::<i64>(row, name)? != 0)
+}
+
+fn id(row: &AnyRow, name: &str) -> StoreResult<SfId> {
+    Ok(SfId::from_trusted(col(row, name)?))
+}
+
+fn hash(row: &AnyRow, name: &str) -> StoreResult<TokenHash> {
+    Ok(TokenHash::from_stored(col(row, name)?))
+}
+
+fn scopes(row: &AnyRow, name: &str) -> StoreResult<ScopeSet> {
+    Ok(ScopeSet::from_stored(&col::<String>(row, name)?))
+}
+
+fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, name: &str) -> StoreResult<T> {
+    let text: String = col(row, name)?;
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::Backend(format!("column {name} holds invalid JSON: {e}")))
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
+}
+
+pub(crate) fn bool_int(b: bool) -> i64 {
+    i64::from(b)
+}
+
+pub(crate) const ORG_COLS: &str = "id, name, settings, created_at";
+
+pub(crate) fn org(row: &AnyRow) -> StoreResult<Org> {
+    Ok(Org {
+        id: id(row, "id")?,
+        name: col(row, "name")?,
+        settings: json(row, "settings")?,
+        created_at: col(row, "created_at")?,
+    })
+}
+
+pub(crate) const USER_COLS: &str =
+    "id, org_id, username, email, first_name, last_name, password_hash, active, \
+     is_admin, timezone, locale, language, created_at, updated_at";
+
+pub(crate) fn user(row: &AnyRow) -> StoreResult<User> {
+    Ok(User {
+        id: id(row, "id")?,
+        org_id: id(row, "org_id")?,
+        username: col(row, "username")?,
+        email: col(row, "email")?,
+        first_name: col(row, "first_name")?,
+        last_name: col(row, "last_name")?,
+        password_hash: col(row, "password_hash")?,
+        active: flag(row, "active")?,
+        is_admin: flag(row, "is_admin")?,
+        timezone: col(row, "timezone")?,
+        locale: col(row, "locale")?,
+        language: col(row, "language")?,
+        created_at: col(row, "created_at")?,
+        updated_at: col(row, "updated_at")?,
+    })
+}
+
+pub(crate) const APP_COLS: &str =
+    "id, org_id, name, consumer_key, is_public, callback_urls, scopes, policy, created_at, updated_at";
+
+pub(crate) fn app(row: &AnyRow) -> StoreResult<App> {
+    Ok(App {
+        id: id(row, "id")?,
+        org_id: id(row, "org_id")?,
+        name: col(row, "name")?,
+        consumer_key: col(row, "consumer_key")?,
+        is_public: flag(row, "is_public")?,
+        callback_urls: json(row, "callback_urls")?,
+        scopes: scopes(row, "scopes")?,
+        policy: json(row, "policy")?,
+        created_at: col(row, "created_at")?,
+        updated_at: col(row, "updated_at")?,
+    })
+}
+
+pub(crate) const APP_SECRET_COLS: &str = "id, app_id, secret_hash, created_at, retired_at";
+
+pub(crate) fn app_secret(row: &AnyRow) -> StoreResult<AppSecret> {
+    Ok(AppSecret {
+        id: col(row, "id")?,
+        app_id: id(row, "app_id")?,
+        secret_hash: hash(row, "secret_hash")?,
+        created_at: col(row, "created_at")?,
+        retired_at: col(row, "retired_at")?,
+    })
+}
+
+pub(crate) const CONSENT_COLS: &str = "user_id, app_id, scopes, created_at";
+
+pub(crate) fn consent(row: &AnyRow) -> StoreResult<Consent> {
+    Ok(Consent {
+        user_id: id(row, "user_id")?,
+        app_id: id(row, "app_id")?,
+        scopes: scopes(row, "scopes")?,
+        created_at: col(row, "created_at")?,
+    })
+}
+
+pub(crate) const CODE_COLS: &str =
+    "code_hash, org_id, app_id, user_id, redirect_uri, scopes, code_challenge, \
+     code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at, family_id";
+
+pub(crate) fn auth_code(row: &AnyRow) -> StoreResult<AuthCode> {
+    let method: Option<String> = col(row, "code_challenge_method")?;
+    let code_challenge_method = match method {
+        None => None,
+        Some(m) => Some(PkceMethod::from_stored(&m).ok_or_else(|| {
+            StoreError::Backend("unknown code_challenge_method in auth_codes".into())
+        })?),
+    };
+    Ok(AuthCode {
+        code_hash: hash(row, "code_hash")?,
+        org_id: id(row, "org_id")?,
+        app_id: id(row, "app_id")?,
+        user_id: id(row, "user_id")?,
+        redirect_uri: col(row, "redirect_uri")?,
+        scopes: scopes(row, "scopes")?,
+        code_challenge: col(row, "code_challenge")?,
+        code_challenge_method,
+        nonce: col(row, "nonce")?,
+        auth_time: col(row, "auth_time")?,
+        created_at: col(row, "created_at")?,
+        expires_at: col(row, "expires_at")?,
+        consumed_at: col(row, "consumed_at")?,
+        family_id: col(row, "family_id")?,
+    })
+}
+
+pub(crate) const FAMILY_COLS: &str =
+    "id, org_id, app_id, user_id, scopes, grant_type, auth_time, created_at, revoked_at";
+
+pub(crate) fn family(row: &AnyRow) -> StoreResult<TokenFamily> {
+    Ok(TokenFamily {
+        id: col(row, "id")?,
+        org_id: id(row, "org_id")?,
+        app_id: id(row, "app_id")?,
+        user_id: id(row, "user_id")?,
+        scopes: scopes(row, "scopes")?,
+        grant: col(row, "grant_type")?,
+        auth_time: col(row, "auth_time")?,
+        created_at: col(row, "created_at")?,
+        revoked_at: col(row, "revoked_at")?,
+    })
+}
+
+/// Selected from `access_tokens t LEFT JOIN token_families f`: the family's revocation is
+/// folded into `revoked_at` so that no caller can forget to check the family.
+pub(crate) const ACCESS_COLS_FOLDED: &str =
+    "t.token_hash, t.family_id, t.org_id, t.app_id, t.user_id, t.scopes, \
+     t.created_at, t.expires_at, COALESCE(t.revoked_at, f.revoked_at) AS revoked_at";
+
+pub(crate) fn access_token(row: &AnyRow) -> StoreResult<AccessToken> {
+    Ok(AccessToken {
+        token_hash: hash(row, "token_hash")?,
+        family_id: col(row, "family_id")?,
+        org_id: id(row, "org_id")?,
+        app_id: id(row, "app_id")?,
+        user_id: id(row, "user_id")?,
+        scopes: scopes(row, "scopes")?,
+        created_at: col(row, "created_at")?,
+        expires_at: col(row, "expires_at")?,
+        revoked_at: col(row, "revoked_at")?,
+    })
+}
+
+/// As [`ACCESS_COLS_FOLDED`], for `refresh_tokens t`.
+pub(crate) const REFRESH_COLS_FOLDED: &str = "t.token_hash, t.family_id, t.org_id, t.app_id, t.user_id, t.scopes, \
+     t.created_at, t.last_used_at, t.expires_at, COALESCE(t.revoked_at, f.revoked_at) AS revoked_at, t.replaced_by";
+
+pub(crate) fn refresh_token(row: &AnyRow) -> StoreResult<RefreshToken> {
+    let replaced_by: Option<String> = col(row, "replaced_by")?;
+    Ok(RefreshToken {
+        token_hash: hash(row, "token_hash")?,
+        family_id: col(row, "family_id")?,
+        org_id: id(row, "org_id")?,
+        app_id: id(row, "app_id")?,
+        user_id: id(row, "user_id")?,
+        scopes: scopes(row, "scopes")?,
+        created_at: col(row, "created_at")?,
+        last_used_at: col(row, "last_used_at")?,
+        expires_at: col(row, "expires_at")?,
+        revoked_at: col(row, "revoked_at")?,
+        replaced_by: replaced_by.map(TokenHash::from_stored),
+    })
+}
+
+pub(crate) const SESSION_COLS: &str = "id_hash, org_id, user_id, auth_time, created_at, expires_at";
+
+pub(crate) fn session(row: &AnyRow) -> StoreResult<Session> {
+    Ok(Session {
+        id_hash: hash(row, "id_hash")?,
+        org_id: id(row, "org_id")?,
+        user_id: id(row, "user_id")?,
+        auth_time: col(row, "auth_time")?,
+        created_at: col(row, "created_at")?,
+        expires_at: col(row, "expires_at")?,
+    })
+}
+
+pub(crate) const SIGNING_KEY_COLS: &str = "kid, alg, private_der_encrypted, created_at, active";
+
+pub(crate) fn signing_key(row: &AnyRow) -> StoreResult<SigningKeyRecord> {
+    Ok(SigningKeyRecord {
+        kid: col(row, "kid")?,
+        alg: col(row, "alg")?,
+        private_der_encrypted: col(row, "private_der_encrypted")?,
+        created_at: col(row, "created_at")?,
+        active: flag(row, "active")?,
+    })
+}

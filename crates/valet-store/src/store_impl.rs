@@ -1,0 +1,891 @@
+//! `Store` for [`SqlStore`]. Every statement here runs unchanged on SQLite and PostgreSQL.
+
+use async_trait::async_trait;
+use sqlx::AnyConnection;
+use sqlx::Row;
+use valet_core::clock::Millis;
+use valet_core::ids::SfId;
+use valet_core::model::*;
+use valet_core::scope::ScopeSet;
+use valet_core::secret::TokenHash;
+use valet_core::store::{AppPatch, Store, StoreError, StoreResult, SweepReport, UserPatch};
+
+use crate::rows::{self, bool_int, to_json};
+use crate::{db_err, unique_violation, SqlStore};
+
+/// Revoked refresh tokens are kept this long so that a replayed (rotated-away) token is still
+/// recognised as a replay, and its family revoked, rather than being an unknown token.
+const REVOKED_REFRESH_RETENTION_MS: i64 = 86_400_000;
+
+/// A family with no tokens left is removed once it is older than this (or was revoked longer
+/// than [`REVOKED_REFRESH_RETENTION_MS`] ago). Nothing stored refers to it by then, but
+/// self-contained credentials minted from it (JWT access tokens, at most 30 minutes; ID
+/// tokens, at most 12 hours) may still be checked against it, and a family is created a
+/// moment before its first token. A week is far beyond all of those.
+const IDLE_FAMILY_RETENTION_MS: i64 = 7 * 86_400_000;
+
+/// Bumps the change counter inside the caller's transaction, so another process that sees the
+/// new value is guaranteed to also see the change.
+async fn bump_changes(conn: &mut AnyConnection) -> StoreResult<()> {
+    sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'changes'")
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Maps a unique violation to `Conflict(what)`; everything else is a backend error.
+fn conflict_or_backend(e: sqlx::Error, what: &str) -> StoreError {
+    match unique_violation(&e) {
+        Some(_) => StoreError::Conflict(what.to_string()),
+        None => db_err(e),
+    }
+}
+
+fn found(rows_affected: u64) -> StoreResult<()> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        self.run_migrations().await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn change_counter(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = 'changes'")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        match row {
+            Some(row) => rows::col(&row, "value"),
+            None => Err(StoreError::Backend(
+                "meta row 'changes' is missing; run migrations".into(),
+            )),
+        }
+    }
+
+    // ---- Orgs ----
+
+    async fn insert_org(&self, org: &Org) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("INSERT INTO orgs (id, name, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
+            .bind(org.id.as_str())
+            .bind(org.name.as_str())
+            .bind(to_json(&org.settings)?)
+            .bind(org.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(e, "org"))?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn default_org(&self) -> StoreResult<Option<Org>> {
+        let sql = format!(
+            "SELECT {} FROM orgs ORDER BY created_at, id LIMIT 1",
+            rows::ORG_COLS
+        );
+        let row = sqlx::query(&sql)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::org).transpose()
+    }
+
+    async fn get_org(&self, id: &SfId) -> StoreResult<Option<Org>> {
+        let sql = format!("SELECT {} FROM orgs WHERE id = $1", rows::ORG_COLS);
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::org).transpose()
+    }
+
+    async fn update_org_settings(
+        &self,
+        id: &SfId,
+        settings: &OrgSettings,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE orgs SET settings = $1, updated_at = $2 WHERE id = $3")
+            .bind(to_json(settings)?)
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        found(done.rows_affected())?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    // ---- Users ----
+
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO users (id, org_id, username, username_lower, email, first_name, last_name, \
+             password_hash, active, is_admin, timezone, locale, language, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(user.id.as_str())
+        .bind(user.org_id.as_str())
+        .bind(user.username.as_str())
+        .bind(user.username.to_lowercase())
+        .bind(user.email.as_str())
+        .bind(user.first_name.as_str())
+        .bind(user.last_name.as_str())
+        .bind(user.password_hash.as_str())
+        .bind(bool_int(user.active))
+        .bind(bool_int(user.is_admin))
+        .bind(user.timezone.as_str())
+        .bind(user.locale.as_str())
+        .bind(user.language.as_str())
+        .bind(user.created_at)
+        .bind(user.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match unique_violation(&e) {
+            Some(c) if c.contains("username") => StoreError::Conflict("username".into()),
+            Some(_) => StoreError::Conflict("user id".into()),
+            None => db_err(e),
+        })?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn get_user(&self, id: &SfId) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {} FROM users WHERE id = $1", rows::USER_COLS);
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::user).transpose()
+    }
+
+    async fn get_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let sql = format!(
+            "SELECT {} FROM users WHERE username_lower = $1",
+            rows::USER_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(username.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::user).transpose()
+    }
+
+    async fn list_users(&self, org_id: &SfId) -> StoreResult<Vec<User>> {
+        let sql = format!(
+            "SELECT {} FROM users WHERE org_id = $1 ORDER BY username_lower",
+            rows::USER_COLS
+        );
+        let all = sqlx::query(&sql)
+            .bind(org_id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        all.iter().map(rows::user).collect()
+    }
+
+    async fn update_user(&self, id: &SfId, patch: &UserPatch, now: Millis) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        // COALESCE keeps one statement for every combination of patched fields.
+        let done = sqlx::query(
+            "UPDATE users SET email = COALESCE($1, email), first_name = COALESCE($2, first_name), \
+             last_name = COALESCE($3, last_name), password_hash = COALESCE($4, password_hash), \
+             active = COALESCE($5, active), is_admin = COALESCE($6, is_admin), updated_at = $7 \
+             WHERE id = $8",
+        )
+        .bind(patch.email.as_deref())
+        .bind(patch.first_name.as_deref())
+        .bind(patch.last_name.as_deref())
+        .bind(patch.password_hash.as_deref())
+        .bind(patch.active.map(bool_int))
+        .bind(patch.is_admin.map(bool_int))
+        .bind(now)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        found(done.rows_affected())?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    // ---- Apps ----
+
+    async fn insert_app(&self, app: &App) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO apps (id, org_id, name, consumer_key, is_public, callback_urls, scopes, policy, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(app.id.as_str())
+        .bind(app.org_id.as_str())
+        .bind(app.name.as_str())
+        .bind(app.consumer_key.as_str())
+        .bind(bool_int(app.is_public))
+        .bind(to_json(&app.callback_urls)?)
+        .bind(app.scopes.to_string())
+        .bind(to_json(&app.policy)?)
+        .bind(app.created_at)
+        .bind(app.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match unique_violation(&e) {
+            Some(c) if c.contains("consumer_key") => StoreError::Conflict("consumer key".into()),
+            Some(_) => StoreError::Conflict("app id".into()),
+            None => db_err(e),
+        })?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn get_app(&self, id: &SfId) -> StoreResult<Option<App>> {
+        let sql = format!("SELECT {} FROM apps WHERE id = $1", rows::APP_COLS);
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::app).transpose()
+    }
+
+    async fn get_app_by_consumer_key(&self, key: &str) -> StoreResult<Option<App>> {
+        let sql = format!(
+            "SELECT {} FROM apps WHERE consumer_key = $1",
+            rows::APP_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::app).transpose()
+    }
+
+    async fn list_apps(&self, org_id: &SfId) -> StoreResult<Vec<App>> {
+        let sql = format!(
+            "SELECT {} FROM apps WHERE org_id = $1 ORDER BY created_at, id",
+            rows::APP_COLS
+        );
+        let all = sqlx::query(&sql)
+            .bind(org_id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        all.iter().map(rows::app).collect()
+    }
+
+    async fn update_app(&self, id: &SfId, patch: &AppPatch, now: Millis) -> StoreResult<()> {
+        let callback_urls = patch.callback_urls.as_ref().map(to_json).transpose()?;
+        let policy = patch.policy.as_ref().map(to_json).transpose()?;
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE apps SET name = COALESCE($1, name), callback_urls = COALESCE($2, callback_urls), \
+             scopes = COALESCE($3, scopes), policy = COALESCE($4, policy), \
+             is_public = COALESCE($5, is_public), updated_at = $6 WHERE id = $7",
+        )
+        .bind(patch.name.as_deref())
+        .bind(callback_urls)
+        .bind(patch.scopes.as_ref().map(ScopeSet::to_string))
+        .bind(policy)
+        .bind(patch.is_public.map(bool_int))
+        .bind(now)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        found(done.rows_affected())?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn delete_app(&self, id: &SfId) -> StoreResult<()> {
+        // Children first: the foreign keys would refuse the app's row otherwise.
+        const CHILDREN: &[&str] = &[
+            "DELETE FROM auth_codes WHERE app_id = $1",
+            "DELETE FROM access_tokens WHERE app_id = $1",
+            "DELETE FROM refresh_tokens WHERE app_id = $1",
+            "DELETE FROM token_families WHERE app_id = $1",
+            "DELETE FROM consents WHERE app_id = $1",
+            "DELETE FROM app_secrets WHERE app_id = $1",
+        ];
+        let mut tx = self.begin_write().await?;
+        for sql in CHILDREN {
+            sqlx::query(sql)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        let done = sqlx::query("DELETE FROM apps WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        found(done.rows_affected())?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    // ---- Consumer secrets ----
+
+    async fn insert_app_secret(
+        &self,
+        app_id: &SfId,
+        hash: &TokenHash,
+        now: Millis,
+    ) -> StoreResult<i64> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("INSERT INTO app_secrets (app_id, secret_hash, created_at) VALUES ($1, $2, $3) RETURNING id")
+            .bind(app_id.as_str())
+            .bind(hash.as_str())
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let id: i64 = row.try_get("id").map_err(db_err)?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(id)
+    }
+
+    async fn live_app_secrets(&self, app_id: &SfId) -> StoreResult<Vec<AppSecret>> {
+        let sql = format!(
+            "SELECT {} FROM app_secrets WHERE app_id = $1 AND retired_at IS NULL ORDER BY created_at DESC, id DESC",
+            rows::APP_SECRET_COLS
+        );
+        let all = sqlx::query(&sql)
+            .bind(app_id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        all.iter().map(rows::app_secret).collect()
+    }
+
+    async fn retire_app_secrets_except(
+        &self,
+        app_id: &SfId,
+        keep: i64,
+        now: Millis,
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE app_secrets SET retired_at = $1 WHERE app_id = $2 AND id <> $3 AND retired_at IS NULL",
+        )
+        .bind(now)
+        .bind(app_id.as_str())
+        .bind(keep)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let n = done.rows_affected();
+        if n > 0 {
+            bump_changes(&mut tx).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(n)
+    }
+
+    // ---- Consents ----
+
+    async fn get_consent(&self, user_id: &SfId, app_id: &SfId) -> StoreResult<Option<Consent>> {
+        let sql = format!(
+            "SELECT {} FROM consents WHERE user_id = $1 AND app_id = $2",
+            rows::CONSENT_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(user_id.as_str())
+            .bind(app_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::consent).transpose()
+    }
+
+    async fn upsert_consent(&self, consent: &Consent) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO consents (user_id, app_id, scopes, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, app_id) DO UPDATE SET scopes = excluded.scopes, created_at = excluded.created_at",
+        )
+        .bind(consent.user_id.as_str())
+        .bind(consent.app_id.as_str())
+        .bind(consent.scopes.to_string())
+        .bind(consent.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn delete_consent(&self, user_id: &SfId, app_id: &SfId) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND app_id = $2")
+            .bind(user_id.as_str())
+            .bind(app_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() > 0 {
+            bump_changes(&mut tx).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    // ---- Authorization codes ----
+
+    async fn insert_code(&self, code: &AuthCode) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO auth_codes (code_hash, org_id, app_id, user_id, redirect_uri, scopes, code_challenge, \
+             code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at, family_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(code.code_hash.as_str())
+        .bind(code.org_id.as_str())
+        .bind(code.app_id.as_str())
+        .bind(code.user_id.as_str())
+        .bind(code.redirect_uri.as_str())
+        .bind(code.scopes.to_string())
+        .bind(code.code_challenge.as_deref())
+        .bind(code.code_challenge_method.map(PkceMethod::as_str))
+        .bind(code.nonce.as_deref())
+        .bind(code.auth_time)
+        .bind(code.created_at)
+        .bind(code.expires_at)
+        .bind(code.consumed_at)
+        .bind(code.family_id.as_deref())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend(e, "authorization code"))?;
+        Ok(())
+    }
+
+    async fn get_code(&self, hash: &TokenHash) -> StoreResult<Option<AuthCode>> {
+        let sql = format!(
+            "SELECT {} FROM auth_codes WHERE code_hash = $1",
+            rows::CODE_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::auth_code).transpose()
+    }
+
+    async fn consume_code(
+        &self,
+        hash: &TokenHash,
+        family_id: &str,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        // One conditional UPDATE is the whole race: PostgreSQL re-checks `consumed_at IS NULL`
+        // after waiting for a concurrent writer's row lock, and SQLite runs writers one at a
+        // time, so exactly one caller sees a row affected.
+        let done = sqlx::query(
+            "UPDATE auth_codes SET consumed_at = $1, family_id = $2 WHERE code_hash = $3 AND consumed_at IS NULL",
+        )
+        .bind(now)
+        .bind(family_id)
+        .bind(hash.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    // ---- Token families, access and refresh tokens ----
+
+    async fn insert_family(&self, family: &TokenFamily) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO token_families (id, org_id, app_id, user_id, scopes, grant_type, auth_time, created_at, \
+             revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(family.id.as_str())
+        .bind(family.org_id.as_str())
+        .bind(family.app_id.as_str())
+        .bind(family.user_id.as_str())
+        .bind(family.scopes.to_string())
+        .bind(family.grant.as_str())
+        .bind(family.auth_time)
+        .bind(family.created_at)
+        .bind(family.revoked_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend(e, "token family"))?;
+        Ok(())
+    }
+
+    async fn get_family(&self, id: &str) -> StoreResult<Option<TokenFamily>> {
+        let sql = format!(
+            "SELECT {} FROM token_families WHERE id = $1",
+            rows::FAMILY_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::family).transpose()
+    }
+
+    async fn revoke_family(&self, id: &str, now: Millis) -> StoreResult<()> {
+        // The token rows are marked too (not only the family) so that the sweeper's "revoked a
+        // day ago" rule and any direct reader see the revocation; reads fold the family in
+        // anyway, which covers a token inserted concurrently with this transaction.
+        const STATEMENTS: &[&str] = &[
+            "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            "UPDATE access_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+        ];
+        let mut tx = self.begin_write().await?;
+        for sql in STATEMENTS {
+            sqlx::query(sql)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn delete_family(&self, id: &str) -> StoreResult<()> {
+        // A family that lost a redemption race has no tokens, but deleting any that exist keeps
+        // this from failing on the foreign keys if the caller's assumption is ever wrong.
+        const STATEMENTS: &[&str] = &[
+            "DELETE FROM access_tokens WHERE family_id = $1",
+            "DELETE FROM refresh_tokens WHERE family_id = $1",
+            "DELETE FROM token_families WHERE id = $1",
+        ];
+        let mut tx = self.begin_write().await?;
+        for sql in STATEMENTS {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn insert_access_token(&self, token: &AccessToken) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO access_tokens (token_hash, family_id, org_id, app_id, user_id, scopes, created_at, \
+             expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(token.token_hash.as_str())
+        .bind(token.family_id.as_str())
+        .bind(token.org_id.as_str())
+        .bind(token.app_id.as_str())
+        .bind(token.user_id.as_str())
+        .bind(token.scopes.to_string())
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .bind(token.revoked_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend(e, "access token"))?;
+        Ok(())
+    }
+
+    async fn get_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>> {
+        let sql = format!(
+            "SELECT {} FROM access_tokens t LEFT JOIN token_families f ON f.id = t.family_id WHERE t.token_hash = $1",
+            rows::ACCESS_COLS_FOLDED
+        );
+        let row = sqlx::query(&sql)
+            .bind(hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::access_token).transpose()
+    }
+
+    async fn revoke_access_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(hash.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
+        insert_refresh(&self.pool, token).await
+    }
+
+    async fn get_refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>> {
+        let sql = format!(
+            "SELECT {} FROM refresh_tokens t LEFT JOIN token_families f ON f.id = t.family_id WHERE t.token_hash = $1",
+            rows::REFRESH_COLS_FOLDED
+        );
+        let row = sqlx::query(&sql)
+            .bind(hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::refresh_token).transpose()
+    }
+
+    async fn touch_refresh_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<()> {
+        sqlx::query("UPDATE refresh_tokens SET last_used_at = $1 WHERE token_hash = $2")
+            .bind(now)
+            .bind(hash.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &TokenHash,
+        new: &RefreshToken,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        // The conditional UPDATE picks the single winner (as in `consume_code`); the family
+        // check refuses rotation of a token whose family was revoked after it was inserted.
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET replaced_by = $1, revoked_at = $2 \
+             WHERE token_hash = $3 AND replaced_by IS NULL AND revoked_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM token_families f \
+                             WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NOT NULL)",
+        )
+        .bind(new.token_hash.as_str())
+        .bind(now)
+        .bind(old.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(false);
+        }
+        insert_refresh(&mut *tx, new).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn revoke_user_families(
+        &self,
+        user_id: &SfId,
+        app_id: Option<&SfId>,
+        now: Millis,
+    ) -> StoreResult<u64> {
+        // Two fixed statement sets rather than `$3 IS NULL OR app_id = $3`, which PostgreSQL
+        // cannot plan around (it would scan every family of the user either way).
+        const ALL_APPS: &[&str] = &[
+            "UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            "UPDATE access_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        ];
+        const ONE_APP: &[&str] = &[
+            "UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND app_id = $3 AND revoked_at IS NULL",
+            "UPDATE access_tokens SET revoked_at = $1 WHERE user_id = $2 AND app_id = $3 AND revoked_at IS NULL",
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND app_id = $3 AND revoked_at IS NULL",
+        ];
+        let mut tx = self.begin_write().await?;
+        let mut families = 0;
+        let statements = if app_id.is_some() { ONE_APP } else { ALL_APPS };
+        for (i, sql) in statements.iter().enumerate() {
+            let mut q = sqlx::query(sql).bind(now).bind(user_id.as_str());
+            if let Some(app_id) = app_id {
+                q = q.bind(app_id.as_str());
+            }
+            let done = q.execute(&mut *tx).await.map_err(db_err)?;
+            if i == 0 {
+                families = done.rows_affected();
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(families)
+    }
+
+    // ---- Browser sessions ----
+
+    async fn insert_session(&self, session: &Session) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, org_id, user_id, auth_time, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(session.id_hash.as_str())
+        .bind(session.org_id.as_str())
+        .bind(session.user_id.as_str())
+        .bind(session.auth_time)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend(e, "session"))?;
+        Ok(())
+    }
+
+    async fn get_session(&self, id_hash: &TokenHash) -> StoreResult<Option<Session>> {
+        let sql = format!(
+            "SELECT {} FROM sessions WHERE id_hash = $1",
+            rows::SESSION_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(id_hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::session).transpose()
+    }
+
+    async fn delete_session(&self, id_hash: &TokenHash) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_user_sessions(&self, user_id: &SfId) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    // ---- Signing keys ----
+
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_der_encrypted, created_at, active) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(key.kid.as_str())
+        .bind(key.alg.as_str())
+        .bind(key.private_der_encrypted.as_slice())
+        .bind(key.created_at)
+        .bind(bool_int(key.active))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend(e, "signing key"))?;
+        Ok(())
+    }
+
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        let sql = format!(
+            "SELECT {} FROM signing_keys ORDER BY created_at DESC, kid DESC",
+            rows::SIGNING_KEY_COLS
+        );
+        let all = sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        all.iter().map(rows::signing_key).collect()
+    }
+
+    async fn sweep_expired(&self, now: Millis) -> StoreResult<SweepReport> {
+        // Separate statements, not one transaction: each is correct on its own, and a long
+        // transaction would hold SQLite's single write lock against the live traffic.
+        let codes = self
+            .delete_where("DELETE FROM auth_codes WHERE expires_at < $1", &[now])
+            .await?;
+        let access_tokens = self
+            .delete_where("DELETE FROM access_tokens WHERE expires_at < $1", &[now])
+            .await?;
+        let refresh_tokens = self
+            .delete_where(
+                "DELETE FROM refresh_tokens WHERE (expires_at IS NOT NULL AND expires_at < $1) \
+                 OR (revoked_at IS NOT NULL AND revoked_at < $2)",
+                &[now, now - REVOKED_REFRESH_RETENTION_MS],
+            )
+            .await?;
+        let sessions = self
+            .delete_where("DELETE FROM sessions WHERE expires_at < $1", &[now])
+            .await?;
+        // Families last, once the tokens that pinned them are gone.
+        let families = self
+            .delete_where(
+                "DELETE FROM token_families \
+                 WHERE ((revoked_at IS NOT NULL AND revoked_at < $1) OR created_at < $2) \
+                 AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = token_families.id) \
+                 AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = token_families.id) \
+                 AND NOT EXISTS (SELECT 1 FROM auth_codes c WHERE c.family_id = token_families.id)",
+                &[now - REVOKED_REFRESH_RETENTION_MS, now - IDLE_FAMILY_RETENTION_MS],
+            )
+            .await?;
+        tracing::debug!(
+            codes,
+            access_tokens,
+            refresh_tokens,
+            sessions,
+            families,
+            "swept expired rows"
+        );
+        Ok(SweepReport {
+            codes,
+            access_tokens,
+            refresh_tokens,
+            sessions,
+        })
+    }
+}
+
+/// Shared by `insert_refresh_token` and the winning branch of `rotate_refresh_token`.
+async fn insert_refresh<'c, E>(conn: E, token: &RefreshToken) -> StoreResult<()>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, org_id, app_id, user_id, scopes, created_at, \
+         last_used_at, expires_at, revoked_at, replaced_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(token.token_hash.as_str())
+    .bind(token.family_id.as_str())
+    .bind(token.org_id.as_str())
+    .bind(token.app_id.as_str())
+    .bind(token.user_id.as_str())
+    .bind(token.scopes.to_string())
+    .bind(token.created_at)
+    .bind(token.last_used_at)
+    .bind(token.expires_at)
+    .bind(token.revoked_at)
+    .bind(token.replaced_by.as_ref().map(TokenHash::as_str))
+    .execute(conn)
+    .await
+    .map_err(|e| conflict_or_backend(e, "refresh token"))?;
+    Ok(())
+}
+
+impl SqlStore {
+    /// Runs a sweeper DELETE whose parameters are all times.
+    async fn delete_where(&self, sql: &'static str, times: &[i64]) -> StoreResult<u64> {
+        let mut q = sqlx::query(sql);
+        for t in times {
+            q = q.bind(*t);
+        }
+        Ok(q.execute(&self.pool).await.map_err(db_err)?.rows_affected())
+    }
+}
