@@ -11,3 +11,10 @@ pub mod rand;
 pub mod scope;
 pub mod secret;
 pub mod store;
+pub mod engine;
+pub mod keys;
+
+/// The newest REST API version Valet serves (`vNN.0`).
+pub const API_VERSION_LATEST: &str = "62.0";
+
+pub use engine::{Engine, EngineConfig, EngineError};

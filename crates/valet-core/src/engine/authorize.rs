@@ -1,0 +1,270 @@
+//! The authorization endpoint (spec §3): validating a request, deciding whether to ask for
+//! consent, and issuing the code.
+
+use valet_proto::{OAuthError, Params};
+
+use crate::clock::Millis;
+use crate::model::*;
+use crate::scope::ScopeSet;
+use crate::secret::{self};
+
+use super::{Engine, EngineError};
+
+/// What the client asked for in `response_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseType {
+    Code,
+}
+
+/// `prompt` values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    pub login: bool,
+    pub consent: bool,
+    pub none: bool,
+}
+
+/// A request whose client and redirect URI are trusted: errors after this point go back to
+/// the redirect URI.
+#[derive(Debug, Clone)]
+pub struct AuthorizeRequest {
+    pub app: App,
+    pub response_type: ResponseType,
+    pub redirect_uri: String,
+    pub scopes: ScopeSet,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<(String, PkceMethod)>,
+    pub prompt: Prompt,
+    pub immediate: bool,
+    pub login_hint: Option<String>,
+}
+
+/// Why an authorize request failed, and where the answer goes.
+#[derive(Debug, Clone)]
+pub enum AuthorizeError {
+    /// The client or redirect URI cannot be trusted: show an error page, never redirect.
+    Page(OAuthError),
+    /// Redirect to the validated redirect URI with the error (and `state`).
+    Redirect { redirect_uri: String, state: Option<String>, error: OAuthError },
+}
+
+const MAX_STATE: usize = 2048;
+const MAX_NONCE: usize = 512;
+
+impl Engine {
+    /// Validates `/services/oauth2/authorize` parameters (spec §3.1, §3.6).
+    pub async fn parse_authorize(&self, p: &Params) -> Result<AuthorizeRequest, AuthorizeErrorOrFault> {
+        let page = |e: OAuthError| Err(AuthorizeErrorOrFault::Error(AuthorizeError::Page(e)));
+        let client_id = match p.get("client_id") {
+            Ok(Some(c)) => c,
+            Ok(None) => return page(OAuthError::invalid_client_id()),
+            Err(_) => return page(OAuthError::invalid_request("client_id is repeated")),
+        };
+        let app = match self.store.get_app_by_consumer_key(client_id).await.map_err(EngineError::from)? {
+            Some(a) => a,
+            None => return page(OAuthError::invalid_client_id()),
+        };
+        let redirect_uri = match p.get("redirect_uri") {
+            Ok(Some("oob")) => return page(OAuthError::out_of_band()),
+            Ok(Some(r)) => r.to_string(),
+            Ok(None) => return page(OAuthError::redirect_uri_missing()),
+            Err(_) => return page(OAuthError::invalid_request("redirect_uri is repeated")),
+        };
+        // Exact, byte-for-byte comparison: no normalisation of any kind (RFC 9700 §4.1.3).
+        if !app.callback_urls.iter().any(|u| secret::ct_eq_str(u, &redirect_uri)) {
+            return page(OAuthError::redirect_uri_mismatch());
+        }
+        // From here on, errors go back to the client.
+        let state = p.get_lenient("state").map(str::to_string);
+        let redirect = |error: OAuthError| {
+            Err(AuthorizeErrorOrFault::Error(AuthorizeError::Redirect { redirect_uri: redirect_uri.clone(), state: state.clone(), error }))
+        };
+        for name in ["response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt"] {
+            if p.get(name).is_err() {
+                return redirect(OAuthError::invalid_request(format!("{name} is repeated")));
+            }
+        }
+        if state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
+            return redirect(OAuthError::invalid_request("state is too long"));
+        }
+        let response_type = match p.get_lenient("response_type") {
+            Some("code") => ResponseType::Code,
+            Some(_) => return redirect(OAuthError::unsupported_response_type()),
+            None => return redirect(OAuthError::invalid_request("response_type must be provided")),
+        };
+        if !app.policy.enable_authorization_code_flow {
+            return redirect(OAuthError::oauth_flow_disabled());
+        }
+        let scopes = match p.get_lenient("scope") {
+            None => app.scopes.clone(),
+            Some(s) => match ScopeSet::parse(s) {
+                // Salesforce grants the requested scopes the app allows and drops the rest.
+                Ok(req) => req.intersect(&app.scopes),
+                Err(e) => return redirect(OAuthError::invalid_scope(e.to_string())),
+            },
+        };
+        if scopes.is_empty() {
+            return redirect(OAuthError::invalid_scope("none of the requested scopes is allowed for this app"));
+        }
+        let nonce = p.get_lenient("nonce").map(str::to_string);
+        if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
+            return redirect(OAuthError::invalid_request("nonce is too long"));
+        }
+        let code_challenge = match (p.get_lenient("code_challenge"), p.get_lenient("code_challenge_method")) {
+            (None, None) => None,
+            (None, Some(_)) => return redirect(OAuthError::invalid_request("code_challenge must be provided with code_challenge_method")),
+            // Salesforce clients never send the method; Salesforce assumes S256 (spec §3.1).
+            (Some(c), None) | (Some(c), Some("S256")) => {
+                if !is_s256_challenge(c) {
+                    return redirect(OAuthError::invalid_request("code_challenge must be 43 base64url characters"));
+                }
+                Some((c.to_string(), PkceMethod::S256))
+            }
+            (Some(c), Some("plain")) => {
+                if !is_verifier_shape(c) {
+                    return redirect(OAuthError::invalid_request("invalid code_challenge"));
+                }
+                Some((c.to_string(), PkceMethod::Plain))
+            }
+            (Some(_), Some(_)) => return redirect(OAuthError::invalid_request("unsupported code_challenge_method")),
+        };
+        if code_challenge.is_none() {
+            let org_requires = self.store.get_org(&app.org_id).await.map_err(EngineError::from)?.map(|o| o.settings.require_pkce).unwrap_or(false);
+            if app.policy.require_pkce || org_requires {
+                return redirect(OAuthError::invalid_request("code challenge required"));
+            }
+        }
+        let mut prompt = Prompt::default();
+        for part in p.get_lenient("prompt").unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+            match part {
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                "none" => prompt.none = true,
+                "select_account" => {}
+                _ => return redirect(OAuthError::invalid_request("unsupported prompt value")),
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent) {
+            return redirect(OAuthError::invalid_request("prompt=none cannot be combined with other values"));
+        }
+        let immediate = p.get_lenient("immediate") == Some("true");
+        let login_hint = p.get_lenient("login_hint").map(|s| s.chars().take(80).collect());
+        Ok(AuthorizeRequest { app, response_type, redirect_uri, scopes, state, nonce, code_challenge, prompt, immediate, login_hint })
+    }
+
+    /// Whether the user must see the approval page for this request (spec §3.2, §8.1), or an
+    /// error if the user may not use the app at all.
+    pub async fn consent_decision(&self, req: &AuthorizeRequest, user: &User) -> Result<ConsentDecision, EngineError> {
+        match req.app.policy.permitted_users {
+            PermittedUsers::AdminApprovedPreAuthorized => {
+                if self.is_pre_authorized(&req.app, user) {
+                    Ok(ConsentDecision::Granted)
+                } else {
+                    Ok(ConsentDecision::NotPermitted)
+                }
+            }
+            PermittedUsers::AllSelfAuthorized => {
+                if req.prompt.consent {
+                    return Ok(ConsentDecision::Ask);
+                }
+                let stored = self.store.get_consent(&user.id, &req.app.id).await?;
+                Ok(match stored {
+                    Some(c) if req.scopes.is_subset(&c.scopes) => ConsentDecision::Granted,
+                    _ => ConsentDecision::Ask,
+                })
+            }
+        }
+    }
+
+    /// Pre-authorization through permission sets arrives with the policy issue; until then
+    /// admins are the pre-authorized users of admin-approved apps.
+    fn is_pre_authorized(&self, _app: &App, user: &User) -> bool {
+        user.is_admin
+    }
+
+    /// Records the user's approval (merged with earlier approvals of the same app).
+    pub async fn remember_consent(&self, req: &AuthorizeRequest, user: &User) -> Result<(), EngineError> {
+        let mut scopes = req.scopes.clone();
+        if let Some(old) = self.store.get_consent(&user.id, &req.app.id).await? {
+            for s in old.scopes.iter() {
+                scopes.insert(s);
+            }
+        }
+        self.store
+            .upsert_consent(&Consent { user_id: user.id.clone(), app_id: req.app.id.clone(), scopes, created_at: self.clock.now_ms() })
+            .await?;
+        Ok(())
+    }
+
+    /// Issues an authorization code and returns the redirect URL carrying it (spec §3.3).
+    pub async fn issue_code(&self, req: &AuthorizeRequest, user: &User, auth_time: Millis) -> Result<String, EngineError> {
+        let code = secret::new_authorization_code(self.rng());
+        let now = self.clock.now_ms();
+        let record = AuthCode {
+            code_hash: code.hash(),
+            org_id: user.org_id.clone(),
+            app_id: req.app.id.clone(),
+            user_id: user.id.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            scopes: req.scopes.clone(),
+            code_challenge: req.code_challenge.as_ref().map(|(c, _)| c.clone()),
+            code_challenge_method: req.code_challenge.as_ref().map(|(_, m)| *m),
+            nonce: req.nonce.clone(),
+            auth_time,
+            created_at: now,
+            expires_at: now + self.config.code_lifetime_ms,
+            consumed_at: None,
+            family_id: None,
+        };
+        self.store.insert_code(&record).await?;
+        let mut pairs = vec![("code", code.expose().to_string())];
+        if let Some(s) = &req.state {
+            pairs.push(("state", s.clone()));
+        }
+        Ok(append_query(&req.redirect_uri, &pairs))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentDecision {
+    Granted,
+    Ask,
+    NotPermitted,
+}
+
+/// A protocol error, or a fault (storage down) that becomes a 500.
+#[derive(Debug)]
+pub enum AuthorizeErrorOrFault {
+    Error(AuthorizeError),
+    Fault(EngineError),
+}
+
+impl From<EngineError> for AuthorizeErrorOrFault {
+    fn from(e: EngineError) -> Self {
+        AuthorizeErrorOrFault::Fault(e)
+    }
+}
+
+/// Appends parameters to a URI's query, keeping the query it already has (RFC 6749 §3.1.2).
+pub fn append_query(uri: &str, pairs: &[(&str, String)]) -> String {
+    let encoded = serde_urlencoded::to_string(pairs).unwrap_or_default();
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{sep}{encoded}")
+}
+
+/// Puts parameters in a URI's fragment (the user-agent flow and its errors).
+pub fn append_fragment(uri: &str, pairs: &[(&str, String)]) -> String {
+    let encoded = serde_urlencoded::to_string(pairs).unwrap_or_default();
+    format!("{uri}#{encoded}")
+}
+
+fn is_s256_challenge(c: &str) -> bool {
+    c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// PKCE verifiers: unreserved characters; 43 to 256 long because jsforce and the sf CLI send
+/// 171-character verifiers, above RFC 7636's 128 (spec §3.1).
+pub fn is_verifier_shape(v: &str) -> bool {
+    (43..=256).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}

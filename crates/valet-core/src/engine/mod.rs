@@ -1,0 +1,134 @@
+//! The engine: one value holding storage, clock, RNG, keys and configuration, with one method
+//! per protocol operation. Handlers parse requests into typed values, call one method here,
+//! and render the result; no policy lives in a handler.
+
+pub mod admin;
+pub mod authorize;
+pub mod password;
+pub mod resource;
+pub mod token;
+
+use std::sync::{Arc, RwLock};
+
+use crate::clock::Clock;
+use crate::ids::SfId;
+use crate::keys::{KeyError, KeyRing, MasterKey, SigningKey};
+use crate::rand::Random;
+use crate::store::{Store, StoreError};
+
+/// Settings the engine needs from the deployment.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The login host as clients see it (`https://login.example.com`), no trailing slash. It is
+    /// the ID-token issuer and the host of identity URLs.
+    pub issuer: String,
+    /// Where the REST API is served: a bare origin, no path, no trailing slash.
+    pub instance_url: String,
+    /// Authorization codes live 15 minutes, as Salesforce's do.
+    pub code_lifetime_ms: i64,
+    /// Browser sessions at Valet's pages.
+    pub session_lifetime_ms: i64,
+}
+
+impl EngineConfig {
+    pub fn new(public_url: &str) -> Self {
+        let base = public_url.trim_end_matches('/').to_string();
+        EngineConfig {
+            issuer: base.clone(),
+            instance_url: base,
+            code_lifetime_ms: 15 * 60 * 1000,
+            session_lifetime_ms: 12 * 60 * 60 * 1000,
+        }
+    }
+}
+
+/// Failures of the engine that are not protocol errors: storage or crypto faults.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub struct Engine {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) rng: Arc<dyn Random>,
+    pub(crate) master: MasterKey,
+    pub(crate) keys: RwLock<Arc<KeyRing>>,
+    pub(crate) config: EngineConfig,
+}
+
+impl Engine {
+    /// Builds the engine, loading the signing keys (and creating the first one on an empty
+    /// database).
+    pub async fn start(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Random>,
+        master: MasterKey,
+        config: EngineConfig,
+    ) -> Result<Engine, EngineError> {
+        let ring = load_or_create_keys(store.as_ref(), clock.as_ref(), &master).await?;
+        Ok(Engine { store, clock, rng, master, keys: RwLock::new(Arc::new(ring)), config })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+    pub fn rng(&self) -> &dyn Random {
+        self.rng.as_ref()
+    }
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn keys(&self) -> Arc<KeyRing> {
+        match self.keys.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// `https://<login host>/id/<org18>/<user18>`: the `id` of token responses and the `sub`
+    /// of ID tokens, userinfo and introspection.
+    pub fn identity_url(&self, org: &SfId, user: &SfId) -> String {
+        format!("{}/id/{}/{}", self.config.issuer, org, user)
+    }
+
+    /// A short random id for token families.
+    pub(crate) fn new_family_id(&self) -> String {
+        crate::rand::alnum(self.rng.as_ref(), 22)
+    }
+}
+
+async fn load_or_create_keys(store: &dyn Store, clock: &dyn Clock, master: &MasterKey) -> Result<KeyRing, EngineError> {
+    let records = store.list_signing_keys().await?;
+    if records.is_empty() {
+        let (key, record) = SigningKey::generate("1".to_string(), master, clock.now_ms())?;
+        match store.insert_signing_key(&record).await {
+            Ok(()) => return Ok(KeyRing { active: key.clone(), all: vec![key] }),
+            // Another process created it at the same moment: use theirs.
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        return Box::pin(load_or_create_keys(store, clock, master)).await;
+    }
+    let mut all = Vec::with_capacity(records.len());
+    for r in &records {
+        all.push(SigningKey::from_record(r, master)?);
+    }
+    let active = records
+        .iter()
+        .position(|r| r.active)
+        .and_then(|i| all.get(i).cloned())
+        .or_else(|| all.first().cloned())
+        .ok_or_else(|| EngineError::Internal("no signing key".into()))?;
+    Ok(KeyRing { active, all })
+}

@@ -1,0 +1,381 @@
+//! The token endpoint (spec §4): client authentication, then one function per grant.
+
+use valet_proto::token::{TokenRequest, TokenResponse};
+use valet_proto::OAuthError;
+
+use crate::keys::half_hash;
+use crate::model::*;
+use crate::scope::ScopeSet;
+use crate::secret::{self, Secret, TokenHash};
+
+use super::{Engine, EngineError};
+
+/// Client credentials as presented, from Basic or the body (already reconciled).
+#[derive(Debug, Clone)]
+pub struct ClientAuth {
+    pub client_id: String,
+    pub secret: Option<Secret>,
+}
+
+/// A token-endpoint outcome: an OAuth error for the client, or a fault that becomes a 500.
+#[derive(Debug)]
+pub enum TokenError {
+    OAuth(OAuthError),
+    Fault(EngineError),
+}
+
+impl From<OAuthError> for TokenError {
+    fn from(e: OAuthError) -> Self {
+        TokenError::OAuth(e)
+    }
+}
+impl From<EngineError> for TokenError {
+    fn from(e: EngineError) -> Self {
+        TokenError::Fault(e)
+    }
+}
+impl From<crate::store::StoreError> for TokenError {
+    fn from(e: crate::store::StoreError) -> Self {
+        TokenError::Fault(e.into())
+    }
+}
+
+/// An authenticated client, and the secret it proved (used for the response `signature`).
+pub struct Client {
+    pub app: App,
+    pub secret: Option<Secret>,
+}
+
+impl Engine {
+    /// Runs one token request.
+    pub async fn token(&self, req: TokenRequest, auth: Option<ClientAuth>) -> Result<TokenResponse, TokenError> {
+        let auth = auth.ok_or_else(OAuthError::invalid_client_id)?;
+        match req {
+            TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, hybrid: _ } => {
+                self.redeem_code(auth, &code, redirect_uri.as_deref(), code_verifier.as_deref()).await
+            }
+            TokenRequest::RefreshToken { refresh_token, scope, hybrid: _ } => self.refresh(auth, &refresh_token, scope.as_deref()).await,
+            _ => Err(OAuthError::unsupported_grant_type().into()),
+        }
+    }
+
+    /// Authenticates the client. A secret that is sent is always checked, even where it is not
+    /// required (seed 002); `requires_secret` reads from the app's policy whether its absence
+    /// is acceptable for this flow.
+    pub async fn authenticate_client(&self, auth: &ClientAuth, requires_secret: impl Fn(&AppPolicy) -> bool) -> Result<Client, TokenError> {
+        let app = self.store.get_app_by_consumer_key(&auth.client_id).await?.ok_or_else(OAuthError::invalid_client_id)?;
+        let require_secret = requires_secret(&app.policy);
+        match &auth.secret {
+            Some(presented) => {
+                if app.is_public {
+                    return Err(OAuthError::invalid_client().into());
+                }
+                let hash = presented.hash();
+                let live = self.store.live_app_secrets(&app.id).await?;
+                // Compare against every live secret so timing does not tell which one matched.
+                let mut ok = false;
+                for s in &live {
+                    ok |= s.secret_hash.ct_eq(&hash);
+                }
+                if !ok {
+                    return Err(OAuthError::invalid_client().into());
+                }
+                Ok(Client { app, secret: Some(presented.clone()) })
+            }
+            None if require_secret && !app.is_public => Err(OAuthError::invalid_client().into()),
+            None => Ok(Client { app, secret: None }),
+        }
+    }
+
+    async fn redeem_code(&self, auth: ClientAuth, code: &str, redirect_uri: Option<&str>, verifier: Option<&str>) -> Result<TokenResponse, TokenError> {
+        let client = self.authenticate_client(&auth, |p| p.require_secret_for_web_server_flow).await?;
+        let app = &client.app;
+        if !app.policy.enable_authorization_code_flow {
+            return Err(OAuthError::oauth_flow_disabled().into());
+        }
+        if code.len() > 512 {
+            return Err(OAuthError::invalid_code().into());
+        }
+        let hash = TokenHash::of(code);
+        let now = self.clock.now_ms();
+        let stored = self.store.get_code(&hash).await?.ok_or_else(OAuthError::invalid_code)?;
+        if stored.app_id != app.id {
+            return Err(OAuthError::invalid_code().into());
+        }
+        if stored.consumed_at.is_some() {
+            // A replay: revoke everything the first redemption issued (RFC 6749 §4.1.2).
+            if let Some(f) = &stored.family_id {
+                self.store.revoke_family(f, now).await?;
+                tracing::warn!(app = %app.id, "authorization code replayed; its tokens were revoked");
+            }
+            return Err(OAuthError::expired_code().into());
+        }
+        if stored.expires_at <= now {
+            return Err(OAuthError::expired_code().into());
+        }
+        match redirect_uri {
+            Some(r) if secret::ct_eq_str(r, &stored.redirect_uri) => {}
+            _ => return Err(OAuthError::redirect_uri_mismatch().into()),
+        }
+        check_pkce(&stored, verifier)?;
+        let user = self.store.get_user(&stored.user_id).await?.ok_or_else(OAuthError::inactive_user)?;
+        if !user.active {
+            return Err(OAuthError::inactive_user().into());
+        }
+        // The family exists before the code is consumed, so that a concurrent replay that
+        // loses the race can always find and revoke it.
+        let family = TokenFamily {
+            id: self.new_family_id(),
+            org_id: stored.org_id.clone(),
+            app_id: app.id.clone(),
+            user_id: user.id.clone(),
+            scopes: stored.scopes.clone(),
+            grant: "authorization_code".into(),
+            auth_time: stored.auth_time,
+            created_at: now,
+            revoked_at: None,
+        };
+        self.store.insert_family(&family).await?;
+        if !self.store.consume_code(&hash, &family.id, now).await? {
+            self.store.delete_family(&family.id).await?;
+            if let Some(winner) = self.store.get_code(&hash).await?.and_then(|c| c.family_id) {
+                self.store.revoke_family(&winner, now).await?;
+            }
+            return Err(OAuthError::expired_code().into());
+        }
+        let issue = Issue { family: &family, user: &user, client: &client, nonce: stored.nonce.as_deref(), with_refresh: true };
+        self.issue_tokens(issue).await
+    }
+
+    async fn refresh(&self, auth: ClientAuth, token: &str, scope: Option<&str>) -> Result<TokenResponse, TokenError> {
+        let client = self.authenticate_client(&auth, |p| p.require_secret_for_refresh_token_flow).await?;
+        let app = &client.app;
+        let now = self.clock.now_ms();
+        if token.len() > 512 {
+            return Err(OAuthError::expired_refresh_token().into());
+        }
+        let hash = TokenHash::of(token);
+        let rt = self.store.get_refresh_token(&hash).await?.ok_or_else(OAuthError::expired_refresh_token)?;
+        if rt.app_id != app.id {
+            return Err(OAuthError::expired_refresh_token().into());
+        }
+        if rt.replaced_by.is_some() {
+            // A rotated-out token came back: the family is compromised (seed 002).
+            self.store.revoke_family(&rt.family_id, now).await?;
+            tracing::warn!(app = %app.id, "rotated-out refresh token reused; family revoked");
+            return Err(OAuthError::expired_refresh_token().into());
+        }
+        if rt.revoked_at.is_some() || rt.expires_at.is_some_and(|e| e <= now) {
+            return Err(OAuthError::expired_refresh_token().into());
+        }
+        let minute = 60_000i64;
+        let expired_by_policy = match app.policy.refresh_token_policy {
+            RefreshTokenPolicy::ValidUntilRevoked => false,
+            RefreshTokenPolicy::ExpireImmediately => true,
+            RefreshTokenPolicy::ExpireAfter { minutes } => rt.created_at + minutes as i64 * minute <= now,
+            RefreshTokenPolicy::ExpireIfUnused { minutes } => rt.last_used_at + minutes as i64 * minute <= now,
+        };
+        if expired_by_policy {
+            return Err(OAuthError::expired_refresh_token().into());
+        }
+        let family = self.store.get_family(&rt.family_id).await?.ok_or_else(OAuthError::expired_refresh_token)?;
+        let user = self.store.get_user(&rt.user_id).await?.ok_or_else(OAuthError::inactive_user)?;
+        if !user.active {
+            return Err(OAuthError::inactive_user().into());
+        }
+        let mut family = family;
+        if let Some(s) = scope {
+            let asked = ScopeSet::parse(s).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+            if !asked.is_subset(&rt.scopes) {
+                return Err(OAuthError::invalid_scope("requested scope exceeds the original grant").into());
+            }
+            family.scopes = asked;
+        } else {
+            family.scopes = rt.scopes.clone();
+        }
+        let mut resp = self.issue_tokens(Issue { family: &family, user: &user, client: &client, nonce: None, with_refresh: false }).await?;
+        if app.policy.refresh_token_rotation {
+            let new = secret::new_refresh_token(self.rng());
+            let record = RefreshToken {
+                token_hash: new.hash(),
+                family_id: rt.family_id.clone(),
+                org_id: rt.org_id.clone(),
+                app_id: rt.app_id.clone(),
+                user_id: rt.user_id.clone(),
+                scopes: rt.scopes.clone(),
+                created_at: now,
+                last_used_at: now,
+                expires_at: rt.expires_at,
+                revoked_at: None,
+                replaced_by: None,
+            };
+            if !self.store.rotate_refresh_token(&hash, &record, now).await? {
+                self.store.revoke_family(&rt.family_id, now).await?;
+                return Err(OAuthError::expired_refresh_token().into());
+            }
+            resp.refresh_token = Some(new.expose().to_string());
+        } else {
+            self.store.touch_refresh_token(&hash, now).await?;
+        }
+        Ok(resp)
+    }
+
+    /// Mints the access token (and refresh and ID tokens when the scopes call for them) for
+    /// a family, and builds Salesforce's response.
+    async fn issue_tokens(&self, issue: Issue<'_>) -> Result<TokenResponse, TokenError> {
+        let Issue { family, user, client, nonce, with_refresh } = issue;
+        let app = &client.app;
+        let now = self.clock.now_ms();
+        let access = secret::new_access_token(&family.org_id, self.rng());
+        let lifetime = app.policy.session_timeout_minutes as i64 * 60_000;
+        self.store
+            .insert_access_token(&AccessToken {
+                token_hash: access.hash(),
+                family_id: family.id.clone(),
+                org_id: family.org_id.clone(),
+                app_id: app.id.clone(),
+                user_id: user.id.clone(),
+                scopes: family.scopes.clone(),
+                created_at: now,
+                expires_at: now + lifetime,
+                revoked_at: None,
+            })
+            .await?;
+        let refresh = if with_refresh && family.scopes.allows_refresh() && app.policy.refresh_token_policy != RefreshTokenPolicy::ExpireImmediately {
+            let rt = secret::new_refresh_token(self.rng());
+            let expires_at = match app.policy.refresh_token_policy {
+                RefreshTokenPolicy::ExpireAfter { minutes } => Some(now + minutes as i64 * 60_000),
+                _ => None,
+            };
+            self.store
+                .insert_refresh_token(&RefreshToken {
+                    token_hash: rt.hash(),
+                    family_id: family.id.clone(),
+                    org_id: family.org_id.clone(),
+                    app_id: app.id.clone(),
+                    user_id: user.id.clone(),
+                    scopes: family.scopes.clone(),
+                    created_at: now,
+                    last_used_at: now,
+                    expires_at,
+                    revoked_at: None,
+                    replaced_by: None,
+                })
+                .await?;
+            Some(rt.expose().to_string())
+        } else {
+            None
+        };
+        let id = self.identity_url(&family.org_id, &user.id);
+        let issued_at = now.to_string();
+        let id_token = if family.scopes.contains("openid") {
+            Some(self.id_token(app, user, &id, access.expose(), nonce, family.auth_time)?)
+        } else {
+            None
+        };
+        Ok(TokenResponse {
+            access_token: access.expose().to_string(),
+            refresh_token: refresh,
+            signature: Some(self.response_signature(client.secret.as_ref(), &id, &issued_at)),
+            scope: Some(family.scopes.to_string()),
+            id_token,
+            instance_url: Some(self.config.instance_url.clone()),
+            id: Some(id),
+            token_type: "Bearer".into(),
+            issued_at: Some(issued_at),
+            ..Default::default()
+        })
+    }
+
+    /// `signature` = Base64(HMAC-SHA256(client secret, id + issued_at)) (spec §1.4). Clients
+    /// without a secret get one keyed by a server-derived key (Salesforce's choice there is
+    /// unconfirmed; no client verifies it).
+    pub(crate) fn response_signature(&self, secret: Option<&Secret>, id: &str, issued_at: &str) -> String {
+        let message = format!("{id}{issued_at}");
+        match secret {
+            Some(s) => secret::hmac_sha256_b64(s.expose().as_bytes(), &message),
+            None => secret::hmac_sha256_b64(&self.master.derive("response-signature"), &message),
+        }
+    }
+
+    /// An RS256 ID token (spec §6.7): `sub` is the identity URL, `aud` the consumer key.
+    pub(crate) fn id_token(&self, app: &App, user: &User, identity_url: &str, access_token: &str, nonce: Option<&str>, auth_time: i64) -> Result<String, EngineError> {
+        let now = self.clock.now_secs();
+        let settings = &app.policy.id_token;
+        let aud = if settings.audiences.is_empty() {
+            serde_json::Value::String(app.consumer_key.clone())
+        } else {
+            let mut v = vec![serde_json::Value::String(app.consumer_key.clone())];
+            v.extend(settings.audiences.iter().cloned().map(serde_json::Value::String));
+            serde_json::Value::Array(v)
+        };
+        let mut claims = serde_json::json!({
+            "at_hash": half_hash(access_token),
+            "sub": identity_url,
+            "aud": aud,
+            "iss": self.config.issuer,
+            "exp": now + settings.valid_minutes as i64 * 60,
+            "iat": now,
+            "auth_time": auth_time.div_euclid(1000),
+            "azp": app.consumer_key,
+        });
+        if let (Some(n), Some(obj)) = (nonce, claims.as_object_mut()) {
+            obj.insert("nonce".into(), n.into());
+        }
+        if settings.include_standard_claims {
+            if let Some(obj) = claims.as_object_mut() {
+                obj.insert("name".into(), user.display_name().into());
+                obj.insert("given_name".into(), user.first_name.clone().into());
+                obj.insert("family_name".into(), user.last_name.clone().into());
+                obj.insert("preferred_username".into(), user.username.clone().into());
+                obj.insert("email".into(), user.email.clone().into());
+                obj.insert("email_verified".into(), true.into());
+                obj.insert("locale".into(), user.locale.clone().into());
+                obj.insert("zoneinfo".into(), user.timezone.clone().into());
+                obj.insert("updated_at".into(), user.updated_at.div_euclid(1000).into());
+            }
+        }
+        if settings.include_custom_attributes && !app.policy.custom_attributes.is_empty() {
+            if let Some(obj) = claims.as_object_mut() {
+                obj.insert("custom_attributes".into(), serde_json::to_value(&app.policy.custom_attributes).unwrap_or_default());
+            }
+        }
+        Ok(self.keys().active.sign_jwt(&claims)?)
+    }
+}
+
+struct Issue<'a> {
+    family: &'a TokenFamily,
+    user: &'a User,
+    client: &'a Client,
+    nonce: Option<&'a str>,
+    with_refresh: bool,
+}
+
+/// PKCE at redemption (spec §4.1; catalogue PK-03..PK-06).
+fn check_pkce(code: &AuthCode, verifier: Option<&str>) -> Result<(), TokenError> {
+    match (&code.code_challenge, verifier) {
+        (None, None) => Ok(()),
+        // A verifier for a code issued without a challenge is a downgrade attempt (PK-05).
+        (None, Some(_)) => Err(OAuthError::invalid_grant("code_verifier was not expected for this code").into()),
+        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier must be provided").into()),
+        (Some(challenge), Some(v)) => {
+            if !super::authorize::is_verifier_shape(v) {
+                return Err(OAuthError::invalid_request("invalid code_verifier").into());
+            }
+            let computed = match code.code_challenge_method.unwrap_or(PkceMethod::S256) {
+                PkceMethod::S256 => {
+                    use base64::Engine as _;
+                    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, v.as_bytes());
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d.as_ref())
+                }
+                PkceMethod::Plain => v.to_string(),
+            };
+            if secret::ct_eq_str(&computed, challenge) {
+                Ok(())
+            } else {
+                Err(OAuthError::invalid_request("invalid code verifier").into())
+            }
+        }
+    }
+}
