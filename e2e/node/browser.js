@@ -1,0 +1,216 @@
+'use strict';
+// Headless-browser step of the OAuth web-server flow, for every e2e client.
+//
+// authorizeInBrowser(authUrl, { username, password, redirectPrefix }) opens authUrl in Debian's
+// chromium (driven by playwright-core; no browser is ever downloaded), logs in on Valet's login
+// page, clicks "Allow" on the consent page when it is shown, and resolves with the full URL of the
+// redirect to redirectPrefix (the callback host does not listen: the request is intercepted).
+//
+// CLI: node browser.js <authUrl> <username> <password> <redirectPrefix>
+//      prints the redirect URL on stdout; diagnostics on stderr; exit 1 on failure.
+//      The password may be given as "-" to read it from $VALET_E2E_PASSWORD.
+//
+// Env: CHROMIUM_PATH (default /usr/bin/chromium), VALET_E2E_BROWSER_TIMEOUT_MS (default 60000),
+//      VALET_E2E_ARTIFACTS (default <repo>/e2e/artifacts), VALET_E2E_LABEL (screenshot prefix).
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+  '--no-proxy-server',
+];
+
+const ARTIFACTS = process.env.VALET_E2E_ARTIFACTS || path.resolve(__dirname, '..', 'artifacts');
+
+function log(...args) {
+  if (process.env.VALET_E2E_QUIET) return;
+  process.stderr.write(`[browser] ${args.join(' ')}\n`);
+}
+
+function safeLabel(s) {
+  return String(s).replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 60);
+}
+
+async function screenshot(page, label, what) {
+  try {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    const file = path.join(ARTIFACTS, `${label}-${what}.png`);
+    await page.screenshot({ path: file, fullPage: true, timeout: 10000 });
+    log(`screenshot ${file}`);
+  } catch (e) {
+    log(`screenshot ${what} failed: ${e.message}`);
+  }
+}
+
+async function bodyText(page) {
+  try {
+    const t = await page.locator('body').innerText({ timeout: 2000 });
+    return t.replace(/\s+/g, ' ').trim().slice(0, 600);
+  } catch {
+    return '<no body>';
+  }
+}
+
+async function visible(locator) {
+  try {
+    return (await locator.count()) > 0 && (await locator.first().isVisible());
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * @param {string} authUrl  full /services/oauth2/authorize URL built by the client library
+ * @param {{username: string, password: string, redirectPrefix: string, label?: string,
+ *          timeoutMs?: number, expectConsent?: boolean}} opts
+ * @returns {Promise<string>} the URL the server redirected the browser to (starts with redirectPrefix)
+ */
+async function authorizeInBrowser(authUrl, opts) {
+  const { username, password, redirectPrefix } = opts || {};
+  if (!authUrl || !username || !password || !redirectPrefix) {
+    throw new Error('authorizeInBrowser(authUrl, {username, password, redirectPrefix}) needs all four');
+  }
+  const timeoutMs = Number(opts.timeoutMs || process.env.VALET_E2E_BROWSER_TIMEOUT_MS || 60000);
+  const label = safeLabel(opts.label || process.env.VALET_E2E_LABEL || `auth-${Date.now()}`);
+  const deadline = Date.now() + timeoutMs;
+  const remaining = () => Math.max(1000, deadline - Date.now());
+
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: 30000,
+  });
+  const visited = [];
+  try {
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    page.setDefaultTimeout(15000);
+
+    let resolveRedirect;
+    const redirected = new Promise((r) => { resolveRedirect = r; });
+    let redirectUrl = null;
+    const capture = (url) => {
+      if (redirectUrl === null && url.startsWith(redirectPrefix)) {
+        redirectUrl = url;
+        log(`captured redirect ${url}`);
+        resolveRedirect(url);
+      }
+    };
+    // The callback host is not listening: answer the navigation ourselves so the page settles.
+    await page.route((u) => u.href.startsWith(redirectPrefix), async (route) => {
+      capture(route.request().url());
+      await route.fulfill({ status: 200, contentType: 'text/plain', body: 'valet-e2e: redirect captured' });
+    });
+    // Belt and braces: a redirect the router did not see still shows up as a request.
+    page.on('request', (req) => {
+      if (req.isNavigationRequest()) visited.push(`${req.method()} ${req.url()}`);
+      capture(req.url());
+    });
+
+    log(`goto ${authUrl}`);
+    await Promise.race([
+      page.goto(authUrl, { timeout: remaining(), waitUntil: 'load' }).catch((e) => {
+        if (redirectUrl === null) throw e;
+      }),
+      redirected,
+    ]);
+
+    let loggedIn = false;
+    let consented = false;
+    for (let step = 0; step < 8 && redirectUrl === null; step++) {
+      if (Date.now() > deadline) break;
+      const userField = page.locator('input[name="username"]');
+      const passField = page.locator('input[name="password"]');
+      const allow = page.locator('button[name="decision"][value="allow"], input[name="decision"][value="allow"]');
+
+      let action;
+      if (await visible(passField)) {
+        if (loggedIn) {
+          await screenshot(page, label, 'login-failed');
+          throw new Error(`login form shown again after submitting credentials (bad password?): ${await bodyText(page)}`);
+        }
+        if (await visible(userField)) await userField.first().fill(username);
+        await passField.first().fill(password);
+        await screenshot(page, label, 'login');
+        let submit = page.locator('button:has-text("Log In"), input[type="submit"][value="Log In"]');
+        if (!(await visible(submit))) submit = page.locator('form button[type="submit"], form input[type="submit"], form button:not([type])');
+        action = () => submit.first().click({ timeout: 15000 });
+        loggedIn = true;
+        log('submitting login form');
+      } else if (await visible(allow)) {
+        if (consented) {
+          await screenshot(page, label, 'consent-again');
+          throw new Error(`consent page shown again after clicking Allow: ${await bodyText(page)}`);
+        }
+        await screenshot(page, label, 'consent');
+        action = () => allow.first().click({ timeout: 15000 });
+        consented = true;
+        log('clicking Allow');
+      } else {
+        // Neither a form we know nor the redirect: give a slow page one more moment, then fail.
+        const settled = await Promise.race([
+          redirected.then(() => true),
+          page.waitForLoadState('load', { timeout: 3000 }).then(() => false, () => false),
+        ]);
+        if (settled || redirectUrl !== null) break;
+        if (await visible(passField) || await visible(allow)) continue;
+        await screenshot(page, label, 'unexpected');
+        throw new Error(`unexpected page at ${page.url()} (no login form, no consent button, no redirect): ${await bodyText(page)}`);
+      }
+
+      const loaded = page.waitForEvent('load', { timeout: remaining() });
+      await action();
+      await Promise.race([redirected, loaded]).catch((e) => {
+        if (redirectUrl === null) throw e;
+      });
+    }
+
+    if (redirectUrl === null) {
+      await screenshot(page, label, 'no-redirect');
+      throw new Error(`no redirect to ${redirectPrefix} within ${timeoutMs} ms; last page ${page.url()}: ${await bodyText(page)}`);
+    }
+    if (opts.expectConsent && !consented) log('note: no consent page was shown');
+    return redirectUrl;
+  } catch (e) {
+    e.message += `\n  navigations: ${visited.join(' -> ') || '(none)'}`;
+    throw e;
+  } finally {
+    await browser.close().catch(() => {});
+  }
+}
+
+module.exports = { authorizeInBrowser, CHROMIUM_ARGS };
+
+if (require.main === module) {
+  const [authUrl, username, passwordArg, redirectPrefix] = process.argv.slice(2);
+  const password = passwordArg === '-' ? process.env.VALET_E2E_PASSWORD : passwordArg;
+  if (!authUrl || !username || !password || !redirectPrefix) {
+    process.stderr.write('usage: node browser.js <authUrl> <username> <password|-> <redirectPrefix>\n');
+    process.exit(2);
+  }
+  const hardStop = setTimeout(() => {
+    process.stderr.write('[browser] hard timeout\n');
+    process.exit(1);
+  }, Number(process.env.VALET_E2E_BROWSER_TIMEOUT_MS || 60000) + 30000);
+  hardStop.unref();
+  authorizeInBrowser(authUrl, { username, password, redirectPrefix })
+    .then((url) => {
+      process.stdout.write(`${url}\n`);
+      process.exit(0);
+    })
+    .catch((e) => {
+      process.stderr.write(`[browser] FAILED: ${e.stack || e.message}\n`);
+      process.exit(1);
+    });
+}

@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# The one command for Valet's end-to-end suite:
+#   bash e2e/run.sh
+# For each backend in ${VALET_E2E_BACKENDS:-sqlite} (sqlite, postgres) it starts a fresh
+# `valet serve`, creates a user and the client apps with the valet CLI, and runs:
+#   jsforce     e2e/node/jsforce.test.js   (node --test)
+#   authlib     e2e/python/test_authlib.py (pytest)
+#   oidc-rs     target/debug/valet-e2e-oidc (Rust openidconnect)
+# Ends with the line "N passed, N failed" and exits non-zero if anything failed.
+#
+# Env knobs: VALET_E2E_BACKENDS="sqlite postgres", VALET_E2E_PG (default postgres://postgres@127.0.0.1:5432),
+#            VALET_E2E_SUITES="jsforce authlib oidc-rs", VALET_E2E_SKIP_SETUP=1, VALET_E2E_SKIP_BUILD=1,
+#            VALET_E2E_NODE (node binary), VALET_E2E_KEEP=1 (keep data dirs).
+set -uo pipefail
+
+E2E="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$E2E/.." && pwd)"
+ART="$E2E/artifacts"
+mkdir -p "$ART"
+BACKENDS="${VALET_E2E_BACKENDS:-sqlite}"
+SUITES="${VALET_E2E_SUITES:-jsforce authlib oidc-rs}"
+PG="${VALET_E2E_PG:-postgres://postgres@127.0.0.1:5432}"
+NODE="${VALET_E2E_NODE:-node}"
+PY="$E2E/.venv/bin/python"
+VALET="$ROOT/target/debug/valet"
+OIDC_RS="$ROOT/target/debug/valet-e2e-oidc"
+REDIRECT_URI="http://localhost:1717/OauthRedirect"
+export VALET_E2E_NODE="$NODE" VALET_E2E_ARTIFACTS="$ART" VALET_E2E_REDIRECT_URI="$REDIRECT_URI"
+export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+
+PASSED=0
+FAILED=0
+RESULTS=()
+log() { printf '[e2e] %s\n' "$*"; }
+record() { # record <name> <passed> <failed>
+  PASSED=$((PASSED + $2)); FAILED=$((FAILED + $3))
+  RESULTS+=("$(printf '%-28s %3d passed %3d failed' "$1" "$2" "$3")")
+}
+finish() {
+  echo
+  log "summary"
+  for r in "${RESULTS[@]}"; do echo "  $r"; done
+  echo "$PASSED passed, $FAILED failed"
+  if [ "$FAILED" -gt 0 ] || [ "$PASSED" -eq 0 ]; then exit 1; fi
+  exit 0
+}
+
+# --- cleanup of whatever the current backend left running ------------------------------------
+SERVER_PID=""
+DATA_DIR=""
+PG_DB=""
+cleanup_backend() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null
+    for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+  fi
+  SERVER_PID=""
+  if [ -n "$PG_DB" ]; then
+    timeout 30 psql "$PG/postgres" -v ON_ERROR_STOP=1 -qc "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 \
+      || log "warning: could not drop database $PG_DB"
+    PG_DB=""
+  fi
+  if [ -n "$DATA_DIR" ] && [ -z "${VALET_E2E_KEEP:-}" ]; then rm -rf "$DATA_DIR"; fi
+  DATA_DIR=""
+}
+trap 'cleanup_backend' EXIT
+trap 'log "interrupted"; cleanup_backend; exit 130' INT TERM
+
+# --- setup and build -------------------------------------------------------------------------
+if [ -z "${VALET_E2E_SKIP_SETUP:-}" ]; then
+  if ! bash "$E2E/setup.sh"; then record "setup" 0 1; finish; fi
+fi
+if [ -z "${VALET_E2E_SKIP_BUILD:-}" ]; then
+  log "cargo build -p valet -p valet-e2e-oidc"
+  if ! (cd "$ROOT" && timeout 1800 cargo build -p valet -p valet-e2e-oidc 2>&1 | tail -n 30 | tee "$ART/build.log" >&2); then
+    record "build" 0 1; finish
+  fi
+fi
+for bin in "$VALET" "$OIDC_RS"; do
+  [ -x "$bin" ] || { log "missing $bin"; record "build" 0 1; finish; }
+done
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+rand_hex() { "$PY" -c "import secrets; print(secrets.token_hex($1))"; }
+json_get() { "$PY" -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print("" if v is None else v)' "$1"; }
+
+# valet <subcommand...> with the backend's database arguments appended
+valet_cli() { timeout 60 "$VALET" "$@" "${DB_ARGS[@]}"; }
+
+create_app() { # create_app <name> [extra args...] -> JSON on stdout
+  local name="$1"; shift
+  valet_cli app create --name "$name" --callback-url "$REDIRECT_URI" --json "$@"
+}
+
+run_backend() {
+  local backend="$1"
+  local tag="[$backend]"
+  DATA_DIR="$(mktemp -d -t valet-e2e-XXXXXX)"
+  DB_ARGS=(--data-dir "$DATA_DIR")
+  case "$backend" in
+    sqlite) ;;
+    postgres)
+      PG_DB="valet_e2e_$(rand_hex 6)"
+      if ! timeout 30 psql "$PG/postgres" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE \"$PG_DB\"" >"$ART/psql-$backend.log" 2>&1; then
+        log "$tag cannot create database $PG_DB on $PG:"; cat "$ART/psql-$backend.log"
+        PG_DB=""; record "$backend: start" 0 1; return
+      fi
+      DB_ARGS+=(--database-url "$PG/$PG_DB")
+      ;;
+    *) log "unknown backend $backend"; record "$backend: start" 0 1; return ;;
+  esac
+
+  local port base log_file
+  port="$(free_port)"
+  base="http://127.0.0.1:$port"
+  log_file="$ART/server-$backend.log"
+  export VALET_ADMIN_PASSWORD="Adm1n-$(rand_hex 8)"
+  log "$tag valet serve on $base (data dir $DATA_DIR), log $log_file"
+  RUST_LOG="${RUST_LOG:-info}" "$VALET" serve --listen "127.0.0.1:$port" --public-url "$base" "${DB_ARGS[@]}" >"$log_file" 2>&1 &
+  SERVER_PID=$!
+
+  local ready=""
+  for _ in $(seq 1 150); do # 30 s
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
+    if curl -fsS --max-time 2 -o /dev/null "$base/readyz" 2>/dev/null; then ready=1; break; fi
+    sleep 0.2
+  done
+  if [ -z "$ready" ]; then
+    log "$tag server not ready within 30 s (or exited); server log:"
+    tail -n 100 "$log_file"
+    record "$backend: start" 0 1; cleanup_backend; return
+  fi
+  log "$tag ready"
+
+  # --- user and apps ---------------------------------------------------------------------------
+  local username password out ok=1
+  username="e2e-$(rand_hex 4)@valet.test"
+  password="E2e-pass-$(rand_hex 8)"
+  if ! out="$(printf '%s\n' "$password" | valet_cli user create --username "$username" --password-stdin \
+        --email "$username" --first-name E2E --last-name Tester --json 2>"$ART/cli-$backend.log")"; then
+    log "$tag valet user create failed:"; cat "$ART/cli-$backend.log"; ok=""
+  fi
+  local jsf pub authlib rs
+  if [ -n "$ok" ]; then
+    jsf="$(create_app "e2e jsforce" --scopes "api refresh_token openid id" 2>>"$ART/cli-$backend.log")" || ok=""
+    pub="$(create_app "e2e public" --scopes "api refresh_token web openid id" --public 2>>"$ART/cli-$backend.log")" || ok=""
+    authlib="$(create_app "e2e authlib" --scopes "api refresh_token openid id" 2>>"$ART/cli-$backend.log")" || ok=""
+    rs="$(create_app "e2e oidc-rs" --scopes "api refresh_token openid id" 2>>"$ART/cli-$backend.log")" || ok=""
+    [ -n "$ok" ] || { log "$tag valet app create failed:"; cat "$ART/cli-$backend.log"; }
+  fi
+  if [ -n "$ok" ]; then
+    {
+      export VALET_BASE="$base" VALET_E2E_USERNAME="$username" VALET_E2E_PASSWORD="$password"
+      export VALET_E2E_CLIENT_ID="$(json_get consumer_key <<<"$jsf")"
+      export VALET_E2E_CLIENT_SECRET="$(json_get consumer_secret <<<"$jsf")"
+      export VALET_E2E_PUBLIC_CLIENT_IDS="PlatformCLI $(json_get consumer_key <<<"$pub")"
+      export VALET_E2E_AUTHLIB_CLIENT_ID="$(json_get consumer_key <<<"$authlib")"
+      export VALET_E2E_AUTHLIB_CLIENT_SECRET="$(json_get consumer_secret <<<"$authlib")"
+      export VALET_E2E_RS_CLIENT_ID="$(json_get consumer_key <<<"$rs")"
+      export VALET_E2E_RS_CLIENT_SECRET="$(json_get consumer_secret <<<"$rs")"
+    } 2>>"$ART/cli-$backend.log" || ok=""
+    for v in VALET_E2E_CLIENT_ID VALET_E2E_CLIENT_SECRET VALET_E2E_AUTHLIB_CLIENT_ID VALET_E2E_AUTHLIB_CLIENT_SECRET \
+             VALET_E2E_RS_CLIENT_ID VALET_E2E_RS_CLIENT_SECRET; do
+      [ -n "${!v:-}" ] || { log "$tag CLI output lacks $v"; ok=""; }
+    done
+  fi
+  if [ -z "$ok" ]; then
+    log "$tag CLI output: user=${out:-} jsforce=${jsf:-} public=${pub:-} authlib=${authlib:-} oidc-rs=${rs:-}"
+    record "$backend: user/app setup" 0 1; cleanup_backend; return
+  fi
+  log "$tag user $username; apps created"
+
+  # --- suites ----------------------------------------------------------------------------------
+  for suite in $SUITES; do
+    case "$suite" in
+      jsforce) run_jsforce "$backend" ;;
+      authlib) run_authlib "$backend" ;;
+      oidc-rs) run_oidc_rs "$backend" ;;
+      *) log "unknown suite $suite"; record "$backend: $suite" 0 1 ;;
+    esac
+  done
+
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    log "$tag the server died during the run; last log lines:"; tail -n 50 "$log_file"
+    record "$backend: server alive" 0 1
+  fi
+  if grep -q 'panicked at' "$log_file"; then
+    log "$tag the server log shows a panic:"; grep -n -A5 'panicked at' "$log_file" | head -n 40
+    record "$backend: no panics" 0 1
+  fi
+  cleanup_backend
+}
+
+run_jsforce() {
+  local backend="$1" tap="$ART/jsforce-$backend.tap" rc
+  log "[$backend] jsforce (node --test)"
+  (cd "$E2E/node" && VALET_E2E_QUIET=1 timeout 900 "$NODE" --test --test-concurrency=1 \
+      --test-reporter=spec --test-reporter-destination=stdout \
+      --test-reporter=tap --test-reporter-destination="$tap" jsforce.test.js)
+  rc=$?
+  local p f
+  p="$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -1)"
+  f="$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -1)"
+  p="${p:-0}"; f="${f:-0}"
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  record "$backend: jsforce" "$p" "$f"
+}
+
+run_authlib() {
+  local backend="$1" xml="$ART/pytest-$backend.xml" rc
+  log "[$backend] authlib (pytest)"
+  (cd "$E2E/python" && timeout 900 "$PY" -m pytest -v -p no:cacheprovider --junitxml="$xml" test_authlib.py)
+  rc=$?
+  local counts p f
+  counts="$("$PY" - "$xml" <<'EOF' 2>/dev/null
+import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+s = r if r.tag == "testsuite" else r.find("testsuite")
+t, f, e, k = (int(s.get(a, 0)) for a in ("tests", "failures", "errors", "skipped"))
+print(t - f - e - k, f + e)
+EOF
+)"
+  read -r p f <<<"${counts:-0 0}"
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  record "$backend: authlib" "$p" "$f"
+}
+
+run_oidc_rs() {
+  local backend="$1"
+  log "[$backend] oidc-rs (Rust openidconnect)"
+  if timeout 300 "$OIDC_RS"; then record "$backend: oidc-rs" 1 0; else record "$backend: oidc-rs" 0 1; fi
+}
+
+for b in $BACKENDS; do
+  run_backend "$b"
+done
+finish
