@@ -1,0 +1,1195 @@
+//! The same test bodies run against SQLite (a file in a temp dir) and PostgreSQL (a fresh
+//! schema in the test database), so the two backends cannot drift apart.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::sync::Arc;
+
+use valet_core::ids::{KeyPrefix, SfId};
+use valet_core::model::*;
+use valet_core::rand::OsRandom;
+use valet_core::scope::ScopeSet;
+use valet_core::secret::TokenHash;
+use valet_core::store::{AppPatch, Store, StoreError, UserPatch};
+use valet_store::{testing, Backend, SqlStore};
+
+const T0: i64 = 1_700_000_000_000;
+const DAY: i64 = 86_400_000;
+
+async fn on_sqlite<F, Fut>(body: F)
+where
+    F: FnOnce(Arc<SqlStore>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(testing::fresh_sqlite(dir.path()).await.unwrap());
+    assert_eq!(store.backend(), Backend::Sqlite);
+    body(store.clone()).await;
+    store.close().await;
+}
+
+/// Runs the body in its own task so that a failing assertion still drops the schema.
+async fn on_postgres<F, Fut>(body: F)
+where
+    F: FnOnce(Arc<SqlStore>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (store, schema) = testing::fresh_postgres().await.unwrap();
+    let store = Arc::new(store);
+    assert_eq!(store.backend(), Backend::Postgres);
+    let outcome = tokio::spawn(body(store.clone())).await;
+    store.close().await;
+    testing::drop_postgres_schema(&schema).await.unwrap();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// One test per backend for each body; multi-threaded so the race tests really race.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::on_sqlite(super::$name).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                super::on_postgres(super::$name).await;
+            }
+        }
+    )*};
+}
+
+both_backends!(
+    migrate_is_idempotent,
+    placeholders_bind_by_number,
+    orgs_and_change_counter,
+    users_crud_and_conflicts,
+    apps_crud_conflicts_and_secrets,
+    consents,
+    codes_consume_exactly_once,
+    family_revocation_folds_into_token_reads,
+    rotation_has_one_winner,
+    revoke_user_families,
+    delete_app_removes_everything,
+    sessions_and_signing_keys,
+    sweep_expired,
+);
+
+// ---- fixtures ----
+
+fn sfid(prefix: KeyPrefix) -> SfId {
+    SfId::generate(prefix, &OsRandom)
+}
+
+async fn org(store: &SqlStore) -> Org {
+    let org = Org {
+        id: sfid(KeyPrefix::Organization),
+        name: "Acme".into(),
+        settings: OrgSettings::default(),
+        created_at: T0,
+    };
+    store.insert_org(&org).await.unwrap();
+    org
+}
+
+fn user_in(org: &Org, username: &str) -> User {
+    User {
+        id: sfid(KeyPrefix::User),
+        org_id: org.id.clone(),
+        username: username.into(),
+        email: format!("{}@example.com", username.to_lowercase()),
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        active: true,
+        is_admin: false,
+        timezone: "Europe/London".into(),
+        locale: "en_GB".into(),
+        language: "en_US".into(),
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+fn app_in(org: &Org, name: &str) -> App {
+    App {
+        id: sfid(KeyPrefix::ConnectedApp),
+        org_id: org.id.clone(),
+        name: name.into(),
+        consumer_key: format!("3MVG9{}", valet_core::rand::alnum(&OsRandom, 80)),
+        is_public: false,
+        callback_urls: vec![
+            "http://localhost:1717/OauthRedirect".into(),
+            "https://example.com/cb".into(),
+        ],
+        scopes: ScopeSet::parse("api refresh_token openid").unwrap(),
+        policy: AppPolicy::default(),
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+/// An org, a user and an app: what every token needs to exist.
+async fn world(store: &SqlStore) -> (Org, User, App) {
+    let org = org(store).await;
+    let user = user_in(&org, "ada@example.com");
+    store.insert_user(&user).await.unwrap();
+    let app = app_in(&org, "CLI");
+    store.insert_app(&app).await.unwrap();
+    (org, user, app)
+}
+
+fn family_for(user: &User, app: &App, id: &str) -> TokenFamily {
+    TokenFamily {
+        id: id.into(),
+        org_id: user.org_id.clone(),
+        app_id: app.id.clone(),
+        user_id: user.id.clone(),
+        scopes: ScopeSet::parse("api refresh_token").unwrap(),
+        grant: "authorization_code".into(),
+        auth_time: T0,
+        created_at: T0,
+        revoked_at: None,
+    }
+}
+
+fn access_for(f: &TokenFamily, value: &str, expires_at: i64) -> AccessToken {
+    AccessToken {
+        token_hash: TokenHash::of(value),
+        family_id: f.id.clone(),
+        org_id: f.org_id.clone(),
+        app_id: f.app_id.clone(),
+        user_id: f.user_id.clone(),
+        scopes: f.scopes.clone(),
+        created_at: T0,
+        expires_at,
+        revoked_at: None,
+    }
+}
+
+fn refresh_for(f: &TokenFamily, value: &str) -> RefreshToken {
+    RefreshToken {
+        token_hash: TokenHash::of(value),
+        family_id: f.id.clone(),
+        org_id: f.org_id.clone(),
+        app_id: f.app_id.clone(),
+        user_id: f.user_id.clone(),
+        scopes: f.scopes.clone(),
+        created_at: T0,
+        last_used_at: T0,
+        expires_at: None,
+        revoked_at: None,
+        replaced_by: None,
+    }
+}
+
+fn code_for(user: &User, app: &App, value: &str, expires_at: i64) -> AuthCode {
+    AuthCode {
+        code_hash: TokenHash::of(value),
+        org_id: user.org_id.clone(),
+        app_id: app.id.clone(),
+        user_id: user.id.clone(),
+        redirect_uri: "http://localhost:1717/OauthRedirect".into(),
+        scopes: ScopeSet::parse("api openid").unwrap(),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        code_challenge_method: Some(PkceMethod::S256),
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        auth_time: T0,
+        created_at: T0,
+        expires_at,
+        consumed_at: None,
+        family_id: None,
+    }
+}
+
+// ---- bodies ----
+
+async fn migrate_is_idempotent(store: Arc<SqlStore>) {
+    // Already migrated once by the fixture.
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+    // Concurrent migrations (as when two processes start together) must all succeed.
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let s = store.clone();
+        set.spawn(async move { s.migrate().await });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap().unwrap();
+    }
+    assert_eq!(store.change_counter().await.unwrap(), 0);
+}
+
+async fn placeholders_bind_by_number(store: Arc<SqlStore>) {
+    // A parameter used twice, and one used before a lower-numbered one after its first use.
+    let row: (i64, String, i64) = sqlx::query_as("SELECT $1 + $1, $2, $3 - $1")
+        .bind(20_i64)
+        .bind("two")
+        .bind(100_i64)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(row, (40, "two".to_string(), 80));
+}
+
+async fn orgs_and_change_counter(store: Arc<SqlStore>) {
+    assert!(store.default_org().await.unwrap().is_none());
+    let c0 = store.change_counter().await.unwrap();
+    let first = org(&store).await;
+    assert_eq!(store.change_counter().await.unwrap(), c0 + 1);
+    let mut second = Org {
+        id: sfid(KeyPrefix::Organization),
+        name: "Later".into(),
+        settings: OrgSettings::default(),
+        created_at: T0 + 5,
+    };
+    store.insert_org(&second).await.unwrap();
+    assert!(matches!(
+        store.insert_org(&second).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.change_counter().await.unwrap(),
+        c0 + 2,
+        "a failed insert does not count"
+    );
+
+    assert_eq!(store.default_org().await.unwrap().unwrap().id, first.id);
+    second.settings.allow_username_password_flow = true;
+    second.settings.idle_refresh_token_ttl_days = Some(30);
+    store
+        .update_org_settings(&second.id, &second.settings, T0 + 10)
+        .await
+        .unwrap();
+    let got = store.get_org(&second.id).await.unwrap().unwrap();
+    assert_eq!(got.settings, second.settings);
+    assert_eq!(got.name, "Later");
+    assert_eq!(got.created_at, T0 + 5);
+    assert_eq!(store.change_counter().await.unwrap(), c0 + 3);
+    assert!(matches!(
+        store
+            .update_org_settings(&sfid(KeyPrefix::Organization), &second.settings, T0)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store
+        .get_org(&sfid(KeyPrefix::Organization))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn users_crud_and_conflicts(store: Arc<SqlStore>) {
+    let org = org(&store).await;
+    let ada = user_in(&org, "Ada@Example.com");
+    store.insert_user(&ada).await.unwrap();
+    let bob = user_in(&org, "bob@example.com");
+    store.insert_user(&bob).await.unwrap();
+
+    // Case-insensitive uniqueness and lookup; the stored spelling is kept.
+    let clash = user_in(&org, "ADA@example.COM");
+    match store.insert_user(&clash).await {
+        Err(StoreError::Conflict(what)) => assert_eq!(what, "username"),
+        other => panic!("expected a username conflict, got {other:?}"),
+    }
+    let mut same_id = user_in(&org, "carol@example.com");
+    same_id.id = bob.id.clone();
+    assert!(matches!(
+        store.insert_user(&same_id).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    let got = store
+        .get_user_by_username("ada@EXAMPLE.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.id, ada.id);
+    assert_eq!(got.username, "Ada@Example.com");
+    assert_eq!(got.org_id, org.id);
+    assert_eq!(got.password_hash, ada.password_hash);
+    assert!(got.active && !got.is_admin);
+    assert_eq!(
+        (
+            got.timezone.as_str(),
+            got.locale.as_str(),
+            got.language.as_str()
+        ),
+        ("Europe/London", "en_GB", "en_US")
+    );
+    assert!(store
+        .get_user_by_username("nobody@example.com")
+        .await
+        .unwrap()
+        .is_none());
+
+    let listed: Vec<String> = store
+        .list_users(&org.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(listed, vec!["Ada@Example.com", "bob@example.com"]);
+
+    let before = store.change_counter().await.unwrap();
+    let patch = UserPatch {
+        email: Some("ada@new.example".into()),
+        active: Some(false),
+        is_admin: Some(true),
+        ..Default::default()
+    };
+    store.update_user(&ada.id, &patch, T0 + 99).await.unwrap();
+    assert_eq!(store.change_counter().await.unwrap(), before + 1);
+    let got = store.get_user(&ada.id).await.unwrap().unwrap();
+    assert_eq!(got.email, "ada@new.example");
+    assert_eq!(got.first_name, "Ada", "unpatched fields stay");
+    assert!(!got.active && got.is_admin);
+    assert_eq!(got.updated_at, T0 + 99);
+    assert_eq!(got.created_at, T0);
+    assert!(matches!(
+        store.update_user(&sfid(KeyPrefix::User), &patch, T0).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn apps_crud_conflicts_and_secrets(store: Arc<SqlStore>) {
+    let org = org(&store).await;
+    let mut app = app_in(&org, "Zeta");
+    app.policy.refresh_token_policy = RefreshTokenPolicy::ExpireIfUnused { minutes: 60 };
+    app.policy
+        .custom_attributes
+        .insert("team".into(), "platform".into());
+    store.insert_app(&app).await.unwrap();
+    let other = app_in(&org, "Alpha");
+    store.insert_app(&other).await.unwrap();
+
+    let mut dup = app_in(&org, "Dup");
+    dup.consumer_key = app.consumer_key.clone();
+    match store.insert_app(&dup).await {
+        Err(StoreError::Conflict(what)) => assert_eq!(what, "consumer key"),
+        other => panic!("expected a consumer key conflict, got {other:?}"),
+    }
+
+    let got = store
+        .get_app_by_consumer_key(&app.consumer_key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.id, app.id);
+    assert_eq!(got.callback_urls, app.callback_urls);
+    assert_eq!(got.scopes, app.scopes);
+    assert_eq!(got.policy, app.policy);
+    assert!(!got.is_public);
+    assert_eq!(store.list_apps(&org.id).await.unwrap().len(), 2);
+
+    let patch = AppPatch {
+        name: Some("Zeta 2".into()),
+        scopes: Some(ScopeSet::parse("full").unwrap()),
+        is_public: Some(true),
+        callback_urls: Some(vec![]),
+        ..Default::default()
+    };
+    store.update_app(&app.id, &patch, T0 + 1).await.unwrap();
+    let got = store.get_app(&app.id).await.unwrap().unwrap();
+    assert_eq!(got.name, "Zeta 2");
+    assert_eq!(got.scopes.to_string(), "full");
+    assert!(got.is_public);
+    assert!(got.callback_urls.is_empty());
+    assert_eq!(got.policy, app.policy, "unpatched policy stays");
+    assert_eq!(got.updated_at, T0 + 1);
+
+    // Secrets: newest first, retiring all but one.
+    let c0 = store.change_counter().await.unwrap();
+    let s1 = store
+        .insert_app_secret(&app.id, &TokenHash::of("one"), T0)
+        .await
+        .unwrap();
+    let s2 = store
+        .insert_app_secret(&app.id, &TokenHash::of("two"), T0 + 1)
+        .await
+        .unwrap();
+    let s3 = store
+        .insert_app_secret(&app.id, &TokenHash::of("three"), T0 + 2)
+        .await
+        .unwrap();
+    store
+        .insert_app_secret(&other.id, &TokenHash::of("other"), T0)
+        .await
+        .unwrap();
+    assert_eq!(store.change_counter().await.unwrap(), c0 + 4);
+    let live: Vec<i64> = store
+        .live_app_secrets(&app.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(live, vec![s3, s2, s1]);
+    assert_eq!(
+        store
+            .retire_app_secrets_except(&app.id, s2, T0 + 5)
+            .await
+            .unwrap(),
+        2
+    );
+    let live = store.live_app_secrets(&app.id).await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].id, s2);
+    assert!(live[0].secret_hash.ct_eq(&TokenHash::of("two")));
+    assert_eq!(live[0].retired_at, None);
+    assert_eq!(
+        store
+            .retire_app_secrets_except(&app.id, s2, T0 + 6)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.live_app_secrets(&other.id).await.unwrap().len(), 1);
+}
+
+async fn consents(store: Arc<SqlStore>) {
+    let (_org, user, app) = world(&store).await;
+    assert!(store
+        .get_consent(&user.id, &app.id)
+        .await
+        .unwrap()
+        .is_none());
+    let c0 = store.change_counter().await.unwrap();
+    let mut consent = Consent {
+        user_id: user.id.clone(),
+        app_id: app.id.clone(),
+        scopes: ScopeSet::parse("api").unwrap(),
+        created_at: T0,
+    };
+    store.upsert_consent(&consent).await.unwrap();
+    consent.scopes = ScopeSet::parse("api refresh_token").unwrap();
+    consent.created_at = T0 + 1;
+    store.upsert_consent(&consent).await.unwrap();
+    let got = store.get_consent(&user.id, &app.id).await.unwrap().unwrap();
+    assert_eq!(got.scopes, consent.scopes);
+    assert_eq!(got.created_at, T0 + 1);
+    store.delete_consent(&user.id, &app.id).await.unwrap();
+    assert!(store
+        .get_consent(&user.id, &app.id)
+        .await
+        .unwrap()
+        .is_none());
+    store.delete_consent(&user.id, &app.id).await.unwrap();
+    assert_eq!(store.change_counter().await.unwrap(), c0 + 3);
+}
+
+async fn codes_consume_exactly_once(store: Arc<SqlStore>) {
+    let (_org, user, app) = world(&store).await;
+    let code = code_for(&user, &app, "aPrxcode", T0 + 60_000);
+    store.insert_code(&code).await.unwrap();
+    assert!(matches!(
+        store.insert_code(&code).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let got = store.get_code(&code.code_hash).await.unwrap().unwrap();
+    assert_eq!(got.code_challenge_method, Some(PkceMethod::S256));
+    assert_eq!(got.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
+    assert_eq!(got.scopes, code.scopes);
+    assert_eq!(got.consumed_at, None);
+    assert_eq!(got.family_id, None);
+
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let s = store.clone();
+        let hash = code.code_hash.clone();
+        set.spawn(async move {
+            (
+                i,
+                s.consume_code(&hash, &format!("fam-{i}"), T0 + 1000 + i)
+                    .await
+                    .unwrap(),
+            )
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(r) = set.join_next().await {
+        let (i, won) = r.unwrap();
+        if won {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one redemption wins: {winners:?}");
+    let got = store.get_code(&code.code_hash).await.unwrap().unwrap();
+    assert_eq!(got.family_id, Some(format!("fam-{}", winners[0])));
+    assert_eq!(got.consumed_at, Some(T0 + 1000 + winners[0]));
+    assert!(!store
+        .consume_code(&code.code_hash, "late", T0 + 5000)
+        .await
+        .unwrap());
+    assert!(!store
+        .consume_code(&TokenHash::of("unknown"), "x", T0)
+        .await
+        .unwrap());
+
+    // A code without PKCE or nonce reads back as such.
+    let mut plain = code_for(&user, &app, "aPrxplain", T0 + 60_000);
+    plain.code_challenge = None;
+    plain.code_challenge_method = None;
+    plain.nonce = None;
+    store.insert_code(&plain).await.unwrap();
+    let got = store.get_code(&plain.code_hash).await.unwrap().unwrap();
+    assert_eq!(
+        (got.code_challenge, got.code_challenge_method, got.nonce),
+        (None, None, None)
+    );
+}
+
+async fn family_revocation_folds_into_token_reads(store: Arc<SqlStore>) {
+    let (_org, user, app) = world(&store).await;
+    let fam = family_for(&user, &app, "fam-1");
+    store.insert_family(&fam).await.unwrap();
+    let got = store.get_family("fam-1").await.unwrap().unwrap();
+    assert_eq!(got.grant, "authorization_code");
+    assert_eq!(got.revoked_at, None);
+    let at = access_for(&fam, "at-1", T0 + 7_200_000);
+    store.insert_access_token(&at).await.unwrap();
+    let rt = refresh_for(&fam, "rt-1");
+    store.insert_refresh_token(&rt).await.unwrap();
+    assert!(matches!(
+        store.insert_access_token(&at).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    let got = store
+        .get_access_token(&at.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.revoked_at, None);
+    assert_eq!(got.expires_at, T0 + 7_200_000);
+    assert_eq!(got.family_id, "fam-1");
+    let got = store
+        .get_refresh_token(&rt.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (got.revoked_at, got.expires_at, got.replaced_by),
+        (None, None, None)
+    );
+
+    store
+        .touch_refresh_token(&rt.token_hash, T0 + 42)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_refresh_token(&rt.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        T0 + 42
+    );
+
+    // Revoking one access token.
+    let at2 = access_for(&fam, "at-2", T0 + 7_200_000);
+    store.insert_access_token(&at2).await.unwrap();
+    assert!(store
+        .revoke_access_token(&at2.token_hash, T0 + 5)
+        .await
+        .unwrap());
+    assert!(!store
+        .revoke_access_token(&at2.token_hash, T0 + 6)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .get_access_token(&at2.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T0 + 5)
+    );
+
+    // A token added to the family after it was revoked still reads as revoked (the fold).
+    store.revoke_family("fam-1", T0 + 100).await.unwrap();
+    let late = access_for(&fam, "at-late", T0 + 7_200_000);
+    store.insert_access_token(&late).await.unwrap();
+    let late_rt = refresh_for(&fam, "rt-late");
+    store.insert_refresh_token(&late_rt).await.unwrap();
+    assert_eq!(
+        store
+            .get_access_token(&at.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T0 + 100)
+    );
+    assert_eq!(
+        store
+            .get_access_token(&at2.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T0 + 5),
+        "own revocation wins"
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&rt.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T0 + 100)
+    );
+    assert_eq!(
+        store
+            .get_access_token(&late.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T0 + 100)
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&late_rt.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T0 + 100)
+    );
+    assert_eq!(
+        store.get_family("fam-1").await.unwrap().unwrap().revoked_at,
+        Some(T0 + 100)
+    );
+    // Revoking again keeps the first time.
+    store.revoke_family("fam-1", T0 + 200).await.unwrap();
+    assert_eq!(
+        store.get_family("fam-1").await.unwrap().unwrap().revoked_at,
+        Some(T0 + 100)
+    );
+    assert!(store
+        .get_access_token(&TokenHash::of("nope"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_refresh_token(&TokenHash::of("nope"))
+        .await
+        .unwrap()
+        .is_none());
+
+    // delete_family removes a family that lost its redemption race.
+    let lost = family_for(&user, &app, "fam-lost");
+    store.insert_family(&lost).await.unwrap();
+    store.delete_family("fam-lost").await.unwrap();
+    assert!(store.get_family("fam-lost").await.unwrap().is_none());
+}
+
+async fn rotation_has_one_winner(store: Arc<SqlStore>) {
+    let (_org, user, app) = world(&store).await;
+    let fam = family_for(&user, &app, "fam-rot");
+    store.insert_family(&fam).await.unwrap();
+    let old = refresh_for(&fam, "rt-old");
+    store.insert_refresh_token(&old).await.unwrap();
+
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let s = store.clone();
+        let new = refresh_for(&fam, &format!("rt-new-{i}"));
+        let old_hash = old.token_hash.clone();
+        set.spawn(async move {
+            (
+                i,
+                s.rotate_refresh_token(&old_hash, &new, T0 + 10)
+                    .await
+                    .unwrap(),
+            )
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(r) = set.join_next().await {
+        let (i, won) = r.unwrap();
+        if won {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one rotation wins: {winners:?}");
+    let winner_hash = TokenHash::of(&format!("rt-new-{}", winners[0]));
+    let got_old = store
+        .get_refresh_token(&old.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got_old.replaced_by.as_ref(), Some(&winner_hash));
+    assert_eq!(got_old.revoked_at, Some(T0 + 10));
+    let got_new = store
+        .get_refresh_token(&winner_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got_new.revoked_at, None);
+    for i in 0..20 {
+        if i != winners[0] {
+            let loser = TokenHash::of(&format!("rt-new-{i}"));
+            assert!(
+                store.get_refresh_token(&loser).await.unwrap().is_none(),
+                "losers insert nothing"
+            );
+        }
+    }
+
+    // The new token rotates onward; once the family is revoked nothing rotates.
+    let next = refresh_for(&fam, "rt-next");
+    assert!(store
+        .rotate_refresh_token(&winner_hash, &next, T0 + 20)
+        .await
+        .unwrap());
+    store.revoke_family("fam-rot", T0 + 30).await.unwrap();
+    let after = refresh_for(&fam, "rt-after");
+    assert!(!store
+        .rotate_refresh_token(&next.token_hash, &after, T0 + 40)
+        .await
+        .unwrap());
+    assert!(!store
+        .rotate_refresh_token(&TokenHash::of("unknown"), &after, T0 + 40)
+        .await
+        .unwrap());
+}
+
+async fn revoke_user_families(store: Arc<SqlStore>) {
+    let (org, user, app) = world(&store).await;
+    let app2 = app_in(&org, "Other");
+    store.insert_app(&app2).await.unwrap();
+    let bob = user_in(&org, "bob@example.com");
+    store.insert_user(&bob).await.unwrap();
+    for (id, u, a) in [
+        ("f1", &user, &app),
+        ("f2", &user, &app),
+        ("f3", &user, &app2),
+        ("f4", &bob, &app),
+    ] {
+        let f = family_for(u, a, id);
+        store.insert_family(&f).await.unwrap();
+        store
+            .insert_access_token(&access_for(&f, &format!("at-{id}"), T0 + DAY))
+            .await
+            .unwrap();
+    }
+    store.revoke_family("f2", T0 + 1).await.unwrap();
+
+    assert_eq!(
+        store
+            .revoke_user_families(&user.id, Some(&app2.id), T0 + 5)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.get_family("f3").await.unwrap().unwrap().revoked_at,
+        Some(T0 + 5)
+    );
+    assert_eq!(
+        store.get_family("f1").await.unwrap().unwrap().revoked_at,
+        None
+    );
+
+    assert_eq!(
+        store
+            .revoke_user_families(&user.id, None, T0 + 9)
+            .await
+            .unwrap(),
+        1,
+        "only f1 was live"
+    );
+    assert_eq!(
+        store.get_family("f1").await.unwrap().unwrap().revoked_at,
+        Some(T0 + 9)
+    );
+    assert_eq!(
+        store.get_family("f2").await.unwrap().unwrap().revoked_at,
+        Some(T0 + 1)
+    );
+    assert_eq!(
+        store
+            .get_access_token(&TokenHash::of("at-f1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T0 + 9)
+    );
+    assert_eq!(
+        store.get_family("f4").await.unwrap().unwrap().revoked_at,
+        None,
+        "other users untouched"
+    );
+    assert_eq!(
+        store
+            .get_access_token(&TokenHash::of("at-f4"))
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        None
+    );
+}
+
+async fn delete_app_removes_everything(store: Arc<SqlStore>) {
+    let (org, user, app) = world(&store).await;
+    let keep = app_in(&org, "Keep");
+    store.insert_app(&keep).await.unwrap();
+    for a in [&app, &keep] {
+        let fid = format!("fam-{}", a.id);
+        let f = family_for(&user, a, &fid);
+        store.insert_family(&f).await.unwrap();
+        store
+            .insert_access_token(&access_for(&f, &format!("at-{fid}"), T0 + DAY))
+            .await
+            .unwrap();
+        store
+            .insert_refresh_token(&refresh_for(&f, &format!("rt-{fid}")))
+            .await
+            .unwrap();
+        store
+            .insert_code(&code_for(&user, a, &format!("code-{fid}"), T0 + 60_000))
+            .await
+            .unwrap();
+        store
+            .insert_app_secret(&a.id, &TokenHash::of(&fid), T0)
+            .await
+            .unwrap();
+        let consent = Consent {
+            user_id: user.id.clone(),
+            app_id: a.id.clone(),
+            scopes: ScopeSet::parse("api").unwrap(),
+            created_at: T0,
+        };
+        store.upsert_consent(&consent).await.unwrap();
+    }
+    let c0 = store.change_counter().await.unwrap();
+    store.delete_app(&app.id).await.unwrap();
+    assert_eq!(store.change_counter().await.unwrap(), c0 + 1);
+    assert!(matches!(
+        store.delete_app(&app.id).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let gone = format!("fam-{}", app.id);
+    assert!(store.get_app(&app.id).await.unwrap().is_none());
+    assert!(store.get_family(&gone).await.unwrap().is_none());
+    assert!(store
+        .get_access_token(&TokenHash::of(&format!("at-{gone}")))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_refresh_token(&TokenHash::of(&format!("rt-{gone}")))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_code(&TokenHash::of(&format!("code-{gone}")))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_consent(&user.id, &app.id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.live_app_secrets(&app.id).await.unwrap().is_empty());
+
+    let kept = format!("fam-{}", keep.id);
+    assert!(store.get_app(&keep.id).await.unwrap().is_some());
+    assert!(store.get_family(&kept).await.unwrap().is_some());
+    assert!(store
+        .get_access_token(&TokenHash::of(&format!("at-{kept}")))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .get_consent(&user.id, &keep.id)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(store.live_app_secrets(&keep.id).await.unwrap().len(), 1);
+}
+
+async fn sessions_and_signing_keys(store: Arc<SqlStore>) {
+    let (org, user, _app) = world(&store).await;
+    let s = |v: &str| Session {
+        id_hash: TokenHash::of(v),
+        org_id: org.id.clone(),
+        user_id: user.id.clone(),
+        auth_time: T0,
+        created_at: T0,
+        expires_at: T0 + DAY,
+    };
+    store.insert_session(&s("s1")).await.unwrap();
+    store.insert_session(&s("s2")).await.unwrap();
+    let got = store
+        .get_session(&TokenHash::of("s1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((got.user_id, got.expires_at), (user.id.clone(), T0 + DAY));
+    store.delete_session(&TokenHash::of("s1")).await.unwrap();
+    assert!(store
+        .get_session(&TokenHash::of("s1"))
+        .await
+        .unwrap()
+        .is_none());
+    store.delete_user_sessions(&user.id).await.unwrap();
+    assert!(store
+        .get_session(&TokenHash::of("s2"))
+        .await
+        .unwrap()
+        .is_none());
+
+    let blob: Vec<u8> = (0..=255u8).chain([0, 0, 255]).collect();
+    let k = |kid: &str, at: i64, active: bool| SigningKeyRecord {
+        kid: kid.into(),
+        alg: "RS256".into(),
+        private_der_encrypted: blob.clone(),
+        created_at: at,
+        active,
+    };
+    store
+        .insert_signing_key(&k("old", T0, false))
+        .await
+        .unwrap();
+    store
+        .insert_signing_key(&k("new", T0 + 1, true))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.insert_signing_key(&k("new", T0 + 2, true)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let keys = store.list_signing_keys().await.unwrap();
+    assert_eq!(
+        keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+        vec!["new", "old"]
+    );
+    assert!(keys[0].active && !keys[1].active);
+    assert_eq!(
+        keys[0].private_der_encrypted, blob,
+        "binary survives the round trip"
+    );
+    assert_eq!(keys[0].alg, "RS256");
+}
+
+async fn sweep_expired(store: Arc<SqlStore>) {
+    let (_org, user, app) = world(&store).await;
+    let now = T0 + 30 * DAY;
+
+    // Codes, access tokens, sessions: expired ones go.
+    store
+        .insert_code(&code_for(&user, &app, "c-old", now - 1))
+        .await
+        .unwrap();
+    store
+        .insert_code(&code_for(&user, &app, "c-live", now + 60_000))
+        .await
+        .unwrap();
+    let live = family_for(&user, &app, "f-live");
+    store.insert_family(&live).await.unwrap();
+    store
+        .insert_access_token(&access_for(&live, "a-old", now - 1))
+        .await
+        .unwrap();
+    store
+        .insert_access_token(&access_for(&live, "a-live", now + 1))
+        .await
+        .unwrap();
+    for (v, exp) in [("s-old", now - 1), ("s-live", now + 1)] {
+        let s = Session {
+            id_hash: TokenHash::of(v),
+            org_id: user.org_id.clone(),
+            user_id: user.id.clone(),
+            auth_time: T0,
+            created_at: T0,
+            expires_at: exp,
+        };
+        store.insert_session(&s).await.unwrap();
+    }
+
+    // Refresh tokens: past absolute expiry, or revoked more than a day ago.
+    let mut r_expired = refresh_for(&live, "r-expired");
+    r_expired.expires_at = Some(now - 1);
+    let mut r_revoked_long_ago = refresh_for(&live, "r-revoked-old");
+    r_revoked_long_ago.revoked_at = Some(now - DAY - 1);
+    let mut r_revoked_recently = refresh_for(&live, "r-revoked-new");
+    r_revoked_recently.revoked_at = Some(now - DAY + 1);
+    let mut r_live = refresh_for(&live, "r-live");
+    r_live.expires_at = Some(now + 1);
+    for r in [
+        &r_expired,
+        &r_revoked_long_ago,
+        &r_revoked_recently,
+        &r_live,
+    ] {
+        store.insert_refresh_token(r).await.unwrap();
+    }
+
+    // Families: an old revoked one whose tokens are all gone, an old one that never had any,
+    // and a recent empty one (created a moment before its first token) that must stay.
+    let mut dead = family_for(&user, &app, "f-dead");
+    dead.revoked_at = Some(now - 2 * DAY);
+    store.insert_family(&dead).await.unwrap();
+    let empty_old = family_for(&user, &app, "f-empty-old");
+    store.insert_family(&empty_old).await.unwrap();
+    let mut empty_new = family_for(&user, &app, "f-empty-new");
+    empty_new.created_at = now - 1000;
+    store.insert_family(&empty_new).await.unwrap();
+    // A revoked family that still has a (recently revoked) token stays.
+    let mut pinned = family_for(&user, &app, "f-pinned");
+    pinned.revoked_at = Some(now - 2 * DAY);
+    store.insert_family(&pinned).await.unwrap();
+    let mut pin = refresh_for(&pinned, "r-pin");
+    pin.revoked_at = Some(now - 1000);
+    store.insert_refresh_token(&pin).await.unwrap();
+
+    let report = store.sweep_expired(now).await.unwrap();
+    assert_eq!(
+        (
+            report.codes,
+            report.access_tokens,
+            report.refresh_tokens,
+            report.sessions
+        ),
+        (1, 1, 2, 1)
+    );
+
+    assert!(store
+        .get_code(&TokenHash::of("c-old"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_code(&TokenHash::of("c-live"))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .get_access_token(&TokenHash::of("a-old"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_access_token(&TokenHash::of("a-live"))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .get_session(&TokenHash::of("s-old"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_session(&TokenHash::of("s-live"))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .get_refresh_token(&r_expired.token_hash)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_refresh_token(&r_revoked_long_ago.token_hash)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_refresh_token(&r_revoked_recently.token_hash)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .get_refresh_token(&r_live.token_hash)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store.get_family("f-live").await.unwrap().is_some());
+    assert!(store.get_family("f-dead").await.unwrap().is_none());
+    assert!(store.get_family("f-empty-old").await.unwrap().is_none());
+    assert!(store.get_family("f-empty-new").await.unwrap().is_some());
+    assert!(store.get_family("f-pinned").await.unwrap().is_some());
+
+    // A second sweep at the same time finds nothing more.
+    let again = store.sweep_expired(now).await.unwrap();
+    assert_eq!(
+        (
+            again.codes,
+            again.access_tokens,
+            again.refresh_tokens,
+            again.sessions
+        ),
+        (0, 0, 0, 0)
+    );
+}
+
+/// The PostgreSQL search_path option really isolates schemas: two stores, two worlds.
+#[tokio::test]
+async fn postgres_schemas_are_isolated() {
+    let (a, schema_a) = testing::fresh_postgres().await.unwrap();
+    let (b, schema_b) = testing::fresh_postgres().await.unwrap();
+    org(&a).await;
+    assert!(a.default_org().await.unwrap().is_some());
+    assert!(b.default_org().await.unwrap().is_none());
+    let current: String = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(a.pool())
+        .await
+        .unwrap();
+    assert_eq!(current, schema_a);
+    a.close().await;
+    b.close().await;
+    testing::drop_postgres_schema(&schema_a).await.unwrap();
+    testing::drop_postgres_schema(&schema_b).await.unwrap();
+    assert!(testing::drop_postgres_schema("public").await.is_err());
+}
+
+/// Two stores on one SQLite file (as two processes would be) see each other's changes
+/// through the change counter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_second_process_sees_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = tokio::join!(
+        SqlStore::sqlite_in_dir(dir.path()),
+        SqlStore::sqlite_in_dir(dir.path())
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let (ma, mb) = tokio::join!(a.migrate(), b.migrate());
+    ma.unwrap();
+    mb.unwrap();
+    let before = b.change_counter().await.unwrap();
+    org(&a).await;
+    assert_eq!(b.change_counter().await.unwrap(), before + 1);
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(a.pool())
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(b.pool())
+        .await
+        .unwrap();
+    assert_eq!(fk, 1);
+}
+
+#[tokio::test]
+async fn rejects_unknown_urls() {
+    assert!(matches!(
+        SqlStore::connect("mysql://x").await,
+        Err(StoreError::Backend(_))
+    ));
+}
