@@ -10,7 +10,8 @@
 #
 # Env knobs: VALET_E2E_BACKENDS="sqlite postgres", VALET_E2E_PG (default postgres://postgres@127.0.0.1:5432),
 #            VALET_E2E_SUITES="jsforce authlib oidc-rs", VALET_E2E_SKIP_SETUP=1, VALET_E2E_SKIP_BUILD=1,
-#            VALET_E2E_NODE (node binary), VALET_E2E_KEEP=1 (keep data dirs).
+#            VALET_E2E_NODE (node binary), VALET_E2E_KEEP=1 (keep data dirs),
+#            VALET_BIN (valet binary, default target/debug/valet).
 set -uo pipefail
 
 E2E="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,7 +23,7 @@ SUITES="${VALET_E2E_SUITES:-jsforce authlib oidc-rs}"
 PG="${VALET_E2E_PG:-postgres://postgres@127.0.0.1:5432}"
 NODE="${VALET_E2E_NODE:-node}"
 PY="$E2E/.venv/bin/python"
-VALET="$ROOT/target/debug/valet"
+VALET="${VALET_BIN:-$ROOT/target/debug/valet}"
 OIDC_RS="$ROOT/target/debug/valet-e2e-oidc"
 REDIRECT_URI="http://localhost:1717/OauthRedirect"
 export VALET_E2E_NODE="$NODE" VALET_E2E_ARTIFACTS="$ART" VALET_E2E_REDIRECT_URI="$REDIRECT_URI"
