@@ -1,2 +1,77 @@
-//! Valet's HTTP surface.
+//! Valet's HTTP surface: the OAuth endpoints on Salesforce's paths, the login and consent
+//! pages, and operations (health, readiness, metrics). Handlers parse the request into typed
+//! values, call one engine method, and render the result.
+
+pub mod http;
+pub mod oauth;
+pub mod ops;
+pub mod serve;
+pub mod tls;
 pub mod ui;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use valet_core::Engine;
+
+pub use ops::Metrics;
+
+/// Deployment settings the HTTP layer needs.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub public_url: String,
+    /// Mark cookies `Secure` (when Valet is served over https).
+    pub secure_cookies: bool,
+}
+
+/// Shared state of every handler: cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub opts: Arc<HttpOptions>,
+    pub metrics: Arc<Metrics>,
+    pub throttle: Arc<ui::throttle::LoginThrottle>,
+}
+
+/// Builds the whole application.
+pub fn app(engine: Arc<Engine>, opts: HttpOptions) -> Router {
+    let state = AppState {
+        engine,
+        opts: Arc::new(opts),
+        metrics: Arc::new(Metrics::default()),
+        throttle: Arc::new(ui::throttle::LoginThrottle::default()),
+    };
+    router(state)
+}
+
+pub fn router(state: AppState) -> Router {
+    let oauth = Router::new()
+        .route("/services/oauth2/authorize", get(oauth::authorize::authorize).post(oauth::authorize::authorize_post))
+        .route("/services/oauth2/authorize/consent", post(oauth::authorize::consent))
+        .route("/services/oauth2/token", post(oauth::token::token).get(oauth::token::token_get))
+        .route("/services/oauth2/revoke", get(oauth::revoke::revoke_get).post(oauth::revoke::revoke_post))
+        .route("/services/oauth2/introspect", post(oauth::introspect::introspect))
+        .route("/services/oauth2/userinfo", get(oauth::userinfo::userinfo).post(oauth::userinfo::userinfo))
+        .route("/services/oauth2/success", get(ui::pages::success))
+        .route("/id/keys", get(oauth::discovery::jwks))
+        .route("/id/{org}/{user}", get(oauth::userinfo::identity).post(oauth::userinfo::identity))
+        .route("/.well-known/openid-configuration", get(oauth::discovery::discovery));
+    let pages = Router::new()
+        .route("/", get(ui::pages::home))
+        .route("/login", get(ui::pages::login_form).post(ui::pages::login_submit))
+        .route("/logout", get(ui::pages::logout_form).post(ui::pages::logout_submit))
+        .route("/services/auth/idp/oidc/logout", get(ui::pages::logout_form))
+        .route("/static/valet.css", get(ui::pages::stylesheet));
+    let ops = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics));
+    oauth
+        .merge(pages)
+        .merge(ops)
+        .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), ops::observe))
+        .layer(axum::extract::DefaultBodyLimit::max(http::MAX_BODY))
+        .with_state(state)
+}

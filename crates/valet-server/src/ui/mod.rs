@@ -1,1 +1,4 @@
+//! Valet's own pages: login, consent, logout, errors.
+pub mod pages;
 pub mod templates;
+pub mod throttle;

@@ -1,0 +1,240 @@
+//! Request parsing and response rendering shared by the endpoints: merged parameters,
+//! client authentication headers, response formats, cookies and hygiene headers.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use valet_core::engine::token::{ClientAuth, TokenError};
+use valet_core::secret::Secret;
+use valet_proto::token::BodyClientAuth;
+use valet_proto::{OAuthError, Params};
+
+/// Largest request body any endpoint reads (64 KiB is far above any legitimate OAuth request).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Query parameters, then body parameters (urlencoded or multipart); a JSON body contributes
+/// nothing, so a JSON token request reads as "no grant_type", as on Salesforce.
+pub async fn read_params(req: Request) -> Result<(HeaderMap, Params), OAuthError> {
+    let mut params = match req.uri().query() {
+        Some(q) => Params::from_urlencoded(q.as_bytes()),
+        None => Params::new(),
+    };
+    let headers = req.headers().clone();
+    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    if ctype.starts_with("multipart/form-data") {
+        let mut mp = Multipart::from_request(req, &()).await.map_err(|_| OAuthError::invalid_request("malformed multipart body"))?;
+        let mut total = 0usize;
+        loop {
+            match mp.next_field().await {
+                Ok(Some(field)) => {
+                    let name = field.name().unwrap_or("").to_string();
+                    let value = field.text().await.map_err(|_| OAuthError::invalid_request("malformed multipart body"))?;
+                    total += name.len() + value.len();
+                    if total > MAX_BODY {
+                        return Err(OAuthError::invalid_request("request body too large"));
+                    }
+                    params.push(name, value);
+                }
+                Ok(None) => break,
+                Err(_) => return Err(OAuthError::invalid_request("malformed multipart body")),
+            }
+        }
+    } else if ctype.is_empty() || ctype.starts_with("application/x-www-form-urlencoded") || ctype.starts_with("text/plain") {
+        let body = Bytes::from_request(req, &()).await.map_err(|_| OAuthError::invalid_request("request body too large or unreadable"))?;
+        params.extend(Params::from_urlencoded(&body));
+    }
+    Ok((headers, params))
+}
+
+/// Client credentials from `Authorization: Basic` and/or the body (RFC 6749 §2.3.1: the
+/// Basic parts are form-urlencoded before base64).
+pub fn client_auth(headers: &HeaderMap, params: &Params) -> Result<Option<ClientAuth>, OAuthError> {
+    let body = BodyClientAuth::from_params(params)?;
+    let basic = match headers.get(header::AUTHORIZATION) {
+        Some(v) => parse_basic(v)?,
+        None => None,
+    };
+    match basic {
+        Some((id, secret)) => {
+            if body.client_secret.is_some() || body.client_assertion.is_some() {
+                return Err(OAuthError::invalid_request("use only one client authentication method"));
+            }
+            if body.client_id.as_deref().is_some_and(|b| b != id) {
+                return Err(OAuthError::invalid_client());
+            }
+            Ok(Some(ClientAuth { client_id: id, secret: (!secret.is_empty()).then(|| Secret::new(secret)) }))
+        }
+        None => Ok(body.client_id.map(|id| ClientAuth { client_id: id, secret: body.client_secret.map(Secret::new) })),
+    }
+}
+
+fn parse_basic(v: &HeaderValue) -> Result<Option<(String, String)>, OAuthError> {
+    let s = v.to_str().map_err(|_| OAuthError::invalid_client())?;
+    let Some((scheme, rest)) = s.split_once(' ') else { return Err(OAuthError::invalid_client()) };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        // A bearer header at the token endpoint is not client authentication; ignore it.
+        return Ok(None);
+    }
+    if rest.len() > 4096 {
+        return Err(OAuthError::invalid_client());
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).map_err(|_| OAuthError::invalid_client())?;
+    let text = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client())?;
+    let (id, secret) = text.split_once(':').ok_or_else(OAuthError::invalid_client)?;
+    let id = Params::from_urlencoded(format!("x={id}").as_bytes()).get_lenient("x").unwrap_or("").to_string();
+    let secret = Params::from_urlencoded(format!("x={secret}").as_bytes()).get_lenient("x").unwrap_or("").to_string();
+    if id.is_empty() {
+        return Err(OAuthError::invalid_client());
+    }
+    Ok(Some((id, secret)))
+}
+
+/// The response formats of Salesforce's token endpoint (spec §1.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    UrlEncoded,
+    Xml,
+}
+
+impl Format {
+    /// `format` wins over `Accept`; JSON by default.
+    pub fn negotiate(headers: &HeaderMap, params: &Params) -> Format {
+        match params.get_lenient("format") {
+            Some("urlencoded") => return Format::UrlEncoded,
+            Some("xml") => return Format::Xml,
+            Some("json") => return Format::Json,
+            _ => {}
+        }
+        let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if accept.contains("application/json") || accept.contains("*/*") || accept.is_empty() {
+            Format::Json
+        } else if accept.contains("application/x-www-form-urlencoded") {
+            Format::UrlEncoded
+        } else if accept.contains("application/xml") || accept.contains("text/xml") {
+            Format::Xml
+        } else {
+            Format::Json
+        }
+    }
+}
+
+/// Renders ordered pairs in the chosen format.
+pub fn render_pairs(status: StatusCode, format: Format, json: String, pairs: &[(&str, String)], root: &str) -> Response {
+    let (ctype, body) = match format {
+        Format::Json => ("application/json;charset=UTF-8", json),
+        Format::UrlEncoded => ("application/x-www-form-urlencoded;charset=UTF-8", serde_urlencoded::to_string(pairs).unwrap_or_default()),
+        Format::Xml => {
+            let mut s = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><{root}>");
+            for (k, v) in pairs {
+                s.push_str(&format!("<{k}>{}</{k}>", xml_escape(v)));
+            }
+            s.push_str(&format!("</{root}>"));
+            ("application/xml;charset=UTF-8", s)
+        }
+    };
+    no_store((status, [(header::CONTENT_TYPE, ctype)], body).into_response())
+}
+
+pub fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
+}
+
+/// An OAuth error as the token endpoint answers it: 400 in Salesforce's dialect.
+pub fn oauth_error(format: Format, e: &OAuthError) -> Response {
+    let mut pairs = vec![("error", e.error.to_string())];
+    if let Some(d) = &e.error_description {
+        pairs.push(("error_description", d.to_string()));
+    }
+    let json = serde_json::to_string(e).unwrap_or_default();
+    render_pairs(StatusCode::BAD_REQUEST, format, json, &pairs, "OAuth")
+}
+
+/// A fault: logged with its detail, answered with a generic body.
+pub fn fault(err: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %err, "internal error");
+    let body = serde_json::to_string(&OAuthError::server_error()).unwrap_or_default();
+    no_store((StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body).into_response())
+}
+
+pub fn token_error(format: Format, e: TokenError) -> Response {
+    match e {
+        TokenError::OAuth(o) => oauth_error(format, &o),
+        TokenError::Fault(f) => fault(&f),
+    }
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
+pub fn no_store(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// JSON with Salesforce's content type.
+pub fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
+    match serde_json::to_string(v) {
+        Ok(body) => (status, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body).into_response(),
+        Err(e) => fault(&e),
+    }
+}
+
+/// The bearer token from `Authorization: Bearer|OAuth <token>`.
+pub fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth")).then(|| token.trim().to_string())
+}
+
+/// A cookie's value from the request.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    for v in headers.get_all(header::COOKIE) {
+        let Ok(s) = v.to_str() else { continue };
+        for part in s.split(';') {
+            if let Some((k, val)) = part.trim().split_once('=') {
+                if k == name {
+                    return Some(val.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A `Set-Cookie` value: HttpOnly, path /, SameSite as given, Secure over https.
+pub fn set_cookie(name: &str, value: &str, max_age_secs: Option<i64>, same_site: &str, secure: bool) -> HeaderValue {
+    let mut s = format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}");
+    if let Some(m) = max_age_secs {
+        s.push_str(&format!("; Max-Age={m}"));
+    }
+    if secure {
+        s.push_str("; Secure");
+    }
+    HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// A plain-text answer (Salesforce's identity and userinfo errors are plain text).
+pub fn plain(status: StatusCode, body: &'static str) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")], body).into_response()
+}
+
+/// JSONP wrapping for the GET revoke and identity callbacks; the callback name is checked
+/// so that it cannot inject script.
+pub fn valid_callback(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.')
+}
+
+pub fn jsonp(callback: &str, json: &str) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/javascript;charset=UTF-8")], format!("{callback}({json})")).into_response()
+}
+
+/// An empty 200.
+pub fn empty_ok() -> Response {
+    no_store((StatusCode::OK, Body::empty()).into_response())
+}

@@ -1,0 +1,184 @@
+//! `GET /services/oauth2/authorize` (spec §3) and the consent form's POST.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use valet_core::engine::authorize::{append_query, AuthorizeError, AuthorizeErrorOrFault, AuthorizeRequest, ConsentDecision};
+use valet_core::model::User;
+use valet_proto::{OAuthError, Params};
+
+use crate::http;
+use crate::ui::pages::{self, render, session_of};
+use crate::ui::templates::{ConsentPage, ScopeLine};
+use crate::AppState;
+
+pub async fn authorize(State(state): State<AppState>, req: Request) -> Response {
+    let (headers, params) = match http::read_params(req).await {
+        Ok(p) => p,
+        Err(e) => return error_page(&e),
+    };
+    let request = match state.engine.parse_authorize(&params).await {
+        Ok(r) => r,
+        Err(e) => return authorize_error(e),
+    };
+    let session = match session_of(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (session, user) = match session {
+        Some((s, u)) if !request.prompt.login => (s, u),
+        _ => {
+            if request.prompt.none {
+                return redirect_error(&request, OAuthError::login_required());
+            }
+            if request.immediate {
+                return redirect_error(&request, OAuthError::immediate_unsuccessful());
+            }
+            // Log in first, then come back here without `prompt=login` (it has been honoured).
+            let back = continue_params(&params, true);
+            let mut target = format!("/login?continue={}", urlencode(&format!("/services/oauth2/authorize?{}", back.to_urlencoded())));
+            if let Some(hint) = &request.login_hint {
+                target.push_str(&format!("&login_hint={}", urlencode(hint)));
+            }
+            return found(&target);
+        }
+    };
+    decide(&state, &headers, &params, request, &user, session.auth_time).await
+}
+
+/// Salesforce's browser authorize endpoint is GET only (headless flows POST elsewhere).
+pub async fn authorize_post() -> Response {
+    error_page(&OAuthError::invalid_request("must use HTTP GET"))
+}
+
+async fn decide(state: &AppState, headers: &HeaderMap, params: &Params, request: AuthorizeRequest, user: &User, auth_time: i64) -> Response {
+    let decision = match state.engine.consent_decision(&request, user).await {
+        Ok(d) => d,
+        Err(e) => return http::fault(&e),
+    };
+    match decision {
+        ConsentDecision::Granted => issue(state, &request, user, auth_time).await,
+        ConsentDecision::NotPermitted => redirect_error(
+            &request,
+            OAuthError { error: "OAUTH_APP_ACCESS_DENIED".into(), error_description: Some("user is not admin approved to access this app".into()) },
+        ),
+        ConsentDecision::Ask if request.prompt.none || request.immediate => {
+            let e = if request.immediate { OAuthError::immediate_unsuccessful() } else { OAuthError::consent_required() };
+            redirect_error(&request, e)
+        }
+        ConsentDecision::Ask => {
+            let (csrf, set_cookie) = pages::csrf_token(state, headers);
+            let page = ConsentPage {
+                app_name: request.app.name.clone(),
+                user_display: user.display_name(),
+                username: user.username.clone(),
+                scopes: request.scopes.descriptions().into_iter().map(|(n, d)| ScopeLine { name: n.to_string(), description: d.to_string() }).collect(),
+                csrf,
+                request: continue_params(params, true).to_urlencoded(),
+            };
+            let mut r = render(StatusCode::OK, &page);
+            if let Some(c) = set_cookie {
+                r.headers_mut().append(axum::http::header::SET_COOKIE, c);
+            }
+            r
+        }
+    }
+}
+
+async fn issue(state: &AppState, request: &AuthorizeRequest, user: &User, auth_time: i64) -> Response {
+    match state.engine.issue_code(request, user, auth_time).await {
+        Ok(location) => found(&location),
+        Err(e) => http::fault(&e),
+    }
+}
+
+/// The consent form: `request` carries the original authorize parameters, which are
+/// validated again from scratch; `decision` is allow or deny.
+pub async fn consent(State(state): State<AppState>, req: Request) -> Response {
+    let (headers, form) = match http::read_params(req).await {
+        Ok(p) => p,
+        Err(e) => return error_page(&e),
+    };
+    if !pages::csrf_ok(&headers, &form) {
+        return pages::csrf_failure();
+    }
+    let params = Params::from_urlencoded(form.get_lenient("request").unwrap_or("").as_bytes());
+    let request = match state.engine.parse_authorize(&params).await {
+        Ok(r) => r,
+        Err(e) => return authorize_error(e),
+    };
+    let Some((session, user)) = (match session_of(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    }) else {
+        let target = format!("/login?continue={}", urlencode(&format!("/services/oauth2/authorize?{}", params.to_urlencoded())));
+        return found(&target);
+    };
+    match form.get_lenient("decision") {
+        Some("allow") => {
+            if let Ok(ConsentDecision::NotPermitted) = state.engine.consent_decision(&request, &user).await {
+                return redirect_error(&request, OAuthError::invalid_app_access());
+            }
+            if let Err(e) = state.engine.remember_consent(&request, &user).await {
+                return http::fault(&e);
+            }
+            issue(&state, &request, &user, session.auth_time).await
+        }
+        _ => redirect_error(&request, OAuthError::access_denied()),
+    }
+}
+
+/// The request's parameters to carry through login or consent: `prompt=login` and
+/// `prompt=consent` have been honoured once they lead here.
+fn continue_params(params: &Params, strip_prompt: bool) -> Params {
+    if !strip_prompt {
+        return params.clone();
+    }
+    let mut out = params.without(&["prompt"]);
+    if let Some(p) = params.get_lenient("prompt") {
+        let kept: Vec<&str> = p.split(' ').filter(|x| !x.is_empty() && *x != "login").collect();
+        if !kept.is_empty() {
+            out.push("prompt", kept.join(" "));
+        }
+    }
+    out
+}
+
+fn authorize_error(e: AuthorizeErrorOrFault) -> Response {
+    match e {
+        AuthorizeErrorOrFault::Error(AuthorizeError::Page(e)) => error_page(&e),
+        AuthorizeErrorOrFault::Error(AuthorizeError::Redirect { redirect_uri, state, error }) => redirect_to(&redirect_uri, state.as_deref(), &error),
+        AuthorizeErrorOrFault::Fault(f) => http::fault(&f),
+    }
+}
+
+fn redirect_error(req: &AuthorizeRequest, e: OAuthError) -> Response {
+    redirect_to(&req.redirect_uri, req.state.as_deref(), &e)
+}
+
+fn redirect_to(uri: &str, state: Option<&str>, e: &OAuthError) -> Response {
+    let mut pairs = vec![("error", e.error.to_string())];
+    if let Some(d) = &e.error_description {
+        pairs.push(("error_description", d.to_string()));
+    }
+    if let Some(s) = state {
+        pairs.push(("state", s.to_string()));
+    }
+    found(&append_query(uri, &pairs))
+}
+
+/// The error page for requests that cannot be trusted to redirect (spec §3.6): 400, no
+/// `Location`, values escaped.
+pub fn error_page(e: &OAuthError) -> Response {
+    pages::error_page(StatusCode::BAD_REQUEST, "Authorization error", e)
+}
+
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("x", s)]).unwrap_or_default().trim_start_matches("x=").to_string()
+}
+
+/// 302 Found, as Salesforce redirects from the authorization endpoint.
+fn found(location: &str) -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, location.to_string())]).into_response()
+}

@@ -1,0 +1,135 @@
+//! Operations: request ids, logs, metrics, liveness and readiness.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use crate::http;
+use crate::AppState;
+
+const BUCKETS_MS: [f64; 10] = [0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0];
+
+/// Prometheus counters and a latency histogram, per route (the matched path, never the raw
+/// URI, which can hold tokens).
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<MetricsInner>,
+}
+
+#[derive(Default)]
+struct MetricsInner {
+    requests: BTreeMap<(String, String, u16), u64>,
+    latency: BTreeMap<String, ([u64; BUCKETS_MS.len()], u64, f64)>,
+    tokens: BTreeMap<String, u64>,
+}
+
+impl Metrics {
+    fn observe(&self, route: &str, method: &str, status: u16, ms: f64) {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        *m.requests.entry((route.to_string(), method.to_string(), status)).or_default() += 1;
+        let e = m.latency.entry(route.to_string()).or_default();
+        for (i, b) in BUCKETS_MS.iter().enumerate() {
+            if ms <= *b {
+                e.0[i] += 1;
+            }
+        }
+        e.1 += 1;
+        e.2 += ms / 1000.0;
+    }
+
+    pub fn token_issued(&self, grant: &str) {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        *m.tokens.entry(grant.to_string()).or_default() += 1;
+    }
+
+    pub fn render(&self) -> String {
+        let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = String::new();
+        s.push_str("# HELP valet_http_requests_total HTTP requests by route, method and status.\n# TYPE valet_http_requests_total counter\n");
+        for ((route, method, status), n) in &m.requests {
+            let _ = writeln!(s, "valet_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}");
+        }
+        s.push_str("# HELP valet_http_request_duration_seconds Request latency by route.\n# TYPE valet_http_request_duration_seconds histogram\n");
+        for (route, (buckets, count, sum)) in &m.latency {
+            for (i, b) in BUCKETS_MS.iter().enumerate() {
+                let _ = writeln!(s, "valet_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{}\"}} {}", b / 1000.0, buckets[i]);
+            }
+            let _ = writeln!(s, "valet_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}");
+            let _ = writeln!(s, "valet_http_request_duration_seconds_sum{{route=\"{route}\"}} {sum}");
+            let _ = writeln!(s, "valet_http_request_duration_seconds_count{{route=\"{route}\"}} {count}");
+        }
+        s.push_str("# HELP valet_tokens_issued_total Successful token responses by grant.\n# TYPE valet_tokens_issued_total counter\n");
+        for (grant, n) in &m.tokens {
+            let _ = writeln!(s, "valet_tokens_issued_total{{grant=\"{grant}\"}} {n}");
+        }
+        s
+    }
+}
+
+/// Every request: a request id (kept from `X-Request-Id` when it is sane), a span with the
+/// method and path (never the query), metrics, and the headers every response carries.
+pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let span = tracing::info_span!("request", id = %request_id, method = %method, path = %path);
+    let mut resp = async {
+        let resp = next.run(req).await;
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        if resp.status().is_server_error() {
+            tracing::error!(status = resp.status().as_u16(), ms, "request failed");
+        } else {
+            tracing::info!(status = resp.status().as_u16(), ms, "request");
+        }
+        resp
+    }
+    .instrument(span)
+    .await;
+    state.metrics.observe(&route, &method, resp.status().as_u16(), start.elapsed().as_secs_f64() * 1000.0);
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("x-request-id", v);
+    }
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("DENY"));
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
+    resp
+}
+
+pub async fn healthz() -> Response {
+    http::plain(StatusCode::OK, "ok")
+}
+
+/// Ready when the database answers.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.engine.store().ping().await {
+        Ok(()) => http::plain(StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            http::plain(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+pub async fn not_found() -> Response {
+    http::plain(StatusCode::NOT_FOUND, "not found")
+}
