@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test Valet has, on a fresh machine that has Rust, Python, Node and PostgreSQL:
+#   1. the workspace's unit and integration tests (each integration test runs on SQLite and on
+#      PostgreSQL, in a fresh database file or schema of its own);
+#   2. the end-to-end suite (e2e/run.sh): real jsforce, Authlib and openidconnect clients driving
+#      a running `valet serve` through the real pages in headless Chromium, on both backends.
+# Set VALET_TEST_DATABASE_URL to use another PostgreSQL (default postgres://postgres@127.0.0.1:5432/test).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# PostgreSQL must be up: start the local cluster if it is installed but stopped.
+if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+  if command -v pg_ctlcluster >/dev/null; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  fi
+  for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+fi
+
+echo "== cargo test (workspace, SQLite and PostgreSQL)"
+mkdir -p target
+cargo test --workspace --locked 2>&1 | tee target/test.log
+grep -E "^test result:" target/test.log | awk '{p+=$4; f+=$6} END {print "cargo:", p, "passed,", f, "failed"}'
+
+
+echo "== end-to-end (real clients, real browser)"
+VALET_E2E_BACKENDS="${VALET_E2E_BACKENDS:-sqlite postgres}" bash e2e/run.sh
