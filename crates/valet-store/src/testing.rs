@@ -35,11 +35,7 @@ pub async fn fresh_postgres_url() -> StoreResult<(String, String)> {
     let base = postgres_base_url();
     let schema = format!("t_{}", hex_upper(&OsRandom, 8).to_lowercase());
     admin_execute(&base, &format!("CREATE SCHEMA {schema}")).await?;
-    let mut url = url::Url::parse(&base)
-        .map_err(|e| StoreError::Backend(format!("bad test database URL: {e}")))?;
-    url.query_pairs_mut()
-        .append_pair("options", &format!("-c search_path={schema}"));
-    Ok((url.into(), schema))
+    Ok((with_search_path(&base, &schema), schema))
 }
 
 /// A connected, migrated store in a fresh schema, with the schema name to drop afterwards.
@@ -67,6 +63,13 @@ pub async fn drop_postgres_schema(schema: &str) -> StoreResult<()> {
         &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
     )
     .await
+}
+
+/// Appends the search_path startup option. Spelled with `%20` rather than the `+` that form
+/// encoding would produce, so that libpq-based tools (psql) read the same URL the same way.
+fn with_search_path(base: &str, schema: &str) -> String {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
 
 async fn admin_execute(url: &str, sql: &str) -> StoreResult<()> {
