@@ -116,6 +116,13 @@ impl Engine {
         self.store.default_org().await?.ok_or_else(|| AdminError::NotFound("org (run `valet serve` or `valet migrate` first)".into()))
     }
 
+    /// Replaces the org-wide settings (flow blocks, PKCE requirement).
+    pub async fn set_org_settings(&self, settings: OrgSettings) -> Result<Org, AdminError> {
+        let org = self.default_org().await?;
+        self.store.update_org_settings(&org.id, &settings, self.clock.now_ms()).await?;
+        self.default_org().await
+    }
+
     pub async fn create_user(&self, org: &SfId, new: NewUser) -> Result<User, AdminError> {
         let username = validate_username(&new.username)?;
         password::check_strength(&new.password).map_err(AdminError::Invalid)?;

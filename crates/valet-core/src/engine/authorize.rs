@@ -14,6 +14,19 @@ use super::{Engine, EngineError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseType {
     Code,
+    /// The user-agent flow: tokens in the fragment.
+    Token,
+    /// The user-agent flow with an ID token (`token id_token`).
+    TokenIdToken,
+    /// The Mobile SDK's hybrid user-agent flow.
+    HybridToken,
+}
+
+impl ResponseType {
+    /// Token-bearing responses (and their errors) go in the fragment, never the query.
+    pub fn uses_fragment(self) -> bool {
+        !matches!(self, ResponseType::Code)
+    }
 }
 
 /// `prompt` values.
@@ -46,7 +59,7 @@ pub enum AuthorizeError {
     /// The client or redirect URI cannot be trusted: show an error page, never redirect.
     Page(OAuthError),
     /// Redirect to the validated redirect URI with the error (and `state`).
-    Redirect { redirect_uri: String, state: Option<String>, error: OAuthError },
+    Redirect { redirect_uri: String, state: Option<String>, error: OAuthError, fragment: bool },
 }
 
 const MAX_STATE: usize = 2048;
@@ -77,8 +90,9 @@ impl Engine {
         }
         // From here on, errors go back to the client.
         let state = p.get_lenient("state").map(str::to_string);
+        let fragment = matches!(p.get_lenient("response_type"), Some(rt) if rt != "code");
         let redirect = |error: OAuthError| {
-            Err(AuthorizeErrorOrFault::Error(AuthorizeError::Redirect { redirect_uri: redirect_uri.clone(), state: state.clone(), error }))
+            Err(AuthorizeErrorOrFault::Error(AuthorizeError::Redirect { redirect_uri: redirect_uri.clone(), state: state.clone(), error, fragment }))
         };
         for name in ["response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt"] {
             if p.get(name).is_err() {
@@ -90,11 +104,22 @@ impl Engine {
         }
         let response_type = match p.get_lenient("response_type") {
             Some("code") => ResponseType::Code,
+            Some("token") => ResponseType::Token,
+            Some("token id_token") | Some("id_token token") => ResponseType::TokenIdToken,
+            Some("hybrid_token") => ResponseType::HybridToken,
             Some(_) => return redirect(OAuthError::unsupported_response_type()),
             None => return redirect(OAuthError::invalid_request("response_type must be provided")),
         };
-        if !app.policy.enable_authorization_code_flow {
+        let org = self.store.get_org(&app.org_id).await.map_err(EngineError::from)?;
+        if response_type == ResponseType::Code && !app.policy.enable_authorization_code_flow {
             return redirect(OAuthError::oauth_flow_disabled());
+        }
+        if response_type.uses_fragment() {
+            // Blocking the user-agent flow org-wide also blocks the hybrid token flow (seed 001).
+            let org_allows = org.as_ref().map(|o| o.settings.allow_user_agent_flow).unwrap_or(true);
+            if !org_allows || !app.policy.enable_user_agent_flow {
+                return redirect(OAuthError::oauth_flow_disabled());
+            }
         }
         let scopes = match p.get_lenient("scope") {
             None => app.scopes.clone(),
@@ -110,6 +135,9 @@ impl Engine {
         let nonce = p.get_lenient("nonce").map(str::to_string);
         if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
             return redirect(OAuthError::invalid_request("nonce is too long"));
+        }
+        if response_type == ResponseType::TokenIdToken && nonce.is_none() {
+            return redirect(OAuthError::invalid_request("nonce is required for token id_token"));
         }
         let code_challenge = match (p.get_lenient("code_challenge"), p.get_lenient("code_challenge_method")) {
             (None, None) => None,
@@ -129,8 +157,8 @@ impl Engine {
             }
             (Some(_), Some(_)) => return redirect(OAuthError::invalid_request("unsupported code_challenge_method")),
         };
-        if code_challenge.is_none() {
-            let org_requires = self.store.get_org(&app.org_id).await.map_err(EngineError::from)?.map(|o| o.settings.require_pkce).unwrap_or(false);
+        if code_challenge.is_none() && response_type == ResponseType::Code {
+            let org_requires = org.as_ref().map(|o| o.settings.require_pkce).unwrap_or(false);
             if app.policy.require_pkce || org_requires {
                 return redirect(OAuthError::invalid_request("code challenge required"));
             }
@@ -179,7 +207,7 @@ impl Engine {
 
     /// Pre-authorization through permission sets arrives with the policy issue; until then
     /// admins are the pre-authorized users of admin-approved apps.
-    fn is_pre_authorized(&self, _app: &App, user: &User) -> bool {
+    pub(crate) fn is_pre_authorized(&self, _app: &App, user: &User) -> bool {
         user.is_admin
     }
 
@@ -195,6 +223,42 @@ impl Engine {
             .upsert_consent(&Consent { user_id: user.id.clone(), app_id: req.app.id.clone(), scopes, created_at: self.clock.now_ms() })
             .await?;
         Ok(())
+    }
+
+    /// Finishes an approved request: a code in the query (web server flow) or tokens in the
+    /// fragment (user-agent flows). Returns the redirect URL.
+    pub async fn complete_authorization(&self, req: &AuthorizeRequest, user: &User, auth_time: Millis) -> Result<String, EngineError> {
+        if req.response_type == ResponseType::Code {
+            return self.issue_code(req, user, auth_time).await;
+        }
+        let mut scopes = req.scopes.clone();
+        // Refresh tokens go only to callbacks that can keep them: custom schemes and
+        // Valet's own success page, never plain web callbacks (spec §3.4).
+        let keeps_secrets = !(req.redirect_uri.starts_with("https://") || req.redirect_uri.starts_with("http://"))
+            || req.redirect_uri.ends_with("/services/oauth2/success");
+        if !keeps_secrets {
+            scopes = ScopeSet::from_stored(&scopes.iter().filter(|s| *s != "refresh_token" && *s != "offline_access").collect::<Vec<_>>().join(" "));
+        }
+        let with_id_token = req.response_type == ResponseType::TokenIdToken || scopes.contains("openid");
+        let family = self
+            .new_family(&req.app, user, scopes, "user_agent")
+            .await
+            .map_err(|e| match e {
+                super::token::TokenError::Fault(f) => f,
+                super::token::TokenError::OAuth(o) => EngineError::Internal(o.to_string()),
+            })?;
+        let client = super::token::Client { app: req.app.clone(), secret: None };
+        let issue = super::token::Issue { family: &family, user, client: &client, nonce: req.nonce.as_deref(), with_refresh: true };
+        let resp = match self.issue_tokens(issue).await {
+            Ok(r) => r,
+            Err(super::token::TokenError::Fault(f)) => return Err(f),
+            Err(super::token::TokenError::OAuth(o)) => return Err(EngineError::Internal(o.to_string())),
+        };
+        let mut pairs: Vec<(&str, String)> = resp.pairs().into_iter().filter(|(k, _)| with_id_token || *k != "id_token").collect();
+        if let Some(s) = &req.state {
+            pairs.push(("state", s.clone()));
+        }
+        Ok(append_fragment(&req.redirect_uri, &pairs))
     }
 
     /// Issues an authorization code and returns the redirect URL carrying it (spec §3.3).

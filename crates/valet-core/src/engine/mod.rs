@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod authorize;
+pub mod grants;
 pub mod password;
 pub mod resource;
 pub mod token;
@@ -28,6 +29,9 @@ pub struct EngineConfig {
     pub code_lifetime_ms: i64,
     /// Browser sessions at Valet's pages.
     pub session_lifetime_ms: i64,
+    /// Audiences accepted in JWT bearer assertions besides the issuer: clients such as
+    /// simple-salesforce hard-code Salesforce's login hosts.
+    pub audience_aliases: Vec<String>,
 }
 
 impl EngineConfig {
@@ -38,6 +42,7 @@ impl EngineConfig {
             instance_url: base,
             code_lifetime_ms: 15 * 60 * 1000,
             session_lifetime_ms: 12 * 60 * 60 * 1000,
+            audience_aliases: vec!["https://login.salesforce.com".into(), "https://test.salesforce.com".into()],
         }
     }
 }

@@ -49,12 +49,18 @@ pub struct Client {
 impl Engine {
     /// Runs one token request.
     pub async fn token(&self, req: TokenRequest, auth: Option<ClientAuth>) -> Result<TokenResponse, TokenError> {
+        // The JWT bearer flow names its client in the assertion, not in credentials.
+        if let TokenRequest::JwtBearer { assertion } = &req {
+            return self.jwt_bearer(assertion).await;
+        }
         let auth = auth.ok_or_else(OAuthError::invalid_client_id)?;
         match req {
             TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, hybrid: _ } => {
                 self.redeem_code(auth, &code, redirect_uri.as_deref(), code_verifier.as_deref()).await
             }
             TokenRequest::RefreshToken { refresh_token, scope, hybrid: _ } => self.refresh(auth, &refresh_token, scope.as_deref()).await,
+            TokenRequest::ClientCredentials { scope } => self.client_credentials(auth, scope.as_deref()).await,
+            TokenRequest::Password { username, password } => self.password_grant(auth, &username, &password).await,
             _ => Err(OAuthError::unsupported_grant_type().into()),
         }
     }
@@ -222,7 +228,7 @@ impl Engine {
 
     /// Mints the access token (and refresh and ID tokens when the scopes call for them) for
     /// a family, and builds Salesforce's response.
-    async fn issue_tokens(&self, issue: Issue<'_>) -> Result<TokenResponse, TokenError> {
+    pub(crate) async fn issue_tokens(&self, issue: Issue<'_>) -> Result<TokenResponse, TokenError> {
         let Issue { family, user, client, nonce, with_refresh } = issue;
         let app = &client.app;
         let now = self.clock.now_ms();
@@ -344,12 +350,12 @@ impl Engine {
     }
 }
 
-struct Issue<'a> {
-    family: &'a TokenFamily,
-    user: &'a User,
-    client: &'a Client,
-    nonce: Option<&'a str>,
-    with_refresh: bool,
+pub(crate) struct Issue<'a> {
+    pub family: &'a TokenFamily,
+    pub user: &'a User,
+    pub client: &'a Client,
+    pub nonce: Option<&'a str>,
+    pub with_refresh: bool,
 }
 
 /// PKCE at redemption (spec §4.1; catalogue PK-03..PK-06).

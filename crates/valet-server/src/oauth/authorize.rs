@@ -4,7 +4,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use valet_core::engine::authorize::{append_query, AuthorizeError, AuthorizeErrorOrFault, AuthorizeRequest, ConsentDecision};
+use valet_core::engine::authorize::{append_fragment, append_query, AuthorizeError, AuthorizeErrorOrFault, AuthorizeRequest, ConsentDecision};
 use valet_core::model::User;
 use valet_proto::{OAuthError, Params};
 
@@ -87,7 +87,7 @@ async fn decide(state: &AppState, headers: &HeaderMap, params: &Params, request:
 }
 
 async fn issue(state: &AppState, request: &AuthorizeRequest, user: &User, auth_time: i64) -> Response {
-    match state.engine.issue_code(request, user, auth_time).await {
+    match state.engine.complete_authorization(request, user, auth_time).await {
         Ok(location) => found(&location),
         Err(e) => http::fault(&e),
     }
@@ -148,16 +148,16 @@ fn continue_params(params: &Params, strip_prompt: bool) -> Params {
 fn authorize_error(e: AuthorizeErrorOrFault) -> Response {
     match e {
         AuthorizeErrorOrFault::Error(AuthorizeError::Page(e)) => error_page(&e),
-        AuthorizeErrorOrFault::Error(AuthorizeError::Redirect { redirect_uri, state, error }) => redirect_to(&redirect_uri, state.as_deref(), &error),
+        AuthorizeErrorOrFault::Error(AuthorizeError::Redirect { redirect_uri, state, error, fragment }) => redirect_to(&redirect_uri, state.as_deref(), &error, fragment),
         AuthorizeErrorOrFault::Fault(f) => http::fault(&f),
     }
 }
 
 fn redirect_error(req: &AuthorizeRequest, e: OAuthError) -> Response {
-    redirect_to(&req.redirect_uri, req.state.as_deref(), &e)
+    redirect_to(&req.redirect_uri, req.state.as_deref(), &e, req.response_type.uses_fragment())
 }
 
-fn redirect_to(uri: &str, state: Option<&str>, e: &OAuthError) -> Response {
+fn redirect_to(uri: &str, state: Option<&str>, e: &OAuthError, fragment: bool) -> Response {
     let mut pairs = vec![("error", e.error.to_string())];
     if let Some(d) = &e.error_description {
         pairs.push(("error_description", d.to_string()));
@@ -165,7 +165,11 @@ fn redirect_to(uri: &str, state: Option<&str>, e: &OAuthError) -> Response {
     if let Some(s) = state {
         pairs.push(("state", s.to_string()));
     }
-    found(&append_query(uri, &pairs))
+    if fragment {
+        found(&append_fragment(uri, &pairs))
+    } else {
+        found(&append_query(uri, &pairs))
+    }
 }
 
 /// The error page for requests that cannot be trusted to redirect (spec §3.6): 400, no

@@ -1,0 +1,183 @@
+//! The flows beyond the web server flow: user-agent, client credentials, username-password and
+//! JWT bearer, each with its policy switched on and off, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use base64::Engine as _;
+use common::*;
+use serde_json::Value;
+use valet_core::model::{AppPolicy, OrgSettings, PermittedUsers};
+use valet_core::store::AppPatch;
+
+fn fragment(loc: &str) -> Vec<(String, String)> {
+    let f = loc.split_once('#').map(|(_, f)| f).unwrap_or("");
+    serde_urlencoded::from_str(f).unwrap()
+}
+
+fn get<'a>(pairs: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+}
+
+both_backends!(user_agent_flow_puts_tokens_in_the_fragment, |app: &TestApp| async move {
+    let b = app.browser();
+    let loc = app
+        .authorize(&b, &[("response_type", "token"), ("client_id", &app.app.consumer_key), ("redirect_uri", CALLBACK), ("scope", "api refresh_token"), ("state", "xyz")])
+        .await;
+    assert!(loc.starts_with(&format!("{CALLBACK}#")), "{loc}");
+    let f = fragment(&loc);
+    let at = get(&f, "access_token").unwrap();
+    assert!(at.contains('!'));
+    assert_eq!(get(&f, "token_type"), Some("Bearer"));
+    assert_eq!(get(&f, "state"), Some("xyz"));
+    assert!(get(&f, "refresh_token").is_none(), "no refresh token for an http callback");
+    assert!(get(&f, "id_token").is_none());
+    assert_eq!(app.userinfo_status(at).await, 200);
+    // `token id_token` needs a nonce, and returns an ID token with it.
+    let loc = app
+        .authorize(&b, &[("response_type", "token id_token"), ("client_id", &app.app.consumer_key), ("redirect_uri", CALLBACK), ("scope", "api openid"), ("nonce", "abc")])
+        .await;
+    let f = fragment(&loc);
+    let claims = verify_jwt(app, get(&f, "id_token").unwrap()).await;
+    assert_eq!(claims["nonce"], "abc");
+    let q = [("response_type", "token id_token"), ("client_id", app.app.consumer_key.as_str()), ("redirect_uri", CALLBACK)];
+    let r = b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap()))).send().await.unwrap();
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(loc.contains("#error=invalid_request"), "errors go in the fragment: {loc}");
+    // Blocked org-wide: the same request is refused.
+    app.engine.set_org_settings(OrgSettings { allow_user_agent_flow: false, ..Default::default() }).await.unwrap();
+    let q = [("response_type", "token"), ("client_id", app.app.consumer_key.as_str()), ("redirect_uri", CALLBACK)];
+    let r = b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap()))).send().await.unwrap();
+    assert!(r.headers()["location"].to_str().unwrap().contains("#error=oauth_flow_disabled"));
+});
+
+both_backends!(client_credentials_runs_as_the_configured_user, |app: &TestApp| async move {
+    let form = |id: &str, secret: &str| vec![("grant_type".to_string(), "client_credentials".to_string()), ("client_id".into(), id.into()), ("client_secret".into(), secret.into())];
+    let post = |f: Vec<(String, String)>| {
+        let c = app.client();
+        let url = app.url("/services/oauth2/token");
+        async move {
+            let r = c.post(url).form(&f).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // Off by default.
+    let (s, e) = post(form(&app.app.consumer_key, &app.secret)).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("unsupported_grant_type")));
+    // On, but no Run-As user.
+    let policy = AppPolicy { enable_client_credentials_flow: true, ..AppPolicy::default() };
+    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy.clone()), ..Default::default() }).await.unwrap();
+    let (_, e) = post(form(&app.app.consumer_key, &app.secret)).await;
+    assert_eq!(e["error_description"], "no client credentials user enabled");
+    // With a Run-As user: a token for that user, no refresh token, Basic works too.
+    let policy = AppPolicy { client_credentials_user: Some("jane@example.com".into()), ..policy };
+    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    let (s, t) = post(form(&app.app.consumer_key, &app.secret)).await;
+    assert_eq!(s, 200, "{t}");
+    assert!(t.get("refresh_token").is_none());
+    assert_eq!(t["scope"], "api id openid web");
+    assert!(t["id"].as_str().unwrap().ends_with(app.user.id.as_str()));
+    assert!(t["signature"].is_string() && t["issued_at"].is_string() && t["api_instance_url"].is_string());
+    let r = app.client().post(app.url("/services/oauth2/token")).basic_auth(&app.app.consumer_key, Some(&app.secret)).form(&[("grant_type", "client_credentials"), ("scope", "api")]).send().await.unwrap();
+    let t: Value = r.json().await.unwrap();
+    assert_eq!(t["scope"], "api");
+    // Wrong secret, and no secret at all.
+    let (_, e) = post(form(&app.app.consumer_key, "nope")).await;
+    assert_eq!(e["error"], "invalid_client");
+    let (_, e) = post(vec![("grant_type".into(), "client_credentials".into()), ("client_id".into(), app.app.consumer_key.clone())]).await;
+    assert_eq!(e["error"], "invalid_client");
+});
+
+both_backends!(password_flow_is_blocked_until_the_org_allows_it, |app: &TestApp| async move {
+    let form = |pw: &str| {
+        vec![
+            ("grant_type", "password".to_string()),
+            ("client_id", app.app.consumer_key.clone()),
+            ("client_secret", app.secret.clone()),
+            ("username", "jane@example.com".to_string()),
+            ("password", pw.to_string()),
+        ]
+    };
+    let post = |f: Vec<(&'static str, String)>| {
+        let c = app.client();
+        let url = app.url("/services/oauth2/token");
+        async move {
+            let r = c.post(url).form(&f).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, e) = post(form(PASSWORD)).await;
+    assert_eq!((s, e["error"].as_str(), e["error_description"].as_str()), (400, Some("invalid_grant"), Some("authentication failure")));
+    app.engine.set_org_settings(OrgSettings { allow_username_password_flow: true, ..Default::default() }).await.unwrap();
+    let (s, t) = post(form(PASSWORD)).await;
+    assert_eq!(s, 200, "{t}");
+    assert!(t.get("refresh_token").is_none() && t.get("scope").is_none());
+    assert_eq!(app.userinfo_status(t["access_token"].as_str().unwrap()).await, 200);
+    let (_, e) = post(form("wrong password")).await;
+    assert_eq!(e["error_description"], "authentication failure");
+});
+
+/// A self-signed certificate and a function that signs RS256 JWTs with its key.
+fn jwt_signer() -> (String, impl Fn(&Value) -> String) {
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let der = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).unwrap();
+    let kp = rcgen::KeyPair::try_from(der.as_ref()).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["jwt.example".into()]).unwrap().self_signed(&kp).unwrap();
+    let sign = move |claims: &Value| {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let input = format!("{}.{}", b64.encode(r#"{"alg":"RS256"}"#), b64.encode(claims.to_string()));
+        let mut sig = vec![0u8; pair.public_modulus_len()];
+        pair.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), input.as_bytes(), &mut sig).unwrap();
+        format!("{input}.{}", b64.encode(sig))
+    };
+    (cert.pem(), sign)
+}
+
+both_backends!(jwt_bearer_needs_certificate_audience_and_approval, |app: &TestApp| async move {
+    let (pem, sign) = jwt_signer();
+    let policy = AppPolicy { enable_jwt_bearer_flow: true, jwt_certificate_pem: Some(pem), ..AppPolicy::default() };
+    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy.clone()), ..Default::default() }).await.unwrap();
+    let now = valet_core::clock::Clock::now_secs(&app.clock);
+    let claims = |aud: &str, exp: Value| serde_json::json!({"iss": app.app.consumer_key, "sub": "jane@example.com", "aud": aud, "exp": exp});
+    let post = |assertion: String| {
+        let c = app.client();
+        let url = app.url("/services/oauth2/token");
+        async move {
+            let r = c.post(url).form(&[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", assertion.as_str())]).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // Not yet approved by the user.
+    let (s, e) = post(sign(&claims(&app.base, (now + 300).into()))).await;
+    assert_eq!((s, e["error_description"].as_str()), (400, Some("user hasn't approved this consumer")));
+    // Approve through the web flow, then every client's exp shape works.
+    app.tokens("api refresh_token").await;
+    for exp in [Value::from(now + 300), Value::from((now + 300).to_string()), Value::from((now + 300) * 1000)] {
+        let (s, t) = post(sign(&claims(&app.base, exp.clone()))).await;
+        assert_eq!(s, 200, "{exp}: {t}");
+        let keys: Vec<&str> = t.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["access_token", "id", "instance_url", "scope", "token_type"]);
+        assert_eq!(app.userinfo_status(t["access_token"].as_str().unwrap()).await, 200);
+    }
+    let (_, t) = post(sign(&claims("https://login.salesforce.com/", (now + 300).into()))).await;
+    assert!(t["access_token"].is_string(), "Salesforce's login host is an accepted audience");
+    // Wrong audience, expired, bad signature, alg none, unknown issuer.
+    let (_, e) = post(sign(&claims("https://evil.example", (now + 300).into()))).await;
+    assert_eq!(e["error_description"], "audience is invalid");
+    let (_, e) = post(sign(&claims(&app.base, (now - 600).into()))).await;
+    assert_eq!(e["error"], "invalid_grant");
+    let (_, other) = jwt_signer();
+    let (_, e) = post(other(&claims(&app.base, (now + 300).into()))).await;
+    assert_eq!(e["error_description"], "invalid assertion");
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let none = format!("{}.{}.", b64.encode(r#"{"alg":"none"}"#), b64.encode(claims(&app.base, (now + 300).into()).to_string()));
+    let (_, e) = post(none).await;
+    assert_eq!(e["error_description"], "invalid assertion");
+    let (_, e) = post(sign(&serde_json::json!({"iss": "3MVG9nobody", "sub": "jane@example.com", "aud": app.base, "exp": now + 300}))).await;
+    assert_eq!(e["error"], "invalid_client_id");
+    // Admin-approved apps admit only pre-authorized users.
+    let policy = AppPolicy { permitted_users: PermittedUsers::AdminApprovedPreAuthorized, ..policy };
+    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    let (_, e) = post(sign(&claims(&app.base, (now + 300).into()))).await;
+    assert_eq!(e["error"], "invalid_app_access");
+});
