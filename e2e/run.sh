@@ -18,6 +18,7 @@ E2E="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$E2E/.." && pwd)"
 ART="$E2E/artifacts"
 mkdir -p "$ART"
+rm -f "$ART"/*.png "$ART"/*.log "$ART"/*.tap "$ART"/*.xml
 BACKENDS="${VALET_E2E_BACKENDS:-sqlite}"
 SUITES="${VALET_E2E_SUITES:-jsforce authlib oidc-rs}"
 PG="${VALET_E2E_PG:-postgres://postgres@127.0.0.1:5432}"
@@ -99,6 +100,7 @@ create_app() { # create_app <name> [extra args...] -> JSON on stdout
 run_backend() {
   local backend="$1"
   local tag="[$backend]"
+  export VALET_E2E_BACKEND="$backend" # screenshot prefix
   DATA_DIR="$(mktemp -d -t valet-e2e-XXXXXX)"
   DB_ARGS=(--data-dir "$DATA_DIR")
   case "$backend" in

@@ -3,7 +3,7 @@
 //
 // authorizeInBrowser(authUrl, { username, password, redirectPrefix }) opens authUrl in Debian's
 // chromium (driven by playwright-core; no browser is ever downloaded), logs in on Valet's login
-// page, clicks "Allow" on the consent page when it is shown, and resolves with the full URL of the
+// page, clicks "Allow" (or opts.decision = 'deny') on the consent page when it is shown, and resolves with the full URL of the
 // redirect to redirectPrefix (the callback host does not listen: the request is intercepted).
 //
 // CLI: node browser.js <authUrl> <username> <password> <redirectPrefix>
@@ -72,7 +72,7 @@ async function visible(locator) {
 /**
  * @param {string} authUrl  full /services/oauth2/authorize URL built by the client library
  * @param {{username: string, password: string, redirectPrefix: string, label?: string,
- *          timeoutMs?: number, expectConsent?: boolean}} opts
+ *          timeoutMs?: number, expectConsent?: boolean, decision?: 'allow'|'deny'}} opts
  * @returns {Promise<string>} the URL the server redirected the browser to (starts with redirectPrefix)
  */
 async function authorizeInBrowser(authUrl, opts) {
@@ -81,7 +81,9 @@ async function authorizeInBrowser(authUrl, opts) {
     throw new Error('authorizeInBrowser(authUrl, {username, password, redirectPrefix}) needs all four');
   }
   const timeoutMs = Number(opts.timeoutMs || process.env.VALET_E2E_BROWSER_TIMEOUT_MS || 60000);
-  const label = safeLabel(opts.label || process.env.VALET_E2E_LABEL || `auth-${Date.now()}`);
+  const prefix = process.env.VALET_E2E_BACKEND ? `${process.env.VALET_E2E_BACKEND}-` : '';
+  const label = safeLabel(prefix + (opts.label || process.env.VALET_E2E_LABEL || `auth-${Date.now()}`));
+  const decision = opts.decision || 'allow';
   const deadline = Date.now() + timeoutMs;
   const remaining = () => Math.max(1000, deadline - Date.now());
 
@@ -132,7 +134,7 @@ async function authorizeInBrowser(authUrl, opts) {
       if (Date.now() > deadline) break;
       const userField = page.locator('input[name="username"]');
       const passField = page.locator('input[name="password"]');
-      const allow = page.locator('button[name="decision"][value="allow"], input[name="decision"][value="allow"]');
+      const allow = page.locator(`button[name="decision"][value="${decision}"], input[name="decision"][value="${decision}"]`);
 
       let action;
       if (await visible(passField)) {
@@ -151,12 +153,12 @@ async function authorizeInBrowser(authUrl, opts) {
       } else if (await visible(allow)) {
         if (consented) {
           await screenshot(page, label, 'consent-again');
-          throw new Error(`consent page shown again after clicking Allow: ${await bodyText(page)}`);
+          throw new Error(`consent page shown again after clicking ${decision}: ${await bodyText(page)}`);
         }
         await screenshot(page, label, 'consent');
         action = () => allow.first().click({ timeout: 15000 });
         consented = true;
-        log('clicking Allow');
+        log(`clicking ${decision}`);
       } else {
         // Neither a form we know nor the redirect: give a slow page one more moment, then fail.
         const settled = await Promise.race([

@@ -165,7 +165,40 @@ describe('jsforce: confidential app, web server flow with PKCE', { timeout: TEST
   });
 });
 
-for (const publicClientId of PUBLIC_CLIENT_IDS) {
+describe('browser: refusals reach the client the way Salesforce sends them', { timeout: TEST_TIMEOUT * 2 }, () => {
+  let oauth2;
+  before(() => {
+    requireEnv();
+    assert.ok(CLIENT_ID && CLIENT_SECRET, 'VALET_E2E_CLIENT_ID / VALET_E2E_CLIENT_SECRET not set');
+    oauth2 = new jsforce.OAuth2({
+      loginUrl: BASE, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUri: REDIRECT_URI, useVerifier: true,
+    });
+  });
+
+  it('Deny on the consent page redirects with error=access_denied and the state', { timeout: TEST_TIMEOUT }, async () => {
+    const state = crypto.randomBytes(6).toString('hex');
+    // The user already approved this app's scopes above, so force the approval page.
+    const authUrl = oauth2.getAuthorizationUrl({ scope: 'api', state, prompt: 'consent' });
+    const redirect = await authorizeInBrowser(authUrl, {
+      username: USERNAME, password: PASSWORD, redirectPrefix: REDIRECT_URI, label: 'jsforce-deny', decision: 'deny',
+    });
+    const u = new URL(redirect);
+    assert.equal(u.searchParams.get('error'), 'access_denied', redirect);
+    assert.equal(u.searchParams.get('state'), state);
+    assert.equal(u.searchParams.get('code'), null);
+  });
+
+  it('a wrong password is refused on the login page (no redirect)', { timeout: TEST_TIMEOUT }, async () => {
+    const state = crypto.randomBytes(6).toString('hex');
+    const authUrl = oauth2.getAuthorizationUrl({ scope: 'api', state });
+    const err = await rejects(authorizeInBrowser(authUrl, {
+      username: USERNAME, password: `${PASSWORD}-wrong`, redirectPrefix: REDIRECT_URI, label: 'jsforce-badpw', timeoutMs: 30000,
+    }), 'login with a wrong password');
+    assert.match(err.message, /login form shown again/);
+  });
+});
+
+for (const [i, publicClientId] of PUBLIC_CLIENT_IDS.entries()) {
   describe(`jsforce: public client ${publicClientId} (sf CLI style: no secret, PKCE)`, { timeout: TEST_TIMEOUT * 3 }, () => {
     const st = {};
     let oauth2;
@@ -179,7 +212,7 @@ for (const publicClientId of PUBLIC_CLIENT_IDS) {
       const state = crypto.randomBytes(6).toString('hex'); // sf CLI: 12 hex characters
       // @salesforce/core's WebOAuthServer asks for exactly this.
       const authUrl = oauth2.getAuthorizationUrl({ state, prompt: 'login', scope: 'refresh_token api web' });
-      const code = await browserCode(authUrl, state, `jsforce-public-${publicClientId}`);
+      const code = await browserCode(authUrl, state, `jsforce-public-${i === 0 ? publicClientId : `app${i}`}`);
       const conn = new jsforce.Connection({ oauth2, version: API_VERSION });
       const userInfo = await conn.authorize(code);
       checkUserInfo(userInfo);

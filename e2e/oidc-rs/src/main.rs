@@ -27,8 +27,8 @@ use openidconnect::reqwest;
 use openidconnect::url::Url;
 use openidconnect::{
     AccessTokenHash, AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope,
-    TokenResponse, UserInfoClaims,
+    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    UserInfoClaims,
 };
 use serde::{Deserialize, Serialize};
 
@@ -62,7 +62,8 @@ fn config() -> Result<Config> {
             Some((k, v)) => (k.to_string(), v.to_string()),
             None => (
                 name.to_string(),
-                args.next().with_context(|| format!("--{name} needs a value"))?,
+                args.next()
+                    .with_context(|| format!("--{name} needs a value"))?,
             ),
         };
         flags.insert(k, v);
@@ -84,8 +85,14 @@ fn config() -> Result<Config> {
     };
     let default_js = concat!(env!("CARGO_MANIFEST_DIR"), "/../node/browser.js");
     Ok(Config {
-        base: get("base", &["VALET_BASE"], None)?.trim_end_matches('/').to_string(),
-        client_id: get("client-id", &["VALET_E2E_RS_CLIENT_ID", "VALET_E2E_CLIENT_ID"], None)?,
+        base: get("base", &["VALET_BASE"], None)?
+            .trim_end_matches('/')
+            .to_string(),
+        client_id: get(
+            "client-id",
+            &["VALET_E2E_RS_CLIENT_ID", "VALET_E2E_CLIENT_ID"],
+            None,
+        )?,
         client_secret: get(
             "client-secret",
             &["VALET_E2E_RS_CLIENT_SECRET", "VALET_E2E_CLIENT_SECRET"],
@@ -192,11 +199,16 @@ fn run() -> Result<()> {
         .set_pkce_challenge(pkce_challenge)
         .url();
     ensure!(
-        auth_url.as_str().starts_with(&format!("{}/services/oauth2/authorize?", cfg.base)),
+        auth_url
+            .as_str()
+            .starts_with(&format!("{}/services/oauth2/authorize?", cfg.base)),
         "unexpected authorize URL {auth_url}"
     );
 
-    let redirect = step("browser login + consent", browser_step(&cfg, auth_url.as_str()))?;
+    let redirect = step(
+        "browser login + consent",
+        browser_step(&cfg, auth_url.as_str()),
+    )?;
     let q: HashMap<String, String> = redirect.query_pairs().into_owned().collect();
     if let Some(err) = q.get("error") {
         bail!(
@@ -204,7 +216,10 @@ fn run() -> Result<()> {
             q.get("error_description").map(String::as_str).unwrap_or("")
         );
     }
-    ensure!(q.get("state").map(String::as_str) == Some(csrf.secret().as_str()), "state mismatch: {q:?}");
+    ensure!(
+        q.get("state").map(String::as_str) == Some(csrf.secret().as_str()),
+        "state mismatch: {q:?}"
+    );
     let code = q.get("code").context("no code in redirect")?.clone();
 
     let token = step(
@@ -219,7 +234,9 @@ fn run() -> Result<()> {
             }),
     )?;
     ensure!(
-        token.scopes().map_or(true, |s| s.iter().any(|s| s.as_str() == "openid")),
+        token
+            .scopes()
+            .is_none_or(|s| s.iter().any(|s| s.as_str() == "openid")),
         "granted scope lacks openid: {:?}",
         token.scopes()
     );
@@ -228,7 +245,9 @@ fn run() -> Result<()> {
     let id_token = token.id_token().context("token response has no id_token")?;
     let claims = step(
         "id_token verification (RS256 signature, iss, aud, exp, nonce)",
-        id_token.claims(&verifier, &nonce).map_err(|e| anyhow!("{e:?}")),
+        id_token
+            .claims(&verifier, &nonce)
+            .map_err(|e| anyhow!("{e:?}")),
     )?;
     step(
         "id_token at_hash present and equal to the access token's hash",
@@ -244,7 +263,10 @@ fn run() -> Result<()> {
                     .map_err(|e| anyhow!("{e:?}"))?,
             )
             .map_err(|e| anyhow!("{e:?}"))?;
-            ensure!(&actual == expected, "at_hash {expected:?} != computed {actual:?}");
+            ensure!(
+                &actual == expected,
+                "at_hash {expected:?} != computed {actual:?}"
+            );
             Ok(())
         })(),
     )?;
@@ -282,17 +304,28 @@ fn run() -> Result<()> {
             let pu = userinfo
                 .preferred_username()
                 .map(|u| u.as_str().to_string());
-            ensure!(pu.as_deref() == Some(cfg.username.as_str()), "preferred_username {pu:?}");
+            ensure!(
+                pu.as_deref() == Some(cfg.username.as_str()),
+                "preferred_username {pu:?}"
+            );
             let sub = claims.subject().as_str();
             let extra = userinfo.additional_claims();
             let uid = extra.user_id.as_deref().context("no user_id")?;
-            let oid = extra.organization_id.as_deref().context("no organization_id")?;
-            ensure!(sub.ends_with(&format!("/id/{oid}/{uid}")), "sub {sub} vs org {oid} user {uid}");
+            let oid = extra
+                .organization_id
+                .as_deref()
+                .context("no organization_id")?;
+            ensure!(
+                sub.ends_with(&format!("/id/{oid}/{uid}")),
+                "sub {sub} vs org {oid} user {uid}"
+            );
             Ok(())
         })(),
     )?;
 
-    let rt = token.refresh_token().context("no refresh_token although scope refresh_token")?;
+    let rt = token
+        .refresh_token()
+        .context("no refresh_token although scope refresh_token")?;
     let refreshed = step(
         "refresh_token grant",
         client
@@ -315,7 +348,10 @@ fn run() -> Result<()> {
     step(
         "userinfo with the refreshed access token",
         client
-            .user_info(refreshed.access_token().clone(), Some(claims.subject().clone()))
+            .user_info(
+                refreshed.access_token().clone(),
+                Some(claims.subject().clone()),
+            )
             .map_err(|e| anyhow!("{e:?}"))
             .and_then(|req| {
                 req.request::<SalesforceClaims, CoreGenderClaim, _>(&http)
