@@ -1184,6 +1184,16 @@ async fn sqlite_second_process_sees_changes() {
         .await
         .unwrap();
     assert_eq!(fk, 1);
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(b.pool())
+        .await
+        .unwrap();
+    assert_eq!(sync, 1, "NORMAL");
+    let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+        .fetch_one(a.pool())
+        .await
+        .unwrap();
+    assert_eq!(busy, 5000);
 }
 
 #[tokio::test]
