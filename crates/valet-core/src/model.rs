@@ -376,3 +376,62 @@ pub struct SigningKeyRecord {
     pub created_at: Millis,
     pub active: bool,
 }
+
+/// Where a device authorization stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceStatus {
+    Pending,
+    Approved,
+    Denied,
+    /// Tokens were issued; the device code is spent.
+    Consumed,
+}
+
+impl DeviceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceStatus::Pending => "pending",
+            DeviceStatus::Approved => "approved",
+            DeviceStatus::Denied => "denied",
+            DeviceStatus::Consumed => "consumed",
+        }
+    }
+    pub fn from_stored(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => DeviceStatus::Pending,
+            "approved" => DeviceStatus::Approved,
+            "denied" => DeviceStatus::Denied,
+            "consumed" => DeviceStatus::Consumed,
+            _ => return None,
+        })
+    }
+}
+
+/// A device authorization (Salesforce's device flow and RFC 8628). Both the device code and
+/// the user code are stored only as hashes.
+#[derive(Debug, Clone)]
+pub struct DeviceCode {
+    pub device_code_hash: TokenHash,
+    pub user_code_hash: TokenHash,
+    pub org_id: SfId,
+    pub app_id: SfId,
+    pub scopes: ScopeSet,
+    pub status: DeviceStatus,
+    /// The user who approved or denied it.
+    pub user_id: Option<SfId>,
+    pub interval_secs: i64,
+    pub last_polled_at: Option<Millis>,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
+/// A named set of permissions; assigning one to a user pre-authorizes them for the
+/// admin-approved apps that list it (spec §8.1).
+#[derive(Debug, Clone)]
+pub struct PermissionSet {
+    pub id: SfId,
+    pub org_id: SfId,
+    pub name: String,
+    pub label: String,
+    pub created_at: Millis,
+}

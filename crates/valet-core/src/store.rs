@@ -49,6 +49,8 @@ pub struct AppPatch {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SweepReport {
     pub codes: u64,
+    pub device_codes: u64,
+    pub jtis: u64,
     pub access_tokens: u64,
     pub refresh_tokens: u64,
     pub sessions: u64,
@@ -141,7 +143,34 @@ pub trait Store: Send + Sync + 'static {
     /// All keys, newest first (retired keys stay published for verification).
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
 
-    /// Deletes expired codes, access tokens, sessions, and refresh tokens past their absolute
-    /// expiry or revoked more than a day ago.
+    // Device authorizations
+    async fn insert_device_code(&self, code: &DeviceCode) -> StoreResult<()>;
+    async fn get_device_code(&self, device_code_hash: &TokenHash) -> StoreResult<Option<DeviceCode>>;
+    async fn get_device_code_by_user_code(&self, user_code_hash: &TokenHash) -> StoreResult<Option<DeviceCode>>;
+    /// Records the user's decision (`Approved` or `Denied`) if the code is still pending and
+    /// unexpired; false otherwise.
+    async fn decide_device_code(&self, device_code_hash: &TokenHash, status: DeviceStatus, user_id: &SfId, now: Millis) -> StoreResult<bool>;
+    /// Sets `last_polled_at = now` and returns the previous value, atomically (for `slow_down`).
+    async fn poll_device_code(&self, device_code_hash: &TokenHash, now: Millis) -> StoreResult<Option<Millis>>;
+    /// Moves an approved code to `Consumed`; true for exactly one caller.
+    async fn consume_device_code(&self, device_code_hash: &TokenHash, now: Millis) -> StoreResult<bool>;
+
+    // Replay protection for assertions (`jti` of client assertions and JWT bearer grants)
+    /// Remembers `jti` for `issuer` until `expires_at`; false if it was already seen.
+    async fn remember_jti(&self, issuer: &str, jti: &str, expires_at: Millis) -> StoreResult<bool>;
+
+    // Permission sets
+    /// Fails with `Conflict` when the name is taken in the org.
+    async fn insert_permission_set(&self, ps: &PermissionSet) -> StoreResult<()>;
+    async fn list_permission_sets(&self, org_id: &SfId) -> StoreResult<Vec<PermissionSet>>;
+    async fn delete_permission_set(&self, id: &SfId) -> StoreResult<()>;
+    /// Idempotent.
+    async fn assign_permission_set(&self, user_id: &SfId, ps_id: &SfId) -> StoreResult<()>;
+    async fn unassign_permission_set(&self, user_id: &SfId, ps_id: &SfId) -> StoreResult<()>;
+    /// The names of the permission sets assigned to a user.
+    async fn user_permission_sets(&self, user_id: &SfId) -> StoreResult<Vec<String>>;
+
+    /// Deletes expired codes, device codes, remembered `jti`s, access tokens, sessions, and
+    /// refresh tokens past their absolute expiry or revoked more than a day ago.
     async fn sweep_expired(&self, now: Millis) -> StoreResult<SweepReport>;
 }

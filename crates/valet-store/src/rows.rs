@@ -237,3 +237,34 @@ pub(crate) fn signing_key(row: &AnyRow) -> StoreResult<SigningKeyRecord> {
         active: flag(row, "active")?,
     })
 }
+
+pub(crate) const DEVICE_COLS: &str = "device_code_hash, user_code_hash, org_id, app_id, scopes, status, user_id, \
+     interval_secs, last_polled_at, created_at, expires_at";
+
+pub(crate) fn device_code(row: &AnyRow) -> StoreResult<DeviceCode> {
+    let status: String = col(row, "status")?;
+    let user: Option<String> = col(row, "user_id")?;
+    Ok(DeviceCode {
+        device_code_hash: hash(row, "device_code_hash")?,
+        user_code_hash: hash(row, "user_code_hash")?,
+        org_id: id(row, "org_id")?,
+        app_id: id(row, "app_id")?,
+        scopes: scopes(row, "scopes")?,
+        status: DeviceStatus::from_stored(&status).ok_or_else(|| StoreError::Backend(format!("unknown device status {status}")))?,
+        user_id: user.map(SfId::from_trusted),
+        interval_secs: col(row, "interval_secs")?,
+        last_polled_at: col(row, "last_polled_at")?,
+        created_at: col(row, "created_at")?,
+        expires_at: col(row, "expires_at")?,
+    })
+}
+
+pub(crate) fn permission_set(row: &AnyRow) -> StoreResult<PermissionSet> {
+    Ok(PermissionSet {
+        id: id(row, "id")?,
+        org_id: id(row, "org_id")?,
+        name: col(row, "name")?,
+        label: col(row, "label")?,
+        created_at: col(row, "created_at")?,
+    })
+}

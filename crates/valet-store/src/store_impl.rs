@@ -323,6 +323,7 @@ impl Store for SqlStore {
         // Children first: the foreign keys would refuse the app's row otherwise.
         const CHILDREN: &[&str] = &[
             "DELETE FROM auth_codes WHERE app_id = $1",
+            "DELETE FROM device_codes WHERE app_id = $1",
             "DELETE FROM access_tokens WHERE app_id = $1",
             "DELETE FROM refresh_tokens WHERE app_id = $1",
             "DELETE FROM token_families WHERE app_id = $1",
@@ -806,6 +807,164 @@ impl Store for SqlStore {
         all.iter().map(rows::signing_key).collect()
     }
 
+    async fn insert_device_code(&self, code: &DeviceCode) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO device_codes ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            rows::DEVICE_COLS
+        );
+        sqlx::query(&sql)
+            .bind(code.device_code_hash.as_str())
+            .bind(code.user_code_hash.as_str())
+            .bind(code.org_id.as_str())
+            .bind(code.app_id.as_str())
+            .bind(code.scopes.to_string())
+            .bind(code.status.as_str())
+            .bind(code.user_id.as_ref().map(SfId::as_str))
+            .bind(code.interval_secs)
+            .bind(code.last_polled_at)
+            .bind(code.created_at)
+            .bind(code.expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_or_backend(e, "device code"))?;
+        Ok(())
+    }
+
+    async fn get_device_code(&self, device_code_hash: &TokenHash) -> StoreResult<Option<DeviceCode>> {
+        let sql = format!("SELECT {} FROM device_codes WHERE device_code_hash = $1", rows::DEVICE_COLS);
+        let row = sqlx::query(&sql).bind(device_code_hash.as_str()).fetch_optional(&self.pool).await.map_err(db_err)?;
+        row.as_ref().map(rows::device_code).transpose()
+    }
+
+    async fn get_device_code_by_user_code(&self, user_code_hash: &TokenHash) -> StoreResult<Option<DeviceCode>> {
+        let sql = format!("SELECT {} FROM device_codes WHERE user_code_hash = $1", rows::DEVICE_COLS);
+        let row = sqlx::query(&sql).bind(user_code_hash.as_str()).fetch_optional(&self.pool).await.map_err(db_err)?;
+        row.as_ref().map(rows::device_code).transpose()
+    }
+
+    async fn decide_device_code(&self, device_code_hash: &TokenHash, status: DeviceStatus, user_id: &SfId, now: Millis) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE device_codes SET status = $1, user_id = $2 WHERE device_code_hash = $3 AND status = 'pending' AND expires_at > $4",
+        )
+        .bind(status.as_str())
+        .bind(user_id.as_str())
+        .bind(device_code_hash.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn poll_device_code(&self, device_code_hash: &TokenHash, now: Millis) -> StoreResult<Option<Millis>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("SELECT last_polled_at FROM device_codes WHERE device_code_hash = $1")
+            .bind(device_code_hash.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let previous: Option<Millis> = match &row {
+            Some(r) => rows::col(r, "last_polled_at")?,
+            None => None,
+        };
+        sqlx::query("UPDATE device_codes SET last_polled_at = $1 WHERE device_code_hash = $2")
+            .bind(now)
+            .bind(device_code_hash.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(previous)
+    }
+
+    async fn consume_device_code(&self, device_code_hash: &TokenHash, _now: Millis) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE device_codes SET status = 'consumed' WHERE device_code_hash = $1 AND status = 'approved'")
+            .bind(device_code_hash.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remember_jti(&self, issuer: &str, jti: &str, expires_at: Millis) -> StoreResult<bool> {
+        let done = sqlx::query("INSERT INTO seen_jtis (issuer, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT (issuer, jti) DO NOTHING")
+            .bind(issuer)
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_permission_set(&self, ps: &PermissionSet) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("INSERT INTO permission_sets (id, org_id, name, label, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(ps.id.as_str())
+            .bind(ps.org_id.as_str())
+            .bind(ps.name.as_str())
+            .bind(ps.label.as_str())
+            .bind(ps.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(e, "permission set"))?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn list_permission_sets(&self, org_id: &SfId) -> StoreResult<Vec<PermissionSet>> {
+        let rows = sqlx::query("SELECT id, org_id, name, label, created_at FROM permission_sets WHERE org_id = $1 ORDER BY name")
+            .bind(org_id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(rows::permission_set).collect()
+    }
+
+    async fn delete_permission_set(&self, id: &SfId) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM permission_set_assignments WHERE ps_id = $1").bind(id.as_str()).execute(&mut *tx).await.map_err(db_err)?;
+        let done = sqlx::query("DELETE FROM permission_sets WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await.map_err(db_err)?;
+        found(done.rows_affected())?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn assign_permission_set(&self, user_id: &SfId, ps_id: &SfId) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("INSERT INTO permission_set_assignments (user_id, ps_id) VALUES ($1, $2) ON CONFLICT (user_id, ps_id) DO NOTHING")
+            .bind(user_id.as_str())
+            .bind(ps_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn unassign_permission_set(&self, user_id: &SfId, ps_id: &SfId) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM permission_set_assignments WHERE user_id = $1 AND ps_id = $2")
+            .bind(user_id.as_str())
+            .bind(ps_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn user_permission_sets(&self, user_id: &SfId) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT p.name AS name FROM permission_set_assignments a JOIN permission_sets p ON p.id = a.ps_id WHERE a.user_id = $1 ORDER BY p.name",
+        )
+        .bind(user_id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(|r| rows::col(r, "name")).collect()
+    }
+
     async fn sweep_expired(&self, now: Millis) -> StoreResult<SweepReport> {
         // Separate statements, not one transaction: each is correct on its own, and a long
         // transaction would hold SQLite's single write lock against the live traffic.
@@ -824,6 +983,12 @@ impl Store for SqlStore {
             .await?;
         let sessions = self
             .delete_where("DELETE FROM sessions WHERE expires_at < $1", &[now])
+            .await?;
+        let device_codes = self
+            .delete_where("DELETE FROM device_codes WHERE expires_at < $1", &[now])
+            .await?;
+        let jtis = self
+            .delete_where("DELETE FROM seen_jtis WHERE expires_at < $1", &[now])
             .await?;
         // Families last, once the tokens that pinned them are gone.
         let families = self
@@ -846,6 +1011,8 @@ impl Store for SqlStore {
         );
         Ok(SweepReport {
             codes,
+            device_codes,
+            jtis,
             access_tokens,
             refresh_tokens,
             sessions,
