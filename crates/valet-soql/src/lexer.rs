@@ -52,6 +52,9 @@ pub(crate) struct Token {
 struct Lexer<'a> {
     text: &'a str,
     pos: usize,
+    /// Set when an error is about a point other than the token's start (an unterminated string
+    /// is reported at the end of the text, where the quote is missing).
+    error_at: Option<usize>,
 }
 
 impl Lexer<'_> {
@@ -142,10 +145,22 @@ impl Lexer<'_> {
             '>' => Tok::Op(CompareOp::Gt),
             _ => Tok::Other,
         };
-        Token {
-            tok,
-            span: Span::new(start, self.pos),
+        match self.error_at.take() {
+            Some(at) => Token {
+                tok,
+                span: Span::new(at, at),
+            },
+            None => Token {
+                tok,
+                span: Span::new(start, self.pos),
+            },
         }
+    }
+
+    /// The error for a string that runs into the end of the text, reported there.
+    fn unterminated(&mut self) -> Tok {
+        self.error_at = Some(self.text.len());
+        Tok::Error("mismatched character '<EOF>' expecting '''".to_string())
     }
 
     fn number(&mut self) -> Tok {
@@ -248,15 +263,13 @@ impl Lexer<'_> {
         let mut bad_escape: Option<char> = None;
         loop {
             let Some(c) = self.bump() else {
-                return Tok::Error("mismatched character '<EOF>' expecting '''".to_string());
+                return self.unterminated();
             };
             match c {
                 '\'' => break,
                 '\\' => {
                     let Some(e) = self.bump() else {
-                        return Tok::Error(
-                            "mismatched character '<EOF>' expecting '''".to_string(),
-                        );
+                        return self.unterminated();
                     };
                     let decoded = match e {
                         'n' | 'N' => ('\n', true),
@@ -287,7 +300,11 @@ impl Lexer<'_> {
 
 /// Lex all of `text`. The result ends with exactly one `Eof` or `Error` token.
 pub(crate) fn lex(text: &str) -> Vec<Token> {
-    let mut lexer = Lexer { text, pos: 0 };
+    let mut lexer = Lexer {
+        text,
+        pos: 0,
+        error_at: None,
+    };
     let mut out = Vec::new();
     loop {
         let t = lexer.next_token();

@@ -259,6 +259,7 @@ impl Parser<'_> {
         if end.tok != Tok::Eof {
             return Err(self.unexpected(&end));
         }
+        self.check_select(&select)?;
         Ok(Query {
             select,
             from,
@@ -336,6 +337,13 @@ impl Parser<'_> {
             self.bump();
             items.push(self.select_item()?);
         }
+        Ok(items)
+    }
+
+    /// The select-list rules that need the whole query: `COUNT()` stands alone, and without
+    /// `GROUP BY` (unsupported, so never present here) fields cannot be mixed with aggregates.
+    /// Checked after the syntax, as Salesforce does, so a syntax error later in the text wins.
+    fn check_select(&self, items: &[SelectItem]) -> PResult<()> {
         if items.len() > 1 {
             if let Some(SelectItem::Count(span)) =
                 items.iter().find(|i| matches!(i, SelectItem::Count(_)))
@@ -358,7 +366,7 @@ impl Parser<'_> {
                 ));
             }
         }
-        Ok(items)
+        Ok(())
     }
 
     fn select_item(&mut self) -> PResult<SelectItem> {
@@ -425,8 +433,8 @@ impl Parser<'_> {
         Ok(item)
     }
 
-    /// `Name`, `Owner.Name`, `A__r.B__r.C__c`. The first part may not be a reserved word;
-    /// parts after a dot may be any word.
+    /// `Name`, `Owner.Name`, `A__r.B__r.C__c`. No part may be a reserved word, so that
+    /// `SELECT Owner. FROM Account` fails at `FROM`, where the mistake shows.
     fn field_path(&mut self) -> PResult<FieldPath> {
         let first = self.peek().clone();
         if first.tok != Tok::Ident || self.is_reserved(&first) {
@@ -438,7 +446,7 @@ impl Parser<'_> {
         while self.peek().tok == Tok::Dot {
             self.bump();
             let t = self.peek().clone();
-            if t.tok != Tok::Ident {
+            if t.tok != Tok::Ident || self.is_reserved(&t) {
                 return Err(self.unexpected(&t));
             }
             self.bump();
