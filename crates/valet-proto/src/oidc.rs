@@ -16,6 +16,7 @@ pub struct Discovery {
     pub jwks_uri: String,
     pub introspection_endpoint: String,
     pub end_session_endpoint: String,
+    pub device_authorization_endpoint: String,
     pub scopes_supported: Vec<String>,
     pub response_types_supported: Vec<String>,
     pub grant_types_supported: Vec<String>,

@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
     let oauth = Router::new()
         .route("/services/oauth2/authorize", get(oauth::authorize::authorize).post(oauth::authorize::authorize_post))
         .route("/services/oauth2/authorize/consent", post(oauth::authorize::consent))
+        .route("/services/oauth2/device_authorization", post(oauth::token::device_authorization))
         .route("/services/oauth2/token", post(oauth::token::token).get(oauth::token::token_get))
         .route("/services/oauth2/revoke", get(oauth::revoke::revoke_get).post(oauth::revoke::revoke_post))
         .route("/services/oauth2/introspect", post(oauth::introspect::introspect))
@@ -62,6 +63,8 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(ui::pages::login_form).post(ui::pages::login_submit))
         .route("/logout", get(ui::pages::logout_form).post(ui::pages::logout_submit))
         .route("/services/auth/idp/oidc/logout", get(ui::pages::logout_form))
+        .route("/setup/connect", get(ui::device::form).post(ui::device::submit))
+        .route("/setup/connect/approve", post(ui::device::approve))
         .route("/static/valet.css", get(ui::pages::stylesheet));
     let ops = Router::new()
         .route("/healthz", get(ops::healthz))

@@ -181,3 +181,116 @@ both_backends!(jwt_bearer_needs_certificate_audience_and_approval, |app: &TestAp
     let (_, e) = post(sign(&claims(&app.base, (now + 300).into()))).await;
     assert_eq!(e["error"], "invalid_app_access");
 });
+
+both_backends!(device_flow_salesforce_and_rfc8628, |app: &TestApp| async move {
+    // Salesforce's variant with the sf CLI's client: multipart start at the token endpoint.
+    let form = reqwest::multipart::Form::new().text("response_type", "device_code").text("client_id", "PlatformCLI").text("scope", "refresh_token web api");
+    let r = app.client().post(app.url("/services/oauth2/token")).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let d: Value = r.json().await.unwrap();
+    let user_code = d["user_code"].as_str().unwrap().to_string();
+    assert_eq!(user_code.len(), 8);
+    assert_eq!(d["verification_uri"], app.url("/setup/connect"));
+    assert_eq!(d["interval"], 5);
+    let device_code = d["device_code"].as_str().unwrap().to_string();
+    let poll = |code: String| {
+        let c = app.client();
+        let url = app.url("/services/oauth2/token");
+        async move {
+            let r = c.post(url).form(&[("grant_type", "device"), ("client_id", "PlatformCLI"), ("code", code.as_str())]).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, e) = poll(device_code.clone()).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("authorization_pending")));
+    let (_, e) = poll(device_code.clone()).await;
+    assert_eq!(e["error"], "slow_down", "polled again at once");
+    // The person signs in, types the code (lower case, with a hyphen) and approves.
+    let b = app.browser();
+    let r = b.get(app.url("/setup/connect")).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    app.login(&b, "/setup/connect").await;
+    let html = b.get(app.url("/setup/connect")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&html, "csrf");
+    let typed = format!("{}-{}", &user_code[..4], &user_code[4..]).to_lowercase();
+    let r = b.post(app.url("/setup/connect")).form(&[("csrf", csrf.as_str()), ("user_code", typed.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Salesforce CLI"), "{html}");
+    let r = b
+        .post(app.url("/setup/connect/approve"))
+        .form(&[("csrf", hidden(&html, "csrf").as_str()), ("user_code", hidden(&html, "user_code").as_str()), ("decision", "allow")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("Your device is connected"));
+    app.clock.advance_ms(5_000);
+    let (s, t) = poll(device_code.clone()).await;
+    assert_eq!(s, 200, "{t}");
+    assert!(t["refresh_token"].is_string());
+    assert_eq!(app.userinfo_status(t["access_token"].as_str().unwrap()).await, 200);
+    app.clock.advance_ms(5_000);
+    let (_, e) = poll(device_code).await;
+    assert_eq!(e["error"], "invalid_grant", "a device code is used once");
+
+    // RFC 8628: its own endpoint, the URN grant, denial and expiry.
+    let r = app.client().post(app.url("/services/oauth2/device_authorization")).form(&[("client_id", "PlatformCLI")]).send().await.unwrap();
+    let d: Value = r.json().await.unwrap();
+    assert!(d["verification_uri_complete"].as_str().unwrap().contains("user_code="));
+    let html = b.get(app.url("/setup/connect")).send().await.unwrap().text().await.unwrap();
+    let r = b.post(app.url("/setup/connect")).form(&[("csrf", hidden(&html, "csrf").as_str()), ("user_code", d["user_code"].as_str().unwrap())]).send().await.unwrap();
+    let html = r.text().await.unwrap();
+    b.post(app.url("/setup/connect/approve"))
+        .form(&[("csrf", hidden(&html, "csrf").as_str()), ("user_code", hidden(&html, "user_code").as_str()), ("decision", "deny")])
+        .send()
+        .await
+        .unwrap();
+    let r = app
+        .client()
+        .post(app.url("/services/oauth2/token"))
+        .form(&[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", "PlatformCLI"), ("device_code", d["device_code"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "access_denied");
+    let r = app.client().post(app.url("/services/oauth2/device_authorization")).form(&[("client_id", "PlatformCLI")]).send().await.unwrap();
+    let d: Value = r.json().await.unwrap();
+    app.clock.advance_ms(11 * 60 * 1000);
+    let r = app
+        .client()
+        .post(app.url("/services/oauth2/token"))
+        .form(&[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", "PlatformCLI"), ("device_code", d["device_code"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "expired_token");
+    // Wrong codes are throttled on the page.
+    let html = b.get(app.url("/setup/connect")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&html, "csrf");
+    let mut last = 0;
+    for _ in 0..6 {
+        last = b.post(app.url("/setup/connect")).form(&[("csrf", csrf.as_str()), ("user_code", "BBBBBBBB")]).send().await.unwrap().status().as_u16();
+    }
+    assert_eq!(last, 429);
+    // An app without the device flow enabled is refused.
+    let r = app.client().post(app.url("/services/oauth2/device_authorization")).form(&[("client_id", app.app.consumer_key.as_str())]).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "oauth_flow_disabled");
+});
+
+both_backends!(admin_approved_apps_need_a_permission_set, |app: &TestApp| async move {
+    let policy = AppPolicy { permitted_users: PermittedUsers::AdminApprovedPreAuthorized, permission_sets: vec!["Integrations".into()], ..AppPolicy::default() };
+    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    let b = app.browser();
+    let q = [("response_type", "code"), ("client_id", app.app.consumer_key.as_str()), ("redirect_uri", CALLBACK), ("scope", "api")];
+    let loc = app.authorize(&b, &q).await;
+    assert!(loc.contains("error=OAUTH_APP_ACCESS_DENIED"), "{loc}");
+    app.engine.create_permission_set("Integrations", None).await.unwrap();
+    app.engine.assign_permission_set("jane@example.com", "Integrations", true).await.unwrap();
+    // Pre-authorized: no approval page, straight to the code.
+    let r = b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap()))).send().await.unwrap();
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(loc.contains("code="), "{loc}");
+    app.engine.assign_permission_set("jane@example.com", "Integrations", false).await.unwrap();
+    let r = b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap()))).send().await.unwrap();
+    assert!(r.headers()["location"].to_str().unwrap().contains("OAUTH_APP_ACCESS_DENIED"));
+});

@@ -99,7 +99,12 @@ impl Engine {
             is_admin: true,
         })
         .await?;
-        let cli_policy = AppPolicy { require_secret_for_web_server_flow: false, require_secret_for_refresh_token_flow: false, ..AppPolicy::default() };
+        let cli_policy = AppPolicy {
+            require_secret_for_web_server_flow: false,
+            require_secret_for_refresh_token_flow: false,
+            enable_device_flow: true,
+            ..AppPolicy::default()
+        };
         self.create_app(&org.id, NewApp {
             name: "Salesforce CLI".into(),
             callback_urls: vec!["http://localhost:1717/OauthRedirect".into()],
@@ -281,6 +286,60 @@ impl Engine {
             self.store.retire_app_secrets_except(&app.id, id, now).await?;
         }
         Ok((app, s))
+    }
+
+    /// Creates a permission set; assigning it to users pre-authorizes them for admin-approved
+    /// apps that list its name.
+    pub async fn create_permission_set(&self, name: &str, label: Option<&str>) -> Result<PermissionSet, AdminError> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 80 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(AdminError::Invalid("permission set names are 1-80 letters, digits or underscores".into()));
+        }
+        let org = self.default_org().await?;
+        let ps = PermissionSet {
+            id: SfId::generate(KeyPrefix::PermissionSet, self.rng()),
+            org_id: org.id,
+            name: name.to_string(),
+            label: label.unwrap_or(name).to_string(),
+            created_at: self.clock.now_ms(),
+        };
+        self.store.insert_permission_set(&ps).await?;
+        Ok(ps)
+    }
+
+    pub async fn list_permission_sets(&self) -> Result<Vec<PermissionSet>, AdminError> {
+        let org = self.default_org().await?;
+        Ok(self.store.list_permission_sets(&org.id).await?)
+    }
+
+    async fn find_permission_set(&self, key: &str) -> Result<PermissionSet, AdminError> {
+        self.list_permission_sets()
+            .await?
+            .into_iter()
+            .find(|p| p.name == key || p.id.as_str() == key)
+            .ok_or_else(|| AdminError::NotFound(format!("permission set {key}")))
+    }
+
+    pub async fn delete_permission_set(&self, key: &str) -> Result<PermissionSet, AdminError> {
+        let ps = self.find_permission_set(key).await?;
+        self.store.delete_permission_set(&ps.id).await?;
+        Ok(ps)
+    }
+
+    pub async fn assign_permission_set(&self, user: &str, key: &str, assign: bool) -> Result<Vec<String>, AdminError> {
+        let user = self.find_user(user).await?;
+        let ps = self.find_permission_set(key).await?;
+        if assign {
+            self.store.assign_permission_set(&user.id, &ps.id).await?;
+        } else {
+            self.store.unassign_permission_set(&user.id, &ps.id).await?;
+        }
+        Ok(self.store.user_permission_sets(&user.id).await?)
+    }
+
+    pub async fn user_permission_sets(&self, user: &str) -> Result<Vec<String>, AdminError> {
+        let user = self.find_user(user).await?;
+        Ok(self.store.user_permission_sets(&user.id).await?)
     }
 
     /// Ends a staged rotation: only the newest secret stays valid.

@@ -186,7 +186,7 @@ impl Engine {
     pub async fn consent_decision(&self, req: &AuthorizeRequest, user: &User) -> Result<ConsentDecision, EngineError> {
         match req.app.policy.permitted_users {
             PermittedUsers::AdminApprovedPreAuthorized => {
-                if self.is_pre_authorized(&req.app, user) {
+                if self.permitted(&req.app, user).await? {
                     Ok(ConsentDecision::Granted)
                 } else {
                     Ok(ConsentDecision::NotPermitted)
@@ -205,10 +205,19 @@ impl Engine {
         }
     }
 
-    /// Pre-authorization through permission sets arrives with the policy issue; until then
-    /// admins are the pre-authorized users of admin-approved apps.
-    pub(crate) fn is_pre_authorized(&self, _app: &App, user: &User) -> bool {
-        user.is_admin
+    /// Whether a user may use an app at all: any user for self-authorized apps; for
+    /// admin-approved apps, users holding one of the app's permission sets (spec §8.1).
+    pub async fn permitted(&self, app: &App, user: &User) -> Result<bool, EngineError> {
+        match app.policy.permitted_users {
+            PermittedUsers::AllSelfAuthorized => Ok(true),
+            PermittedUsers::AdminApprovedPreAuthorized => {
+                if app.policy.permission_sets.is_empty() {
+                    return Ok(false);
+                }
+                let held = self.store.user_permission_sets(&user.id).await?;
+                Ok(held.iter().any(|h| app.policy.permission_sets.iter().any(|p| p == h)))
+            }
+        }
     }
 
     /// Records the user's approval (merged with earlier approvals of the same app).

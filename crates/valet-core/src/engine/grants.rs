@@ -59,7 +59,7 @@ impl Engine {
             Ok(u) if u.org_id == app.org_id => u,
             _ => return Err(OAuthError::authentication_failure().into()),
         };
-        self.require_permitted(app, &user)?;
+        self.require_permitted(app, &user).await?;
         let scopes = without_refresh(&app.scopes);
         let family = self.new_family(app, &user, scopes, "password").await?;
         let mut resp = self.issue_tokens(Issue { family: &family, user: &user, client: &client, nonce: None, with_refresh: false }).await?;
@@ -96,7 +96,7 @@ impl Engine {
         };
         let scopes = match app.policy.permitted_users {
             PermittedUsers::AdminApprovedPreAuthorized => {
-                self.require_permitted(&app, &user)?;
+                self.require_permitted(&app, &user).await?;
                 app.scopes.clone()
             }
             PermittedUsers::AllSelfAuthorized => match self.store.get_consent(&user.id, &app.id).await? {
@@ -133,11 +133,11 @@ impl Engine {
     }
 
     /// Admin-approved apps admit only pre-authorized users (spec §8.1).
-    pub(crate) fn require_permitted(&self, app: &App, user: &User) -> Result<(), TokenError> {
-        match app.policy.permitted_users {
-            PermittedUsers::AllSelfAuthorized => Ok(()),
-            PermittedUsers::AdminApprovedPreAuthorized if self.is_pre_authorized(app, user) => Ok(()),
-            PermittedUsers::AdminApprovedPreAuthorized => Err(OAuthError::invalid_app_access().into()),
+    pub(crate) async fn require_permitted(&self, app: &App, user: &User) -> Result<(), TokenError> {
+        if self.permitted(app, user).await? {
+            Ok(())
+        } else {
+            Err(OAuthError::invalid_app_access().into())
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod authorize;
+pub mod device;
 pub mod grants;
 pub mod password;
 pub mod resource;

@@ -61,6 +61,7 @@ impl Engine {
             TokenRequest::RefreshToken { refresh_token, scope, hybrid: _ } => self.refresh(auth, &refresh_token, scope.as_deref()).await,
             TokenRequest::ClientCredentials { scope } => self.client_credentials(auth, scope.as_deref()).await,
             TokenRequest::Password { username, password } => self.password_grant(auth, &username, &password).await,
+            TokenRequest::DevicePoll { device_code } => self.device_poll(auth, &device_code).await,
             _ => Err(OAuthError::unsupported_grant_type().into()),
         }
     }

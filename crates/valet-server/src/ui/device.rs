@@ -1,0 +1,105 @@
+//! `/setup/connect`: where a person enters the code their device shows (Salesforce's device
+//! flow page), then approves or denies. Entering codes is throttled per user and address.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use valet_core::engine::device::DeviceDecision;
+use valet_proto::Params;
+
+use super::pages::{csrf_failure, csrf_ok, csrf_token, render, session_of};
+use super::templates::{DeviceConsentPage, DevicePage, ScopeLine};
+use crate::http;
+use crate::AppState;
+
+fn to_login(continue_to: &str) -> Response {
+    let target = format!("/login?continue={}", serde_urlencoded::to_string([("x", continue_to)]).unwrap_or_default().trim_start_matches("x="));
+    (StatusCode::FOUND, [(header::LOCATION, target)]).into_response()
+}
+
+fn page(state: &AppState, headers: &HeaderMap, status: StatusCode, user_code: &str, error: Option<String>, notice: Option<String>) -> Response {
+    let (csrf, cookie) = csrf_token(state, headers);
+    let mut r = render(status, &DevicePage { csrf, user_code: user_code.to_string(), error, notice });
+    if let Some(c) = cookie {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
+    r
+}
+
+pub async fn form(State(state): State<AppState>, Query(q): Query<Vec<(String, String)>>, headers: HeaderMap) -> Response {
+    let code = q.iter().find(|(k, _)| k == "user_code").map(|(_, v)| v.chars().take(16).collect::<String>()).unwrap_or_default();
+    match session_of(&state, &headers).await {
+        Ok(Some(_)) => page(&state, &headers, StatusCode::OK, &code, None, None),
+        Ok(None) => {
+            let back = if code.is_empty() { "/setup/connect".to_string() } else { format!("/setup/connect?user_code={}", valet_core::engine::device::normalize_user_code(&code)) };
+            to_login(&back)
+        }
+        Err(r) => r,
+    }
+}
+
+pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+    let (headers, form) = match http::read_params(req).await {
+        Ok(p) => p,
+        Err(_) => return csrf_failure(),
+    };
+    if !csrf_ok(&headers, &form) {
+        return csrf_failure();
+    }
+    let Some((_, user)) = (match session_of(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    }) else {
+        return to_login("/setup/connect");
+    };
+    let code = form.get_lenient("user_code").unwrap_or("").chars().take(16).collect::<String>();
+    let key = format!("device:{}", user.id);
+    let ip = peer.ip().to_string();
+    let now = state.engine.clock().now_ms();
+    if state.throttle.locked_for(&key, &ip, now).is_some() {
+        return page(&state, &headers, StatusCode::TOO_MANY_REQUESTS, "", Some("Too many attempts. Wait a few minutes, then try again.".into()), None);
+    }
+    match state.engine.device_lookup(&code).await {
+        Ok(Some((device, app))) => {
+            let (csrf, cookie) = csrf_token(&state, &headers);
+            let scopes = device.scopes.descriptions().into_iter().map(|(n, d)| ScopeLine { name: n.to_string(), description: d.to_string() }).collect();
+            let mut r = render(StatusCode::OK, &DeviceConsentPage { app_name: app.name, scopes, csrf, user_code: valet_core::engine::device::normalize_user_code(&code) });
+            if let Some(c) = cookie {
+                r.headers_mut().append(header::SET_COOKIE, c);
+            }
+            r
+        }
+        Ok(None) => {
+            state.throttle.record_failure(&key, &ip, now);
+            page(&state, &headers, StatusCode::BAD_REQUEST, &code, Some("That code is not valid or has expired. Check the code on your device.".into()), None)
+        }
+        Err(e) => http::fault(&e),
+    }
+}
+
+pub async fn approve(State(state): State<AppState>, req: Request) -> Response {
+    let (headers, form): (HeaderMap, Params) = match http::read_params(req).await {
+        Ok(p) => p,
+        Err(_) => return csrf_failure(),
+    };
+    if !csrf_ok(&headers, &form) {
+        return csrf_failure();
+    }
+    let Some((_, user)) = (match session_of(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    }) else {
+        return to_login("/setup/connect");
+    };
+    let allow = form.get_lenient("decision") == Some("allow");
+    let code = form.get_lenient("user_code").unwrap_or("");
+    match state.engine.device_decide(code, &user, allow).await {
+        Ok(DeviceDecision::Approved) => page(&state, &headers, StatusCode::OK, "", None, Some("Your device is connected. You can close this page and return to your device.".into())),
+        Ok(DeviceDecision::Denied) => page(&state, &headers, StatusCode::OK, "", None, Some("Access was denied. Your device will not be connected.".into())),
+        Ok(DeviceDecision::NotPermitted) => page(&state, &headers, StatusCode::FORBIDDEN, "", Some("You are not approved to use this app. Contact your administrator.".into()), None),
+        Ok(DeviceDecision::UnknownCode) => page(&state, &headers, StatusCode::BAD_REQUEST, "", Some("That code is not valid or has expired.".into()), None),
+        Err(e) => http::fault(&e),
+    }
+}
