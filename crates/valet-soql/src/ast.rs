@@ -214,6 +214,29 @@ pub enum Condition {
     },
 }
 
+impl Condition {
+    /// Every field this condition reads, in text order (nesting is at most
+    /// [`crate::MAX_DEPTH`] deep, so the recursion is bounded).
+    pub fn field_paths(&self) -> Vec<&FieldPath> {
+        let mut out = Vec::new();
+        self.collect_fields(&mut out);
+        out
+    }
+
+    fn collect_fields<'a>(&'a self, out: &mut Vec<&'a FieldPath>) {
+        match self {
+            Condition::And(items) | Condition::Or(items) => {
+                items.iter().for_each(|c| c.collect_fields(out))
+            }
+            Condition::Not(c) => c.collect_fields(out),
+            Condition::Compare { field, .. }
+            | Condition::In { field, .. }
+            | Condition::Like { field, .. }
+            | Condition::Includes { field, .. } => out.push(field),
+        }
+    }
+}
+
 /// Sort direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum SortDirection {
@@ -285,5 +308,25 @@ impl Query {
     /// Whether the select list is made of aggregates (answer with one `AggregateResult` row).
     pub fn is_aggregate(&self) -> bool {
         self.select.iter().any(SelectItem::is_aggregate)
+    }
+
+    /// Every field path the query mentions (select list, `WHERE`, `ORDER BY`), in text order:
+    /// what the executor checks against the schema before translating, so that the first
+    /// unknown field is the one reported, as Salesforce does.
+    pub fn field_paths(&self) -> Vec<&FieldPath> {
+        let mut out: Vec<&FieldPath> = self
+            .select
+            .iter()
+            .filter_map(|s| match s {
+                SelectItem::Field(f) | SelectItem::CountField(f) => Some(f),
+                SelectItem::Aggregate { field, .. } => Some(field),
+                SelectItem::Count(_) => None,
+            })
+            .collect();
+        if let Some(c) = &self.where_ {
+            out.extend(c.field_paths());
+        }
+        out.extend(self.order_by.iter().map(|o| &o.field));
+        out
     }
 }

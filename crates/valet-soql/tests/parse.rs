@@ -1367,3 +1367,16 @@ fn field_path_helpers() {
         ("Name", 0, "Name".to_string())
     );
 }
+
+#[test]
+fn field_paths_in_text_order() {
+    let q = ok("SELECT Id, Owner.Name FROM Contact WHERE (A = 1 OR (NOT B LIKE 'x')) AND C IN (1) AND D INCLUDES ('a') ORDER BY E, F.G DESC");
+    let got: Vec<String> = q.field_paths().iter().map(|f| f.dotted()).collect();
+    assert_eq!(got, ["Id", "Owner.Name", "A", "B", "C", "D", "E", "F.G"]);
+    let spans: Vec<usize> = q.field_paths().iter().map(|f| f.span.start).collect();
+    assert!(spans.windows(2).all(|w| w[0] < w[1]));
+    let q = ok("SELECT COUNT() FROM Account");
+    assert!(q.field_paths().is_empty());
+    let q = ok("SELECT COUNT(Id), MAX(Amount) FROM Opportunity");
+    assert_eq!(q.field_paths().len(), 2);
+}
