@@ -145,14 +145,16 @@ pub struct DateTimeValue {
 }
 
 impl DateTimeValue {
-    /// Milliseconds since 1970-01-01T00:00:00Z of this instant.
+    /// Milliseconds since 1970-01-01T00:00:00Z of this instant (saturating, so even a
+    /// hand-built value with absurd fields cannot overflow).
     pub fn unix_millis(&self) -> i64 {
-        let secs = self.date.days_since_epoch() * 86_400
-            + i64::from(self.hour) * 3600
-            + i64::from(self.minute) * 60
-            + i64::from(self.second)
-            - i64::from(self.offset_minutes) * 60;
-        secs * 1000 + i64::from(self.nanos / 1_000_000)
+        let secs = i128::from(self.date.days_since_epoch()) * 86_400
+            + i128::from(self.hour) * 3600
+            + i128::from(self.minute) * 60
+            + i128::from(self.second)
+            - i128::from(self.offset_minutes) * 60;
+        let millis = secs * 1000 + i128::from(self.nanos / 1_000_000);
+        i64::try_from(millis).unwrap_or(if millis < 0 { i64::MIN } else { i64::MAX })
     }
 
     /// The same instant expressed in UTC (offset 0).
