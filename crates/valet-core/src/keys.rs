@@ -55,15 +55,25 @@ impl MasterKey {
     }
 
     fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.seal_for(b"valet-signing-key", plaintext)
+    }
+
+    fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.open_for(b"valet-signing-key", sealed)
+    }
+
+    /// AES-256-GCM with a random nonce; `purpose` is bound as associated data so a value
+    /// sealed for one use cannot be opened as another.
+    pub fn seal_for(&self, purpose: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
         let key = RandomizedNonceKey::new(&AES_256_GCM, &self.0).map_err(|_| KeyError::Crypto)?;
         let mut buf = plaintext.to_vec();
-        let nonce = key.seal_in_place_append_tag(Aad::from(b"valet-signing-key"), &mut buf).map_err(|_| KeyError::Crypto)?;
+        let nonce = key.seal_in_place_append_tag(Aad::from(purpose), &mut buf).map_err(|_| KeyError::Crypto)?;
         let mut out = nonce.as_ref().to_vec();
         out.extend_from_slice(&buf);
         Ok(out)
     }
 
-    fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
+    pub fn open_for(&self, purpose: &[u8], sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
         if sealed.len() < NONCE_LEN {
             return Err(KeyError::Decrypt);
         }
@@ -71,7 +81,7 @@ impl MasterKey {
         let (nonce, ct) = sealed.split_at(NONCE_LEN);
         let nonce = aws_lc_rs::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| KeyError::Decrypt)?;
         let mut buf = ct.to_vec();
-        let pt = key.open_in_place(nonce, Aad::from(b"valet-signing-key"), &mut buf).map_err(|_| KeyError::Decrypt)?;
+        let pt = key.open_in_place(nonce, Aad::from(purpose), &mut buf).map_err(|_| KeyError::Decrypt)?;
         Ok(pt.to_vec())
     }
 }

@@ -253,6 +253,9 @@ pub struct AppSecret {
     pub id: i64,
     pub app_id: SfId,
     pub secret_hash: TokenHash,
+    /// The secret encrypted under the master key (AES-256-GCM), for the one use that needs
+    /// the plaintext: verifying `client_secret_jwt` assertions (HMAC keyed by the secret).
+    pub secret_sealed: Vec<u8>,
     pub created_at: Millis,
     pub retired_at: Option<Millis>,
 }

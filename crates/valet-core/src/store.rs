@@ -93,7 +93,7 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_app(&self, id: &SfId) -> StoreResult<()>;
 
     // Consumer secrets
-    async fn insert_app_secret(&self, app_id: &SfId, hash: &TokenHash, now: Millis) -> StoreResult<i64>;
+    async fn insert_app_secret(&self, app_id: &SfId, hash: &TokenHash, sealed: &[u8], now: Millis) -> StoreResult<i64>;
     /// Secrets that are not retired, newest first.
     async fn live_app_secrets(&self, app_id: &SfId) -> StoreResult<Vec<AppSecret>>;
     /// Retires every live secret except `keep`.

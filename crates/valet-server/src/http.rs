@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use valet_core::engine::client_assertion::{unverified_client_id, CLIENT_ASSERTION_TYPE};
 use valet_core::engine::token::{ClientAuth, TokenError};
 use valet_core::secret::Secret;
 use valet_proto::token::BodyClientAuth;
@@ -64,9 +65,18 @@ pub fn client_auth(headers: &HeaderMap, params: &Params) -> Result<Option<Client
             if body.client_id.as_deref().is_some_and(|b| b != id) {
                 return Err(OAuthError::invalid_client());
             }
-            Ok(Some(ClientAuth { client_id: id, secret: (!secret.is_empty()).then(|| Secret::new(secret)) }))
+            Ok(Some(ClientAuth { client_id: id, secret: (!secret.is_empty()).then(|| Secret::new(secret)), assertion: None }))
         }
-        None => Ok(body.client_id.map(|id| ClientAuth { client_id: id, secret: body.client_secret.map(Secret::new) })),
+        None => {
+            if let Some(assertion) = body.client_assertion {
+                if body.client_assertion_type.as_deref() != Some(CLIENT_ASSERTION_TYPE) {
+                    return Err(OAuthError::invalid_request("client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer"));
+                }
+                let id = body.client_id.or_else(|| unverified_client_id(&assertion)).ok_or_else(OAuthError::invalid_client)?;
+                return Ok(Some(ClientAuth { client_id: id, secret: body.client_secret.map(Secret::new), assertion: Some(assertion) }));
+            }
+            Ok(body.client_id.map(|id| ClientAuth { client_id: id, secret: body.client_secret.map(Secret::new), assertion: None }))
+        }
     }
 }
 

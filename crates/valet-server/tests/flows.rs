@@ -294,3 +294,106 @@ both_backends!(admin_approved_apps_need_a_permission_set, |app: &TestApp| async 
     let r = b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap()))).send().await.unwrap();
     assert!(r.headers()["location"].to_str().unwrap().contains("OAUTH_APP_ACCESS_DENIED"));
 });
+
+fn hs256(key: &[u8], claims: &Value) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let input = format!("{}.{}", b64.encode(r#"{"alg":"HS256","typ":"JWT"}"#), b64.encode(claims.to_string()));
+    let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    format!("{input}.{}", b64.encode(aws_lc_rs::hmac::sign(&k, input.as_bytes()).as_ref()))
+}
+
+both_backends!(client_assertions_private_key_jwt_and_client_secret_jwt, |app: &TestApp| async move {
+    let (pem, sign) = jwt_signer();
+    let policy = AppPolicy { enable_client_credentials_flow: true, client_credentials_user: Some("jane@example.com".into()), jwt_certificate_pem: Some(pem), ..AppPolicy::default() };
+    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    let now = valet_core::clock::Clock::now_secs(&app.clock);
+    let key = app.app.consumer_key.clone();
+    let claims = |jti: &str| serde_json::json!({"iss": key, "sub": key, "aud": app.url("/services/oauth2/token"), "exp": now + 60, "jti": jti});
+    let post = |assertion: String| {
+        let c = app.client();
+        let url = app.url("/services/oauth2/token");
+        async move {
+            let r = c
+                .post(url)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                    ("client_assertion", assertion.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, t) = post(sign(&claims("a1"))).await;
+    assert_eq!(s, 200, "private_key_jwt: {t}");
+    let (_, e) = post(sign(&claims("a1"))).await;
+    assert_eq!(e["error"], "invalid_client", "a jti is accepted once");
+    let (s, t) = post(hs256(app.secret.as_bytes(), &claims("b1"))).await;
+    assert_eq!(s, 200, "client_secret_jwt: {t}");
+    let (_, e) = post(hs256(b"not the secret", &claims("b2"))).await;
+    assert_eq!(e["error"], "invalid_client");
+    let mut wrong_aud = claims("c1");
+    wrong_aud["aud"] = "https://evil.example/token".into();
+    let (_, e) = post(sign(&wrong_aud)).await;
+    assert_eq!(e["error"], "invalid_client");
+    let mut far = claims("c2");
+    far["exp"] = (now + 86_400).into();
+    let (_, e) = post(sign(&far)).await;
+    assert_eq!(e["error"], "invalid_client", "assertions may not live for a day");
+});
+
+both_backends!(jwt_access_tokens_work_and_revoke, |app: &TestApp| async move {
+    let policy = AppPolicy { jwt_access_tokens: true, jwt_access_token_minutes: 5, ..AppPolicy::default() };
+    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    let t = app.tokens("api refresh_token").await;
+    let at = t["access_token"].as_str().unwrap().to_string();
+    let header: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(at.split('.').next().unwrap()).unwrap()).unwrap();
+    assert_eq!(header["typ"], "JWT");
+    assert_eq!(header["tty"], "sfdc-core-token");
+    let claims = verify_jwt(app, &at).await;
+    assert_eq!(claims["scp"], "api refresh_token");
+    assert_eq!(claims["client_id"], app.app.consumer_key);
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 300);
+    assert_eq!(app.userinfo_status(&at).await, 200);
+    app.client().post(app.url("/services/oauth2/revoke")).form(&[("token", at.as_str())]).send().await.unwrap();
+    assert_eq!(app.userinfo_status(&at).await, 403);
+});
+
+both_backends!(headless_code_and_credentials_flow, |app: &TestApp| async move {
+    let v = verifier();
+    let form = [
+        ("response_type", "code_credentials".to_string()),
+        ("client_id", app.app.consumer_key.clone()),
+        ("redirect_uri", CALLBACK.to_string()),
+        ("code_challenge", s256(&v)),
+        ("state", "hs".to_string()),
+    ];
+    let basic = |u: &str, p: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")));
+    let post = |auth: String| {
+        let c = app.client();
+        let url = app.url("/services/oauth2/authorize");
+        let form = form.clone();
+        async move {
+            let r = c.post(url).header("Auth-Request-Type", "Named-User").header("Authorization", auth).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // Blocked until the org and the app allow it.
+    let (s, e) = post(basic("jane@example.com", PASSWORD)).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("oauth_flow_disabled")));
+    app.engine.set_org_settings(OrgSettings { allow_code_credentials_flow: true, ..Default::default() }).await.unwrap();
+    let policy = AppPolicy { enable_code_credentials_flow: true, ..AppPolicy::default() };
+    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    let (_, e) = post(basic("jane@example.com", "wrong")).await;
+    assert_eq!(e["error"], "login_error");
+    let (s, body) = post(basic("jane@example.com", PASSWORD)).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["state"], "hs");
+    let (s, t) = app.exchange(body["code"].as_str().unwrap(), &v).await;
+    assert_eq!(s, 200, "{t}");
+    // A browser POST to authorize is still refused.
+    let r = app.client().post(app.url("/services/oauth2/authorize")).form(&[("response_type", "code")]).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+});

@@ -102,13 +102,14 @@ pub(crate) fn app(row: &AnyRow) -> StoreResult<App> {
     })
 }
 
-pub(crate) const APP_SECRET_COLS: &str = "id, app_id, secret_hash, created_at, retired_at";
+pub(crate) const APP_SECRET_COLS: &str = "id, app_id, secret_hash, secret_sealed, created_at, retired_at";
 
 pub(crate) fn app_secret(row: &AnyRow) -> StoreResult<AppSecret> {
     Ok(AppSecret {
         id: col(row, "id")?,
         app_id: id(row, "app_id")?,
         secret_hash: hash(row, "secret_hash")?,
+        secret_sealed: col::<Option<Vec<u8>>>(row, "secret_sealed")?.unwrap_or_default(),
         created_at: col(row, "created_at")?,
         retired_at: col(row, "retired_at")?,
     })

@@ -354,12 +354,14 @@ impl Store for SqlStore {
         &self,
         app_id: &SfId,
         hash: &TokenHash,
+        sealed: &[u8],
         now: Millis,
     ) -> StoreResult<i64> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query("INSERT INTO app_secrets (app_id, secret_hash, created_at) VALUES ($1, $2, $3) RETURNING id")
+        let row = sqlx::query("INSERT INTO app_secrets (app_id, secret_hash, secret_sealed, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
             .bind(app_id.as_str())
             .bind(hash.as_str())
+            .bind(sealed)
             .bind(now)
             .fetch_one(&mut *tx)
             .await

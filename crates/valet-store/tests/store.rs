@@ -406,19 +406,19 @@ async fn apps_crud_conflicts_and_secrets(store: Arc<SqlStore>) {
     // Secrets: newest first, retiring all but one.
     let c0 = store.change_counter().await.unwrap();
     let s1 = store
-        .insert_app_secret(&app.id, &TokenHash::of("one"), T0)
+        .insert_app_secret(&app.id, &TokenHash::of("one"), b"sealed", T0)
         .await
         .unwrap();
     let s2 = store
-        .insert_app_secret(&app.id, &TokenHash::of("two"), T0 + 1)
+        .insert_app_secret(&app.id, &TokenHash::of("two"), b"sealed", T0 + 1)
         .await
         .unwrap();
     let s3 = store
-        .insert_app_secret(&app.id, &TokenHash::of("three"), T0 + 2)
+        .insert_app_secret(&app.id, &TokenHash::of("three"), b"sealed", T0 + 2)
         .await
         .unwrap();
     store
-        .insert_app_secret(&other.id, &TokenHash::of("other"), T0)
+        .insert_app_secret(&other.id, &TokenHash::of("other"), b"sealed", T0)
         .await
         .unwrap();
     assert_eq!(store.change_counter().await.unwrap(), c0 + 4);
@@ -863,7 +863,7 @@ async fn delete_app_removes_everything(store: Arc<SqlStore>) {
             .await
             .unwrap();
         store
-            .insert_app_secret(&a.id, &TokenHash::of(&fid), T0)
+            .insert_app_secret(&a.id, &TokenHash::of(&fid), b"sealed", T0)
             .await
             .unwrap();
         let consent = Consent {

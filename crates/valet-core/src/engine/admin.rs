@@ -224,7 +224,7 @@ impl Engine {
             None
         } else {
             let s = secret::new_consumer_secret(self.rng());
-            self.store.insert_app_secret(&app.id, &s.hash(), now).await?;
+            self.store.insert_app_secret(&app.id, &s.hash(), &self.seal_secret(&s)?, now).await?;
             Some(s)
         };
         Ok(CreatedApp { app, consumer_secret })
@@ -281,7 +281,7 @@ impl Engine {
         }
         let now = self.clock.now_ms();
         let s = secret::new_consumer_secret(self.rng());
-        let id = self.store.insert_app_secret(&app.id, &s.hash(), now).await?;
+        let id = self.store.insert_app_secret(&app.id, &s.hash(), &self.seal_secret(&s)?, now).await?;
         if retire_old {
             self.store.retire_app_secrets_except(&app.id, id, now).await?;
         }
@@ -352,6 +352,15 @@ impl Engine {
         }
     }
 }
+
+impl Engine {
+    fn seal_secret(&self, s: &Secret) -> Result<Vec<u8>, AdminError> {
+        self.master.seal_for(CLIENT_SECRET_PURPOSE, s.expose().as_bytes()).map_err(|e| AdminError::Engine(e.into()))
+    }
+}
+
+/// Associated data for sealed consumer secrets.
+pub(crate) const CLIENT_SECRET_PURPOSE: &[u8] = b"valet-client-secret";
 
 fn validate_username(u: &str) -> Result<String, AdminError> {
     let u = u.trim();

@@ -6,7 +6,7 @@ use valet_proto::{OAuthError, Params};
 use crate::clock::Millis;
 use crate::model::*;
 use crate::scope::ScopeSet;
-use crate::secret::{self};
+use crate::secret::{self, Secret};
 
 use super::{Engine, EngineError};
 
@@ -20,12 +20,14 @@ pub enum ResponseType {
     TokenIdToken,
     /// The Mobile SDK's hybrid user-agent flow.
     HybridToken,
+    /// Headless "Authorization Code and Credentials" (spec §4.8): the code comes back as JSON.
+    CodeCredentials,
 }
 
 impl ResponseType {
     /// Token-bearing responses (and their errors) go in the fragment, never the query.
     pub fn uses_fragment(self) -> bool {
-        !matches!(self, ResponseType::Code)
+        !matches!(self, ResponseType::Code | ResponseType::CodeCredentials)
     }
 }
 
@@ -90,7 +92,7 @@ impl Engine {
         }
         // From here on, errors go back to the client.
         let state = p.get_lenient("state").map(str::to_string);
-        let fragment = matches!(p.get_lenient("response_type"), Some(rt) if rt != "code");
+        let fragment = matches!(p.get_lenient("response_type"), Some(rt) if rt != "code" && rt != "code_credentials");
         let redirect = |error: OAuthError| {
             Err(AuthorizeErrorOrFault::Error(AuthorizeError::Redirect { redirect_uri: redirect_uri.clone(), state: state.clone(), error, fragment }))
         };
@@ -107,12 +109,19 @@ impl Engine {
             Some("token") => ResponseType::Token,
             Some("token id_token") | Some("id_token token") => ResponseType::TokenIdToken,
             Some("hybrid_token") => ResponseType::HybridToken,
+            Some("code_credentials") => ResponseType::CodeCredentials,
             Some(_) => return redirect(OAuthError::unsupported_response_type()),
             None => return redirect(OAuthError::invalid_request("response_type must be provided")),
         };
         let org = self.store.get_org(&app.org_id).await.map_err(EngineError::from)?;
         if response_type == ResponseType::Code && !app.policy.enable_authorization_code_flow {
             return redirect(OAuthError::oauth_flow_disabled());
+        }
+        if response_type == ResponseType::CodeCredentials {
+            let org_allows = org.as_ref().map(|o| o.settings.allow_code_credentials_flow).unwrap_or(false);
+            if !org_allows || !app.policy.enable_code_credentials_flow {
+                return redirect(OAuthError::oauth_flow_disabled());
+            }
         }
         if response_type.uses_fragment() {
             // Blocking the user-agent flow org-wide also blocks the hybrid token flow (seed 001).
@@ -157,7 +166,7 @@ impl Engine {
             }
             (Some(_), Some(_)) => return redirect(OAuthError::invalid_request("unsupported code_challenge_method")),
         };
-        if code_challenge.is_none() && response_type == ResponseType::Code {
+        if code_challenge.is_none() && matches!(response_type, ResponseType::Code | ResponseType::CodeCredentials) {
             let org_requires = org.as_ref().map(|o| o.settings.require_pkce).unwrap_or(false);
             if app.policy.require_pkce || org_requires {
                 return redirect(OAuthError::invalid_request("code challenge required"));
@@ -237,7 +246,7 @@ impl Engine {
     /// Finishes an approved request: a code in the query (web server flow) or tokens in the
     /// fragment (user-agent flows). Returns the redirect URL.
     pub async fn complete_authorization(&self, req: &AuthorizeRequest, user: &User, auth_time: Millis) -> Result<String, EngineError> {
-        if req.response_type == ResponseType::Code {
+        if matches!(req.response_type, ResponseType::Code | ResponseType::CodeCredentials) {
             return self.issue_code(req, user, auth_time).await;
         }
         let mut scopes = req.scopes.clone();
@@ -272,6 +281,29 @@ impl Engine {
 
     /// Issues an authorization code and returns the redirect URL carrying it (spec §3.3).
     pub async fn issue_code(&self, req: &AuthorizeRequest, user: &User, auth_time: Millis) -> Result<String, EngineError> {
+        let code = self.new_code(req, user, auth_time).await?;
+        let mut pairs = vec![("code", code.expose().to_string())];
+        if let Some(s) = &req.state {
+            pairs.push(("state", s.clone()));
+        }
+        Ok(append_query(&req.redirect_uri, &pairs))
+    }
+
+    /// The headless Authorization Code and Credentials flow (spec §4.8): the user's
+    /// credentials arrive with the request, and the code is returned in the body.
+    pub async fn code_credentials(&self, req: &AuthorizeRequest, username: &str, password: &str) -> Result<Result<Secret, OAuthError>, EngineError> {
+        let user = match self.check_login(username, password).await? {
+            Ok(u) if u.org_id == req.app.org_id => u,
+            _ => return Ok(Err(OAuthError { error: "login_error".into(), error_description: Some("invalid username or password".into()) })),
+        };
+        if !self.permitted(&req.app, &user).await? {
+            return Ok(Err(OAuthError::invalid_app_access()));
+        }
+        self.remember_consent(req, &user).await?;
+        Ok(Ok(self.new_code(req, &user, self.clock.now_ms()).await?))
+    }
+
+    async fn new_code(&self, req: &AuthorizeRequest, user: &User, auth_time: Millis) -> Result<Secret, EngineError> {
         let code = secret::new_authorization_code(self.rng());
         let now = self.clock.now_ms();
         let record = AuthCode {
@@ -291,11 +323,7 @@ impl Engine {
             family_id: None,
         };
         self.store.insert_code(&record).await?;
-        let mut pairs = vec![("code", code.expose().to_string())];
-        if let Some(s) = &req.state {
-            pairs.push(("state", s.clone()));
-        }
-        Ok(append_query(&req.redirect_uri, &pairs))
+        Ok(code)
     }
 }
 

@@ -23,7 +23,7 @@ fn without_refresh(scopes: &ScopeSet) -> ScopeSet {
 impl Engine {
     /// Client credentials: the app acts as its configured Run-As user.
     pub(crate) async fn client_credentials(&self, auth: ClientAuth, scope: Option<&str>) -> Result<TokenResponse, TokenError> {
-        if auth.secret.is_none() {
+        if auth.secret.is_none() && auth.assertion.is_none() {
             return Err(OAuthError::invalid_client().into());
         }
         let client = self.authenticate_client(&auth, |_| true).await?;
@@ -120,7 +120,7 @@ impl Engine {
 
     /// Valet's own login URL, with or without a trailing slash, and the configured aliases
     /// (by default Salesforce's login and test hosts, which clients hard-code).
-    fn audience_ok(&self, aud: Option<&serde_json::Value>) -> bool {
+    pub(crate) fn audience_ok(&self, aud: Option<&serde_json::Value>) -> bool {
         let ok = |a: &str| {
             let a = a.trim_end_matches('/');
             a == self.config.issuer || self.config.audience_aliases.iter().any(|x| x.trim_end_matches('/') == a)
@@ -181,11 +181,18 @@ impl Engine {
 pub(crate) struct UnverifiedJwt {
     signing_input: String,
     signature: Vec<u8>,
+    pub alg: String,
     pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl UnverifiedJwt {
+    /// An RS256 JWT (the only algorithm Salesforce documents for assertions).
     pub fn parse(jwt: &str) -> Option<UnverifiedJwt> {
+        Self::parse_with(jwt, &["RS256"])
+    }
+
+    /// A JWT whose `alg` is one of `algs`; `none` is never among them.
+    pub fn parse_with(jwt: &str, algs: &[&str]) -> Option<UnverifiedJwt> {
         if jwt.len() > 16 * 1024 {
             return None;
         }
@@ -195,19 +202,28 @@ impl UnverifiedJwt {
             return None;
         }
         let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
-        // Only RS256 is documented; `none` and HMAC algorithms are refused outright.
-        if header.get("alg")?.as_str()? != "RS256" {
+        let alg = header.get("alg")?.as_str()?.to_string();
+        if !algs.contains(&alg.as_str()) {
             return None;
         }
         let claims = match serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).ok()?).ok()? {
             serde_json::Value::Object(m) => m,
             _ => return None,
         };
-        Some(UnverifiedJwt { signing_input: format!("{h}.{c}"), signature: URL_SAFE_NO_PAD.decode(s).ok()?, claims })
+        Some(UnverifiedJwt { signing_input: format!("{h}.{c}"), signature: URL_SAFE_NO_PAD.decode(s).ok()?, alg, claims })
+    }
+
+    /// Verifies an HS256 signature keyed by `key`, in constant time.
+    pub fn verify_hs256(&self, key: &[u8]) -> bool {
+        let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+        self.alg == "HS256" && aws_lc_rs::hmac::verify(&k, self.signing_input.as_bytes(), &self.signature).is_ok()
     }
 
     /// Verifies the RS256 signature with the public key of a PEM X.509 certificate.
     pub fn verify_with_certificate(&self, pem: &str) -> bool {
+        if self.alg != "RS256" {
+            return false;
+        }
         let mut reader = std::io::BufReader::new(pem.as_bytes());
         let Some(Ok(der)) = rustls_pemfile::certs(&mut reader).next() else { return false };
         let Ok(cert) = webpki::EndEntityCert::try_from(&der) else { return false };
@@ -217,7 +233,7 @@ impl UnverifiedJwt {
 
 /// A NumericDate as clients really send it: a number or a numeric string, in seconds or (the
 /// sf CLI) in milliseconds.
-fn numeric_date(v: &serde_json::Value) -> Option<i64> {
+pub(crate) fn numeric_date(v: &serde_json::Value) -> Option<i64> {
     let n = match v {
         serde_json::Value::Number(n) => n.as_f64()?,
         serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,

@@ -3,7 +3,9 @@
 //! and render the result; no policy lives in a handler.
 
 pub mod admin;
+pub mod admin_token;
 pub mod authorize;
+pub mod client_assertion;
 pub mod device;
 pub mod grants;
 pub mod password;

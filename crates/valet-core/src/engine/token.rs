@@ -15,6 +15,8 @@ use super::{Engine, EngineError};
 pub struct ClientAuth {
     pub client_id: String,
     pub secret: Option<Secret>,
+    /// A `private_key_jwt` or `client_secret_jwt` assertion (RFC 7523 §2.2), unverified.
+    pub assertion: Option<String>,
 }
 
 /// A token-endpoint outcome: an OAuth error for the client, or a fault that becomes a 500.
@@ -72,6 +74,13 @@ impl Engine {
     pub async fn authenticate_client(&self, auth: &ClientAuth, requires_secret: impl Fn(&AppPolicy) -> bool) -> Result<Client, TokenError> {
         let app = self.store.get_app_by_consumer_key(&auth.client_id).await?.ok_or_else(OAuthError::invalid_client_id)?;
         let require_secret = requires_secret(&app.policy);
+        if let Some(assertion) = &auth.assertion {
+            if auth.secret.is_some() {
+                return Err(OAuthError::invalid_request("use only one client authentication method").into());
+            }
+            self.verify_client_assertion(&app, assertion).await?;
+            return Ok(Client { app, secret: None });
+        }
         match &auth.secret {
             Some(presented) => {
                 if app.is_public {
@@ -233,8 +242,12 @@ impl Engine {
         let Issue { family, user, client, nonce, with_refresh } = issue;
         let app = &client.app;
         let now = self.clock.now_ms();
-        let access = secret::new_access_token(&family.org_id, self.rng());
-        let lifetime = app.policy.session_timeout_minutes as i64 * 60_000;
+        let (access, lifetime) = if app.policy.jwt_access_tokens {
+            let minutes = app.policy.jwt_access_token_minutes as i64;
+            (Secret::new(self.jwt_access_token(app, user, &family.scopes, now, minutes)?), minutes * 60_000)
+        } else {
+            (secret::new_access_token(&family.org_id, self.rng()), app.policy.session_timeout_minutes as i64 * 60_000)
+        };
         self.store
             .insert_access_token(&AccessToken {
                 token_hash: access.hash(),
@@ -303,6 +316,32 @@ impl Engine {
             Some(s) => secret::hmac_sha256_b64(s.expose().as_bytes(), &message),
             None => secret::hmac_sha256_b64(&self.master.derive("response-signature"), &message),
         }
+    }
+
+    /// A JWT-based access token in the shape of Salesforce's (spec §2.3: the sf CLI detects
+    /// it by the header `typ`). Its hash is stored like an opaque token's, so revocation and
+    /// introspection work the same; resource servers may also verify it from the JWKS alone.
+    fn jwt_access_token(&self, app: &App, user: &User, scopes: &ScopeSet, now_ms: i64, minutes: i64) -> Result<String, EngineError> {
+        let keys = self.keys();
+        let now = now_ms.div_euclid(1000);
+        let header = serde_json::json!({
+            "tnk": user.org_id.id15(), "ver": "1.0", "kid": keys.active.kid, "tty": "sfdc-core-token", "typ": "JWT", "alg": "RS256"
+        });
+        let claims = serde_json::json!({
+            "scp": scopes.to_string(),
+            "aud": [self.config.instance_url],
+            "sub": format!("uid:{}", user.id),
+            "nbf": now,
+            "mty": "oauth",
+            "sfi": crate::rand::alnum(self.rng(), 16),
+            "roles": [],
+            "iss": self.config.issuer,
+            "hsc": false,
+            "exp": now + minutes * 60,
+            "iat": now,
+            "client_id": app.consumer_key,
+        });
+        Ok(keys.active.sign_jwt_with_header(&header, &claims)?)
     }
 
     /// An RS256 ID token (spec §6.7): `sub` is the identity URL, `aud` the consumer key.

@@ -47,9 +47,62 @@ pub async fn authorize(State(state): State<AppState>, req: Request) -> Response 
     decide(&state, &headers, &params, request, &user, session.auth_time).await
 }
 
-/// Salesforce's browser authorize endpoint is GET only (headless flows POST elsewhere).
-pub async fn authorize_post() -> Response {
-    error_page(&OAuthError::invalid_request("must use HTTP GET"))
+/// POST is only for the headless Authorization Code and Credentials flow (spec §4.8); the
+/// browser flows are GET only, as on Salesforce.
+pub async fn authorize_post(State(state): State<AppState>, req: Request) -> Response {
+    let (headers, params) = match http::read_params(req).await {
+        Ok(p) => p,
+        Err(e) => return http::oauth_error(http::Format::Json, &e),
+    };
+    if params.get_lenient("response_type") != Some("code_credentials") {
+        return error_page(&OAuthError::invalid_request("must use HTTP GET"));
+    }
+    let json_error = |e: &OAuthError| http::oauth_error(http::Format::Json, e);
+    let kind = headers.get("auth-request-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !kind.eq_ignore_ascii_case("named-user") {
+        return json_error(&OAuthError::invalid_request("Auth-Request-Type must be Named-User"));
+    }
+    let Some((username, password)) = basic_credentials(&headers) else {
+        return json_error(&OAuthError { error: "invalid_basic_auth_header".into(), error_description: Some("invalid basic authorization header".into()) });
+    };
+    let request = match state.engine.parse_authorize(&params).await {
+        Ok(r) => r,
+        Err(AuthorizeErrorOrFault::Error(AuthorizeError::Page(e))) | Err(AuthorizeErrorOrFault::Error(AuthorizeError::Redirect { error: e, .. })) => return json_error(&e),
+        Err(AuthorizeErrorOrFault::Fault(f)) => return http::fault(&f),
+    };
+    let now = state.engine.clock().now_ms();
+    let ip = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or("headless").to_string();
+    if state.throttle.locked_for(&username, &ip, now).is_some() {
+        return json_error(&OAuthError::rate_limit_exceeded());
+    }
+    match state.engine.code_credentials(&request, &username, &password).await {
+        Ok(Ok(code)) => {
+            state.throttle.record_success(&username);
+            let mut body = serde_json::json!({ "code": code.expose() });
+            if let (Some(s), Some(obj)) = (&request.state, body.as_object_mut()) {
+                obj.insert("state".into(), s.clone().into());
+            }
+            http::no_store(http::json(StatusCode::OK, &body))
+        }
+        Ok(Err(e)) => {
+            state.throttle.record_failure(&username, &ip, now);
+            json_error(&e)
+        }
+        Err(f) => http::fault(&f),
+    }
+}
+
+/// `Authorization: Basic base64(username ":" password)` of the headless flow.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") || rest.len() > 4096 {
+        return None;
+    }
+    let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?).ok()?;
+    let (u, p) = decoded.split_once(':')?;
+    (!u.is_empty()).then(|| (u.to_string(), p.to_string()))
 }
 
 async fn decide(state: &AppState, headers: &HeaderMap, params: &Params, request: AuthorizeRequest, user: &User, auth_time: i64) -> Response {

@@ -27,7 +27,7 @@ pub fn discovery_document(issuer: &str) -> Discovery {
         subject_types_supported: s(&["public"]),
         id_token_signing_alg_values_supported: s(&["RS256"]),
         display_values_supported: s(&["page", "popup", "touch"]),
-        token_endpoint_auth_methods_supported: s(&["client_secret_post", "client_secret_basic"]),
+        token_endpoint_auth_methods_supported: s(&["client_secret_post", "client_secret_basic", "private_key_jwt", "client_secret_jwt"]),
         code_challenge_methods_supported: s(&["S256", "plain"]),
         claims_supported: s(&[
             "active", "address", "email", "email_verified", "family_name", "given_name", "is_app_installed", "language", "locale", "name",
