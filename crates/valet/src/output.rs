@@ -119,8 +119,8 @@ pub fn print_user(u: &User) {
     print_fields(&user_fields(u));
 }
 
-/// The app's fields, then its policy as indented JSON.
-pub fn print_app(a: &App) {
+/// The app's fields, then its policy as indented JSON (or a note when it is the default).
+pub fn print_app(a: &App, full_policy: bool) {
     let mut fields = app_fields(a);
     // Keep the continuation lines of callback_urls aligned with the other values.
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
@@ -132,6 +132,10 @@ pub fn print_app(a: &App) {
         }
     }
     print_fields(&fields);
+    if !full_policy && a.policy == valet_core::model::AppPolicy::default() {
+        println!("policy         (defaults; `valet app show` prints every field)");
+        return;
+    }
     let policy = serde_json::to_string_pretty(&a.policy).unwrap_or_default();
     println!("policy");
     for line in policy.lines() {

@@ -533,3 +533,43 @@ fn serve_demo_prints_the_walkthrough() {
     assert!(text.contains("demo@valet.local"), "{text}");
     assert!(text.contains("/services/oauth2/userinfo"), "{text}");
 }
+
+#[test]
+fn serve_tls_self_signed_prints_how_to_trust_the_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = valet(dir.path())
+        .args([
+            "serve",
+            "--tls-self-signed",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !text.contains("NODE_EXTRA_CA_CERTS") && Instant::now() < deadline {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        text.push_str(&line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let ca = dir.path().join("tls").join("ca.pem");
+    assert!(ca.is_file());
+    assert!(
+        text.contains(&format!("https://127.0.0.1:{port}/login")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("--cacert {}", ca.display())),
+        "{text}"
+    );
+    assert!(text.contains("REQUESTS_CA_BUNDLE"), "{text}");
+}

@@ -25,7 +25,7 @@ pub async fn run(cfg: &Config, cmd: AppCmd) -> CliResult<()> {
                 output::print_json(&app_json(&created.app, secret));
             } else {
                 println!("Created app {}.", created.app.name);
-                output::print_app(&created.app);
+                output::print_app(&created.app, false);
                 println!();
                 output::print_fields(&[
                     ("Consumer key", created.app.consumer_key.clone()),
@@ -79,7 +79,7 @@ pub async fn run(cfg: &Config, cmd: AppCmd) -> CliResult<()> {
             if key.out.json {
                 output::print_json(&app_json(&app, None));
             } else {
-                output::print_app(&app);
+                output::print_app(&app, true);
             }
             Ok(())
         }
@@ -213,7 +213,7 @@ async fn update(cfg: &Config, args: AppUpdate) -> CliResult<()> {
         output::print_json(&app_json(&updated, None));
     } else {
         println!("Updated app {}.", updated.name);
-        output::print_app(&updated);
+        output::print_app(&updated, true);
     }
     Ok(())
 }
