@@ -190,6 +190,8 @@ pub struct AppPolicy {
     pub id_token: IdTokenSettings,
     pub asset_tokens: AssetTokenSettings,
     pub single_logout_url: Option<String>,
+    /// Where RP-initiated logout may send the browser afterwards (exact match).
+    pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_url: Option<String>,
     pub custom_attributes: std::collections::BTreeMap<String, String>,
     /// IP ranges (`a.b.c.d-e.f.g.h` or CIDR) enforced unless relaxed.
@@ -224,6 +226,7 @@ impl Default for AppPolicy {
             id_token: IdTokenSettings::default(),
             asset_tokens: AssetTokenSettings::default(),
             single_logout_url: None,
+            post_logout_redirect_uris: Vec::new(),
             backchannel_logout_url: None,
             custom_attributes: Default::default(),
             ip_ranges: Vec::new(),

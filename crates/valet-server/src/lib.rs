@@ -32,6 +32,8 @@ pub struct AppState {
     pub opts: Arc<HttpOptions>,
     pub metrics: Arc<Metrics>,
     pub throttle: Arc<ui::throttle::LoginThrottle>,
+    /// Outbound HTTP (back-channel logout): short timeouts, no redirects.
+    pub http: reqwest::Client,
 }
 
 /// Builds the whole application.
@@ -41,6 +43,11 @@ pub fn app(engine: Arc<Engine>, opts: HttpOptions) -> Router {
         opts: Arc::new(opts),
         metrics: Arc::new(Metrics::default()),
         throttle: Arc::new(ui::throttle::LoginThrottle::default()),
+        http: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default(),
     };
     router(state)
 }

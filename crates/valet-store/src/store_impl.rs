@@ -809,6 +809,21 @@ impl Store for SqlStore {
         all.iter().map(rows::signing_key).collect()
     }
 
+    async fn user_has_live_family(&self, user_id: &SfId, app_id: &SfId, now: Millis) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM token_families f WHERE f.user_id = $1 AND f.app_id = $2 AND f.revoked_at IS NULL AND ( \
+             EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = f.id AND a.revoked_at IS NULL AND a.expires_at > $3) \
+             OR EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.id AND r.revoked_at IS NULL)) LIMIT 1",
+        )
+        .bind(user_id.as_str())
+        .bind(app_id.as_str())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(row.is_some())
+    }
+
     async fn insert_device_code(&self, code: &DeviceCode) -> StoreResult<()> {
         let sql = format!(
             "INSERT INTO device_codes ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",

@@ -434,6 +434,14 @@ fn validate_policy(p: &AppPolicy) -> Result<(), AdminError> {
             return Err(AdminError::Invalid("single_logout_url must use https".into()));
         }
     }
+    if let Some(u) = &p.backchannel_logout_url {
+        if !(u.starts_with("https://") || u.starts_with("http://localhost") || u.starts_with("http://127.0.0.1")) {
+            return Err(AdminError::Invalid("backchannel_logout_url must use https (http only for loopback)".into()));
+        }
+    }
+    if !p.post_logout_redirect_uris.is_empty() {
+        validate_callback_urls(&p.post_logout_redirect_uris)?;
+    }
     Ok(())
 }
 

@@ -8,6 +8,7 @@ pub mod authorize;
 pub mod client_assertion;
 pub mod device;
 pub mod grants;
+pub mod logout;
 pub mod password;
 pub mod resource;
 pub mod token;

@@ -172,17 +172,54 @@ pub async fn login_submit(State(state): State<AppState>, ConnectInfo(peer): Conn
     }
 }
 
-pub async fn logout_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// `GET /logout` and the OIDC end-session endpoint. With a valid `id_token_hint` the session
+/// ends at once and the browser may go to a registered `post_logout_redirect_uri`; otherwise the
+/// user confirms on a page (so a cross-site link cannot log them out), and nothing redirects to an
+/// unregistered address.
+pub async fn logout_form(State(state): State<AppState>, Query(q): Query<Vec<(String, String)>>, headers: HeaderMap) -> Response {
+    let q = Params::from_urlencoded(serde_urlencoded::to_string(&q).unwrap_or_default().as_bytes());
     let session = match session_of(&state, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    match session {
-        Some((_, user)) => {
+    let hint = match q.get_lenient("id_token_hint") {
+        Some(h) => match state.engine.verify_id_token_hint(h).await {
+            Ok(v) => v,
+            Err(e) => return http::fault(&e),
+        },
+        None => None,
+    };
+    let redirect = match (&hint, q.get_lenient("post_logout_redirect_uri")) {
+        (Some(h), Some(uri)) if state.engine.post_logout_redirect_allowed(&h.app, uri) => {
+            let mut pairs = vec![];
+            if let Some(st) = q.get_lenient("state") {
+                pairs.push(("state", st.to_string()));
+            }
+            Some(if pairs.is_empty() { uri.to_string() } else { valet_core::engine::authorize::append_query(uri, &pairs) })
+        }
+        _ => None,
+    };
+    match (session, hint) {
+        (Some((_, user)), Some(h)) if h.subject == state.engine.identity_url(&user.org_id, &user.id) => {
+            let front = match end_session(&state, &headers, &user).await {
+                Ok(f) => f,
+                Err(r) => return r,
+            };
+            let clear = http::set_cookie(SESSION_COOKIE, "", Some(0), "Lax", state.opts.secure_cookies);
+            let r = match redirect {
+                Some(uri) => (StatusCode::FOUND, [(header::LOCATION, uri)]).into_response(),
+                None => logged_out(front),
+            };
+            with_cookies(r, [clear])
+        }
+        (Some((_, user)), _) => {
             let (csrf, cookie) = csrf_token(&state, &headers);
             with_cookies(render(StatusCode::OK, &LogoutPage { user_display: user.display_name(), csrf }), cookie)
         }
-        None => render(StatusCode::OK, &LoggedOutPage {}),
+        (None, _) => match redirect {
+            Some(uri) => (StatusCode::FOUND, [(header::LOCATION, uri)]).into_response(),
+            None => logged_out(vec![]),
+        },
     }
 }
 
@@ -194,13 +231,55 @@ pub async fn logout_submit(State(state): State<AppState>, req: Request) -> Respo
     if !csrf_ok(&headers, &form) {
         return csrf_failure();
     }
-    if let Some(cookie) = http::cookie(&headers, SESSION_COOKIE) {
-        if let Err(e) = state.engine.end_session(&cookie).await {
-            return http::fault(&e);
+    let front = match session_of(&state, &headers).await {
+        Ok(Some((_, user))) => match end_session(&state, &headers, &user).await {
+            Ok(f) => f,
+            Err(r) => return r,
+        },
+        Ok(None) => vec![],
+        Err(r) => return r,
+    };
+    let clear = http::set_cookie(SESSION_COOKIE, "", Some(0), "Lax", state.opts.secure_cookies);
+    with_cookies(logged_out(front), [clear])
+}
+
+/// Ends the browser session, sends back-channel logout tokens (in the background, bounded by
+/// the client's timeout) and returns the single logout URLs for the page to load.
+async fn end_session(state: &AppState, headers: &HeaderMap, user: &User) -> Result<Vec<String>, Response> {
+    if let Some(cookie) = http::cookie(headers, SESSION_COOKIE) {
+        state.engine.end_session(&cookie).await.map_err(|e| http::fault(&e))?;
+    }
+    let notices = state.engine.logout_notices(user).await.map_err(|e| http::fault(&e))?;
+    for (url, token) in notices.back_channel {
+        let client = state.http.clone();
+        tokio::spawn(async move {
+            match client.post(&url).form(&[("logout_token", token)]).send().await {
+                Ok(r) => tracing::info!(status = r.status().as_u16(), "back-channel logout sent"),
+                Err(e) => tracing::warn!(error = %e, "back-channel logout failed"),
+            }
+        });
+    }
+    tracing::info!(user = %user.id, "logout");
+    Ok(notices.front_channel)
+}
+
+/// The logged-out page; its CSP lets it frame exactly the single logout URLs it loads.
+fn logged_out(front_channel: Vec<String>) -> Response {
+    let origins: Vec<String> = front_channel
+        .iter()
+        .filter_map(|u| url::Url::parse(u).ok())
+        .filter(|u| u.scheme() == "https")
+        .map(|u| u.origin().ascii_serialization())
+        .collect();
+    let front_channel = front_channel.into_iter().filter(|u| u.starts_with("https://")).collect();
+    let mut r = render(StatusCode::OK, &LoggedOutPage { front_channel });
+    if !origins.is_empty() {
+        let csp = format!("default-src 'none'; style-src 'self'; img-src 'self' data:; frame-src {}; frame-ancestors 'none'; base-uri 'none'", origins.join(" "));
+        if let Ok(v) = HeaderValue::from_str(&csp) {
+            r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
         }
     }
-    let clear = http::set_cookie(SESSION_COOKIE, "", Some(0), "Lax", state.opts.secure_cookies);
-    with_cookies(render(StatusCode::OK, &LoggedOutPage {}), [clear])
+    r
 }
 
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -65,7 +65,10 @@ pub struct LogoutPage {
 /// After logout.
 #[derive(Template)]
 #[template(path = "logged_out.html")]
-pub struct LoggedOutPage {}
+pub struct LoggedOutPage {
+    /// Single logout URLs the browser loads (front-channel logout); https only.
+    pub front_channel: Vec<String>,
+}
 
 /// A human-readable error page. All values are untrusted and escaped.
 #[derive(Template)]
@@ -284,7 +287,7 @@ mod tests {
 
     #[test]
     fn logged_out_page() -> Result<(), askama::Error> {
-        let html = LoggedOutPage {}.render()?;
+        let html = LoggedOutPage { front_channel: vec![] }.render()?;
         check_page(&html);
         assert!(html.contains("<h1>You have been logged out.</h1>"));
         assert!(html.contains("href=\"/login\">Log in again</a>"));

@@ -1,0 +1,506 @@
+//! The OpenAPI 3.1 document of the admin API, written by hand as JSON. Hand-written because the
+//! wire shapes are few and the policy object needs its merge semantics explained anyway; the
+//! tests keep it honest: the policy and settings schemas are compared with the Rust types'
+//! serialized fields, every route is compared with the router, and a snapshot catches drift.
+
+use std::sync::OnceLock;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{json, Value};
+use valet_core::scope::KNOWN_SCOPES;
+
+use super::json_response;
+
+/// `GET /admin/api/openapi.json`, without authentication: the document describes the API, it
+/// holds no data.
+pub async fn serve() -> Response {
+    json_response(StatusCode::OK, document())
+}
+
+/// The document, built once.
+pub fn document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(build)
+}
+
+/// Every operation as (method, path), for the tests that compare the document with the router.
+pub const OPERATIONS: &[(&str, &str)] = &[
+    ("get", "/admin/api/v1/apps"),
+    ("post", "/admin/api/v1/apps"),
+    ("get", "/admin/api/v1/apps/{id}"),
+    ("patch", "/admin/api/v1/apps/{id}"),
+    ("delete", "/admin/api/v1/apps/{id}"),
+    ("post", "/admin/api/v1/apps/{id}/rotate-secret"),
+    ("post", "/admin/api/v1/apps/{id}/retire-old-secrets"),
+    ("get", "/admin/api/v1/users"),
+    ("post", "/admin/api/v1/users"),
+    ("get", "/admin/api/v1/users/{id}"),
+    ("patch", "/admin/api/v1/users/{id}"),
+    ("post", "/admin/api/v1/users/{id}/password"),
+    ("get", "/admin/api/v1/users/{id}/permission-sets"),
+    ("get", "/admin/api/v1/users/{id}/permission-sets/{name}"),
+    ("put", "/admin/api/v1/users/{id}/permission-sets/{name}"),
+    ("delete", "/admin/api/v1/users/{id}/permission-sets/{name}"),
+    ("get", "/admin/api/v1/permission-sets"),
+    ("post", "/admin/api/v1/permission-sets"),
+    ("get", "/admin/api/v1/permission-sets/{name}"),
+    ("delete", "/admin/api/v1/permission-sets/{name}"),
+    ("get", "/admin/api/v1/org/settings"),
+    ("put", "/admin/api/v1/org/settings"),
+    ("patch", "/admin/api/v1/org/settings"),
+];
+
+fn r(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn body(schema: &str, required: bool) -> Value {
+    json!({ "required": required, "content": { "application/json": { "schema": r(schema) } } })
+}
+
+fn ok(description: &str, schema: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": r(schema) } } })
+}
+
+fn err(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/responses/{name}") })
+}
+
+fn param(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/parameters/{name}") })
+}
+
+/// One operation. `success` is (status, response object); the error responses every
+/// authenticated operation can give are added, plus `extra` ones.
+fn op(id: &str, tag: &str, summary: &str, params: &[&str], request: Option<Value>, success: (&str, Value), extra: &[&str]) -> Value {
+    let mut responses = serde_json::Map::new();
+    responses.insert(success.0.to_string(), success.1);
+    for e in ["400", "401", "403"].iter().chain(extra.iter()) {
+        let name = match *e {
+            "400" => "BadRequest",
+            "401" => "Unauthorized",
+            "403" => "Forbidden",
+            "404" => "NotFound",
+            "409" => "Conflict",
+            "413" => "PayloadTooLarge",
+            "415" => "UnsupportedMediaType",
+            _ => "Unprocessable",
+        };
+        responses.insert(e.to_string(), err(name));
+    }
+    let mut o = json!({
+        "operationId": id,
+        "tags": [tag],
+        "summary": summary,
+        "parameters": params.iter().map(|p| param(p)).collect::<Vec<_>>(),
+        "responses": responses,
+    });
+    if let (Some(req), Some(m)) = (request, o.as_object_mut()) {
+        m.insert("requestBody".into(), req);
+    }
+    o
+}
+
+const BODY_ERRORS: &[&str] = &["413", "415", "422"];
+
+fn paths() -> Value {
+    let no_content = |d: &str| json!({ "description": d });
+    json!({
+        "/admin/api/v1/apps": {
+            "get": op("listApps", "apps", "List apps", &[], None, ("200", ok("Every app of the org", "AppList")), &[]),
+            "post": op("createApp", "apps", "Create an app; the consumer secret is returned once", &[], Some(body("AppCreate", true)),
+                ("201", ok("The app, with its consumer secret (null for a public app)", "AppCreated")), &["409", "413", "415", "422"]),
+        },
+        "/admin/api/v1/apps/{id}": {
+            "get": op("getApp", "apps", "Show an app", &["AppId"], None, ("200", ok("The app", "App")), &["404"]),
+            "patch": op("updateApp", "apps", "Change an app's name, callback URLs, scopes or policy (merged)", &["AppId"], Some(body("AppUpdate", true)),
+                ("200", ok("The updated app", "App")), &["404", "413", "415", "422"]),
+            "delete": op("deleteApp", "apps", "Delete an app and everything issued to it", &["AppId"], None, ("204", no_content("Deleted")), &["404", "409"]),
+        },
+        "/admin/api/v1/apps/{id}/rotate-secret": {
+            "post": op("rotateAppSecret", "apps", "Add a consumer secret (returned once); older ones stay valid unless retire_old", &["AppId"],
+                Some(body("RotateSecret", false)), ("200", ok("The new secret", "SecretRotated")), &["404", "413", "415", "422"]),
+        },
+        "/admin/api/v1/apps/{id}/retire-old-secrets": {
+            "post": op("retireOldAppSecrets", "apps", "Retire every consumer secret but the newest", &["AppId"], None,
+                ("200", ok("How many secrets were retired", "SecretsRetired")), &["404"]),
+        },
+        "/admin/api/v1/users": {
+            "get": op("listUsers", "users", "List users", &[], None, ("200", ok("Every user of the org", "UserList")), &[]),
+            "post": op("createUser", "users", "Create a user (the password is never echoed)", &[], Some(body("UserCreate", true)),
+                ("201", ok("The user", "User")), &["409", "413", "415", "422"]),
+        },
+        "/admin/api/v1/users/{id}": {
+            "get": op("getUser", "users", "Show a user", &["UserId"], None, ("200", ok("The user", "User")), &["404"]),
+            "patch": op("updateUser", "users", "Change a user's email, names or active flag (disabling revokes their tokens and sessions)", &["UserId"],
+                Some(body("UserUpdate", true)), ("200", ok("The updated user", "User")), &["404", "413", "415", "422"]),
+        },
+        "/admin/api/v1/users/{id}/password": {
+            "post": op("setUserPassword", "users", "Set a user's password; ends their browser sessions", &["UserId"], Some(body("PasswordSet", true)),
+                ("204", no_content("Password set")), &["404", "413", "415", "422"]),
+        },
+        "/admin/api/v1/users/{id}/permission-sets": {
+            "get": op("listUserPermissionSets", "users", "The permission sets assigned to a user", &["UserId"], None,
+                ("200", ok("The user's permission sets", "UserPermissionSets")), &["404"]),
+        },
+        "/admin/api/v1/users/{id}/permission-sets/{name}": {
+            "get": op("getUserPermissionSet", "users", "Whether a permission set is assigned to a user (404 when not)", &["UserId", "PermissionSetName"], None,
+                ("200", ok("Assigned; the user's permission sets", "UserPermissionSets")), &["404"]),
+            "put": op("assignUserPermissionSet", "users", "Assign a permission set (idempotent)", &["UserId", "PermissionSetName"], None,
+                ("200", ok("The user's permission sets", "UserPermissionSets")), &["404"]),
+            "delete": op("unassignUserPermissionSet", "users", "Unassign a permission set (idempotent)", &["UserId", "PermissionSetName"], None,
+                ("200", ok("The user's permission sets", "UserPermissionSets")), &["404"]),
+        },
+        "/admin/api/v1/permission-sets": {
+            "get": op("listPermissionSets", "permission-sets", "List permission sets", &[], None, ("200", ok("Every permission set", "PermissionSetList")), &[]),
+            "post": op("createPermissionSet", "permission-sets", "Create a permission set", &[], Some(body("PermissionSetCreate", true)),
+                ("201", ok("The permission set", "PermissionSet")), &["409", "413", "415", "422"]),
+        },
+        "/admin/api/v1/permission-sets/{name}": {
+            "get": op("getPermissionSet", "permission-sets", "Show a permission set", &["PermissionSetName"], None,
+                ("200", ok("The permission set", "PermissionSet")), &["404"]),
+            "delete": op("deletePermissionSet", "permission-sets", "Delete a permission set and its assignments", &["PermissionSetName"], None,
+                ("204", no_content("Deleted")), &["404"]),
+        },
+        "/admin/api/v1/org/settings": {
+            "get": op("getOrgSettings", "org", "The org-wide OAuth settings", &[], None, ("200", ok("The settings", "OrgSettings")), &[]),
+            "put": op("replaceOrgSettings", "org", "Replace the org-wide settings (absent fields take their defaults)", &[], Some(body("OrgSettings", true)),
+                ("200", ok("The settings", "OrgSettings")), BODY_ERRORS),
+            "patch": op("updateOrgSettings", "org", "Merge a partial object into the org-wide settings", &[], Some(body("OrgSettings", true)),
+                ("200", ok("The settings", "OrgSettings")), BODY_ERRORS),
+        },
+    })
+}
+
+fn error_response(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": r("Error") } } })
+}
+
+fn components() -> Value {
+    let key = |d: &str| json!({ "type": "string", "minLength": 1, "maxLength": 255, "description": d });
+    json!({
+        "securitySchemes": {
+            "adminToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An admin token from `valet admin-token create`, or any Valet access token of an admin user that carries the `full` scope.",
+            }
+        },
+        "parameters": {
+            "AppId": { "name": "id", "in": "path", "required": true, "schema": key("App id (15 or 18 characters), consumer key, or exact name") },
+            "UserId": { "name": "id", "in": "path", "required": true, "schema": key("User id (15 or 18 characters) or username") },
+            "PermissionSetName": { "name": "name", "in": "path", "required": true, "schema": key("Permission set name or id") },
+        },
+        "responses": {
+            "BadRequest": error_response("The request is malformed: invalid JSON, a wrong type, an unknown key (named in `field`), or a bad path parameter"),
+            "Unauthorized": {
+                "description": "No token, or the token is invalid, expired or revoked",
+                "headers": { "WWW-Authenticate": { "schema": { "type": "string" }, "description": "`Bearer realm=\"valet-admin\"`" } },
+                "content": { "application/json": { "schema": r("Error") } },
+            },
+            "Forbidden": error_response("The token is valid but not an admin credential (not an admin user, or no `full` scope)"),
+            "NotFound": error_response("No such record"),
+            "Conflict": error_response("The record already exists, or the built-in admin app cannot be deleted"),
+            "PayloadTooLarge": error_response("The body exceeds 64 KiB"),
+            "UnsupportedMediaType": error_response("The body is not application/json"),
+            "Unprocessable": error_response("Well-formed, but the values are refused (a weak password, an http callback URL, an out-of-range lifetime)"),
+        },
+        "schemas": schemas(),
+    })
+}
+
+fn schemas() -> Value {
+    let time = json!({ "type": "string", "format": "date-time" });
+    let scopes: Vec<&str> = KNOWN_SCOPES.iter().map(|(k, _)| *k).collect();
+    let list = |item: &str| json!({ "type": "object", "required": ["items"], "properties": { "items": { "type": "array", "items": r(item) } } });
+    let app_props = json!({
+        "id": { "type": "string", "description": "18-character id" },
+        "name": { "type": "string" },
+        "consumer_key": { "type": "string" },
+        "is_public": { "type": "boolean", "description": "A public client has no consumer secret" },
+        "callback_urls": { "type": "array", "items": { "type": "string" } },
+        "scopes": { "type": "array", "items": r("Scope") },
+        "policy": r("AppPolicy"),
+        "created_at": time,
+        "updated_at": time,
+    });
+    let app_required = ["id", "name", "consumer_key", "is_public", "callback_urls", "scopes", "policy", "created_at", "updated_at"];
+    let mut created_props = app_props.clone();
+    if let Some(m) = created_props.as_object_mut() {
+        m.insert("consumer_secret".into(), json!({ "type": ["string", "null"], "description": "Shown only here and by rotate-secret; null for a public app" }));
+    }
+    let mut created_required: Vec<&str> = app_required.to_vec();
+    created_required.push("consumer_secret");
+    let callback_urls = json!({
+        "type": "array", "minItems": 1, "items": { "type": "string", "minLength": 1, "maxLength": 2000 },
+        "description": "Exact URLs: https, a custom scheme, or http on localhost/127.0.0.1/[::1]; no fragment, no wildcard; 2000 characters in all",
+    });
+    let name = json!({ "type": "string", "minLength": 1, "maxLength": 255 });
+    let scope_list = json!({ "type": "array", "minItems": 1, "items": r("Scope") });
+    let policy_patch = json!({
+        "allOf": [r("AppPolicy")],
+        "description": "A full or partial policy, merged into the current one (JSON merge patch: objects merge, null resets a key to its default; a string for refresh_token_policy sets its kind). Unknown keys are refused with 400 naming the key.",
+    });
+    let user_props = json!({
+        "id": { "type": "string" },
+        "org_id": { "type": "string" },
+        "username": { "type": "string" },
+        "email": { "type": "string" },
+        "first_name": { "type": "string" },
+        "last_name": { "type": "string" },
+        "active": { "type": "boolean" },
+        "is_admin": { "type": "boolean" },
+        "created_at": time,
+        "updated_at": time,
+    });
+    let password = json!({ "type": "string", "minLength": 8, "maxLength": 1024, "writeOnly": true, "description": "Never echoed" });
+    let email = json!({ "type": "string", "minLength": 3, "maxLength": 80, "description": "Printable ASCII with an @" });
+    let minutes = json!({ "type": "integer", "minimum": 0, "maximum": 5270400 });
+    let strings = json!({ "type": "array", "items": { "type": "string" } });
+    let opt_string = json!({ "type": ["string", "null"] });
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["error", "message"],
+            "properties": {
+                "error": { "type": "string", "enum": ["invalid_request", "invalid_json", "unauthorized", "forbidden", "not_found", "conflict", "payload_too_large", "unsupported_media_type", "validation_failed", "internal_error"] },
+                "message": { "type": "string" },
+                "field": { "type": "string", "description": "The request field at fault, as a dotted path (policy.id_token.valid_minutes)" },
+            },
+        },
+        "Scope": { "type": "string", "enum": scopes },
+        "App": { "type": "object", "required": app_required, "properties": app_props },
+        "AppCreated": { "type": "object", "required": created_required, "properties": created_props },
+        "AppList": list("App"),
+        "AppCreate": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["name", "callback_urls"],
+            "properties": {
+                "name": name,
+                "callback_urls": callback_urls,
+                "scopes": { "allOf": [scope_list], "description": "Default: api refresh_token openid" },
+                "is_public": { "type": "boolean", "default": false, "description": "No consumer secret; the secret requirements of the policy default to off" },
+                "policy": policy_patch,
+            },
+        },
+        "AppUpdate": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": { "name": name, "callback_urls": callback_urls, "scopes": scope_list, "policy": policy_patch },
+        },
+        "RotateSecret": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": { "retire_old": { "type": "boolean", "default": false, "description": "Retire every other secret at once" } },
+        },
+        "SecretRotated": {
+            "type": "object",
+            "required": ["app_id", "consumer_key", "consumer_secret", "retired_old"],
+            "properties": { "app_id": { "type": "string" }, "consumer_key": { "type": "string" }, "consumer_secret": { "type": "string" }, "retired_old": { "type": "boolean" } },
+        },
+        "SecretsRetired": {
+            "type": "object",
+            "required": ["app_id", "retired"],
+            "properties": { "app_id": { "type": "string" }, "retired": { "type": "integer", "minimum": 0 } },
+        },
+        "AppPolicy": {
+            "type": "object",
+            "additionalProperties": false,
+            "description": "Every per-app setting (seed 002, spec §8.5). Absent keys take their defaults.",
+            "properties": {
+                "permitted_users": r("PermittedUsers"),
+                "permission_sets": { "allOf": [strings], "description": "Permission sets whose users are pre-authorized (admin-approved apps)" },
+                "ip_relaxation": r("IpRelaxation"),
+                "refresh_token_policy": r("RefreshTokenPolicy"),
+                "refresh_token_rotation": { "type": "boolean", "default": false },
+                "session_timeout_minutes": { "type": "integer", "minimum": 1, "maximum": 525600, "default": 120, "description": "Access-token lifetime" },
+                "require_secret_for_web_server_flow": { "type": "boolean", "default": true },
+                "require_secret_for_refresh_token_flow": { "type": "boolean", "default": true },
+                "require_pkce": { "type": "boolean", "default": false },
+                "enable_authorization_code_flow": { "type": "boolean", "default": true },
+                "enable_user_agent_flow": { "type": "boolean", "default": true },
+                "enable_device_flow": { "type": "boolean", "default": false },
+                "enable_client_credentials_flow": { "type": "boolean", "default": false },
+                "client_credentials_user": { "allOf": [opt_string], "description": "Username of the Run-As user of the client credentials flow" },
+                "enable_code_credentials_flow": { "type": "boolean", "default": false },
+                "enable_token_exchange_flow": { "type": "boolean", "default": false },
+                "token_exchange_require_secret": { "type": "boolean", "default": true },
+                "enable_jwt_bearer_flow": { "type": "boolean", "default": false },
+                "jwt_certificate_pem": { "type": ["string", "null"], "maxLength": 4000, "description": "PEM certificate for the JWT bearer flow" },
+                "jwt_access_tokens": { "type": "boolean", "default": false },
+                "jwt_access_token_minutes": { "type": "integer", "enum": [1, 5, 10, 15, 30], "default": 30 },
+                "introspect_all_tokens": { "type": "boolean", "default": false },
+                "id_token": r("IdTokenSettings"),
+                "asset_tokens": r("AssetTokenSettings"),
+                "single_logout_url": { "type": ["string", "null"], "pattern": "^https://", "description": "https only" },
+                "backchannel_logout_url": opt_string,
+                "custom_attributes": { "type": "object", "additionalProperties": { "type": "string" } },
+                "ip_ranges": { "allOf": [strings], "description": "a.b.c.d-e.f.g.h or CIDR" },
+            },
+        },
+        "PermittedUsers": {
+            "type": "string",
+            "enum": ["AllSelfAuthorized", "AdminApprovedPreAuthorized"],
+            "default": "AllSelfAuthorized",
+            "description": "AllSelfAuthorized: users approve the app on first use. AdminApprovedPreAuthorized: only users with one of permission_sets may use it.",
+        },
+        "IpRelaxation": { "type": "string", "enum": ["Enforce", "EnforceRelaxRefresh", "Bypass2Factor", "Bypass"], "default": "Enforce" },
+        "RefreshTokenPolicy": {
+            "description": "How long refresh tokens live. A bare string sets only the kind.",
+            "oneOf": [
+                { "type": "object", "additionalProperties": false, "required": ["kind"], "properties": { "kind": { "const": "valid_until_revoked" } } },
+                { "type": "object", "additionalProperties": false, "required": ["kind"], "properties": { "kind": { "const": "expire_immediately" } } },
+                { "type": "object", "additionalProperties": false, "required": ["kind", "minutes"], "properties": { "kind": { "const": "expire_after" }, "minutes": minutes } },
+                { "type": "object", "additionalProperties": false, "required": ["kind", "minutes"], "properties": { "kind": { "const": "expire_if_unused" }, "minutes": minutes } },
+                { "type": "string", "enum": ["valid_until_revoked", "expire_immediately", "expire_after", "expire_if_unused"] },
+            ],
+        },
+        "IdTokenSettings": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "valid_minutes": { "type": "integer", "minimum": 1, "maximum": 720, "default": 2 },
+                "audiences": { "allOf": [strings], "description": "Audiences beside the consumer key" },
+                "include_standard_claims": { "type": "boolean", "default": false },
+                "include_custom_attributes": { "type": "boolean", "default": false },
+                "include_custom_permissions": { "type": "boolean", "default": false },
+            },
+        },
+        "AssetTokenSettings": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "enabled": { "type": "boolean", "default": false },
+                "valid_minutes": { "type": "integer", "minimum": 0, "maximum": 4294967295u64, "default": 1 },
+                "audiences": strings,
+                "include_custom_attributes": { "type": "boolean", "default": false },
+                "include_custom_permissions": { "type": "boolean", "default": false },
+            },
+        },
+        "User": {
+            "type": "object",
+            "required": ["id", "org_id", "username", "email", "first_name", "last_name", "active", "is_admin", "created_at", "updated_at"],
+            "properties": user_props,
+        },
+        "UserList": list("User"),
+        "UserCreate": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["username", "password"],
+            "properties": {
+                "username": { "type": "string", "minLength": 3, "maxLength": 80, "description": "Shaped like an email address" },
+                "password": password,
+                "email": { "allOf": [email], "description": "Default: the username" },
+                "first_name": { "type": "string", "maxLength": 40 },
+                "last_name": { "type": "string", "maxLength": 80 },
+                "is_admin": { "type": "boolean", "default": false },
+            },
+        },
+        "UserUpdate": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "email": email,
+                "first_name": { "type": "string", "maxLength": 40 },
+                "last_name": { "type": "string", "maxLength": 80 },
+                "active": { "type": "boolean", "description": "false revokes every token and session of the user" },
+            },
+        },
+        "PasswordSet": { "type": "object", "additionalProperties": false, "required": ["password"], "properties": { "password": password } },
+        "UserPermissionSets": {
+            "type": "object",
+            "required": ["user_id", "username", "permission_sets"],
+            "properties": { "user_id": { "type": "string" }, "username": { "type": "string" }, "permission_sets": strings },
+        },
+        "PermissionSet": {
+            "type": "object",
+            "required": ["id", "name", "label", "created_at"],
+            "properties": { "id": { "type": "string" }, "name": { "type": "string" }, "label": { "type": "string" }, "created_at": time },
+        },
+        "PermissionSetList": list("PermissionSet"),
+        "PermissionSetCreate": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["name"],
+            "properties": {
+                "name": { "type": "string", "minLength": 1, "maxLength": 80, "pattern": "^[A-Za-z0-9_]+$" },
+                "label": { "type": "string", "minLength": 1, "maxLength": 255, "description": "Default: the name" },
+            },
+        },
+        "OrgSettings": {
+            "type": "object",
+            "additionalProperties": false,
+            "description": "Setup > OAuth and OpenID Connect Settings",
+            "properties": {
+                "allow_username_password_flow": { "type": "boolean", "default": false },
+                "allow_user_agent_flow": { "type": "boolean", "default": true, "description": "Blocking it also blocks the hybrid token flow" },
+                "allow_code_credentials_flow": { "type": "boolean", "default": false },
+                "require_pkce": { "type": "boolean", "default": false, "description": "Require PKCE for supported authorization flows, org-wide" },
+                "idle_refresh_token_ttl_days": { "type": ["integer", "null"], "minimum": 0, "maximum": 4294967295u64 },
+            },
+        },
+    })
+}
+
+fn build() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Valet admin API",
+            "version": "1",
+            "description": "Manage apps, users, permission sets and org settings. Every change goes through the same engine functions as the `valet` CLI. Errors are {\"error\", \"message\", \"field\"?}.",
+        },
+        "servers": [{ "url": "/" }],
+        "security": [{ "adminToken": [] }],
+        "tags": [
+            { "name": "apps" }, { "name": "users" }, { "name": "permission-sets" }, { "name": "org" },
+        ],
+        "paths": paths(),
+        "components": components(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use valet_core::model::{AppPolicy, OrgSettings};
+
+    fn props(schema: &str) -> Vec<String> {
+        let mut v: Vec<String> = document()["components"]["schemas"][schema]["properties"].as_object().unwrap().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    fn fields<T: serde::Serialize>(t: &T) -> Vec<String> {
+        let mut v: Vec<String> = serde_json::to_value(t).unwrap().as_object().unwrap().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn schemas_name_every_field_of_the_rust_types() {
+        let p = AppPolicy::default();
+        assert_eq!(props("AppPolicy"), fields(&p));
+        assert_eq!(props("IdTokenSettings"), fields(&p.id_token));
+        assert_eq!(props("AssetTokenSettings"), fields(&p.asset_tokens));
+        assert_eq!(props("OrgSettings"), fields(&OrgSettings::default()));
+    }
+
+    #[test]
+    fn every_operation_is_documented() {
+        let paths = document()["paths"].as_object().unwrap();
+        let mut documented = Vec::new();
+        for (path, item) in paths {
+            for method in item.as_object().unwrap().keys() {
+                documented.push((method.clone(), path.clone()));
+            }
+        }
+        documented.sort();
+        let mut expected: Vec<(String, String)> = OPERATIONS.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        expected.sort();
+        assert_eq!(documented, expected);
+    }
+}
