@@ -2,6 +2,7 @@
 //! pages, and operations (health, readiness, metrics). Handlers parse the request into typed
 //! values, call one engine method, and render the result.
 
+pub mod admin;
 pub mod http;
 pub mod oauth;
 pub mod ops;
@@ -80,6 +81,7 @@ pub fn router(state: AppState) -> Router {
     oauth
         .merge(pages)
         .merge(ops)
+        .merge(admin::router())
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), ops::observe))
         .layer(axum::extract::DefaultBodyLimit::max(http::MAX_BODY))

@@ -3,7 +3,6 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use valet_core::engine::admin::NewApp;

@@ -106,9 +106,11 @@ pub fn from_value<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, 
             path.clear();
         }
         let message = e.inner().to_string();
-        // serde reports an unknown key at its parent; name the key itself.
+        // Make sure an unknown key is named itself, not only its parent object.
         if let Some(key) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-            path = join(&path, key);
+            if path.rsplit('.').next() != Some(key) {
+                path = join(&path, key);
+            }
         }
         let field = join(prefix, &path);
         let message = if field.contains("password") { "invalid value".to_string() } else { message };

@@ -259,8 +259,8 @@ fn schemas() -> Value {
     let minutes = json!({ "type": "integer", "minimum": 0, "maximum": 5270400 });
     let strings = json!({ "type": "array", "items": { "type": "string" } });
     let opt_string = json!({ "type": ["string", "null"] });
-    json!({
-        "Error": {
+    let mut m = serde_json::Map::new();
+    m.insert("Error".into(), json!({
             "type": "object",
             "required": ["error", "message"],
             "properties": {
@@ -268,12 +268,12 @@ fn schemas() -> Value {
                 "message": { "type": "string" },
                 "field": { "type": "string", "description": "The request field at fault, as a dotted path (policy.id_token.valid_minutes)" },
             },
-        },
-        "Scope": { "type": "string", "enum": scopes },
-        "App": { "type": "object", "required": app_required, "properties": app_props },
-        "AppCreated": { "type": "object", "required": created_required, "properties": created_props },
-        "AppList": list("App"),
-        "AppCreate": {
+        }));
+    m.insert("Scope".into(), json!({ "type": "string", "enum": scopes }));
+    m.insert("App".into(), json!({ "type": "object", "required": app_required, "properties": app_props }));
+    m.insert("AppCreated".into(), json!({ "type": "object", "required": created_required, "properties": created_props }));
+    m.insert("AppList".into(), json!(list("App")));
+    m.insert("AppCreate".into(), json!({
             "type": "object",
             "additionalProperties": false,
             "required": ["name", "callback_urls"],
@@ -284,28 +284,28 @@ fn schemas() -> Value {
                 "is_public": { "type": "boolean", "default": false, "description": "No consumer secret; the secret requirements of the policy default to off" },
                 "policy": policy_patch,
             },
-        },
-        "AppUpdate": {
+        }));
+    m.insert("AppUpdate".into(), json!({
             "type": "object",
             "additionalProperties": false,
             "properties": { "name": name, "callback_urls": callback_urls, "scopes": scope_list, "policy": policy_patch },
-        },
-        "RotateSecret": {
+        }));
+    m.insert("RotateSecret".into(), json!({
             "type": "object",
             "additionalProperties": false,
             "properties": { "retire_old": { "type": "boolean", "default": false, "description": "Retire every other secret at once" } },
-        },
-        "SecretRotated": {
+        }));
+    m.insert("SecretRotated".into(), json!({
             "type": "object",
             "required": ["app_id", "consumer_key", "consumer_secret", "retired_old"],
             "properties": { "app_id": { "type": "string" }, "consumer_key": { "type": "string" }, "consumer_secret": { "type": "string" }, "retired_old": { "type": "boolean" } },
-        },
-        "SecretsRetired": {
+        }));
+    m.insert("SecretsRetired".into(), json!({
             "type": "object",
             "required": ["app_id", "retired"],
             "properties": { "app_id": { "type": "string" }, "retired": { "type": "integer", "minimum": 0 } },
-        },
-        "AppPolicy": {
+        }));
+    m.insert("AppPolicy".into(), json!({
             "type": "object",
             "additionalProperties": false,
             "description": "Every per-app setting (seed 002, spec §8.5). Absent keys take their defaults.",
@@ -335,19 +335,21 @@ fn schemas() -> Value {
                 "id_token": r("IdTokenSettings"),
                 "asset_tokens": r("AssetTokenSettings"),
                 "single_logout_url": { "type": ["string", "null"], "pattern": "^https://", "description": "https only" },
-                "backchannel_logout_url": opt_string,
+                "post_logout_redirect_uris": { "type": "array", "items": { "type": "string" }, "description": "Where RP-initiated logout may send the browser afterwards (exact match; the callback URL rules apply)" },
+        "backchannel_logout_url": { "type": ["string", "null"], "description": "https (http only for loopback)" },
+        "registered_by": { "allOf": [opt_string], "description": "The registrar app whose initial access token registered this app (RFC 7591)" },
                 "custom_attributes": { "type": "object", "additionalProperties": { "type": "string" } },
                 "ip_ranges": { "allOf": [strings], "description": "a.b.c.d-e.f.g.h or CIDR" },
             },
-        },
-        "PermittedUsers": {
+        }));
+    m.insert("PermittedUsers".into(), json!({
             "type": "string",
             "enum": ["AllSelfAuthorized", "AdminApprovedPreAuthorized"],
             "default": "AllSelfAuthorized",
             "description": "AllSelfAuthorized: users approve the app on first use. AdminApprovedPreAuthorized: only users with one of permission_sets may use it.",
-        },
-        "IpRelaxation": { "type": "string", "enum": ["Enforce", "EnforceRelaxRefresh", "Bypass2Factor", "Bypass"], "default": "Enforce" },
-        "RefreshTokenPolicy": {
+        }));
+    m.insert("IpRelaxation".into(), json!({ "type": "string", "enum": ["Enforce", "EnforceRelaxRefresh", "Bypass2Factor", "Bypass"], "default": "Enforce" }));
+    m.insert("RefreshTokenPolicy".into(), json!({
             "description": "How long refresh tokens live. A bare string sets only the kind.",
             "oneOf": [
                 { "type": "object", "additionalProperties": false, "required": ["kind"], "properties": { "kind": { "const": "valid_until_revoked" } } },
@@ -356,8 +358,8 @@ fn schemas() -> Value {
                 { "type": "object", "additionalProperties": false, "required": ["kind", "minutes"], "properties": { "kind": { "const": "expire_if_unused" }, "minutes": minutes } },
                 { "type": "string", "enum": ["valid_until_revoked", "expire_immediately", "expire_after", "expire_if_unused"] },
             ],
-        },
-        "IdTokenSettings": {
+        }));
+    m.insert("IdTokenSettings".into(), json!({
             "type": "object",
             "additionalProperties": false,
             "properties": {
@@ -367,8 +369,8 @@ fn schemas() -> Value {
                 "include_custom_attributes": { "type": "boolean", "default": false },
                 "include_custom_permissions": { "type": "boolean", "default": false },
             },
-        },
-        "AssetTokenSettings": {
+        }));
+    m.insert("AssetTokenSettings".into(), json!({
             "type": "object",
             "additionalProperties": false,
             "properties": {
@@ -378,14 +380,14 @@ fn schemas() -> Value {
                 "include_custom_attributes": { "type": "boolean", "default": false },
                 "include_custom_permissions": { "type": "boolean", "default": false },
             },
-        },
-        "User": {
+        }));
+    m.insert("User".into(), json!({
             "type": "object",
             "required": ["id", "org_id", "username", "email", "first_name", "last_name", "active", "is_admin", "created_at", "updated_at"],
             "properties": user_props,
-        },
-        "UserList": list("User"),
-        "UserCreate": {
+        }));
+    m.insert("UserList".into(), json!(list("User")));
+    m.insert("UserCreate".into(), json!({
             "type": "object",
             "additionalProperties": false,
             "required": ["username", "password"],
@@ -397,8 +399,8 @@ fn schemas() -> Value {
                 "last_name": { "type": "string", "maxLength": 80 },
                 "is_admin": { "type": "boolean", "default": false },
             },
-        },
-        "UserUpdate": {
+        }));
+    m.insert("UserUpdate".into(), json!({
             "type": "object",
             "additionalProperties": false,
             "properties": {
@@ -407,20 +409,20 @@ fn schemas() -> Value {
                 "last_name": { "type": "string", "maxLength": 80 },
                 "active": { "type": "boolean", "description": "false revokes every token and session of the user" },
             },
-        },
-        "PasswordSet": { "type": "object", "additionalProperties": false, "required": ["password"], "properties": { "password": password } },
-        "UserPermissionSets": {
+        }));
+    m.insert("PasswordSet".into(), json!({ "type": "object", "additionalProperties": false, "required": ["password"], "properties": { "password": password } }));
+    m.insert("UserPermissionSets".into(), json!({
             "type": "object",
             "required": ["user_id", "username", "permission_sets"],
             "properties": { "user_id": { "type": "string" }, "username": { "type": "string" }, "permission_sets": strings },
-        },
-        "PermissionSet": {
+        }));
+    m.insert("PermissionSet".into(), json!({
             "type": "object",
             "required": ["id", "name", "label", "created_at"],
             "properties": { "id": { "type": "string" }, "name": { "type": "string" }, "label": { "type": "string" }, "created_at": time },
-        },
-        "PermissionSetList": list("PermissionSet"),
-        "PermissionSetCreate": {
+        }));
+    m.insert("PermissionSetList".into(), json!(list("PermissionSet")));
+    m.insert("PermissionSetCreate".into(), json!({
             "type": "object",
             "additionalProperties": false,
             "required": ["name"],
@@ -428,8 +430,8 @@ fn schemas() -> Value {
                 "name": { "type": "string", "minLength": 1, "maxLength": 80, "pattern": "^[A-Za-z0-9_]+$" },
                 "label": { "type": "string", "minLength": 1, "maxLength": 255, "description": "Default: the name" },
             },
-        },
-        "OrgSettings": {
+        }));
+    m.insert("OrgSettings".into(), json!({
             "type": "object",
             "additionalProperties": false,
             "description": "Setup > OAuth and OpenID Connect Settings",
@@ -440,8 +442,8 @@ fn schemas() -> Value {
                 "require_pkce": { "type": "boolean", "default": false, "description": "Require PKCE for supported authorization flows, org-wide" },
                 "idle_refresh_token_ttl_days": { "type": ["integer", "null"], "minimum": 0, "maximum": 4294967295u64 },
             },
-        },
-    })
+        }));
+    Value::Object(m)
 }
 
 fn build() -> Value {
