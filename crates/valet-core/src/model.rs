@@ -194,6 +194,9 @@ pub struct AppPolicy {
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_url: Option<String>,
     pub custom_attributes: std::collections::BTreeMap<String, String>,
+    /// The registrar app whose initial access token registered this app (RFC 7591); the
+    /// registrar may introspect this app's tokens.
+    pub registered_by: Option<String>,
     /// IP ranges (`a.b.c.d-e.f.g.h` or CIDR) enforced unless relaxed.
     pub ip_ranges: Vec<String>,
 }
@@ -229,6 +232,7 @@ impl Default for AppPolicy {
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_url: None,
             custom_attributes: Default::default(),
+            registered_by: None,
             ip_ranges: Vec::new(),
         }
     }

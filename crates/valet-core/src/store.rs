@@ -145,6 +145,14 @@ pub trait Store: Send + Sync + 'static {
     /// All keys, newest first (retired keys stay published for verification).
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
 
+    // Dynamic client registration
+    async fn insert_initial_access_token(&self, hash: &TokenHash, org_id: &SfId, registrar_id: &SfId, now: Millis, expires_at: Option<Millis>) -> StoreResult<()>;
+    /// The org and registrar app of an unexpired initial access token.
+    async fn get_initial_access_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<Option<(SfId, SfId)>>;
+    /// Sets (or replaces) the registration access token of an app.
+    async fn set_registration_token(&self, app_id: &SfId, hash: &TokenHash, now: Millis) -> StoreResult<()>;
+    async fn app_by_registration_token(&self, hash: &TokenHash) -> StoreResult<Option<SfId>>;
+
     // Device authorizations
     async fn insert_device_code(&self, code: &DeviceCode) -> StoreResult<()>;
     async fn get_device_code(&self, device_code_hash: &TokenHash) -> StoreResult<Option<DeviceCode>>;

@@ -5,6 +5,7 @@
 pub mod error;
 pub mod oidc;
 pub mod params;
+pub mod registration;
 pub mod token;
 
 pub use error::OAuthError;

@@ -15,6 +15,7 @@ pub struct Discovery {
     pub userinfo_endpoint: String,
     pub jwks_uri: String,
     pub introspection_endpoint: String,
+    pub registration_endpoint: String,
     pub end_session_endpoint: String,
     pub device_authorization_endpoint: String,
     pub scopes_supported: Vec<String>,

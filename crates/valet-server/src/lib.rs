@@ -61,6 +61,11 @@ pub fn router(state: AppState) -> Router {
         .route("/services/oauth2/token", post(oauth::token::token).get(oauth::token::token_get))
         .route("/services/oauth2/revoke", get(oauth::revoke::revoke_get).post(oauth::revoke::revoke_post))
         .route("/services/oauth2/introspect", post(oauth::introspect::introspect))
+        .route("/services/oauth2/register", post(oauth::register::register))
+        .route(
+            "/services/oauth2/register/{client_id}",
+            get(oauth::register::read).put(oauth::register::update).delete(oauth::register::delete),
+        )
         .route("/services/oauth2/userinfo", get(oauth::userinfo::userinfo).post(oauth::userinfo::userinfo))
         .route("/services/oauth2/success", get(ui::pages::success))
         .route("/id/keys", get(oauth::discovery::jwks))

@@ -397,3 +397,57 @@ both_backends!(headless_code_and_credentials_flow, |app: &TestApp| async move {
     let r = app.client().post(app.url("/services/oauth2/authorize")).form(&[("response_type", "code")]).send().await.unwrap();
     assert_eq!(r.status(), 400);
 });
+
+both_backends!(dynamic_client_registration_and_management, |app: &TestApp| async move {
+    let iat = app.engine.create_initial_access_token(&app.app.consumer_key, Some(60)).await.unwrap();
+    let c = app.client();
+    let reg = app.url("/services/oauth2/register");
+    let body = serde_json::json!({
+        "client_name": "Registered RP",
+        "redirect_uris": ["https://rp.example.com/cb"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "client_secret_post",
+        "scope": "api openid",
+        "unknown_member": true
+    });
+    // No or a wrong initial access token: 401.
+    assert_eq!(c.post(&reg).json(&body).send().await.unwrap().status(), 401);
+    assert_eq!(c.post(&reg).bearer_auth("vit_wrong").json(&body).send().await.unwrap().status(), 401);
+    // Bad metadata: refused, nothing stored.
+    let bad = serde_json::json!({"redirect_uris": ["http://rp.example.com/cb"]});
+    let r = c.post(&reg).bearer_auth(iat.expose()).json(&bad).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_redirect_uri");
+    let r = c.post(&reg).bearer_auth(iat.expose()).body("not json").send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client_metadata");
+    // Success: 201 with credentials and a registration access token.
+    let r = c.post(&reg).bearer_auth(iat.expose()).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let info: Value = r.json().await.unwrap();
+    let client_id = info["client_id"].as_str().unwrap().to_string();
+    assert!(client_id.starts_with("3MVG9"));
+    assert_eq!(info["client_secret"].as_str().unwrap().len(), 64);
+    assert_eq!(info["scope"], "api openid refresh_token");
+    let rat = info["registration_access_token"].as_str().unwrap().to_string();
+    let uri = info["registration_client_uri"].as_str().unwrap().to_string();
+    // The registrar may introspect the new app's tokens... (checked by reading the config here)
+    let r = c.get(&uri).bearer_auth(&rat).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let read: Value = r.json().await.unwrap();
+    assert_eq!(read["redirect_uris"][0], "https://rp.example.com/cb");
+    assert!(read.get("client_secret").is_none());
+    assert_eq!(c.get(&uri).bearer_auth("vrt_wrong").send().await.unwrap().status(), 401);
+    // Update and delete.
+    let mut upd = body.clone();
+    upd["redirect_uris"] = serde_json::json!(["https://rp.example.com/cb2"]);
+    upd["client_id"] = client_id.clone().into();
+    let r = c.put(&uri).bearer_auth(&rat).json(&upd).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["redirect_uris"][0], "https://rp.example.com/cb2");
+    assert_eq!(c.delete(&uri).bearer_auth(&rat).send().await.unwrap().status(), 204);
+    assert_eq!(c.get(&uri).bearer_auth(&rat).send().await.unwrap().status(), 401);
+    // The discovery document advertises the endpoint.
+    let d: Value = c.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(d["registration_endpoint"], reg);
+});

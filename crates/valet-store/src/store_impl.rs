@@ -324,6 +324,7 @@ impl Store for SqlStore {
         const CHILDREN: &[&str] = &[
             "DELETE FROM auth_codes WHERE app_id = $1",
             "DELETE FROM device_codes WHERE app_id = $1",
+            "DELETE FROM registration_tokens WHERE app_id = $1",
             "DELETE FROM access_tokens WHERE app_id = $1",
             "DELETE FROM refresh_tokens WHERE app_id = $1",
             "DELETE FROM token_families WHERE app_id = $1",
@@ -822,6 +823,58 @@ impl Store for SqlStore {
         .await
         .map_err(db_err)?;
         Ok(row.is_some())
+    }
+
+    async fn insert_initial_access_token(&self, hash: &TokenHash, org_id: &SfId, registrar_id: &SfId, now: Millis, expires_at: Option<Millis>) -> StoreResult<()> {
+        sqlx::query("INSERT INTO initial_access_tokens (token_hash, org_id, registrar_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(hash.as_str())
+            .bind(org_id.as_str())
+            .bind(registrar_id.as_str())
+            .bind(now)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_or_backend(e, "initial access token"))?;
+        Ok(())
+    }
+
+    async fn get_initial_access_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<Option<(SfId, SfId)>> {
+        let row = sqlx::query("SELECT org_id, registrar_id FROM initial_access_tokens WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)")
+            .bind(hash.as_str())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        match row {
+            Some(r) => Ok(Some((SfId::from_trusted(rows::col(&r, "org_id")?), SfId::from_trusted(rows::col(&r, "registrar_id")?)))),
+            None => Ok(None),
+        }
+    }
+
+    async fn set_registration_token(&self, app_id: &SfId, hash: &TokenHash, now: Millis) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO registration_tokens (app_id, token_hash, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (app_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at",
+        )
+        .bind(app_id.as_str())
+        .bind(hash.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn app_by_registration_token(&self, hash: &TokenHash) -> StoreResult<Option<SfId>> {
+        let row = sqlx::query("SELECT app_id FROM registration_tokens WHERE token_hash = $1")
+            .bind(hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        match row {
+            Some(r) => Ok(Some(SfId::from_trusted(rows::col(&r, "app_id")?))),
+            None => Ok(None),
+        }
     }
 
     async fn insert_device_code(&self, code: &DeviceCode) -> StoreResult<()> {

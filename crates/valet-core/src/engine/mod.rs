@@ -9,6 +9,7 @@ pub mod client_assertion;
 pub mod device;
 pub mod grants;
 pub mod logout;
+pub mod registration;
 pub mod password;
 pub mod resource;
 pub mod token;

@@ -192,8 +192,14 @@ impl Engine {
         }
         let hash = TokenHash::of(token);
         let now = self.clock.now_ms();
-        let visible = |app_id: &SfId, org_id: &SfId| {
-            *app_id == client.app.id || (client.app.policy.introspect_all_tokens && *org_id == client.app.org_id)
+        // An app sees its own tokens; with "Introspect All Tokens", its org's; a DCR registrar,
+        // those of the apps it registered (seed 002).
+        let visible = |app: &Option<App>, org_id: &SfId| {
+            app.as_ref().is_some_and(|a| {
+                a.id == client.app.id
+                    || (client.app.policy.introspect_all_tokens && *org_id == client.app.org_id)
+                    || a.policy.registered_by.as_deref() == Some(client.app.id.as_str())
+            })
         };
         let refresh_first = hint == Some("refresh_token");
         for pass in 0..2 {
@@ -210,14 +216,14 @@ impl Engine {
                 })
             };
             if let Some((org_id, user_id, app_id, scopes, created, expires, kind)) = found {
-                if !visible(&app_id, &org_id) {
+                let app = self.store.get_app(&app_id).await?;
+                if !visible(&app, &org_id) {
                     return Ok(inactive);
                 }
                 let Some(user) = self.store.get_user(&user_id).await? else { return Ok(inactive) };
                 if !user.active {
                     return Ok(inactive);
                 }
-                let app = self.store.get_app(&app_id).await?;
                 return Ok(Introspection {
                     active: true,
                     scope: Some(scopes.to_string()),

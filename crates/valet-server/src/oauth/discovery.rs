@@ -19,6 +19,7 @@ pub fn discovery_document(issuer: &str) -> Discovery {
         userinfo_endpoint: format!("{issuer}/services/oauth2/userinfo"),
         jwks_uri: format!("{issuer}/id/keys"),
         introspection_endpoint: format!("{issuer}/services/oauth2/introspect"),
+        registration_endpoint: format!("{issuer}/services/oauth2/register"),
         end_session_endpoint: format!("{issuer}/services/auth/idp/oidc/logout"),
         scopes_supported: KNOWN_SCOPES.iter().map(|(k, _)| k.to_string()).collect(),
         response_types_supported: s(&["code", "token", "token id_token"]),

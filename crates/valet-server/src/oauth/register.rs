@@ -1,0 +1,69 @@
+//! `/services/oauth2/register` (RFC 7591) and `/services/oauth2/register/<client_id>` (RFC 7592).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use valet_core::engine::registration::RegistrationError;
+use valet_proto::registration::ClientMetadata;
+use valet_proto::OAuthError;
+
+use crate::http;
+use crate::AppState;
+
+fn parse(body: &Bytes) -> Result<ClientMetadata, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        let e = OAuthError { error: "invalid_client_metadata".into(), error_description: Some(format!("the body is not valid client metadata: {e}").into()) };
+        http::no_store(http::json(StatusCode::BAD_REQUEST, &e))
+    })
+}
+
+fn error(e: RegistrationError) -> Response {
+    match e {
+        RegistrationError::Client(status, e) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            let mut r = http::no_store(http::json(status, &e));
+            if status == StatusCode::UNAUTHORIZED {
+                r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+            }
+            r
+        }
+        RegistrationError::Fault(f) => http::fault(&f),
+    }
+}
+
+pub async fn register(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let meta = match parse(&body) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match state.engine.register_client(http::bearer(&headers).as_deref(), meta).await {
+        Ok(info) => http::no_store(http::json(StatusCode::CREATED, &info)),
+        Err(e) => error(e),
+    }
+}
+
+pub async fn read(State(state): State<AppState>, Path(client_id): Path<String>, headers: HeaderMap) -> Response {
+    match state.engine.read_registration(&client_id, http::bearer(&headers).as_deref()).await {
+        Ok(info) => http::no_store(http::json(StatusCode::OK, &info)),
+        Err(e) => error(e),
+    }
+}
+
+pub async fn update(State(state): State<AppState>, Path(client_id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let meta = match parse(&body) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match state.engine.update_registration(&client_id, http::bearer(&headers).as_deref(), meta).await {
+        Ok(info) => http::no_store(http::json(StatusCode::OK, &info)),
+        Err(e) => error(e),
+    }
+}
+
+pub async fn delete(State(state): State<AppState>, Path(client_id): Path<String>, headers: HeaderMap) -> Response {
+    match state.engine.delete_registration(&client_id, http::bearer(&headers).as_deref()).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(e),
+    }
+}
