@@ -97,6 +97,9 @@ pub enum Command {
     /// Inspect the configuration
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Mint admin tokens for the admin API (/admin/api/v1)
+    #[command(subcommand)]
+    AdminToken(crate::cmd::admin_token::AdminTokenCmd),
 }
 
 /// Listener, public URL and TLS settings (for `serve` and `config check`).

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod admin_token;
 pub mod app;
 pub mod config;
 pub mod migrate;
@@ -22,6 +23,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Migrate(out) => migrate::run(&admin_config(&global)?, out).await,
         Command::User(cmd) => user::run(&admin_config(&global)?, cmd).await,
         Command::App(cmd) => app::run(&admin_config(&global)?, cmd).await,
+        Command::AdminToken(cmd) => admin_token::run(&admin_config(&global)?, cmd).await,
     }
 }
 
