@@ -180,6 +180,8 @@ pub struct AppPolicy {
     pub enable_code_credentials_flow: bool,
     pub enable_token_exchange_flow: bool,
     pub token_exchange_require_secret: bool,
+    /// External identity providers whose tokens this app may exchange for Valet tokens.
+    pub token_exchange_issuers: Vec<TrustedIssuer>,
     pub enable_jwt_bearer_flow: bool,
     /// "Use digital signatures": PEM certificate for JWT bearer (at most 4 KB).
     pub jwt_certificate_pem: Option<String>,
@@ -221,6 +223,7 @@ impl Default for AppPolicy {
             enable_code_credentials_flow: false,
             enable_token_exchange_flow: false,
             token_exchange_require_secret: true,
+            token_exchange_issuers: Vec::new(),
             enable_jwt_bearer_flow: false,
             jwt_certificate_pem: None,
             jwt_access_tokens: false,
@@ -236,6 +239,31 @@ impl Default for AppPolicy {
             ip_ranges: Vec::new(),
         }
     }
+}
+
+/// An external issuer trusted for token exchange (RFC 8693): its signing keys, the audience
+/// its tokens must carry, and the claim that names the Valet user (matched to usernames).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuer {
+    pub issuer: String,
+    #[serde(default)]
+    pub audience: Option<String>,
+    #[serde(default = "default_user_claim")]
+    pub user_claim: String,
+    /// Where to fetch the issuer's JWKS (cached for five minutes).
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// Or a static JWK set (`{"keys": [...]}`).
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    /// Or a static PEM certificate.
+    #[serde(default)]
+    pub certificate_pem: Option<String>,
+}
+
+fn default_user_claim() -> String {
+    "sub".into()
 }
 
 /// An external client app (connected app).

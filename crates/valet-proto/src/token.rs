@@ -21,7 +21,7 @@ pub enum TokenRequest {
     DeviceStart { scope: Option<String> },
     /// Device polling: Salesforce's `grant_type=device` (code in `code`) or RFC 8628's URN.
     DevicePoll { device_code: String },
-    TokenExchange { subject_token: String, subject_token_type: String, actor_token: Option<String> },
+    TokenExchange { subject_token: String, subject_token_type: String, actor_token: Option<String>, scope: Option<String> },
 }
 
 /// Client credentials as presented in the request body (Basic is read by the server).
@@ -87,6 +87,7 @@ impl TokenRequest {
                 subject_token: required(p, "subject_token", missing("subject_token"))?,
                 subject_token_type: required(p, "subject_token_type", missing("subject_token_type"))?,
                 actor_token: one(p, "actor_token")?,
+                scope: one(p, "scope")?,
             },
             _ => return Err(OAuthError::unsupported_grant_type()),
         })

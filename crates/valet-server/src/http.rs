@@ -248,3 +248,21 @@ pub fn jsonp(callback: &str, json: &str) -> Response {
 pub fn empty_ok() -> Response {
     no_store((StatusCode::OK, Body::empty()).into_response())
 }
+
+/// The engine's outbound HTTP (JWKS of trusted issuers): bounded time and size, no redirects.
+pub struct Outbound(pub reqwest::Client);
+
+#[async_trait::async_trait]
+impl valet_core::engine::exchange::Fetcher for Outbound {
+    async fn get(&self, url: &str) -> Result<String, String> {
+        let resp = self.0.get(url).send().await.map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("status {}", resp.status()));
+        }
+        let body = resp.bytes().await.map_err(|e| e.to_string())?;
+        if body.len() > 256 * 1024 {
+            return Err("JWKS too large".into());
+        }
+        String::from_utf8(body.to_vec()).map_err(|e| e.to_string())
+    }
+}

@@ -39,16 +39,18 @@ pub struct AppState {
 
 /// Builds the whole application.
 pub fn app(engine: Arc<Engine>, opts: HttpOptions) -> Router {
+    let outbound = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default();
+    engine.set_fetcher(Arc::new(http::Outbound(outbound.clone())));
     let state = AppState {
         engine,
         opts: Arc::new(opts),
         metrics: Arc::new(Metrics::default()),
         throttle: Arc::new(ui::throttle::LoginThrottle::default()),
-        http: reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default(),
+        http: outbound,
     };
     router(state)
 }

@@ -451,3 +451,126 @@ both_backends!(dynamic_client_registration_and_management, |app: &TestApp| async
     let d: Value = c.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
     assert_eq!(d["registration_endpoint"], reg);
 });
+
+/// An external issuer's key: signs RS256 JWTs with a kid, and publishes a JWKS.
+fn external_issuer() -> (Value, impl Fn(&Value) -> String) {
+    use aws_lc_rs::signature::KeyPair as _;
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let public = pair.public_key();
+    let jwks = serde_json::json!({"keys": [{"kty": "RSA", "kid": "ext1", "alg": "RS256", "use": "sig",
+        "n": b64.encode(public.modulus().big_endian_without_leading_zero()),
+        "e": b64.encode(public.exponent().big_endian_without_leading_zero())}]});
+    let sign = move |claims: &Value| {
+        let input = format!("{}.{}", b64.encode(r#"{"alg":"RS256","kid":"ext1"}"#), b64.encode(claims.to_string()));
+        let mut sig = vec![0u8; pair.public_modulus_len()];
+        pair.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), input.as_bytes(), &mut sig).unwrap();
+        format!("{input}.{}", b64.encode(sig))
+    };
+    (jwks, sign)
+}
+
+both_backends!(token_exchange_with_trusted_issuers_and_asset_tokens, |app: &TestApp| async move {
+    use valet_core::model::{AssetTokenSettings, TrustedIssuer};
+    let (jwks, sign) = external_issuer();
+    // The issuer publishes its JWKS on loopback.
+    let served = jwks.clone();
+    let router = axum::Router::new().route("/jwks", axum::routing::get(move || { let j = served.clone(); async move { axum::Json(j) } }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let policy = AppPolicy {
+        enable_token_exchange_flow: true,
+        token_exchange_issuers: vec![
+            TrustedIssuer { issuer: "https://idp.example".into(), audience: Some("valet".into()), user_claim: "email".into(), jwks_url: Some(jwks_url), jwks: None, certificate_pem: None },
+            TrustedIssuer { issuer: "https://static.example".into(), audience: None, user_claim: "sub".into(), jwks_url: None, jwks: Some(jwks), certificate_pem: None },
+        ],
+        asset_tokens: AssetTokenSettings { enabled: true, valid_minutes: 1, audiences: vec!["https://assets.example".into()], ..Default::default() },
+        ..AppPolicy::default()
+    };
+    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    let now = valet_core::clock::Clock::now_secs(&app.clock);
+    let exchange = |subject: String, extra: Vec<(&'static str, String)>| {
+        let c = app.client();
+        let url = app.url("/services/oauth2/token");
+        let mut form = vec![
+            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange".to_string()),
+            ("subject_token", subject),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt".to_string()),
+            ("client_id", app.app.consumer_key.clone()),
+            ("client_secret", app.secret.clone()),
+        ];
+        form.extend(extra);
+        async move {
+            let r = c.post(url).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let ext = |iss: &str, who: Value| {
+        let mut c = serde_json::json!({"iss": iss, "aud": "valet", "exp": now + 300});
+        for (k, v) in who.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        sign(&c)
+    };
+    // The user has not approved the app yet.
+    let (_, e) = exchange(ext("https://idp.example", serde_json::json!({"email": "jane@example.com"})), vec![]).await;
+    assert_eq!(e["error_description"], "user hasn't approved this consumer");
+    app.tokens("api openid refresh_token").await;
+    let (s, t) = exchange(ext("https://idp.example", serde_json::json!({"email": "jane@example.com"})), vec![]).await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token");
+    assert!(t["id"].as_str().unwrap().ends_with(app.user.id.as_str()));
+    assert_eq!(app.userinfo_status(t["access_token"].as_str().unwrap()).await, 200);
+    let (s, _) = exchange(ext("https://static.example", serde_json::json!({"sub": "jane@example.com"})), vec![]).await;
+    assert_eq!(s, 200, "a static JWKS works too");
+    // Untrusted issuer, wrong audience, unknown user, forged signature.
+    let (_, e) = exchange(ext("https://other.example", serde_json::json!({"email": "jane@example.com"})), vec![]).await;
+    assert_eq!(e["error"], "invalid_grant");
+    let mut c = serde_json::json!({"iss": "https://idp.example", "aud": "someone-else", "exp": now + 300, "email": "jane@example.com"});
+    let (_, e) = exchange(sign(&c), vec![]).await;
+    assert_eq!(e["error_description"], "audience is invalid");
+    c["aud"] = "valet".into();
+    c["email"] = "nobody@example.com".into();
+    let (_, e) = exchange(sign(&c), vec![]).await;
+    assert_eq!(e["error"], "invalid_grant");
+    let (_, forged) = external_issuer();
+    let (_, e) = exchange(forged(&serde_json::json!({"iss": "https://idp.example", "aud": "valet", "exp": now + 300, "email": "jane@example.com"})), vec![]).await;
+    assert_eq!(e["error"], "invalid_grant");
+
+    // Asset token: a Valet access token with api + openid, and a device actor token.
+    let t = app.tokens("api openid").await;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let actor = format!("{}.{}.", b64.encode(r#"{"alg":"none"}"#), b64.encode(r#"{"did":"device-42","Name":"Thermostat"}"#));
+    let (s, a) = exchange(
+        t["access_token"].as_str().unwrap().to_string(),
+        vec![
+            ("actor_token", actor.clone()),
+            ("actor_token_type", "urn:ietf:params:oauth:token-type:jwt".into()),
+        ],
+    )
+    .await;
+    // The subject token type must be an access token for asset tokens.
+    assert_eq!((s, a["error"].as_str()), (400, Some("invalid_request")));
+    let c = app.client();
+    let r = c
+        .post(app.url("/services/oauth2/token"))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+            ("subject_token", t["access_token"].as_str().unwrap()),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+            ("actor_token", actor.as_str()),
+            ("actor_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+            ("client_id", app.app.consumer_key.as_str()),
+            ("client_secret", app.secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let a: Value = r.json().await.unwrap();
+    assert_eq!(a["issued_token_type"], "urn:ietf:params:oauth:token-type:jwt");
+    assert_eq!(a["expires_in"], 60);
+    let claims = verify_jwt(app, a["access_token"].as_str().unwrap()).await;
+    assert_eq!(claims["did"], "device-42");
+    assert_eq!(claims["aud"][0], "https://assets.example");
+});

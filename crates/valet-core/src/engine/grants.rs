@@ -182,6 +182,7 @@ pub(crate) struct UnverifiedJwt {
     signing_input: String,
     signature: Vec<u8>,
     pub alg: String,
+    pub kid: Option<String>,
     pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -203,6 +204,7 @@ impl UnverifiedJwt {
         }
         let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
         let alg = header.get("alg")?.as_str()?.to_string();
+        let kid = header.get("kid").and_then(|v| v.as_str()).map(str::to_string);
         if !algs.contains(&alg.as_str()) {
             return None;
         }
@@ -210,13 +212,31 @@ impl UnverifiedJwt {
             serde_json::Value::Object(m) => m,
             _ => return None,
         };
-        Some(UnverifiedJwt { signing_input: format!("{h}.{c}"), signature: URL_SAFE_NO_PAD.decode(s).ok()?, alg, claims })
+        Some(UnverifiedJwt { signing_input: format!("{h}.{c}"), signature: URL_SAFE_NO_PAD.decode(s).ok()?, alg, kid, claims })
     }
 
     /// Verifies an HS256 signature keyed by `key`, in constant time.
     pub fn verify_hs256(&self, key: &[u8]) -> bool {
         let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
         self.alg == "HS256" && aws_lc_rs::hmac::verify(&k, self.signing_input.as_bytes(), &self.signature).is_ok()
+    }
+
+    /// Verifies the RS256 signature with an RSA key of a JWK set (by `kid` when the set has
+    /// several).
+    pub fn verify_with_jwks(&self, set: &serde_json::Value) -> bool {
+        if self.alg != "RS256" {
+            return false;
+        }
+        let Some(keys) = set.get("keys").and_then(|k| k.as_array()) else { return false };
+        keys.iter()
+            .filter(|k| k.get("kty").and_then(|v| v.as_str()) == Some("RSA"))
+            .filter(|k| self.kid.is_none() || k.get("kid").and_then(|v| v.as_str()) == self.kid.as_deref())
+            .any(|k| {
+                let (Some(n), Some(e)) = (k.get("n").and_then(|v| v.as_str()), k.get("e").and_then(|v| v.as_str())) else { return false };
+                let (Ok(n), Ok(e)) = (URL_SAFE_NO_PAD.decode(n), URL_SAFE_NO_PAD.decode(e)) else { return false };
+                let public = aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e };
+                public.verify(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256, self.signing_input.as_bytes(), &self.signature).is_ok()
+            })
     }
 
     /// Verifies the RS256 signature with the public key of a PEM X.509 certificate.

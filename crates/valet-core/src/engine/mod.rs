@@ -7,6 +7,7 @@ pub mod admin_token;
 pub mod authorize;
 pub mod client_assertion;
 pub mod device;
+pub mod exchange;
 pub mod grants;
 pub mod logout;
 pub mod registration;
@@ -70,6 +71,8 @@ pub struct Engine {
     pub(crate) master: MasterKey,
     pub(crate) keys: RwLock<Arc<KeyRing>>,
     pub(crate) config: EngineConfig,
+    pub(crate) fetcher: RwLock<Option<Arc<dyn exchange::Fetcher>>>,
+    pub(crate) jwks_cache: exchange::JwksCache,
 }
 
 impl Engine {
@@ -83,7 +86,16 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<Engine, EngineError> {
         let ring = load_or_create_keys(store.as_ref(), clock.as_ref(), &master).await?;
-        Ok(Engine { store, clock, rng, master, keys: RwLock::new(Arc::new(ring)), config })
+        Ok(Engine {
+            store,
+            clock,
+            rng,
+            master,
+            keys: RwLock::new(Arc::new(ring)),
+            config,
+            fetcher: RwLock::new(None),
+            jwks_cache: exchange::JwksCache::default(),
+        })
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

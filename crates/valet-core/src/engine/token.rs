@@ -64,6 +64,15 @@ impl Engine {
             TokenRequest::ClientCredentials { scope } => self.client_credentials(auth, scope.as_deref()).await,
             TokenRequest::Password { username, password } => self.password_grant(auth, &username, &password).await,
             TokenRequest::DevicePoll { device_code } => self.device_poll(auth, &device_code).await,
+            TokenRequest::TokenExchange { subject_token, subject_token_type, actor_token, scope } => {
+                let req = super::exchange::ExchangeRequest {
+                    subject_token: &subject_token,
+                    subject_token_type: &subject_token_type,
+                    actor_token: actor_token.as_deref(),
+                    scope: scope.as_deref(),
+                };
+                self.token_exchange(auth, req).await
+            }
             _ => Err(OAuthError::unsupported_grant_type().into()),
         }
     }
