@@ -1,0 +1,100 @@
+//! Valet's data API engine: what `/services/data` serves.
+//!
+//! - [`schema`]: object metadata. Standard objects (Account, Contact, Lead, Opportunity, Case,
+//!   and the read-only User and Organization that reflect Valet's own users and org) are code;
+//!   custom objects and fields are rows in `data_objects`/`data_fields` ([`registry`]).
+//! - Storage: one real SQL table per object (`obj_account`, `obj_widget__c`) with typed columns
+//!   ([`ddl`]). Custom objects and fields become `CREATE TABLE` / `ALTER TABLE ADD COLUMN`.
+//!   Every table holds every org's rows, keyed by `org_id`, and every statement filters on it.
+//! - Records: create, retrieve, update, soft delete ([`records`]).
+//! - SOQL: parsed by `valet-soql`, checked against the schema and compiled to SQL ([`soql`]),
+//!   executed by the database with bound parameters; pages beyond the first through server-side
+//!   query locators ([`query`]).
+//!
+//! The caller (the HTTP layer) has already authenticated the token; it passes the org and user
+//! as a [`Caller`]. Errors are [`DataError`]s that carry Salesforce's status and `errorCode`.
+
+pub mod ddl;
+pub mod describe;
+pub mod error;
+pub mod query;
+pub mod records;
+pub mod registry;
+pub mod schema;
+pub mod soql;
+pub mod value;
+
+use std::sync::Arc;
+
+use sqlx::AnyPool;
+use valet_core::clock::Clock;
+use valet_core::ids::SfId;
+use valet_core::rand::Random;
+
+pub use ddl::Dialect;
+pub use error::{DataError, DataResult};
+pub use registry::{NewField, NewObject, ObjectSummary, Schema};
+
+/// Who is calling: the org whose records are visible and the user who writes.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub org_id: SfId,
+    pub user_id: SfId,
+}
+
+/// The data API over one database. Cheap to share behind an `Arc`.
+pub struct DataApi {
+    pub(crate) pool: AnyPool,
+    pub(crate) dialect: Dialect,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) rng: Arc<dyn Random>,
+}
+
+impl DataApi {
+    /// Uses the store's pool; call [`DataApi::migrate`] before serving.
+    pub fn new(store: &valet_store::SqlStore, clock: Arc<dyn Clock>, rng: Arc<dyn Random>) -> DataApi {
+        DataApi { pool: store.pool().clone(), dialect: store.backend().into(), clock, rng }
+    }
+
+    /// [`DataApi::new`] then [`DataApi::migrate`].
+    pub async fn open(store: &valet_store::SqlStore, clock: Arc<dyn Clock>, rng: Arc<dyn Random>) -> DataResult<DataApi> {
+        let api = DataApi::new(store, clock, rng);
+        api.migrate().await?;
+        Ok(api)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Creates the registry tables and the standard objects' tables and indexes if missing.
+    ///
+    /// Idempotent `CREATE ... IF NOT EXISTS` in one DDL transaction rather than sqlx migrations,
+    /// because valet-store's migrator owns `_sqlx_migrations` and the data tables are generated
+    /// from the same [`schema`] definitions that custom objects use.
+    pub async fn migrate(&self) -> DataResult<()> {
+        let mut tx = self.begin_ddl().await?;
+        for stmt in ddl::registry_tables(self.dialect) {
+            sqlx::query(&stmt).execute(&mut *tx).await?;
+        }
+        for o in schema::standard_objects().iter().filter(|o| !o.read_only()) {
+            for stmt in ddl::create_object(o, self.dialect) {
+                sqlx::query(&stmt).execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A new record ID: key prefix, pod `0`, 11 random base-62 characters, checksum.
+    pub(crate) fn new_id(&self, prefix: &str) -> SfId {
+        let s = format!("{prefix}0{}", valet_core::rand::alnum(self.rng.as_ref(), 11));
+        SfId::from_trusted(valet_core::ids::to18(&s))
+    }
+
+    /// Today's date in UTC, for SOQL date literals.
+    pub(crate) fn today(&self) -> (i32, u32, u32) {
+        let days = self.clock.now_ms().div_euclid(86_400_000);
+        valet_soql::CivilDate::from_days_since_epoch(days).as_tuple()
+    }
+}
