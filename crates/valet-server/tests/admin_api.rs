@@ -357,6 +357,11 @@ both_backends!(api_changes_take_effect_at_the_oauth_endpoints, |app: &TestApp| a
     let (s, u, _) = call(app, Method::PATCH, &url, t, Some(json!({"active": true}))).await;
     assert_eq!((s, u["active"].as_bool()), (200, Some(true)));
     assert_eq!(app.userinfo_status(&access).await, 403, "re-enabling does not revive revoked tokens");
+    // An admin cannot lock themselves out.
+    let (s, e, _) = call(app, Method::PATCH, &format!("{V1}/users/admin@valet.local"), t, Some(json!({"active": false}))).await;
+    assert_eq!((s, e["field"].as_str()), (409, Some("active")));
+    let (s, _, _) = call(app, Method::GET, &format!("{V1}/users/admin@valet.local"), t, None).await;
+    assert_eq!(s, 200);
     // An org setting changed through the API: the username-password flow opens and closes.
     let form = [("grant_type", "password"), ("client_id", app.app.consumer_key.as_str()), ("client_secret", app.secret.as_str()), ("username", "jane@example.com"), ("password", PASSWORD)];
     assert_eq!(app.token(&form).await.0, 400);

@@ -134,7 +134,7 @@ fn paths() -> Value {
         "/admin/api/v1/users/{id}": {
             "get": op("getUser", "users", "Show a user", &["UserId"], None, ("200", ok("The user", "User")), &["404"]),
             "patch": op("updateUser", "users", "Change a user's email, names or active flag (disabling revokes their tokens and sessions)", &["UserId"],
-                Some(body("UserUpdate", true)), ("200", ok("The updated user", "User")), &["404", "413", "415", "422"]),
+                Some(body("UserUpdate", true)), ("200", ok("The updated user", "User")), &["404", "409", "413", "415", "422"]),
         },
         "/admin/api/v1/users/{id}/password": {
             "post": op("setUserPassword", "users", "Set a user's password; ends their browser sessions", &["UserId"], Some(body("PasswordSet", true)),
@@ -201,7 +201,7 @@ fn components() -> Value {
             },
             "Forbidden": error_response("The token is valid but not an admin credential (not an admin user, or no `full` scope)"),
             "NotFound": error_response("No such record"),
-            "Conflict": error_response("The record already exists, or the built-in admin app cannot be deleted"),
+            "Conflict": error_response("The record already exists; or the built-in admin app cannot be deleted; or an admin tried to disable their own account"),
             "PayloadTooLarge": error_response("The body exceeds 64 KiB"),
             "UnsupportedMediaType": error_response("The body is not application/json"),
             "Unprocessable": error_response("Well-formed, but the values are refused (a weak password, an http callback URL, an out-of-range lifetime)"),
@@ -233,7 +233,8 @@ fn schemas() -> Value {
     let mut created_required: Vec<&str> = app_required.to_vec();
     created_required.push("consumer_secret");
     let callback_urls = json!({
-        "type": "array", "minItems": 1, "items": { "type": "string", "minLength": 1, "maxLength": 2000 },
+        "type": "array", "minItems": 1, "maxItems": 20,
+        "items": { "type": "string", "minLength": 1, "maxLength": 2000, "pattern": "^(https://[a-z0-9.-]+|http://localhost(:[0-9]{1,5})?|[a-z][a-z0-9.]*:)/[A-Za-z0-9/._~-]*$" },
         "description": "Exact URLs: https, a custom scheme, or http on localhost/127.0.0.1/[::1]; no fragment, no wildcard; 2000 characters in all",
     });
     let name = json!({ "type": "string", "minLength": 1, "maxLength": 255 });
@@ -255,7 +256,7 @@ fn schemas() -> Value {
         "updated_at": time,
     });
     let password = json!({ "type": "string", "minLength": 8, "maxLength": 1024, "writeOnly": true, "description": "Never echoed" });
-    let email = json!({ "type": "string", "minLength": 3, "maxLength": 80, "description": "Printable ASCII with an @" });
+    let email = json!({ "type": "string", "minLength": 3, "maxLength": 80, "pattern": "^[!-?A-~]+@[!-?A-~]+$", "description": "Printable ASCII with an @" });
     let minutes = json!({ "type": "integer", "minimum": 0, "maximum": 5270400 });
     let strings = json!({ "type": "array", "items": { "type": "string" } });
     let opt_string = json!({ "type": ["string", "null"] });
@@ -392,7 +393,7 @@ fn schemas() -> Value {
             "additionalProperties": false,
             "required": ["username", "password"],
             "properties": {
-                "username": { "type": "string", "minLength": 3, "maxLength": 80, "description": "Shaped like an email address" },
+                "username": { "type": "string", "minLength": 3, "maxLength": 80, "pattern": "^[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+$", "description": "Shaped like an email address" },
                 "password": password,
                 "email": { "allOf": [email], "description": "Default: the username" },
                 "first_name": { "type": "string", "maxLength": 40 },

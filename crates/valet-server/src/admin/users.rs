@@ -101,9 +101,11 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, path: Segmen
 }
 
 /// Partial update. `active: false` revokes every token and session the user holds, exactly as
-/// `valet user disable` does.
+/// `valet user disable` does. An admin cannot disable themselves here: it would revoke the
+/// very token making the call and could leave the org with no admin able to use the API
+/// (another admin, or `valet user disable`, still can).
 pub async fn update(State(state): State<AppState>, headers: HeaderMap, path: Segments, body: RawBody) -> ApiResult {
-    AdminCheck::require(&state, &headers).await?;
+    let check = AdminCheck::require(&state, &headers).await?;
     let key = path.key(0, "id")?;
     let body: UpdateBody = body.json(false).await?;
     let profile = ProfilePatch {
@@ -112,6 +114,9 @@ pub async fn update(State(state): State<AppState>, headers: HeaderMap, path: Seg
         last_name: body.last_name.as_deref().map(|n| parse_person_name("last_name", n, 80)).transpose().map_err(|e| ApiError::from(e).with_field("last_name"))?,
     };
     let user = state.engine.find_user(key.as_str()).await?;
+    if body.active == Some(false) && user.id == check.admin.id {
+        return Err(ApiError::conflict("an admin cannot disable their own account through the admin API").with_field("active"));
+    }
     let mut user = state.engine.update_user_profile(user.id.as_str(), profile).await?;
     if let Some(active) = body.active {
         if active != user.active {
