@@ -65,7 +65,7 @@ pub fn client_auth(headers: &HeaderMap, params: &Params) -> Result<Option<Client
             if body.client_id.as_deref().is_some_and(|b| b != id) {
                 return Err(OAuthError::invalid_client());
             }
-            Ok(Some(ClientAuth { client_id: id, secret: (!secret.is_empty()).then(|| Secret::new(secret)), assertion: None }))
+            Ok(Some(ClientAuth { client_id: id, secret: (!secret.is_empty()).then(|| Secret::new(secret)), assertion: None, client_ip: None }))
         }
         None => {
             if let Some(assertion) = body.client_assertion {
@@ -73,9 +73,9 @@ pub fn client_auth(headers: &HeaderMap, params: &Params) -> Result<Option<Client
                     return Err(OAuthError::invalid_request("client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer"));
                 }
                 let id = body.client_id.or_else(|| unverified_client_id(&assertion)).ok_or_else(OAuthError::invalid_client)?;
-                return Ok(Some(ClientAuth { client_id: id, secret: body.client_secret.map(Secret::new), assertion: Some(assertion) }));
+                return Ok(Some(ClientAuth { client_id: id, secret: body.client_secret.map(Secret::new), assertion: Some(assertion), client_ip: None }));
             }
-            Ok(body.client_id.map(|id| ClientAuth { client_id: id, secret: body.client_secret.map(Secret::new), assertion: None }))
+            Ok(body.client_id.map(|id| ClientAuth { client_id: id, secret: body.client_secret.map(Secret::new), assertion: None, client_ip: None }))
         }
     }
 }
@@ -265,4 +265,9 @@ impl valet_core::engine::exchange::Fetcher for Outbound {
         }
         String::from_utf8(body.to_vec()).map_err(|e| e.to_string())
     }
+}
+
+/// The peer address of a request (set by the server's connection handling).
+pub fn peer_ip(req: &axum::extract::Request) -> Option<std::net::IpAddr> {
+    req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
 }

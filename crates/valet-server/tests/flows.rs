@@ -574,3 +574,37 @@ both_backends!(token_exchange_with_trusted_issuers_and_asset_tokens, |app: &Test
     assert_eq!(claims["did"], "device-42");
     assert_eq!(claims["aud"][0], "https://assets.example");
 });
+
+both_backends!(ip_restrictions_and_relaxation, |app: &TestApp| async move {
+    use valet_core::model::IpRelaxation;
+    let t = app.tokens("api refresh_token").await;
+    let rt = t["refresh_token"].as_str().unwrap().to_string();
+    let set = |ranges: Vec<&str>, relax: IpRelaxation| {
+        let policy = AppPolicy { ip_ranges: ranges.into_iter().map(String::from).collect(), ip_relaxation: relax, ..AppPolicy::default() };
+        app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() })
+    };
+    let refresh = || {
+        let c = app.client();
+        let url = app.url("/services/oauth2/token");
+        let form = [("grant_type", "refresh_token".to_string()), ("refresh_token", rt.clone()), ("client_id", app.app.consumer_key.clone()), ("client_secret", app.secret.clone())];
+        async move {
+            let r = c.post(url).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // The tests connect from 127.0.0.1.
+    set(vec!["10.0.0.0/8"], IpRelaxation::Enforce).await.unwrap();
+    let (s, e) = refresh().await;
+    assert_eq!((s, e["error_description"].as_str()), (400, Some("IP restricted or invalid login hours")));
+    let b = app.browser();
+    let q = [("response_type", "code"), ("client_id", app.app.consumer_key.as_str()), ("redirect_uri", CALLBACK)];
+    let r = b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap()))).send().await.unwrap();
+    assert!(r.headers()["location"].to_str().unwrap().contains("error=invalid_grant"), "authorize refuses too");
+    set(vec!["10.0.0.0/8"], IpRelaxation::EnforceRelaxRefresh).await.unwrap();
+    assert_eq!(refresh().await.0, 200, "refresh is relaxed");
+    set(vec!["10.0.0.0/8"], IpRelaxation::Bypass).await.unwrap();
+    assert_eq!(refresh().await.0, 200);
+    set(vec!["127.0.0.0/8"], IpRelaxation::Enforce).await.unwrap();
+    assert_eq!(refresh().await.0, 200, "inside the range");
+    assert!(set(vec!["not-an-ip"], IpRelaxation::Enforce).await.is_err());
+});

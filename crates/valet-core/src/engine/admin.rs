@@ -424,6 +424,9 @@ fn validate_policy(p: &AppPolicy) -> Result<(), AdminError> {
     if ![1, 5, 10, 15, 30].contains(&p.jwt_access_token_minutes) {
         return Err(AdminError::Invalid("jwt_access_token_minutes must be 1, 5, 10, 15 or 30".into()));
     }
+    if let Some(bad) = p.ip_ranges.iter().find(|r| !super::ip::valid_range(r)) {
+        return Err(AdminError::Invalid(format!("ip_ranges: {bad:?} is not an address, CIDR range or a-b span")));
+    }
     if let Some(pem) = &p.jwt_certificate_pem {
         if pem.len() > 4000 {
             return Err(AdminError::Invalid("the certificate is limited to 4,000 characters".into()));

@@ -70,7 +70,7 @@ impl Engine {
 
     /// JWT bearer: the app is named by `iss`, the assertion is verified with the app's
     /// certificate, the user (`sub`) must have approved the app or be pre-authorized.
-    pub(crate) async fn jwt_bearer(&self, assertion: &str) -> Result<TokenResponse, TokenError> {
+    pub(crate) async fn jwt_bearer(&self, assertion: &str, client_ip: Option<std::net::IpAddr>) -> Result<TokenResponse, TokenError> {
         let unverified = UnverifiedJwt::parse(assertion).ok_or_else(OAuthError::invalid_assertion)?;
         let iss = unverified.claims.get("iss").and_then(|v| v.as_str()).ok_or_else(OAuthError::invalid_assertion)?;
         let app = self.store.get_app_by_consumer_key(iss).await?.ok_or_else(OAuthError::invalid_client_id)?;
@@ -80,6 +80,7 @@ impl Engine {
         if !unverified.verify_with_certificate(pem) {
             return Err(OAuthError::invalid_assertion().into());
         }
+        super::ip::check(&app.policy, client_ip, super::ip::IpCheck::Login)?;
         let claims = unverified.claims;
         if !self.audience_ok(claims.get("aud")) {
             return Err(OAuthError::invalid_audience().into());

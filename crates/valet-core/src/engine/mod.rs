@@ -9,6 +9,7 @@ pub mod client_assertion;
 pub mod device;
 pub mod exchange;
 pub mod grants;
+pub mod ip;
 pub mod logout;
 pub mod registration;
 pub mod password;

@@ -17,6 +17,8 @@ pub struct ClientAuth {
     pub secret: Option<Secret>,
     /// A `private_key_jwt` or `client_secret_jwt` assertion (RFC 7523 §2.2), unverified.
     pub assertion: Option<String>,
+    /// The address the request came from, for the app's IP restrictions.
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 /// A token-endpoint outcome: an OAuth error for the client, or a fault that becomes a 500.
@@ -50,12 +52,13 @@ pub struct Client {
 
 impl Engine {
     /// Runs one token request.
-    pub async fn token(&self, req: TokenRequest, auth: Option<ClientAuth>) -> Result<TokenResponse, TokenError> {
+    pub async fn token(&self, req: TokenRequest, auth: Option<ClientAuth>, client_ip: Option<std::net::IpAddr>) -> Result<TokenResponse, TokenError> {
         // The JWT bearer flow names its client in the assertion, not in credentials.
         if let TokenRequest::JwtBearer { assertion } = &req {
-            return self.jwt_bearer(assertion).await;
+            return self.jwt_bearer(assertion, client_ip).await;
         }
-        let auth = auth.ok_or_else(OAuthError::invalid_client_id)?;
+        let mut auth = auth.ok_or_else(OAuthError::invalid_client_id)?;
+        auth.client_ip = client_ip;
         match req {
             TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, hybrid: _ } => {
                 self.redeem_code(auth, &code, redirect_uri.as_deref(), code_verifier.as_deref()).await
@@ -81,6 +84,17 @@ impl Engine {
     /// required (seed 002); `requires_secret` reads from the app's policy whether its absence
     /// is acceptable for this flow.
     pub async fn authenticate_client(&self, auth: &ClientAuth, requires_secret: impl Fn(&AppPolicy) -> bool) -> Result<Client, TokenError> {
+        self.authenticate_client_at(auth, requires_secret, super::ip::IpCheck::Login).await
+    }
+
+    /// [`Engine::authenticate_client`], then the app's IP restrictions for this kind of call.
+    pub async fn authenticate_client_at(&self, auth: &ClientAuth, requires_secret: impl Fn(&AppPolicy) -> bool, at: super::ip::IpCheck) -> Result<Client, TokenError> {
+        let client = self.authenticate_client_inner(auth, requires_secret).await?;
+        super::ip::check(&client.app.policy, auth.client_ip, at)?;
+        Ok(client)
+    }
+
+    async fn authenticate_client_inner(&self, auth: &ClientAuth, requires_secret: impl Fn(&AppPolicy) -> bool) -> Result<Client, TokenError> {
         let app = self.store.get_app_by_consumer_key(&auth.client_id).await?.ok_or_else(OAuthError::invalid_client_id)?;
         let require_secret = requires_secret(&app.policy);
         if let Some(assertion) = &auth.assertion {
@@ -173,7 +187,7 @@ impl Engine {
     }
 
     async fn refresh(&self, auth: ClientAuth, token: &str, scope: Option<&str>) -> Result<TokenResponse, TokenError> {
-        let client = self.authenticate_client(&auth, |p| p.require_secret_for_refresh_token_flow).await?;
+        let client = self.authenticate_client_at(&auth, |p| p.require_secret_for_refresh_token_flow, super::ip::IpCheck::Refresh).await?;
         let app = &client.app;
         let now = self.clock.now_ms();
         if token.len() > 512 {

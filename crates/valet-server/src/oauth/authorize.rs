@@ -14,6 +14,7 @@ use crate::ui::templates::{ConsentPage, ScopeLine};
 use crate::AppState;
 
 pub async fn authorize(State(state): State<AppState>, req: Request) -> Response {
+    let ip = http::peer_ip(&req);
     let (headers, params) = match http::read_params(req).await {
         Ok(p) => p,
         Err(e) => return error_page(&e),
@@ -22,6 +23,9 @@ pub async fn authorize(State(state): State<AppState>, req: Request) -> Response 
         Ok(r) => r,
         Err(e) => return authorize_error(e),
     };
+    if let Err(e) = valet_core::engine::ip::check(&request.app.policy, ip, valet_core::engine::ip::IpCheck::Login) {
+        return redirect_error(&request, e);
+    }
     let session = match session_of(&state, &headers).await {
         Ok(s) => s,
         Err(r) => return r,

@@ -9,6 +9,7 @@ use crate::http::{self, Format};
 use crate::AppState;
 
 pub async fn token(State(state): State<AppState>, req: Request) -> Response {
+    let ip = http::peer_ip(&req);
     let (headers, params) = match http::read_params(req).await {
         Ok(p) => p,
         Err(e) => return http::oauth_error(Format::Json, &e),
@@ -19,14 +20,14 @@ pub async fn token(State(state): State<AppState>, req: Request) -> Response {
         Err(e) => return http::oauth_error(format, &e),
     };
     let auth = match http::client_auth(&headers, &params) {
-        Ok(a) => a,
+        Ok(a) => a.map(|a| valet_core::engine::token::ClientAuth { client_ip: ip, ..a }),
         Err(e) => return http::oauth_error(format, &e),
     };
     let grant = request.grant_name();
     if let TokenRequest::DeviceStart { scope } = &request {
         return device_start(&state, format, auth, scope.as_deref()).await;
     }
-    match state.engine.token(request, auth).await {
+    match state.engine.token(request, auth, ip).await {
         Ok(resp) => {
             state.metrics.token_issued(grant);
             let json = serde_json::to_string(&resp).unwrap_or_default();
@@ -63,13 +64,14 @@ async fn device_start(state: &AppState, format: Format, auth: Option<valet_core:
 
 /// `POST /services/oauth2/device_authorization` (RFC 8628 §3.1).
 pub async fn device_authorization(State(state): State<AppState>, req: Request) -> Response {
+    let ip = http::peer_ip(&req);
     let (headers, params) = match http::read_params(req).await {
         Ok(p) => p,
         Err(e) => return http::oauth_error(Format::Json, &e),
     };
     let format = Format::negotiate(&headers, &params);
     let auth = match http::client_auth(&headers, &params) {
-        Ok(a) => a,
+        Ok(a) => a.map(|a| valet_core::engine::token::ClientAuth { client_ip: ip, ..a }),
         Err(e) => return http::oauth_error(format, &e),
     };
     device_start(&state, format, auth, params.get_lenient("scope")).await
