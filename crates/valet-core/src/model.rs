@@ -166,6 +166,9 @@ pub struct AppPolicy {
     pub ip_relaxation: IpRelaxation,
     pub refresh_token_policy: RefreshTokenPolicy,
     pub refresh_token_rotation: bool,
+    /// With rotation: how long a retry with the previous token still gets the same successor
+    /// (instead of being treated as reuse, which revokes the family).
+    pub refresh_token_grace_seconds: u32,
     /// Access-token lifetime ("Timeout value"); default 2 hours.
     pub session_timeout_minutes: u32,
     pub require_secret_for_web_server_flow: bool,
@@ -211,6 +214,7 @@ impl Default for AppPolicy {
             ip_relaxation: IpRelaxation::Enforce,
             refresh_token_policy: RefreshTokenPolicy::ValidUntilRevoked,
             refresh_token_rotation: false,
+            refresh_token_grace_seconds: 30,
             session_timeout_minutes: 120,
             require_secret_for_web_server_flow: true,
             require_secret_for_refresh_token_flow: true,
@@ -392,6 +396,9 @@ pub struct RefreshToken {
     pub expires_at: Option<Millis>,
     pub revoked_at: Option<Millis>,
     pub replaced_by: Option<TokenHash>,
+    /// After a rotation: the successor token sealed under the master key, so a retry within
+    /// the grace window gets the same successor.
+    pub successor_sealed: Option<Vec<u8>>,
 }
 
 /// A browser session at Valet's own pages.

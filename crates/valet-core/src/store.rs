@@ -128,7 +128,7 @@ pub trait Store: Send + Sync + 'static {
     async fn touch_refresh_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<()>;
     /// Atomically replaces `old` by `new` (rotation): succeeds only if `old` was not yet
     /// replaced or revoked. Returns false when another request rotated it first.
-    async fn rotate_refresh_token(&self, old: &TokenHash, new: &RefreshToken, now: Millis) -> StoreResult<bool>;
+    async fn rotate_refresh_token(&self, old: &TokenHash, new: &RefreshToken, successor_sealed: &[u8], now: Millis) -> StoreResult<bool>;
     /// Whether the user holds any unrevoked family of the app with a live token in it.
     async fn user_has_live_family(&self, user_id: &SfId, app_id: &SfId, now: Millis) -> StoreResult<bool>;
     /// Revokes every family of a user (disable, password change) or of a user x app pair.

@@ -608,3 +608,39 @@ both_backends!(ip_restrictions_and_relaxation, |app: &TestApp| async move {
     assert_eq!(refresh().await.0, 200, "inside the range");
     assert!(set(vec!["not-an-ip"], IpRelaxation::Enforce).await.is_err());
 });
+
+both_backends!(refresh_rotation_with_reuse_detection_and_grace, |app: &TestApp| async move {
+    let policy = AppPolicy { refresh_token_rotation: true, refresh_token_grace_seconds: 30, ..AppPolicy::default() };
+    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    let t = app.tokens("api refresh_token").await;
+    let rt1 = t["refresh_token"].as_str().unwrap().to_string();
+    let refresh = |rt: String| {
+        let c = app.client();
+        let url = app.url("/services/oauth2/token");
+        let form = [("grant_type", "refresh_token".to_string()), ("refresh_token", rt), ("client_id", app.app.consumer_key.clone()), ("client_secret", app.secret.clone())];
+        async move {
+            let r = c.post(url).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // 20 parallel refreshes with the same token: one rotation, everyone gets the same successor.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        tasks.push(refresh(rt1.clone()));
+    }
+    let results = futures::future::join_all(tasks).await;
+    let successors: std::collections::BTreeSet<String> = results.iter().map(|(s, b)| {
+        assert_eq!(*s, 200, "{b}");
+        b["refresh_token"].as_str().unwrap().to_string()
+    }).collect();
+    assert_eq!(successors.len(), 1, "one family, one successor: {successors:?}");
+    let rt2 = successors.into_iter().next().unwrap();
+    assert_ne!(rt2, rt1);
+    // After the grace window, the old token is reuse: the whole family dies.
+    app.clock.advance_ms(31_000);
+    let (s, e) = refresh(rt1.clone()).await;
+    assert_eq!((s, e["error_description"].as_str()), (400, Some("expired access/refresh token")));
+    let (s, _) = refresh(rt2).await;
+    assert_eq!(s, 400, "the successor was revoked with its family");
+    assert_eq!(app.userinfo_status(t["access_token"].as_str().unwrap()).await, 403);
+});

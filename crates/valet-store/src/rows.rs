@@ -195,7 +195,7 @@ pub(crate) fn access_token(row: &AnyRow) -> StoreResult<AccessToken> {
 
 /// As [`ACCESS_COLS_FOLDED`], for `refresh_tokens t`.
 pub(crate) const REFRESH_COLS_FOLDED: &str = "t.token_hash, t.family_id, t.org_id, t.app_id, t.user_id, t.scopes, \
-     t.created_at, t.last_used_at, t.expires_at, COALESCE(t.revoked_at, f.revoked_at) AS revoked_at, t.replaced_by";
+     t.created_at, t.last_used_at, t.expires_at, COALESCE(t.revoked_at, f.revoked_at) AS revoked_at, t.replaced_by, t.successor_sealed";
 
 pub(crate) fn refresh_token(row: &AnyRow) -> StoreResult<RefreshToken> {
     let replaced_by: Option<String> = col(row, "replaced_by")?;
@@ -211,6 +211,7 @@ pub(crate) fn refresh_token(row: &AnyRow) -> StoreResult<RefreshToken> {
         expires_at: col(row, "expires_at")?,
         revoked_at: col(row, "revoked_at")?,
         replaced_by: replaced_by.map(TokenHash::from_stored),
+        successor_sealed: col(row, "successor_sealed")?,
     })
 }
 

@@ -670,19 +670,21 @@ impl Store for SqlStore {
         &self,
         old: &TokenHash,
         new: &RefreshToken,
+        successor_sealed: &[u8],
         now: Millis,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         // The conditional UPDATE picks the single winner (as in `consume_code`); the family
         // check refuses rotation of a token whose family was revoked after it was inserted.
         let done = sqlx::query(
-            "UPDATE refresh_tokens SET replaced_by = $1, revoked_at = $2 \
-             WHERE token_hash = $3 AND replaced_by IS NULL AND revoked_at IS NULL \
+            "UPDATE refresh_tokens SET replaced_by = $1, revoked_at = $2, successor_sealed = $3 \
+             WHERE token_hash = $4 AND replaced_by IS NULL AND revoked_at IS NULL \
              AND NOT EXISTS (SELECT 1 FROM token_families f \
                              WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NOT NULL)",
         )
         .bind(new.token_hash.as_str())
         .bind(now)
+        .bind(successor_sealed)
         .bind(old.as_str())
         .execute(&mut *tx)
         .await

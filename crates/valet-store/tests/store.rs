@@ -183,6 +183,7 @@ fn refresh_for(f: &TokenFamily, value: &str) -> RefreshToken {
         expires_at: None,
         revoked_at: None,
         replaced_by: None,
+        successor_sealed: None,
     }
 }
 
@@ -708,7 +709,7 @@ async fn rotation_has_one_winner(store: Arc<SqlStore>) {
         set.spawn(async move {
             (
                 i,
-                s.rotate_refresh_token(&old_hash, &new, T0 + 10)
+                s.rotate_refresh_token(&old_hash, &new, b"sealed", T0 + 10)
                     .await
                     .unwrap(),
             )
@@ -749,17 +750,17 @@ async fn rotation_has_one_winner(store: Arc<SqlStore>) {
     // The new token rotates onward; once the family is revoked nothing rotates.
     let next = refresh_for(&fam, "rt-next");
     assert!(store
-        .rotate_refresh_token(&winner_hash, &next, T0 + 20)
+        .rotate_refresh_token(&winner_hash, &next, b"sealed", T0 + 20)
         .await
         .unwrap());
     store.revoke_family("fam-rot", T0 + 30).await.unwrap();
     let after = refresh_for(&fam, "rt-after");
     assert!(!store
-        .rotate_refresh_token(&next.token_hash, &after, T0 + 40)
+        .rotate_refresh_token(&next.token_hash, &after, b"sealed", T0 + 40)
         .await
         .unwrap());
     assert!(!store
-        .rotate_refresh_token(&TokenHash::of("unknown"), &after, T0 + 40)
+        .rotate_refresh_token(&TokenHash::of("unknown"), &after, b"sealed", T0 + 40)
         .await
         .unwrap());
 }

@@ -21,6 +21,9 @@ pub struct ClientAuth {
     pub client_ip: Option<std::net::IpAddr>,
 }
 
+/// Associated data for sealed refresh-token successors.
+const SUCCESSOR_PURPOSE: &[u8] = b"valet-refresh-successor";
+
 /// A token-endpoint outcome: an OAuth error for the client, or a fault that becomes a 500.
 #[derive(Debug)]
 pub enum TokenError {
@@ -198,13 +201,27 @@ impl Engine {
         if rt.app_id != app.id {
             return Err(OAuthError::expired_refresh_token().into());
         }
-        if rt.replaced_by.is_some() {
-            // A rotated-out token came back: the family is compromised (seed 002).
-            self.store.revoke_family(&rt.family_id, now).await?;
-            tracing::warn!(app = %app.id, "rotated-out refresh token reused; family revoked");
-            return Err(OAuthError::expired_refresh_token().into());
+        let mut reuse_successor: Option<Secret> = None;
+        if let Some(successor) = &rt.replaced_by {
+            // A client that lost the response may retry within the grace window and gets the
+            // same successor back; any other reuse means the family is compromised (seed 002).
+            let grace_ms = app.policy.refresh_token_grace_seconds as i64 * 1000;
+            let within = rt.revoked_at.is_some_and(|rotated| now - rotated <= grace_ms);
+            let successor_live = match self.store.get_refresh_token(successor).await? {
+                Some(s) => s.revoked_at.is_none() && s.replaced_by.is_none(),
+                None => false,
+            };
+            let sealed = rt.successor_sealed.as_deref().and_then(|s| self.master.open_for(SUCCESSOR_PURPOSE, s).ok());
+            match (within && successor_live, sealed) {
+                (true, Some(plain)) => reuse_successor = Some(Secret::new(String::from_utf8_lossy(&plain).into_owned())),
+                _ => {
+                    self.store.revoke_family(&rt.family_id, now).await?;
+                    tracing::warn!(app = %app.id, "rotated-out refresh token reused; family revoked");
+                    return Err(OAuthError::expired_refresh_token().into());
+                }
+            }
         }
-        if rt.revoked_at.is_some() || rt.expires_at.is_some_and(|e| e <= now) {
+        if (rt.revoked_at.is_some() && reuse_successor.is_none()) || rt.expires_at.is_some_and(|e| e <= now) {
             return Err(OAuthError::expired_refresh_token().into());
         }
         let minute = 60_000i64;
@@ -233,7 +250,9 @@ impl Engine {
             family.scopes = rt.scopes.clone();
         }
         let mut resp = self.issue_tokens(Issue { family: &family, user: &user, client: &client, nonce: None, with_refresh: false }).await?;
-        if app.policy.refresh_token_rotation {
+        if let Some(successor) = reuse_successor {
+            resp.refresh_token = Some(successor.expose().to_string());
+        } else if app.policy.refresh_token_rotation {
             let new = secret::new_refresh_token(self.rng());
             let record = RefreshToken {
                 token_hash: new.hash(),
@@ -247,12 +266,29 @@ impl Engine {
                 expires_at: rt.expires_at,
                 revoked_at: None,
                 replaced_by: None,
+                successor_sealed: None,
             };
-            if !self.store.rotate_refresh_token(&hash, &record, now).await? {
-                self.store.revoke_family(&rt.family_id, now).await?;
-                return Err(OAuthError::expired_refresh_token().into());
+            let sealed = self.master.seal_for(SUCCESSOR_PURPOSE, new.expose().as_bytes()).map_err(EngineError::from)?;
+            if self.store.rotate_refresh_token(&hash, &record, &sealed, now).await? {
+                resp.refresh_token = Some(new.expose().to_string());
+            } else {
+                // A concurrent request rotated it first: within the grace window it is the same
+                // client retrying, so it gets the winner's successor; otherwise it is reuse.
+                let winner = self.store.get_refresh_token(&hash).await?;
+                let successor = winner
+                    .filter(|w| w.replaced_by.is_some())
+                    .and_then(|w| w.successor_sealed)
+                    .and_then(|s| self.master.open_for(SUCCESSOR_PURPOSE, &s).ok());
+                match successor {
+                    Some(plain) if app.policy.refresh_token_grace_seconds > 0 => {
+                        resp.refresh_token = Some(String::from_utf8_lossy(&plain).into_owned());
+                    }
+                    _ => {
+                        self.store.revoke_family(&rt.family_id, now).await?;
+                        return Err(OAuthError::expired_refresh_token().into());
+                    }
+                }
             }
-            resp.refresh_token = Some(new.expose().to_string());
         } else {
             self.store.touch_refresh_token(&hash, now).await?;
         }
@@ -303,6 +339,7 @@ impl Engine {
                     expires_at,
                     revoked_at: None,
                     replaced_by: None,
+                    successor_sealed: None,
                 })
                 .await?;
             Some(rt.expose().to_string())
