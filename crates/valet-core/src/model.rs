@@ -277,6 +277,8 @@ pub struct App {
     pub org_id: SfId,
     pub name: String,
     pub consumer_key: String,
+    /// During a staged key rotation, the old key, still accepted until retired.
+    pub previous_consumer_key: Option<String>,
     /// A public client has no secret (e.g. the sf CLI's `PlatformCLI`).
     pub is_public: bool,
     pub callback_urls: Vec<String>,

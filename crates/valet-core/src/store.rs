@@ -92,6 +92,10 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the app and everything issued to it (codes, tokens, consents, secrets).
     async fn delete_app(&self, id: &SfId) -> StoreResult<()>;
 
+    /// Staged consumer-key rotation: the current key becomes the previous one (still valid).
+    async fn rotate_consumer_key(&self, app_id: &SfId, new_key: &str, now: Millis) -> StoreResult<()>;
+    async fn retire_previous_consumer_key(&self, app_id: &SfId, now: Millis) -> StoreResult<()>;
+
     // Consumer secrets
     async fn insert_app_secret(&self, app_id: &SfId, hash: &TokenHash, sealed: &[u8], now: Millis) -> StoreResult<i64>;
     /// Secrets that are not retired, newest first.

@@ -644,3 +644,34 @@ both_backends!(refresh_rotation_with_reuse_detection_and_grace, |app: &TestApp| 
     assert_eq!(s, 400, "the successor was revoked with its family");
     assert_eq!(app.userinfo_status(t["access_token"].as_str().unwrap()).await, 403);
 });
+
+both_backends!(staged_rotation_of_consumer_key_and_secret, |app: &TestApp| async move {
+    let t = app.tokens("api refresh_token").await;
+    let rt = t["refresh_token"].as_str().unwrap().to_string();
+    let refresh = |id: String, secret: String| {
+        let c = app.client();
+        let url = app.url("/services/oauth2/token");
+        let form = [("grant_type", "refresh_token".to_string()), ("refresh_token", rt.clone()), ("client_id", id), ("client_secret", secret)];
+        async move {
+            let r = c.post(url).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let old_key = app.app.consumer_key.clone();
+    let old_secret = app.secret.clone();
+    // Stage a new secret and a new key: old and new both work.
+    let (_, new_secret) = app.engine.rotate_secret(&old_key, false).await.unwrap();
+    let rotated = app.engine.rotate_consumer_key(&old_key).await.unwrap();
+    let new_key = rotated.consumer_key.clone();
+    assert_ne!(new_key, old_key);
+    for (id, secret) in [(&old_key, &old_secret), (&new_key, &old_secret), (&old_key, &new_secret.expose().to_string()), (&new_key, &new_secret.expose().to_string())] {
+        assert_eq!(refresh(id.clone(), secret.clone()).await.0, 200, "{id} / secret");
+    }
+    // Retire the old ones: only the new pair works; issued tokens survive.
+    app.engine.retire_old_secrets(&new_key).await.unwrap();
+    app.engine.retire_previous_consumer_key(&new_key).await.unwrap();
+    assert_eq!(refresh(new_key.clone(), old_secret.clone()).await.1["error"], "invalid_client");
+    assert_eq!(refresh(old_key.clone(), new_secret.expose().to_string()).await.1["error"], "invalid_client_id");
+    assert_eq!(refresh(new_key.clone(), new_secret.expose().to_string()).await.0, 200);
+    assert_eq!(app.userinfo_status(t["access_token"].as_str().unwrap()).await, 200);
+});

@@ -85,7 +85,7 @@ pub(crate) fn user(row: &AnyRow) -> StoreResult<User> {
 }
 
 pub(crate) const APP_COLS: &str =
-    "id, org_id, name, consumer_key, is_public, callback_urls, scopes, policy, created_at, updated_at";
+    "id, org_id, name, consumer_key, previous_consumer_key, is_public, callback_urls, scopes, policy, created_at, updated_at";
 
 pub(crate) fn app(row: &AnyRow) -> StoreResult<App> {
     Ok(App {
@@ -93,6 +93,7 @@ pub(crate) fn app(row: &AnyRow) -> StoreResult<App> {
         org_id: id(row, "org_id")?,
         name: col(row, "name")?,
         consumer_key: col(row, "consumer_key")?,
+        previous_consumer_key: col(row, "previous_consumer_key")?,
         is_public: flag(row, "is_public")?,
         callback_urls: json(row, "callback_urls")?,
         scopes: scopes(row, "scopes")?,

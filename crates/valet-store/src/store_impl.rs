@@ -271,7 +271,7 @@ impl Store for SqlStore {
 
     async fn get_app_by_consumer_key(&self, key: &str) -> StoreResult<Option<App>> {
         let sql = format!(
-            "SELECT {} FROM apps WHERE consumer_key = $1",
+            "SELECT {} FROM apps WHERE consumer_key = $1 OR previous_consumer_key = $1",
             rows::APP_COLS
         );
         let row = sqlx::query(&sql)
@@ -341,6 +341,33 @@ impl Store for SqlStore {
         }
         let done = sqlx::query("DELETE FROM apps WHERE id = $1")
             .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        found(done.rows_affected())?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn rotate_consumer_key(&self, app_id: &SfId, new_key: &str, now: Millis) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE apps SET previous_consumer_key = consumer_key, consumer_key = $1, updated_at = $2 WHERE id = $3")
+            .bind(new_key)
+            .bind(now)
+            .bind(app_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(e, "consumer key"))?;
+        found(done.rows_affected())?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn retire_previous_consumer_key(&self, app_id: &SfId, now: Millis) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE apps SET previous_consumer_key = NULL, updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(app_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;

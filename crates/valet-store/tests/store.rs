@@ -120,6 +120,7 @@ fn app_in(org: &Org, name: &str) -> App {
         org_id: org.id.clone(),
         name: name.into(),
         consumer_key: format!("3MVG9{}", valet_core::rand::alnum(&OsRandom, 80)),
+        previous_consumer_key: None,
         is_public: false,
         callback_urls: vec![
             "http://localhost:1717/OauthRedirect".into(),

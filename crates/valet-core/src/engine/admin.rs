@@ -212,6 +212,7 @@ impl Engine {
             org_id: org.clone(),
             name,
             consumer_key: new.consumer_key.unwrap_or_else(|| secret::new_consumer_key(self.rng())),
+            previous_consumer_key: None,
             is_public: new.is_public,
             callback_urls: new.callback_urls,
             scopes: new.scopes,
@@ -340,6 +341,26 @@ impl Engine {
     pub async fn user_permission_sets(&self, user: &str) -> Result<Vec<String>, AdminError> {
         let user = self.find_user(user).await?;
         Ok(self.store.user_permission_sets(&user.id).await?)
+    }
+
+    /// Staged consumer-key rotation: a new key identifies the app and the old one keeps
+    /// working until [`Engine::retire_previous_consumer_key`].
+    pub async fn rotate_consumer_key(&self, key: &str) -> Result<App, AdminError> {
+        let app = self.find_app(key).await?;
+        if app.consumer_key == PLATFORM_CLI {
+            return Err(AdminError::Invalid("the built-in PlatformCLI client keeps its key".into()));
+        }
+        if app.previous_consumer_key.is_some() {
+            return Err(AdminError::Invalid("a key rotation is already staged; retire the previous key first".into()));
+        }
+        self.store.rotate_consumer_key(&app.id, &secret::new_consumer_key(self.rng()), self.clock.now_ms()).await?;
+        self.find_app(app.id.as_str()).await
+    }
+
+    pub async fn retire_previous_consumer_key(&self, key: &str) -> Result<App, AdminError> {
+        let app = self.find_app(key).await?;
+        self.store.retire_previous_consumer_key(&app.id, self.clock.now_ms()).await?;
+        self.find_app(app.id.as_str()).await
     }
 
     /// Ends a staged rotation: only the newest secret stays valid.
