@@ -3,6 +3,7 @@
 //! values, call one engine method, and render the result.
 
 pub mod admin;
+pub mod api;
 pub mod http;
 pub mod oauth;
 pub mod ops;
@@ -35,10 +36,12 @@ pub struct AppState {
     pub throttle: Arc<ui::throttle::LoginThrottle>,
     /// Outbound HTTP (back-channel logout): short timeouts, no redirects.
     pub http: reqwest::Client,
+    /// The REST data API's engine (`/services/data`).
+    pub data: Arc<valet_data::DataApi>,
 }
 
 /// Builds the whole application.
-pub fn app(engine: Arc<Engine>, opts: HttpOptions) -> Router {
+pub fn app(engine: Arc<Engine>, data: Arc<valet_data::DataApi>, opts: HttpOptions) -> Router {
     let outbound = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
@@ -51,6 +54,7 @@ pub fn app(engine: Arc<Engine>, opts: HttpOptions) -> Router {
         metrics: Arc::new(Metrics::default()),
         throttle: Arc::new(ui::throttle::LoginThrottle::default()),
         http: outbound,
+        data,
     };
     router(state)
 }
@@ -89,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages)
         .merge(ops)
         .merge(admin::router())
+        .merge(api::router())
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), ops::observe))
         .layer(axum::extract::DefaultBodyLimit::max(http::MAX_BODY))

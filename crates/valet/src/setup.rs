@@ -71,6 +71,11 @@ pub async fn open_store(cfg: &Config) -> CliResult<SqlStore> {
         .await
         .map_err(|e| anyhow!("{e}"))?;
     store.migrate().await.map_err(|e| anyhow!("{e}"))?;
+    // The data API's tables (standard objects, custom-object registry, query locators).
+    valet_data::DataApi::new(&store, Arc::new(SystemClock), Arc::new(OsRandom))
+        .migrate()
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     Ok(store)
 }
 

@@ -29,6 +29,8 @@ pub enum Backend {
 pub struct TestApp {
     pub base: String,
     pub engine: Arc<Engine>,
+    /// The data API behind `/services/data` (to define custom objects, seed rows).
+    pub data: Arc<valet_data::DataApi>,
     pub clock: ManualClock,
     pub org_id: String,
     pub user: User,
@@ -106,7 +108,8 @@ impl TestApp {
             })
             .await
             .unwrap();
-        let router = valet_server::app(engine.clone(), valet_server::HttpOptions { public_url: base.clone(), secure_cookies: false });
+        let data = Arc::new(valet_data::DataApi::open(&store, engine.clock().clone(), Arc::new(OsRandom)).await.unwrap());
+        let router = valet_server::app(engine.clone(), data.clone(), valet_server::HttpOptions { public_url: base.clone(), secure_cookies: false });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(valet_server::serve::serve(listener, router, None, async move {
             let _ = rx.await;
@@ -114,6 +117,7 @@ impl TestApp {
         TestApp {
             base,
             engine,
+            data,
             clock,
             org_id: org.id.to_string(),
             user,

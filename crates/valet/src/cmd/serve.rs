@@ -82,8 +82,10 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
     }
 
     let sweeper = tokio::spawn(sweep_loop(engine.store().clone()));
+    let data = Arc::new(valet_data::DataApi::new(&sql, engine.clock().clone(), Arc::new(valet_core::rand::OsRandom)));
     let app = valet_server::app(
         engine.clone(),
+        data,
         valet_server::HttpOptions {
             public_url: public_url.clone(),
             secure_cookies: public_url.starts_with("https://"),
