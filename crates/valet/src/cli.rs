@@ -100,6 +100,15 @@ pub enum Command {
     /// Mint admin tokens for the admin API (/admin/api/v1)
     #[command(subcommand)]
     AdminToken(crate::cmd::admin_token::AdminTokenCmd),
+    /// Org-wide settings (flow blocks, PKCE requirement)
+    #[command(subcommand)]
+    Org(crate::cmd::org::OrgCmd),
+    /// Permission sets (pre-authorization for admin-approved apps)
+    #[command(subcommand)]
+    Permset(crate::cmd::permset::PermsetCmd),
+    /// Initial access tokens for dynamic client registration
+    #[command(subcommand)]
+    RegistrationToken(crate::cmd::registration::RegistrationTokenCmd),
 }
 
 /// Listener, public URL and TLS settings (for `serve` and `config check`).
@@ -223,6 +232,10 @@ pub enum AppCmd {
     RotateSecret(AppRotate),
     /// Retire every consumer secret but the newest (ends a staged rotation)
     RetireOldSecrets(AppKey),
+    /// Stage a new consumer key; the old key keeps working until `retire-old-key`
+    RotateKey(AppKey),
+    /// End a staged key rotation: only the new consumer key stays valid
+    RetireOldKey(AppKey),
 }
 
 /// Policy edits shared by `app create` and `app update`.

@@ -120,6 +120,27 @@ pub async fn run(cfg: &Config, cmd: AppCmd) -> CliResult<()> {
             }
             Ok(())
         }
+        AppCmd::RotateKey(key) => {
+            let engine = setup::admin_engine(cfg).await?;
+            let app = engine.rotate_consumer_key(&key.app).await?;
+            if key.out.json {
+                output::print_json(&app_json(&app, None));
+            } else {
+                println!("New consumer key (the previous one stays valid until `valet app retire-old-key`):");
+                println!("  {}", app.consumer_key);
+            }
+            Ok(())
+        }
+        AppCmd::RetireOldKey(key) => {
+            let engine = setup::admin_engine(cfg).await?;
+            let app = engine.retire_previous_consumer_key(&key.app).await?;
+            if key.out.json {
+                output::print_json(&app_json(&app, None));
+            } else {
+                println!("Only {} identifies the app now.", app.consumer_key);
+            }
+            Ok(())
+        }
         AppCmd::RetireOldSecrets(key) => {
             let engine = setup::admin_engine(cfg).await?;
             let retired = engine.retire_old_secrets(&key.app).await?;

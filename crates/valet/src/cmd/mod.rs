@@ -4,6 +4,9 @@ pub mod admin_token;
 pub mod app;
 pub mod config;
 pub mod migrate;
+pub mod org;
+pub mod permset;
+pub mod registration;
 pub mod serve;
 pub mod user;
 
@@ -24,6 +27,9 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::User(cmd) => user::run(&admin_config(&global)?, cmd).await,
         Command::App(cmd) => app::run(&admin_config(&global)?, cmd).await,
         Command::AdminToken(cmd) => admin_token::run(&admin_config(&global)?, cmd).await,
+        Command::Org(cmd) => org::run(&admin_config(&global)?, cmd).await,
+        Command::Permset(cmd) => permset::run(&admin_config(&global)?, cmd).await,
+        Command::RegistrationToken(cmd) => registration::run(&admin_config(&global)?, cmd).await,
     }
 }
 
