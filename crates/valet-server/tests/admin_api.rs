@@ -176,6 +176,8 @@ both_backends!(apps_crud_policy_merge_and_secrets, |app: &TestApp| async move {
         (json!({"policy": {"permitted_users": "Everyone"}}), 400, "invalid_request", Some("policy.permitted_users")),
         (json!({"policy": [1]}), 400, "invalid_request", Some("policy")),
         (json!({"colour": "red"}), 400, "invalid_request", Some("colour")),
+        (json!([]), 400, "invalid_request", None),
+        (json!(null), 400, "invalid_request", None),
         (json!({"scopes": ["api", "root"]}), 400, "invalid_request", Some("scopes[1]")),
         (json!({"name": ""}), 400, "invalid_request", Some("name")),
         (json!({"name": "a\u{0}b"}), 400, "invalid_request", Some("name")),

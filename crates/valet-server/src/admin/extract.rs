@@ -45,7 +45,7 @@ pub struct Key(String);
 
 impl Key {
     pub fn parse(s: &str, field: &str) -> Result<Key, ApiError> {
-        if s.is_empty() || s.len() > 255 || s.chars().any(char::is_control) {
+        if s.is_empty() || s.chars().count() > 255 || s.chars().any(char::is_control) {
             return Err(ApiError::bad_request(format!("{field} must be 1 to 255 characters without control characters")).with_field(field));
         }
         Ok(Key(s.to_string()))
@@ -76,6 +76,11 @@ impl RawBody {
     /// every field has a default, such as rotate-secret).
     pub async fn json<T: DeserializeOwned>(self, optional: bool) -> Result<T, ApiError> {
         let value = self.value(optional).await?;
+        // serde would also read a struct from an array of its fields in order; the API's
+        // bodies are objects only.
+        if !value.is_object() {
+            return Err(ApiError::bad_request("the body must be a JSON object"));
+        }
         from_value(value, "")
     }
 

@@ -51,6 +51,9 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("patch", "/admin/api/v1/org/settings"),
 ];
 
+/// Text without control characters (C0, DEL, C1), which every string field refuses.
+const NO_CONTROLS: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+
 fn r(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
@@ -76,7 +79,9 @@ fn param(name: &str) -> Value {
 fn op(id: &str, tag: &str, summary: &str, params: &[&str], request: Option<Value>, success: (&str, Value), extra: &[&str]) -> Value {
     let mut responses = serde_json::Map::new();
     responses.insert(success.0.to_string(), success.1);
-    for e in ["400", "401", "403"].iter().chain(extra.iter()) {
+    // An app key that is a name shared by several apps is ambiguous: 422 asks for the id.
+    let ambiguous: &[&str] = if params.contains(&"AppId") { &["422"] } else { &[] };
+    for e in ["400", "401", "403"].iter().chain(extra.iter()).chain(ambiguous.iter()) {
         let name = match *e {
             "400" => "BadRequest",
             "401" => "Unauthorized",
@@ -167,7 +172,7 @@ fn paths() -> Value {
             "get": op("getOrgSettings", "org", "The org-wide OAuth settings", &[], None, ("200", ok("The settings", "OrgSettings")), &[]),
             "put": op("replaceOrgSettings", "org", "Replace the org-wide settings (absent fields take their defaults)", &[], Some(body("OrgSettings", true)),
                 ("200", ok("The settings", "OrgSettings")), BODY_ERRORS),
-            "patch": op("updateOrgSettings", "org", "Merge a partial object into the org-wide settings", &[], Some(body("OrgSettings", true)),
+            "patch": op("updateOrgSettings", "org", "Merge a partial object into the org-wide settings", &[], Some(body("OrgSettingsPatch", true)),
                 ("200", ok("The settings", "OrgSettings")), BODY_ERRORS),
         },
     })
@@ -178,7 +183,7 @@ fn error_response(description: &str) -> Value {
 }
 
 fn components() -> Value {
-    let key = |d: &str| json!({ "type": "string", "minLength": 1, "maxLength": 255, "description": d });
+    let key = |d: &str| json!({ "type": "string", "minLength": 1, "maxLength": 255, "pattern": NO_CONTROLS, "description": d });
     json!({
         "securitySchemes": {
             "adminToken": {
@@ -204,7 +209,7 @@ fn components() -> Value {
             "Conflict": error_response("The record already exists; or the built-in admin app cannot be deleted; or an admin tried to disable their own account"),
             "PayloadTooLarge": error_response("The body exceeds 64 KiB"),
             "UnsupportedMediaType": error_response("The body is not application/json"),
-            "Unprocessable": error_response("Well-formed, but the values are refused (a weak password, an http callback URL, an out-of-range lifetime)"),
+            "Unprocessable": error_response("Well-formed, but the values are refused (a weak password, an http callback URL, an out-of-range lifetime), or an app name names several apps"),
         },
         "schemas": schemas(),
     })
@@ -237,10 +242,12 @@ fn schemas() -> Value {
         "items": { "type": "string", "minLength": 1, "maxLength": 2000, "pattern": "^(https://[a-z0-9.-]+|http://localhost(:[0-9]{1,5})?|[a-z][a-z0-9.]*:)/[A-Za-z0-9/._~-]*$" },
         "description": "Exact URLs: https, a custom scheme, or http on localhost/127.0.0.1/[::1]; no fragment, no wildcard; 2000 characters in all",
     });
-    let name = json!({ "type": "string", "minLength": 1, "maxLength": 255 });
+    let name = json!({ "type": "string", "minLength": 1, "maxLength": 255, "pattern": NO_CONTROLS });
+    let first_name = json!({ "type": "string", "maxLength": 40, "pattern": NO_CONTROLS });
+    let last_name = json!({ "type": "string", "maxLength": 80, "pattern": NO_CONTROLS });
     let scope_list = json!({ "type": "array", "minItems": 1, "items": r("Scope") });
     let policy_patch = json!({
-        "allOf": [r("AppPolicy")],
+        "anyOf": [r("AppPolicyPatch"), { "type": "null" }],
         "description": "A full or partial policy, merged into the current one (JSON merge patch: objects merge, null resets a key to its default; a string for refresh_token_policy sets its kind). Unknown keys are refused with 400 naming the key.",
     });
     let user_props = json!({
@@ -281,7 +288,7 @@ fn schemas() -> Value {
             "properties": {
                 "name": name,
                 "callback_urls": callback_urls,
-                "scopes": { "allOf": [scope_list], "description": "Default: api refresh_token openid" },
+                "scopes": { "anyOf": [scope_list, { "type": "null" }], "description": "Default: api refresh_token openid" },
                 "is_public": { "type": "boolean", "default": false, "description": "No consumer secret; the secret requirements of the policy default to off" },
                 "policy": policy_patch,
             },
@@ -289,7 +296,7 @@ fn schemas() -> Value {
     m.insert("AppUpdate".into(), json!({
             "type": "object",
             "additionalProperties": false,
-            "properties": { "name": name, "callback_urls": callback_urls, "scopes": scope_list, "policy": policy_patch },
+            "properties": { "name": nullable(&name), "callback_urls": nullable(&callback_urls), "scopes": nullable(&scope_list), "policy": policy_patch },
         }));
     m.insert("RotateSecret".into(), json!({
             "type": "object",
@@ -316,6 +323,7 @@ fn schemas() -> Value {
                 "ip_relaxation": r("IpRelaxation"),
                 "refresh_token_policy": r("RefreshTokenPolicy"),
                 "refresh_token_rotation": { "type": "boolean", "default": false },
+                "refresh_token_grace_seconds": { "type": "integer", "minimum": 0, "maximum": 4294967295u64, "default": 30, "description": "With rotation: how long a retry with the previous token still gets the same successor instead of revoking the family" },
                 "session_timeout_minutes": { "type": "integer", "minimum": 1, "maximum": 525600, "default": 120, "description": "Access-token lifetime" },
                 "require_secret_for_web_server_flow": { "type": "boolean", "default": true },
                 "require_secret_for_refresh_token_flow": { "type": "boolean", "default": true },
@@ -328,6 +336,7 @@ fn schemas() -> Value {
                 "enable_code_credentials_flow": { "type": "boolean", "default": false },
                 "enable_token_exchange_flow": { "type": "boolean", "default": false },
                 "token_exchange_require_secret": { "type": "boolean", "default": true },
+                "token_exchange_issuers": { "type": "array", "items": r("TrustedIssuer"), "description": "External identity providers whose tokens this app may exchange for Valet tokens (RFC 8693)" },
                 "enable_jwt_bearer_flow": { "type": "boolean", "default": false },
                 "jwt_certificate_pem": { "type": ["string", "null"], "maxLength": 4000, "description": "PEM certificate for the JWT bearer flow" },
                 "jwt_access_tokens": { "type": "boolean", "default": false },
@@ -341,6 +350,20 @@ fn schemas() -> Value {
         "registered_by": { "allOf": [opt_string], "description": "The registrar app whose initial access token registered this app (RFC 7591)" },
                 "custom_attributes": { "type": "object", "additionalProperties": { "type": "string" } },
                 "ip_ranges": { "allOf": [strings], "description": "a.b.c.d-e.f.g.h or CIDR" },
+            },
+        }));
+    m.insert("TrustedIssuer".into(), json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["issuer"],
+            "description": "An external issuer trusted for token exchange: its signing keys (jwks_url, jwks or certificate_pem), the audience its tokens must carry, and the claim that names the Valet user",
+            "properties": {
+                "issuer": { "type": "string" },
+                "audience": opt_string,
+                "user_claim": { "type": "string", "default": "sub" },
+                "jwks_url": { "type": ["string", "null"], "description": "Fetched and cached for five minutes" },
+                "jwks": { "description": "A static JWK set ({\"keys\": [...]}), kept as given" },
+                "certificate_pem": opt_string,
             },
         }));
     m.insert("PermittedUsers".into(), json!({
@@ -395,9 +418,9 @@ fn schemas() -> Value {
             "properties": {
                 "username": { "type": "string", "minLength": 3, "maxLength": 80, "pattern": "^[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+$", "description": "Shaped like an email address" },
                 "password": password,
-                "email": { "allOf": [email], "description": "Default: the username" },
-                "first_name": { "type": "string", "maxLength": 40 },
-                "last_name": { "type": "string", "maxLength": 80 },
+                "email": { "anyOf": [email, { "type": "null" }], "description": "Default: the username" },
+                "first_name": nullable(&first_name),
+                "last_name": nullable(&last_name),
                 "is_admin": { "type": "boolean", "default": false },
             },
         }));
@@ -405,10 +428,10 @@ fn schemas() -> Value {
             "type": "object",
             "additionalProperties": false,
             "properties": {
-                "email": email,
-                "first_name": { "type": "string", "maxLength": 40 },
-                "last_name": { "type": "string", "maxLength": 80 },
-                "active": { "type": "boolean", "description": "false revokes every token and session of the user" },
+                "email": nullable(&email),
+                "first_name": nullable(&first_name),
+                "last_name": nullable(&last_name),
+                "active": { "type": ["boolean", "null"], "description": "false revokes every token and session of the user" },
             },
         }));
     m.insert("PasswordSet".into(), json!({ "type": "object", "additionalProperties": false, "required": ["password"], "properties": { "password": password } }));
@@ -429,7 +452,7 @@ fn schemas() -> Value {
             "required": ["name"],
             "properties": {
                 "name": { "type": "string", "minLength": 1, "maxLength": 80, "pattern": "^[A-Za-z0-9_]+$" },
-                "label": { "type": "string", "minLength": 1, "maxLength": 255, "description": "Default: the name" },
+                "label": { "anyOf": [{ "type": "string", "minLength": 1, "maxLength": 255, "pattern": NO_CONTROLS }, { "type": "null" }], "description": "Default: the name" },
             },
         }));
     m.insert("OrgSettings".into(), json!({
@@ -444,7 +467,33 @@ fn schemas() -> Value {
                 "idle_refresh_token_ttl_days": { "type": ["integer", "null"], "minimum": 0, "maximum": 4294967295u64 },
             },
         }));
+    for (full, patch) in [("AppPolicy", "AppPolicyPatch"), ("OrgSettings", "OrgSettingsPatch")] {
+        if let Some(schema) = m.get(full).map(patch_schema) {
+            m.insert(patch.into(), schema);
+        }
+    }
     Value::Object(m)
+}
+
+/// `v` or null.
+fn nullable(v: &Value) -> Value {
+    json!({ "anyOf": [v, { "type": "null" }] })
+}
+
+/// The merge-patch form of an object schema: every property may also be null, which resets it
+/// to its default.
+fn patch_schema(full: &Value) -> Value {
+    let mut s = full.clone();
+    if let Some(obj) = s.as_object_mut() {
+        obj.remove("required");
+        obj.insert("description".into(), json!("A partial object merged into the current one (JSON merge patch): absent keys stay, null resets a key to its default, nested objects merge. Unknown keys are refused with 400 naming the key."));
+        if let Some(Value::Object(props)) = obj.get_mut("properties") {
+            for v in props.values_mut() {
+                *v = nullable(v);
+            }
+        }
+    }
+    s
 }
 
 fn build() -> Value {
@@ -490,6 +539,9 @@ mod tests {
         assert_eq!(props("IdTokenSettings"), fields(&p.id_token));
         assert_eq!(props("AssetTokenSettings"), fields(&p.asset_tokens));
         assert_eq!(props("OrgSettings"), fields(&OrgSettings::default()));
+        let issuer: valet_core::model::TrustedIssuer = serde_json::from_value(serde_json::json!({"issuer": "https://idp.example"})).unwrap();
+        assert_eq!(props("TrustedIssuer"), fields(&issuer));
+        assert_eq!(props("AppPolicyPatch"), props("AppPolicy"));
     }
 
     #[test]
