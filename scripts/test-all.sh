@@ -19,8 +19,12 @@ fi
 echo "== cargo test (workspace, SQLite and PostgreSQL)"
 mkdir -p target
 cargo test --workspace --locked 2>&1 | tee target/test.log
+cargo build --locked -p valet --bin valet
 grep -E "^test result:" target/test.log | awk '{p+=$4; f+=$6} END {print "cargo:", p, "passed,", f, "failed"}'
 
+
+echo "== admin API: OpenAPI validation and schema-driven fuzzing (no 5xx)"
+SKIP_BUILD=1 FUZZ_MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-25}" FUZZ_SEED="${FUZZ_SEED:-1}" bash scripts/admin-api-fuzz.sh
 
 echo "== end-to-end (real clients, real browser)"
 VALET_E2E_BACKENDS="${VALET_E2E_BACKENDS:-sqlite postgres}" bash e2e/run.sh
