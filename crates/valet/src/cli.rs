@@ -109,6 +109,9 @@ pub enum Command {
     /// Initial access tokens for dynamic client registration
     #[command(subcommand)]
     RegistrationToken(crate::cmd::registration::RegistrationTokenCmd),
+    /// Custom objects and fields of the REST data API
+    #[command(subcommand)]
+    Object(crate::cmd::object::ObjectCmd),
 }
 
 /// Listener, public URL and TLS settings (for `serve` and `config check`).
