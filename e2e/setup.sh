@@ -31,9 +31,9 @@ if [ "$(cat "$NODE_DIR/node_modules/.valet-e2e-stamp" 2>/dev/null || true)" != "
   (cd "$NODE_DIR" && timeout 600 npm ci --no-audit --no-fund --loglevel=error)
   echo "$node_stamp" > "$NODE_DIR/node_modules/.valet-e2e-stamp"
 fi
-# jsforce >= 3.10.19 only loads on Node 20 with the undici 7 override; fail early if it does not.
-(cd "$NODE_DIR" && node -e "require('jsforce'); require('playwright-core')") \
-  || { log "jsforce/playwright-core do not load with $(node --version)"; exit 1; }
+# jsforce >= 3.10.19 and @salesforce/core 9 only load on Node 20 with the undici 7 override; fail early if they do not.
+(cd "$NODE_DIR" && node -e "require('jsforce'); require('@salesforce/core'); require('playwright-core')") \
+  || { log "jsforce/@salesforce/core/playwright-core do not load with $(node --version)"; exit 1; }
 
 # --- python ---------------------------------------------------------------------------------
 VENV="$E2E/.venv"

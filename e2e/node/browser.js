@@ -6,8 +6,14 @@
 // page, clicks "Allow" (or opts.decision = 'deny') on the consent page when it is shown, and resolves with the full URL of the
 // redirect to redirectPrefix (the callback host does not listen: the request is intercepted).
 //
+// approveDeviceInBrowser(verificationUri, userCode, { username, password }) is the person's side
+// of a device flow: /setup/connect, login, the user code, "Connect", Allow; resolves with the
+// text of the final page.
+//
 // CLI: node browser.js <authUrl> <username> <password> <redirectPrefix>
 //      prints the redirect URL on stdout; diagnostics on stderr; exit 1 on failure.
+//      node browser.js --device <verificationUri> <userCode> <username> <password>
+//      prints the text of the page after Allow (VALET_E2E_DECISION=deny clicks Deny).
 //      The password may be given as "-" to read it from $VALET_E2E_PASSWORD.
 //
 // Env: CHROMIUM_PATH (default /usr/bin/chromium), VALET_E2E_BROWSER_TIMEOUT_MS (default 60000),
@@ -192,13 +198,108 @@ async function authorizeInBrowser(authUrl, opts) {
   }
 }
 
-module.exports = { authorizeInBrowser, CHROMIUM_ARGS };
+/**
+ * The person's side of a device flow: open the verification page (`/setup/connect`), log in,
+ * enter the user code, click "Connect", then Allow (or opts.decision = 'deny') on the approval
+ * page. Resolves with the text of the page shown afterwards (Valet's "Your device is connected."
+ * notice); rejects with the page text and a screenshot when an error is shown or a step is missing.
+ *
+ * @param {string} verificationUri  `verification_uri` (or `verification_uri_complete`) from the device authorization
+ * @param {string} userCode         `user_code` from the device authorization (typed into the page)
+ * @param {{username: string, password: string, label?: string, timeoutMs?: number, decision?: 'allow'|'deny'}} opts
+ * @returns {Promise<string>}
+ */
+async function approveDeviceInBrowser(verificationUri, userCode, opts) {
+  const { username, password } = opts || {};
+  if (!verificationUri || !userCode || !username || !password) {
+    throw new Error('approveDeviceInBrowser(verificationUri, userCode, {username, password}) needs all four');
+  }
+  const timeoutMs = Number(opts.timeoutMs || process.env.VALET_E2E_BROWSER_TIMEOUT_MS || 60000);
+  const prefix = process.env.VALET_E2E_BACKEND ? `${process.env.VALET_E2E_BACKEND}-` : '';
+  const label = safeLabel(prefix + (opts.label || process.env.VALET_E2E_LABEL || `device-${Date.now()}`));
+  const decision = opts.decision || 'allow';
+  const deadline = Date.now() + timeoutMs;
+  const remaining = () => Math.max(1000, deadline - Date.now());
+
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: 30000,
+  });
+  const visited = [];
+  try {
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    page.setDefaultTimeout(15000);
+    page.on('request', (req) => { if (req.isNavigationRequest()) visited.push(`${req.method()} ${req.url()}`); });
+    const submitAndWait = async (click) => {
+      const loaded = page.waitForEvent('load', { timeout: remaining() });
+      await click();
+      await loaded;
+    };
+    const fail = async (what, msg) => {
+      await screenshot(page, label, what);
+      throw new Error(`${msg} at ${page.url()}: ${await bodyText(page)}`);
+    };
+
+    log(`goto ${verificationUri}`);
+    await page.goto(verificationUri, { timeout: remaining(), waitUntil: 'load' });
+
+    // 1. Login (Valet sends a person without a session to /login?continue=/setup/connect...).
+    const passField = page.locator('input[name="password"]');
+    if (await visible(passField)) {
+      const userField = page.locator('input[name="username"]');
+      if (await visible(userField)) await userField.first().fill(username);
+      await passField.first().fill(password);
+      await screenshot(page, label, 'login');
+      log('submitting login form');
+      await submitAndWait(() => page.locator('form button[type="submit"], form input[type="submit"]').first().click());
+      if (await visible(page.locator('input[name="password"]'))) await fail('login-failed', 'login form shown again (bad password?)');
+    }
+
+    // 2. The code page: type the user code, "Connect".
+    const codeField = page.locator('input[name="user_code"]:not([type="hidden"])');
+    if (!(await visible(codeField))) await fail('unexpected', 'no user_code field on the verification page');
+    await codeField.first().fill(userCode);
+    await screenshot(page, label, 'code');
+    log(`entering user code ${userCode}`);
+    await submitAndWait(() => page.locator('form button[type="submit"]').first().click());
+
+    // 3. The approval page: Allow / Deny.
+    const button = page.locator(`button[name="decision"][value="${decision}"]`);
+    if (!(await visible(button))) await fail('no-approval', `no ${decision} button after entering the code`);
+    await screenshot(page, label, 'consent');
+    log(`clicking ${decision}`);
+    await submitAndWait(() => button.first().click());
+
+    const text = await bodyText(page);
+    if (await visible(page.locator('[role="alert"], .alert-error'))) await fail('device-error', 'error after the decision');
+    await screenshot(page, label, 'done');
+    return text;
+  } catch (e) {
+    e.message += `\n  navigations: ${visited.join(' -> ') || '(none)'}`;
+    throw e;
+  } finally {
+    await browser.close().catch(() => {});
+  }
+}
+
+module.exports = { authorizeInBrowser, approveDeviceInBrowser, CHROMIUM_ARGS };
 
 if (require.main === module) {
-  const [authUrl, username, passwordArg, redirectPrefix] = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  const device = args[0] === '--device';
+  if (device) args.shift();
+  const [target, a2, a3, a4] = args;
+  // authorize: <authUrl> <username> <password|-> <redirectPrefix>
+  // --device:  <verificationUri> <userCode> <username> <password|->
+  const [username, passwordArg] = device ? [a3, a4] : [a2, a3];
   const password = passwordArg === '-' ? process.env.VALET_E2E_PASSWORD : passwordArg;
-  if (!authUrl || !username || !password || !redirectPrefix) {
-    process.stderr.write('usage: node browser.js <authUrl> <username> <password|-> <redirectPrefix>\n');
+  const redirectPrefix = device ? null : a4;
+  if (!target || !username || !password || (device ? !a2 : !redirectPrefix)) {
+    process.stderr.write('usage: node browser.js <authUrl> <username> <password|-> <redirectPrefix>\n'
+      + '       node browser.js --device <verificationUri> <userCode> <username> <password|->\n');
     process.exit(2);
   }
   const hardStop = setTimeout(() => {
@@ -206,9 +307,12 @@ if (require.main === module) {
     process.exit(1);
   }, Number(process.env.VALET_E2E_BROWSER_TIMEOUT_MS || 60000) + 30000);
   hardStop.unref();
-  authorizeInBrowser(authUrl, { username, password, redirectPrefix })
-    .then((url) => {
-      process.stdout.write(`${url}\n`);
+  const run = device
+    ? approveDeviceInBrowser(target, a2, { username, password, decision: process.env.VALET_E2E_DECISION || 'allow' })
+    : authorizeInBrowser(target, { username, password, redirectPrefix });
+  run
+    .then((out) => {
+      process.stdout.write(`${out}\n`);
       process.exit(0);
     })
     .catch((e) => {
