@@ -136,12 +136,15 @@ pub struct TokenResponse {
     pub issued_token_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<u64>,
+    /// The Mobile SDK's hybrid session fields (`lightning_sid`, `csrf_token`, ...), in order.
+    #[serde(flatten, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub hybrid: std::collections::BTreeMap<String, String>,
 }
 
 impl TokenResponse {
     /// The response as ordered (name, value) pairs, for the urlencoded and XML formats and
     /// for the user-agent flow's fragment.
-    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+    pub fn pairs(&self) -> Vec<(std::borrow::Cow<'static, str>, String)> {
         let mut v = vec![("access_token", self.access_token.clone())];
         let mut opt = |k: &'static str, val: &Option<String>| {
             if let Some(x) = val {
@@ -166,6 +169,10 @@ impl TokenResponse {
         opt("issued_token_type", &self.issued_token_type);
         if let Some(e) = self.expires_in {
             v.push(("expires_in", e.to_string()));
+        }
+        let mut v: Vec<(std::borrow::Cow<'static, str>, String)> = v.into_iter().map(|(k, x)| (std::borrow::Cow::Borrowed(k), x)).collect();
+        for (k, x) in &self.hybrid {
+            v.push((std::borrow::Cow::Owned(k.clone()), x.clone()));
         }
         v
     }

@@ -675,3 +675,32 @@ both_backends!(staged_rotation_of_consumer_key_and_secret, |app: &TestApp| async
     assert_eq!(refresh(new_key.clone(), new_secret.expose().to_string()).await.0, 200);
     assert_eq!(app.userinfo_status(t["access_token"].as_str().unwrap()).await, 200);
 });
+
+both_backends!(hybrid_app_flows_add_session_fields, |app: &TestApp| async move {
+    let b = app.browser();
+    let v = verifier();
+    let code = app.code_with_pkce(&b, "api refresh_token", &v).await;
+    let (s, t) = app
+        .token(&[
+            ("grant_type", "hybrid_auth_code"),
+            ("code", &code),
+            ("client_id", &app.app.consumer_key),
+            ("client_secret", &app.secret),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", &v),
+            ("format", "json"),
+        ])
+        .await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["lightning_sid"], t["access_token"]);
+    assert_eq!(t["sidCookieName"], "sid");
+    assert!(t["csrf_token"].is_string());
+    let (s, r) = app
+        .token(&[("grant_type", "hybrid_refresh"), ("refresh_token", t["refresh_token"].as_str().unwrap()), ("client_id", &app.app.consumer_key), ("client_secret", &app.secret)])
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(r["visualforce_sid"], r["access_token"]);
+    let loc = app.authorize(&b, &[("response_type", "hybrid_token"), ("client_id", &app.app.consumer_key), ("redirect_uri", CALLBACK), ("scope", "api")]).await;
+    let f = fragment(&loc);
+    assert_eq!(get(&f, "lightning_sid"), get(&f, "access_token"));
+});

@@ -267,12 +267,16 @@ impl Engine {
             })?;
         let client = super::token::Client { app: req.app.clone(), secret: None };
         let issue = super::token::Issue { family: &family, user, client: &client, nonce: req.nonce.as_deref(), with_refresh: true };
-        let resp = match self.issue_tokens(issue).await {
+        let mut resp = match self.issue_tokens(issue).await {
             Ok(r) => r,
             Err(super::token::TokenError::Fault(f)) => return Err(f),
             Err(super::token::TokenError::OAuth(o)) => return Err(EngineError::Internal(o.to_string())),
         };
-        let mut pairs: Vec<(&str, String)> = resp.pairs().into_iter().filter(|(k, _)| with_id_token || *k != "id_token").collect();
+        if req.response_type == ResponseType::HybridToken {
+            self.add_hybrid_fields(&mut resp);
+        }
+        let owned = resp.pairs();
+        let mut pairs: Vec<(&str, String)> = owned.iter().filter(|(k, _)| with_id_token || k != "id_token").map(|(k, v)| (k.as_ref(), v.clone())).collect();
         if let Some(s) = &req.state {
             pairs.push(("state", s.clone()));
         }

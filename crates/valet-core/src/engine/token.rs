@@ -63,10 +63,20 @@ impl Engine {
         let mut auth = auth.ok_or_else(OAuthError::invalid_client_id)?;
         auth.client_ip = client_ip;
         match req {
-            TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, hybrid: _ } => {
-                self.redeem_code(auth, &code, redirect_uri.as_deref(), code_verifier.as_deref()).await
+            TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, hybrid } => {
+                let mut r = self.redeem_code(auth, &code, redirect_uri.as_deref(), code_verifier.as_deref()).await?;
+                if hybrid {
+                    self.add_hybrid_fields(&mut r);
+                }
+                Ok(r)
             }
-            TokenRequest::RefreshToken { refresh_token, scope, hybrid: _ } => self.refresh(auth, &refresh_token, scope.as_deref()).await,
+            TokenRequest::RefreshToken { refresh_token, scope, hybrid } => {
+                let mut r = self.refresh(auth, &refresh_token, scope.as_deref()).await?;
+                if hybrid {
+                    self.add_hybrid_fields(&mut r);
+                }
+                Ok(r)
+            }
             TokenRequest::ClientCredentials { scope } => self.client_credentials(auth, scope.as_deref()).await,
             TokenRequest::Password { username, password } => self.password_grant(auth, &username, &password).await,
             TokenRequest::DevicePoll { device_code } => self.device_poll(auth, &device_code).await,
@@ -365,6 +375,31 @@ impl Engine {
             issued_at: Some(issued_at),
             ..Default::default()
         })
+    }
+
+    /// The Mobile SDK's hybrid session fields (spec §3.5): the SDK seeds its web views' cookies
+    /// from them. Their value formats are unconfirmed; each session id is the access token
+    /// (the session), each domain the instance host.
+    pub(crate) fn add_hybrid_fields(&self, resp: &mut TokenResponse) {
+        let host = url::Url::parse(&self.config.instance_url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
+        let sid = resp.access_token.clone();
+        let h = &mut resp.hybrid;
+        for (k, v) in [
+            ("lightning_domain", host.clone()),
+            ("lightning_sid", sid.clone()),
+            ("visualforce_domain", host.clone()),
+            ("visualforce_sid", sid.clone()),
+            ("content_domain", host),
+            ("content_sid", sid.clone()),
+            ("csrf_token", crate::rand::alnum(self.rng(), 32)),
+            ("cookie-sid_Client", crate::rand::alnum(self.rng(), 20)),
+            ("cookie-clientSrc", "127.0.0.1".to_string()),
+            ("sidCookieName", "sid".to_string()),
+            ("parent_sid", sid),
+            ("token_format", if resp.access_token.contains('!') { "opaque" } else { "jwt" }.to_string()),
+        ] {
+            h.insert(k.to_string(), v);
+        }
     }
 
     /// `signature` = Base64(HMAC-SHA256(client secret, id + issued_at)) (spec §1.4). Clients

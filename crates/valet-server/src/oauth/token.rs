@@ -31,7 +31,9 @@ pub async fn token(State(state): State<AppState>, req: Request) -> Response {
         Ok(resp) => {
             state.metrics.token_issued(grant);
             let json = serde_json::to_string(&resp).unwrap_or_default();
-            http::render_pairs(axum::http::StatusCode::OK, format, json, &resp.pairs(), "OAuth")
+            let owned = resp.pairs();
+            let pairs: Vec<(&str, String)> = owned.iter().map(|(k, v)| (k.as_ref(), v.clone())).collect();
+            http::render_pairs(axum::http::StatusCode::OK, format, json, &pairs, "OAuth")
         }
         Err(e) => http::token_error(format, e),
     }
