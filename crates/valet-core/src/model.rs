@@ -482,3 +482,40 @@ pub struct PermissionSet {
     pub label: String,
     pub created_at: Millis,
 }
+
+/// JSON merge patch (RFC 7386: objects merge, `null` removes a key so that it returns to its
+/// default), with one addition for tagged enums such as `refresh_token_policy`: a string
+/// replaces an object that has a `kind` with `{"kind": string}`, and an object with another
+/// `kind` replaces it whole. The CLI's `--policy-json` and the admin API's PATCH share it.
+pub fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
+    use serde_json::{Map, Value};
+    match patch {
+        Value::Object(patch) => {
+            let replace = match target {
+                Value::Object(t) => match (t.get("kind"), patch.get("kind")) {
+                    (Some(a), Some(b)) => a != b,
+                    _ => false,
+                },
+                _ => true,
+            };
+            if replace {
+                *target = Value::Object(Map::new());
+            }
+            if let Value::Object(t) = target {
+                for (k, v) in patch {
+                    if v.is_null() {
+                        t.remove(&k);
+                    } else {
+                        merge_patch(t.entry(k).or_insert(Value::Null), v);
+                    }
+                }
+            }
+        }
+        Value::String(s) if target.as_object().is_some_and(|o| o.contains_key("kind")) => {
+            let mut m = Map::new();
+            m.insert("kind".into(), Value::String(s));
+            *target = Value::Object(m);
+        }
+        other => *target = other,
+    }
+}

@@ -60,41 +60,7 @@ pub fn parse_set(kv: &str) -> Result<Value, String> {
     Ok(value)
 }
 
-/// JSON merge patch (RFC 7386: objects merge, `null` removes a key so it returns to its
-/// default), with one addition for tagged enums such as `refresh_token_policy`: a string
-/// replaces an object that has a `kind` with `{"kind": string}`, and an object with another
-/// `kind` replaces it whole.
-pub fn merge(target: &mut Value, patch: Value) {
-    match patch {
-        Value::Object(patch) => {
-            let replace = match target {
-                Value::Object(t) => match (t.get("kind"), patch.get("kind")) {
-                    (Some(a), Some(b)) => a != b,
-                    _ => false,
-                },
-                _ => true,
-            };
-            if replace {
-                *target = Value::Object(Map::new());
-            }
-            if let Value::Object(t) = target {
-                for (k, v) in patch {
-                    if v.is_null() {
-                        t.remove(&k);
-                    } else {
-                        merge(t.entry(k).or_insert(Value::Null), v);
-                    }
-                }
-            }
-        }
-        Value::String(s) if target.as_object().is_some_and(|o| o.contains_key("kind")) => {
-            let mut m = Map::new();
-            m.insert("kind".into(), Value::String(s));
-            *target = Value::Object(m);
-        }
-        other => *target = other,
-    }
-}
+pub use valet_core::model::merge_patch as merge;
 
 fn from_value(value: Value) -> Result<AppPolicy, String> {
     serde_path_to_error::deserialize::<_, AppPolicy>(value).map_err(|e| {

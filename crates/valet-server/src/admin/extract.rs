@@ -136,41 +136,7 @@ fn join(a: &str, b: &str) -> String {
     }
 }
 
-/// JSON merge patch (RFC 7386: objects merge, `null` removes a key so that it returns to its
-/// default), with the CLI's addition for tagged enums such as `refresh_token_policy`: a string
-/// replaces an object that has a `kind` with `{"kind": string}`, and an object with another
-/// `kind` replaces it whole. The CLI's `--policy-json` behaves the same way.
-pub fn merge(target: &mut Value, patch: Value) {
-    match patch {
-        Value::Object(patch) => {
-            let replace = match target {
-                Value::Object(t) => match (t.get("kind"), patch.get("kind")) {
-                    (Some(a), Some(b)) => a != b,
-                    _ => false,
-                },
-                _ => true,
-            };
-            if replace {
-                *target = Value::Object(Map::new());
-            }
-            if let Value::Object(t) = target {
-                for (k, v) in patch {
-                    if v.is_null() {
-                        t.remove(&k);
-                    } else {
-                        merge(t.entry(k).or_insert(Value::Null), v);
-                    }
-                }
-            }
-        }
-        Value::String(s) if target.as_object().is_some_and(|o| o.contains_key("kind")) => {
-            let mut m = Map::new();
-            m.insert("kind".into(), Value::String(s));
-            *target = Value::Object(m);
-        }
-        other => *target = other,
-    }
-}
+pub use valet_core::model::merge_patch as merge;
 
 /// A string field of a request: trimmed, within `max` characters, no control characters.
 pub fn text(field: &str, s: &str, min: usize, max: usize) -> Result<String, ApiError> {
