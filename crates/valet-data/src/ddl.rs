@@ -172,6 +172,7 @@ pub fn registry_tables(d: Dialect) -> Vec<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

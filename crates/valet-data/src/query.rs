@@ -76,7 +76,7 @@ impl DataApi {
     pub async fn query(&self, caller: &Caller, text: &str, all: bool, batch: Option<u32>, version: &str) -> DataResult<Page> {
         let schema = self.schema(&caller.org_id).await?;
         let batch = batch.unwrap_or(DEFAULT_BATCH);
-        let page = self.run_query_text(caller, &schema, text, all, batch, 0, version).await?;
+        let page = self.run_query_text(caller, &schema, text, all, batch, version).await?;
         if let Some((_, next)) = &page.next {
             let id = self.store_locator(caller, text, all, batch, page.total_size).await?;
             return Ok(Page { next: Some((id, *next)), ..page });
@@ -126,7 +126,7 @@ impl DataApi {
     }
 
     /// Parses, compiles and runs the first page of a query (no locator is stored here).
-    pub(crate) async fn run_query_text(&self, caller: &Caller, schema: &Schema, text: &str, all: bool, batch: u32, _page_offset: u64, version: &str) -> DataResult<Page> {
+    pub(crate) async fn run_query_text(&self, caller: &Caller, schema: &Schema, text: &str, all: bool, batch: u32, version: &str) -> DataResult<Page> {
         let q = parse(text)?;
         let env = self.env(caller, all);
         let c = soql::compile(text, &q, schema, &env)?;
@@ -237,6 +237,7 @@ fn clamp_total(count: u64, offset: u64, limit: Option<u64>) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

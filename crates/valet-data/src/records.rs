@@ -4,14 +4,13 @@
 //! so every client mistake is a Salesforce error, never a database error. Deletes are soft
 //! (`is_deleted = 1`): `/queryAll` still sees them, as on Salesforce.
 
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 use sqlx::Row;
 use valet_core::ids::SfId;
 
 use crate::error::{DataError, DataResult};
 use crate::registry::Schema;
-use crate::schema::{Auto, DefaultValue, FieldDef, FieldType, ObjectDef, Storage};
-use crate::soql::attributes;
+use crate::schema::{Auto, DefaultValue, FieldDef, FieldType, ObjectDef};
 use crate::value::{cell, from_json, Params, SqlValue};
 use crate::{Caller, DataApi};
 
@@ -93,7 +92,7 @@ impl DataApi {
             let row = sqlx::query(&sql).bind(id.as_str()).bind(caller.org_id.as_str()).fetch_optional(&self.pool).await?;
             match row {
                 None => {
-                    return Err(DataError::bad_request("INVALID_CROSS_REFERENCE_KEY", format!("invalid cross reference id")).with_fields(vec![f.name.clone()]));
+                    return Err(DataError::bad_request("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id").with_fields(vec![f.name.clone()]));
                 }
                 Some(r) if cell(&r, 0)?.as_i64() == Some(1) => return Err(DataError::entity_deleted().with_fields(vec![f.name.clone()])),
                 Some(_) => {}
@@ -238,7 +237,7 @@ impl DataApi {
             Some(false) => {}
         }
         // The record is read through the same compiler as SOQL (names from the schema only).
-        let mut page = self.run_query_text(caller, &schema, &text, true, 1, 0, version).await?;
+        let mut page = self.run_query_text(caller, &schema, &text, true, 1, version).await?;
         let rec = page.records.pop().ok_or_else(|| DataError::record_not_found(id.as_str()))?;
         Ok(rec)
     }
@@ -332,7 +331,7 @@ impl DataApi {
         let name = o.name_field().map(|f| f.name.clone()).unwrap_or_else(|| "Id".into());
         let order = if o.field("LastModifiedDate").is_some() { " ORDER BY LastModifiedDate DESC" } else { "" };
         let text = format!("SELECT Id, {name} FROM {}{order} LIMIT 10", o.name);
-        Ok(self.run_query_text(caller, &schema, &text, false, 10, 0, version).await?.records)
+        Ok(self.run_query_text(caller, &schema, &text, false, 10, version).await?.records)
     }
 }
 
@@ -349,17 +348,4 @@ fn json_kind(v: &Json) -> &'static str {
         Json::Null => "VALUE_NULL",
         Json::Object(_) => "START_OBJECT",
     }
-}
-
-/// A record as `attributes` + the given fields (used for describe samples).
-pub fn bare_record(object: &str, id: &str, version: &str, fields: Map<String, Json>) -> Json {
-    let mut m = Map::new();
-    m.insert("attributes".into(), attributes(object, Some(id), version));
-    m.extend(fields);
-    Json::Object(m)
-}
-
-#[allow(dead_code)]
-fn storage_is_text(f: &FieldDef) -> bool {
-    f.storage() == Storage::Text
 }

@@ -614,6 +614,7 @@ pub fn is_reserved_object_name(name: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value as Json};
 use sqlx::any::{AnyArguments, AnyRow, AnyTypeInfoKind};
-use sqlx::{Arguments, Row, TypeInfo as _, ValueRef as _};
+use sqlx::{Arguments, Row, ValueRef as _};
 use valet_core::clock::sf_datetime;
 use valet_core::ids::SfId;
 use valet_soql::CivilDate;
@@ -78,7 +78,6 @@ pub fn cell(row: &AnyRow, i: usize) -> DataResult<Cell> {
         return Ok(Cell::Null);
     }
     let kind = raw.type_info().kind();
-    let _ = raw.type_info().name();
     let e = DataError::internal;
     Ok(match kind {
         AnyTypeInfoKind::Null => Cell::Null,
@@ -319,6 +318,7 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
