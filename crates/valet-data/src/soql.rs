@@ -20,6 +20,9 @@ use crate::value::{Params, SqlValue};
 
 /// Salesforce's cap on `OFFSET`.
 pub const MAX_OFFSET: u64 = 2000;
+/// Bound values per query: far below SQLite's 32766 and PostgreSQL's 65535 parameters, so a
+/// huge `IN` list is a client error, not a database one.
+pub const MAX_PARAMS: usize = 5000;
 
 /// A table in the `FROM` clause: the root (`t0`) or a parent reached through a lookup.
 #[derive(Debug)]
@@ -436,7 +439,11 @@ impl<'s> Compiler<'s, '_> {
                 if f.storage() != Storage::Text {
                     return Err(DataError::soql_at("INVALID_QUERY_FILTER_OPERATOR", self.text, field.span, &format!("invalid operator on {} field: {}", f.ftype.soql_type_word(), f.name)));
                 }
-                let ph = self.params.text(&pattern.to_sql_like('\\'));
+                let like = pattern.to_sql_like('\\');
+                if like.contains('\0') {
+                    return Err(DataError::soql_at("MALFORMED_QUERY", self.text, pattern.span, "invalid character in LIKE pattern"));
+                }
+                let ph = self.params.text(&like);
                 let e = self.value_expr(j, f);
                 format!("({e} IS NOT NULL AND LOWER({e}) LIKE LOWER({ph}) ESCAPE '\\')")
             }
@@ -454,7 +461,11 @@ impl<'s> Compiler<'s, '_> {
 
     /// Binds a literal for a field of the given storage, or explains the type mismatch.
     fn bind_literal(&mut self, f: &FieldDef, lit: &Literal) -> DataResult<String> {
+        if self.params.len() >= MAX_PARAMS {
+            return Err(DataError::soql_at("MALFORMED_QUERY", self.text, lit.span, &format!("too many values in one query (at most {MAX_PARAMS})")));
+        }
         let v = match (f.storage(), &lit.value) {
+            (Storage::Text, Value::String(s)) if s.contains('\0') => return Err(self.type_error(f, lit)),
             (Storage::Text, Value::String(s)) => SqlValue::Text(s.clone()),
             (Storage::Id, Value::String(s)) => {
                 let id = valet_core::ids::SfId::parse(s).map_err(|_| DataError::soql_at("INVALID_QUERY_FILTER_OPERATOR", self.text, lit.span, &format!("invalid ID field: {s}")))?;

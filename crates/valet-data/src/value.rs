@@ -158,6 +158,10 @@ pub fn from_json(f: &FieldDef, v: &Json) -> DataResult<Option<SqlValue>> {
     Ok(Some(match f.storage() {
         Storage::Text => {
             let s = as_text()?;
+            if s.contains('\0') {
+                // PostgreSQL text cannot hold NUL; refuse it on both backends alike.
+                return Err(wrong());
+            }
             if s.is_empty() {
                 // Salesforce stores an empty string as null.
                 return Ok(None);

@@ -182,6 +182,13 @@ both_backends!(errors, |db| async move {
     assert_eq!(db.query("SELECT Id FROM Account WHERE Name = 'x\\' OR \\'1\\'=\\'1'").await["totalSize"], 0);
     assert_eq!(db.query("SELECT Id FROM Account WHERE Name LIKE '%\\'; DROP TABLE obj_account; --'").await["totalSize"], 0);
     assert_eq!(db.query("SELECT COUNT() FROM Account").await["totalSize"], 5);
+    // Client mistakes the database would choke on are refused first.
+    let many = (0..6000).map(|i| format!("'{i}'")).collect::<Vec<_>>().join(",");
+    assert_eq!(db.query_err(&format!("SELECT Id FROM Account WHERE Name IN ({many})")).await.code, "MALFORMED_QUERY");
+    assert_eq!(db.query_err("SELECT Id FROM Account WHERE Name = 'a\u{0}b'").await.status, 400);
+    assert_eq!(db.query_err("SELECT Id FROM Account WHERE Name LIKE 'a\u{0}%'").await.status, 400);
+    let e = db.api.create(&db.caller, "Account", &json!({"Name": "a\u{0}b"})).await.unwrap_err();
+    assert_eq!((e.status, e.code), (400, "INVALID_TYPE_ON_FIELD_IN_RECORD"));
 });
 
 both_backends!(org_isolation, |db| async move {

@@ -486,3 +486,49 @@ both_backends!(custom_objects, |app: &TestApp| async move {
     let r = get(app, &format!("/services/data/v62.0/query?q={}", enc("SELECT Name FROM Account WHERE Tier__c >= 2.5")), &t).await;
     assert_eq!(r.body["totalSize"], 1);
 });
+
+/// A tiny deterministic generator, so a failure replays.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n
+    }
+}
+
+both_backends!(random_inputs_never_5xx, |app: &TestApp| async move {
+    let t = token(app).await;
+    let acc = create(app, &t, "Account", json!({"Name": "Seed"})).await;
+    let tokens = [
+        "SELECT", "Id", "Name", "FROM", "Account", "Contact", "WHERE", "=", "!=", "<", ">=", "LIKE", "IN", "NOT", "AND", "OR", "(", ")", ",",
+        "'x'", "'%a_'", "5", "-1.5", "99999999999999999999", "null", "true", "TODAY", "LAST_N_DAYS:3", "2024-01-01", "2024-01-01T00:00:00Z",
+        "ORDER BY", "ASC", "DESC", "NULLS FIRST", "LIMIT", "OFFSET", "COUNT()", "Owner.Name", "Account.Name", "CreatedDate", "AnnualRevenue",
+        "IsDeleted", "Industry", "CloseDate", "'\\''", "Parent.Parent.Name", "SUM(AnnualRevenue)", "MAX(Name)", ";", "\"", "\\",
+    ];
+    let mut rng = Lcg(42);
+    for _ in 0..150 {
+        let n = 1 + rng.next(14);
+        let mut q = if rng.next(3) > 0 { "SELECT Id FROM Account WHERE".to_string() } else { String::new() };
+        for _ in 0..n {
+            q.push(' ');
+            q.push_str(tokens[rng.next(tokens.len())]);
+        }
+        let r = get(app, &format!("/services/data/v62.0/query?q={}", enc(&q)), &t).await;
+        assert!(r.status < 500, "{q} → {} {}", r.status, r.body);
+    }
+    let values = [json!(null), json!(""), json!("x"), json!(1.5e300), json!(-1), json!(true), json!([1]), json!({"a": 1}), json!("2024-02-30"), json!("x".repeat(300)), json!(acc), json!("001000000000001AAA")];
+    let fields = ["Name", "AnnualRevenue", "NumberOfEmployees", "Industry", "ParentId", "OwnerId", "Website", "Description", "IsDeleted", "Id", "attributes", "Nope"];
+    for i in 0..120 {
+        let mut body = serde_json::Map::new();
+        for _ in 0..1 + rng.next(4) {
+            body.insert(fields[rng.next(fields.len())].into(), values[rng.next(values.len())].clone());
+        }
+        let (method, path) = if i % 2 == 0 { (Method::POST, "/services/data/v62.0/sobjects/Account".to_string()) } else { (Method::PATCH, format!("/services/data/v62.0/sobjects/Account/{acc}")) };
+        let r = call(app, method, &path, Some(&t), Some(Value::Object(body.clone()))).await;
+        assert!(r.status < 500, "{body:?} → {} {}", r.status, r.body);
+    }
+    for path in ["/services/data/v62.0/sobjects/Account/%00", "/services/data/v62.0/sobjects/%27/describe", "/services/data/v62.0//sobjects", "/services/data/v62.0/query/%", "/services/data/v62.0/sobjects/Account/001000000000001AAA/extra", "/services/data/vx/sobjects"] {
+        let r = app.client().get(app.url(path)).bearer_auth(&t).send().await.unwrap();
+        assert!(r.status().as_u16() < 500 && r.status().as_u16() >= 400, "{path} → {}", r.status());
+    }
+});
