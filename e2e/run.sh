@@ -5,6 +5,7 @@
 # `valet serve` (plus, for simple-salesforce, a second `valet serve --tls-self-signed` on the same
 # data dir and database), creates a user and the client apps with the valet CLI, and runs:
 #   jsforce            e2e/node/jsforce.test.js      (node --test)
+#   jsforce-rest       e2e/node/jsforce-rest.test.js (node --test; the REST data API)
 #   sf-core            e2e/node/sfcore.test.js       (node --test; @salesforce/core)
 #   authlib            e2e/python/test_authlib.py, test_authlib_grants.py (pytest)
 #   simple-salesforce  e2e/python/test_simple_salesforce.py (pytest, over TLS)
@@ -12,7 +13,7 @@
 # Ends with the line "N passed, N failed" and exits non-zero if anything failed.
 #
 # Env knobs: VALET_E2E_BACKENDS="sqlite postgres", VALET_E2E_PG (default postgres://postgres@127.0.0.1:5432),
-#            VALET_E2E_SUITES="jsforce sf-core authlib simple-salesforce oidc-rs", VALET_E2E_SKIP_SETUP=1, VALET_E2E_SKIP_BUILD=1,
+#            VALET_E2E_SUITES="jsforce jsforce-rest sf-core authlib simple-salesforce oidc-rs", VALET_E2E_SKIP_SETUP=1, VALET_E2E_SKIP_BUILD=1,
 #            VALET_E2E_NODE (node binary), VALET_E2E_KEEP=1 (keep data dirs),
 #            VALET_BIN (valet binary, default target/debug/valet).
 set -uo pipefail
@@ -23,7 +24,7 @@ ART="$E2E/artifacts"
 mkdir -p "$ART"
 rm -f "$ART"/*.png "$ART"/*.log "$ART"/*.tap "$ART"/*.xml
 BACKENDS="${VALET_E2E_BACKENDS:-sqlite}"
-SUITES="${VALET_E2E_SUITES:-jsforce sf-core authlib simple-salesforce oidc-rs}"
+SUITES="${VALET_E2E_SUITES:-jsforce jsforce-rest sf-core authlib simple-salesforce oidc-rs}"
 PG="${VALET_E2E_PG:-postgres://postgres@127.0.0.1:5432}"
 NODE="${VALET_E2E_NODE:-node}"
 PY="$E2E/.venv/bin/python"
@@ -268,6 +269,7 @@ run_backend() {
   for suite in $SUITES; do
     case "$suite" in
       jsforce) run_node_suite "$backend" jsforce jsforce.test.js ;;
+      jsforce-rest) run_node_suite "$backend" jsforce-rest jsforce-rest.test.js ;;
       sf-core) run_node_suite "$backend" sf-core sfcore.test.js ;;
       authlib) run_pytest "$backend" authlib test_authlib.py test_authlib_grants.py ;;
       simple-salesforce)
