@@ -11,7 +11,8 @@
 //   VALET_E2E_REDIRECT_URI          default http://localhost:1717/OauthRedirect
 //
 // @salesforce/core keeps its state in $HOME/.sfdx and $HOME/.sf: this file points HOME at a fresh
-// temp dir before loading it. Its REST calls after login (/services/data...) are not asserted on.
+// temp dir before loading it. The REST calls it makes after a login (sobjects/User/<id>, the
+// ScratchOrgInfo probe, /services/data, the Organization query) are recorded with Valet's status.
 // Nothing may leave the machine: the library's HTTP client (jsforce-node's undici dispatcher) is
 // replaced by one that only connects to loopback and answers requests to *.salesforce.com itself
 // (the JWT flow would otherwise re-send the assertion there when Valet refuses it).
@@ -36,7 +37,7 @@ process.env.SF_LOG_LEVEL = process.env.SF_LOG_LEVEL || 'warn';
 const JSFORCE_NODE = path.dirname(require.resolve('@jsforce/jsforce-node/package.json'));
 const undici = require(require.resolve('undici', { paths: [JSFORCE_NODE] }));
 const { setDispatcher } = require(path.join(JSFORCE_NODE, 'lib', 'request'));
-const { AuthInfo, AuthRemover, DeviceOauthService } = require('@salesforce/core');
+const { AuthInfo, AuthRemover, Connection, DeviceOauthService } = require('@salesforce/core');
 const { authorizeInBrowser, approveDeviceInBrowser } = require('./browser');
 
 const BASE = (process.env.VALET_BASE || '').replace(/\/+$/, '');
@@ -50,6 +51,7 @@ const TEST_TIMEOUT = 120000;
 
 // --- the loopback-only HTTP client ----------------------------------------------------------
 const requests = []; // "METHOD origin path" of every request @salesforce/core made
+const entries = []; // the same as { method, origin, path, status }
 const outbound = []; // requests that would have left the machine
 const mock = new undici.MockAgent({ agent: new undici.Agent({ connect: { allowH2: false } }) });
 mock.disableNetConnect();
@@ -60,9 +62,26 @@ for (const origin of ['https://login.salesforce.com', 'https://test.salesforce.c
     return { statusCode: 400, data: { error: 'invalid_grant', error_description: 'valet-e2e: no request leaves the machine' } };
   }).persist();
 }
+// Fills in entry.status when the response headers arrive (either undici handler style).
+function recordStatus(handler, entry) {
+  return new Proxy(handler, {
+    get(target, prop) {
+      if (prop === 'onHeaders' && typeof target.onHeaders === 'function') {
+        return (status, ...rest) => { entry.status = status; return target.onHeaders(status, ...rest); };
+      }
+      if (prop === 'onResponseStart' && typeof target.onResponseStart === 'function') {
+        return (controller, status, ...rest) => { entry.status = status; return target.onResponseStart(controller, status, ...rest); };
+      }
+      const v = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
 const recorder = mock.compose((dispatch) => (opts, handler) => {
   requests.push(`${opts.method} ${opts.origin}${opts.path}`);
-  return dispatch(opts, handler);
+  const entry = { method: opts.method, origin: String(opts.origin).replace(/\/+$/, ''), path: opts.path, status: null };
+  entries.push(entry);
+  return dispatch(opts, recordStatus(handler, entry));
 });
 setDispatcher(recorder);
 
@@ -89,7 +108,7 @@ function since(mark) {
 }
 
 function logRequests(t, mark) {
-  for (const r of requests.slice(mark)) t.diagnostic(`request: ${r}`);
+  for (const e of entries.slice(mark)) t.diagnostic(`request: ${e.method} ${e.origin}${e.path} -> ${e.status}`);
 }
 
 after(() => {
@@ -128,6 +147,12 @@ describe('@salesforce/core: JWT bearer (AuthInfo.create with privateKeyFile)', {
     assert.deepEqual(outbound, [], 'the first JWT try (aud = loginUrl) must succeed, so no assertion goes to *.salesforce.com');
     const tokenPosts = requests.slice(mark).filter((r) => r.startsWith(`POST ${BASE}/services/oauth2/token`));
     assert.equal(tokenPosts.length, 1, `one token request expected, got: ${since(mark)}`);
+    // The post-login REST calls: the Dev Hub probe is refused (INVALID_TYPE: not a Dev Hub), the
+    // versions list and the Organization query work.
+    const status = (p) => entries.slice(mark).find((e) => e.origin === BASE && decodeURIComponent(e.path).startsWith(p))?.status;
+    assert.equal(status('/services/data/v51.0/query?q=SELECT Id FROM ScratchOrgInfo'), 400, since(mark));
+    const orgQuery = entries.slice(mark).find((e) => /FROM Organization$/.test(decodeURIComponent(e.path)));
+    if (orgQuery) assert.equal(orgQuery.status, 200, since(mark));
     const f = authInfo.getFields(true);
     assert.equal(f.username, USERNAME);
     assert.equal(f.loginUrl, BASE);
@@ -135,6 +160,7 @@ describe('@salesforce/core: JWT bearer (AuthInfo.create with privateKeyFile)', {
     assert.match(f.orgId, /^00D/);
     assert.ok(f.accessToken, 'no access token');
     assert.equal(f.refreshToken, undefined, 'JWT bearer issues no refresh token');
+    assert.notEqual(f.isDevHub, true, 'not a Dev Hub');
     Object.assign(st, { authInfo, fields: f });
   });
 
@@ -193,17 +219,68 @@ describe(`@salesforce/core: device flow (DeviceOauthService, ${DEVICE_CLIENT_ID}
   });
 
   // authorizeAndSave runs a refresh_token grant at instance_url, then userinfo, then
-  // GET /services/data/v51.0/sobjects/User/<id> (for Username) and a ScratchOrgInfo query: REST
-  // calls that belong to another issue. Reported, not counted.
-  it('authorizeAndSave (needs the REST API: another issue)', { timeout: TEST_TIMEOUT, todo: 'uses the REST API (/services/data), another issue: reported, not counted' }, async (t) => {
+  // GET /services/data/v51.0/sobjects/User/<id> (for the Username) and the Dev Hub probe
+  // (a ScratchOrgInfo query: any status >= 400 means "not a Dev Hub"), and saves the auth file.
+  it('authorizeAndSave: refresh at instance_url, userinfo, sobjects/User/<id>, the ScratchOrgInfo probe', { timeout: TEST_TIMEOUT }, async (t) => {
     assert.ok(st.approval, 'precondition: device flow failed');
+    // The JWT tests above logged this username in (and out); start from no saved auth file.
+    await (await AuthRemover.create()).removeAuth(USERNAME);
     const mark = requests.length;
+    let authInfo;
     try {
-      const authInfo = await st.service.authorizeAndSave(st.approval);
-      t.diagnostic(`saved as ${authInfo.getUsername()}`);
-      assert.equal(authInfo.getUsername(), USERNAME);
+      authInfo = await st.service.authorizeAndSave(st.approval);
     } finally {
       logRequests(t, mark);
     }
+    assert.equal(authInfo.getUsername(), USERNAME, 'the username comes from sobjects/User/<id>');
+    const f = authInfo.getFields(true);
+    const [orgId, userId] = st.approval.id.split('/').slice(-2);
+    assert.equal(f.instanceUrl, BASE);
+    assert.equal(f.loginUrl, BASE);
+    assert.equal(f.orgId.slice(0, 15), orgId.slice(0, 15));
+    assert.equal(f.clientId, DEVICE_CLIENT_ID);
+    assert.ok(f.accessToken && f.refreshToken, 'access and refresh token saved');
+    assert.notEqual(f.isDevHub, true, 'the ScratchOrgInfo probe must fail (INVALID_TYPE): not a Dev Hub');
+    const made = entries.slice(mark).map((e) => [e.method, e.origin === BASE ? '' : e.origin, decodeURIComponent(e.path), e.status]);
+    const has = (method, p, status) => made.some(([m, o, pp, s]) => m === method && o === '' && pp === p && s === status);
+    assert.ok(has('POST', '/services/oauth2/token', 200), `no refresh at instance_url: ${since(mark)}`);
+    assert.ok(has('GET', '/services/oauth2/userinfo', 200), since(mark));
+    assert.ok(has('GET', `/services/data/v51.0/sobjects/User/${userId}`, 200), since(mark));
+    assert.ok(has('GET', '/services/data/v51.0/query?q=SELECT Id FROM ScratchOrgInfo limit 1', 400), since(mark));
+    assert.deepEqual(outbound, []);
+    // Saved: a fresh AuthInfo for the username reads the file.
+    const loaded = await AuthInfo.create({ username: USERNAME });
+    assert.equal(loaded.getFields().orgId, f.orgId);
+    Object.assign(st, { authInfo, userId, orgId });
+  });
+
+  it('Connection.create({ authInfo }): the Organization query, singleRecordQuery, CRUD', { timeout: TEST_TIMEOUT }, async (t) => {
+    assert.ok(st.authInfo, 'precondition: authorizeAndSave failed');
+    const mark = requests.length;
+    try {
+      const conn = await Connection.create({ authInfo: st.authInfo });
+      // Connection.create picks the highest version from GET /services/data.
+      assert.equal(conn.getApiVersion(), '62.0');
+      const org = await conn.query('SELECT Id, Name FROM Organization');
+      assert.equal(org.totalSize, 1);
+      assert.equal(org.records[0].Id.slice(0, 15), st.orgId.slice(0, 15));
+      assert.ok(org.records[0].Name, 'organization name');
+      const info = await conn.singleRecordQuery(
+        'SELECT Name, InstanceName, IsSandbox, TrialExpirationDate, NamespacePrefix, OrganizationType FROM Organization');
+      assert.equal(info.Name, org.records[0].Name);
+      assert.equal(typeof info.IsSandbox, 'boolean');
+      const user = await conn.singleRecordQuery(`SELECT Id, Username FROM User WHERE Id = '${st.userId}'`);
+      assert.equal(user.Username, USERNAME);
+      await assert.rejects(conn.singleRecordQuery("SELECT Id FROM User WHERE Username = 'nobody@valet.invalid'"),
+        (e) => e.name === 'SingleRecordQuery_NoRecords');
+      const created = await conn.sobject('Account').create({ Name: `sf-core ${crypto.randomBytes(3).toString('hex')}` });
+      assert.equal(created.success, true);
+      const got = await conn.sobject('Account').retrieve(created.id);
+      assert.equal(got.Id, created.id);
+      assert.equal((await conn.sobject('Account').destroy(created.id)).success, true);
+    } finally {
+      logRequests(t, mark);
+    }
+    assert.deepEqual(outbound, []);
   });
 });
