@@ -519,3 +519,57 @@ pub fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
         other => *target = other,
     }
 }
+
+/// Reads settings that Valet itself stored, tolerating keys a newer Valet added: during a
+/// rolling upgrade an older node must keep serving apps a newer node has edited. (Input from
+/// admins stays strict: unknown keys there are typos and are refused with their name.)
+pub fn from_stored_json<T>(text: &str) -> Result<T, serde_json::Error>
+where
+    T: serde::de::DeserializeOwned + serde::Serialize + Default,
+{
+    let value: serde_json::Value = serde_json::from_str(text)?;
+    match serde_json::from_value::<T>(value.clone()) {
+        Ok(v) => Ok(v),
+        Err(strict) => {
+            let Ok(shape) = serde_json::to_value(T::default()) else { return Err(strict) };
+            let mut pruned = value;
+            prune_unknown(&mut pruned, &shape);
+            serde_json::from_value(pruned).map_err(|_| strict)
+        }
+    }
+}
+
+/// Drops object keys that the default value's shape does not have, descending into nested
+/// structs (objects with keys in the shape) but not into maps or lists, whose keys are data.
+fn prune_unknown(value: &mut serde_json::Value, shape: &serde_json::Value) {
+    if let (serde_json::Value::Object(v), serde_json::Value::Object(s)) = (value, shape) {
+        if s.is_empty() {
+            return; // a map (e.g. custom attributes): every key is data
+        }
+        v.retain(|k, _| s.contains_key(k));
+        for (k, child) in v.iter_mut() {
+            if let Some(child_shape) = s.get(k) {
+                if child_shape.get("kind").is_none() {
+                    prune_unknown(child, child_shape);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod stored_json_tests {
+    use super::*;
+
+    #[test]
+    fn newer_keys_are_tolerated_when_reading_stored_policies() {
+        let text = r#"{"require_pkce": true, "from_the_future": 1, "id_token": {"valid_minutes": 5, "also_new": true}, "custom_attributes": {"k": "v"}}"#;
+        let p: AppPolicy = from_stored_json(text).unwrap();
+        assert!(p.require_pkce);
+        assert_eq!(p.id_token.valid_minutes, 5);
+        assert_eq!(p.custom_attributes.get("k").map(String::as_str), Some("v"));
+        assert!(serde_json::from_str::<AppPolicy>(text).is_err(), "admin input stays strict");
+        let s: OrgSettings = from_stored_json(r#"{"require_pkce": true, "new_block": false}"#).unwrap();
+        assert!(s.require_pkce);
+    }
+}

@@ -41,6 +41,12 @@ fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, name: &str) -> StoreResult
         .map_err(|e| StoreError::Backend(format!("column {name} holds invalid JSON: {e}")))
 }
 
+/// Settings objects written by Valet: keys added by a newer version are tolerated.
+fn stored_json<T: serde::de::DeserializeOwned + serde::Serialize + Default>(row: &AnyRow, name: &str) -> StoreResult<T> {
+    let text: String = col(row, name)?;
+    valet_core::model::from_stored_json(&text).map_err(|e| StoreError::Backend(format!("column {name} holds invalid JSON: {e}")))
+}
+
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value)
         .map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
@@ -56,7 +62,7 @@ pub(crate) fn org(row: &AnyRow) -> StoreResult<Org> {
     Ok(Org {
         id: id(row, "id")?,
         name: col(row, "name")?,
-        settings: json(row, "settings")?,
+        settings: stored_json(row, "settings")?,
         created_at: col(row, "created_at")?,
     })
 }
@@ -97,7 +103,7 @@ pub(crate) fn app(row: &AnyRow) -> StoreResult<App> {
         is_public: flag(row, "is_public")?,
         callback_urls: json(row, "callback_urls")?,
         scopes: scopes(row, "scopes")?,
-        policy: json(row, "policy")?,
+        policy: stored_json(row, "policy")?,
         created_at: col(row, "created_at")?,
         updated_at: col(row, "updated_at")?,
     })
