@@ -8,7 +8,7 @@
 #   jsforce-rest       e2e/node/jsforce-rest.test.js (node --test; the REST data API)
 #   sf-core            e2e/node/sfcore.test.js       (node --test; @salesforce/core)
 #   authlib            e2e/python/test_authlib.py, test_authlib_grants.py (pytest)
-#   simple-salesforce  e2e/python/test_simple_salesforce.py (pytest, over TLS)
+#   simple-salesforce  e2e/python/test_simple_salesforce.py, test_simple_salesforce_rest.py (pytest, over TLS)
 #   oidc-rs            target/debug/valet-e2e-oidc   (Rust openidconnect)
 # Ends with the line "N passed, N failed" and exits non-zero if anything failed.
 #
@@ -274,7 +274,7 @@ run_backend() {
       authlib) run_pytest "$backend" authlib test_authlib.py test_authlib_grants.py ;;
       simple-salesforce)
         if [ -n "$TLS_PID" ]; then
-          VALET_E2E_TLS_BASE="$TLS_BASE" REQUESTS_CA_BUNDLE="$TLS_CA" run_pytest "$backend" simple-salesforce test_simple_salesforce.py
+          VALET_E2E_TLS_BASE="$TLS_BASE" REQUESTS_CA_BUNDLE="$TLS_CA" run_pytest "$backend" simple-salesforce test_simple_salesforce.py test_simple_salesforce_rest.py
         fi ;;
       oidc-rs) run_oidc_rs "$backend" ;;
       *) log "unknown suite $suite"; record "$backend: $suite" 0 1 ;;

@@ -4,14 +4,14 @@ simple-salesforce only talks https and builds its login URL from `domain` as
 `https://{domain}.salesforce.com/services/oauth2/token`. The test gives it a `requests.Session`
 whose transport adapter sends those hosts to Valet's TLS listener (`valet serve
 --tls-self-signed`), path and query unchanged; everything else that is not Valet is refused, so
-nothing leaves the machine. The token response's `instance_url` is Valet's TLS URL, so calls
-after login go there directly. `REQUESTS_CA_BUNDLE` must name Valet's CA (run.sh sets it for
-this process; requests lets the variable win over `session.verify`).
+nothing leaves the machine (e2e/python/ss_session.py). The token response's `instance_url` is
+Valet's TLS URL, so calls after login go there directly. `REQUESTS_CA_BUNDLE` must name Valet's
+CA (run.sh sets it for this process; requests lets the variable win over `session.verify`).
 
 The JWT that simple-salesforce signs has `aud` = `https://{domain}.salesforce.com` and `exp` as a
 JSON *string*, no `iat`, no `jti`. Client credentials needs a `domain` other than login/test
-(a My Domain such as `valet-e2e.my`). Only userinfo is asserted after login: the REST API
-(`/services/data`) belongs to another issue.
+(a My Domain such as `valet-e2e.my`). Only userinfo is asserted after login here; the REST
+data API is test_simple_salesforce_rest.py.
 
 Environment (set by e2e/run.sh):
   VALET_BASE (http), VALET_E2E_TLS_BASE (https, same database), REQUESTS_CA_BUNDLE,
@@ -24,70 +24,21 @@ import os
 import secrets
 import warnings
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
 from helpers import BASE, HTTP_TIMEOUT, REDIRECT_URI, USERNAME, browser_redirect, require_env
+from ss_session import MY_DOMAIN, TLS_BASE, Seen, valet_session
 
-TLS_BASE = os.environ.get("VALET_E2E_TLS_BASE", "").rstrip("/")
 CA = os.environ.get("REQUESTS_CA_BUNDLE", "")
 SS_CLIENT_ID = os.environ.get("VALET_E2E_SS_CLIENT_ID", "")
 SS_KEY_FILE = os.environ.get("VALET_E2E_SS_KEY_FILE", "")
 CC_CLIENT_ID = os.environ.get("VALET_E2E_CC_CLIENT_ID", "")
 CC_CLIENT_SECRET = os.environ.get("VALET_E2E_CC_CLIENT_SECRET", "")
-MY_DOMAIN = "valet-e2e.my"
-SALESFORCE_HOSTS = ("login.salesforce.com", "test.salesforce.com", f"{MY_DOMAIN}.salesforce.com")
-
-
-class RewriteToValet(HTTPAdapter):
-    """Sends a request for a Salesforce login host to Valet's TLS listener (same path and query)."""
-
-    def __init__(self, target, seen, **kw):
-        self.target = urlsplit(target)
-        self.seen = seen
-        super().__init__(**kw)
-
-    def send(self, request, **kw):
-        u = urlsplit(request.url)
-        self.seen.append(f"{request.method} {u.netloc}{u.path}")
-        request.url = urlunsplit((self.target.scheme, self.target.netloc, u.path, u.query, u.fragment))
-        request.headers.pop("Host", None)
-        kw.setdefault("timeout", HTTP_TIMEOUT)
-        response = super().send(request, **kw)
-        self.seen.responses.append(response)
-        return response
-
-
-class Seen(list):
-    """The requests sent to Salesforce hosts ("METHOD host/path"); .responses: Valet's answers."""
-
-    def __init__(self):
-        super().__init__()
-        self.responses = []
-
-    def last_error(self):
-        r = self.responses[-1]
-        return r.status_code, r.json().get("error"), r.json().get("error_description")
-
-
-class Refuse(HTTPAdapter):
-    def send(self, request, **kw):
-        raise AssertionError(f"the test session refuses to leave the machine: {request.method} {request.url}")
-
-
-def valet_session(seen):
-    s = requests.Session()
-    s.mount("http://", Refuse())
-    s.mount("https://", Refuse())
-    s.mount(f"{TLS_BASE}/", HTTPAdapter())
-    for host in SALESFORCE_HOSTS:
-        s.mount(f"https://{host}/", RewriteToValet(TLS_BASE, seen))
-    return s
 
 
 def check_logged_in(sf: Salesforce):
