@@ -83,6 +83,12 @@ fn admin_err(msg: impl Into<String>) -> DataError {
     DataError::bad_request("INVALID_INPUT", msg)
 }
 
+/// A name already taken. Its own status (409) and code, like the unknown object of `add_field`
+/// (404), so that the admin API can answer conflict and not-found without reading messages.
+fn duplicate(msg: impl Into<String>) -> DataError {
+    DataError::new(409, "DUPLICATE_DEVELOPER_NAME", msg)
+}
+
 impl DataApi {
     /// The standard objects plus the org's custom objects and fields.
     pub async fn schema(&self, org: &SfId) -> DataResult<Schema> {
@@ -163,7 +169,7 @@ impl DataApi {
             .fetch_optional(&mut *tx)
             .await?;
         if exists.is_some() {
-            return Err(admin_err(format!("{name} already exists")));
+            return Err(duplicate(format!("{name} already exists")));
         }
         let count: i64 = sqlx::query("SELECT COUNT(*) FROM data_objects WHERE org_id = $1").bind(org.as_str()).fetch_one(&mut *tx).await?.try_get(0)?;
         let n = usize::try_from(count).unwrap_or(0);
@@ -204,13 +210,13 @@ impl DataApi {
     /// Adds a custom field to a custom or standard object (`ALTER TABLE ... ADD COLUMN`).
     pub async fn add_field(&self, org: &SfId, new: NewField) -> DataResult<FieldDef> {
         let schema = self.schema(org).await?;
-        let obj = schema.object(new.object.trim()).ok_or_else(|| admin_err(format!("no object {}", new.object)))?;
+        let obj = schema.object(new.object.trim()).ok_or_else(|| DataError::new(404, "NOT_FOUND", format!("no object {}", new.object)))?;
         if obj.read_only() {
             return Err(admin_err(format!("{} is read-only", obj.name)));
         }
         let name = ApiName::parse_custom(new.name.trim()).map_err(admin_err)?;
         if obj.field(name.as_str()).is_some() {
-            return Err(admin_err(format!("{}.{name} already exists", obj.name)));
+            return Err(duplicate(format!("{}.{name} already exists", obj.name)));
         }
         let ftype = FieldType::parse_custom(&new.field_type).ok_or_else(|| {
             admin_err(format!("unknown field type '{}': use text, textarea, number, currency, percent, checkbox, date, datetime, email, phone, url, picklist or lookup", new.field_type))
