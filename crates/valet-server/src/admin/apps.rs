@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use valet_core::engine::admin::NewApp;
+use valet_core::engine::admin::{NewApp, PLATFORM_CLI};
 use valet_core::engine::admin_token::ADMIN_APP_KEY;
 use valet_core::model::{AppPolicy, RefreshTokenPolicy};
 use valet_core::scope::{ScopeSet, KNOWN_SCOPES};
@@ -14,7 +14,7 @@ use valet_core::store::AppPatch;
 use super::auth::AdminCheck;
 use super::error::ApiError;
 use super::extract::{from_value, merge, text, RawBody, Segments};
-use super::views::{AppCreated, AppView, List, SecretRotated, SecretsRetired};
+use super::views::{AppCreated, AppView, List, RegistrationTokenCreated, SecretRotated, SecretsRetired};
 use super::{json_response, ApiResult};
 use crate::AppState;
 
@@ -54,6 +54,12 @@ struct UpdateBody {
 #[serde(deny_unknown_fields, default)]
 struct RotateBody {
     retire_old: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RegistrationTokenBody {
+    valid_minutes: Option<i64>,
 }
 
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
@@ -144,6 +150,54 @@ pub async fn retire_old_secrets(State(state): State<AppState>, headers: HeaderMa
     let app = state.engine.find_app(key.as_str()).await?;
     let retired = state.engine.retire_old_secrets(app.id.as_str()).await?;
     Ok(json_response(StatusCode::OK, &SecretsRetired { app_id: app.id.to_string(), retired }))
+}
+
+/// Starts a staged consumer-key rotation: a new key identifies the app, the old one stays
+/// accepted (as `previous_consumer_key`) until retire-old-key.
+pub async fn rotate_key(State(state): State<AppState>, headers: HeaderMap, path: Segments) -> ApiResult {
+    AdminCheck::require(&state, &headers).await?;
+    let key = path.key(0, "id")?;
+    let app = state.engine.find_app(key.as_str()).await?;
+    // The built-in keys are what their clients are configured with; the engine refuses
+    // PlatformCLI itself, and rotating ValetAdmin would orphan the admin token machinery.
+    if [app.consumer_key.as_str(), app.previous_consumer_key.as_deref().unwrap_or("")].iter().any(|k| *k == ADMIN_APP_KEY || *k == PLATFORM_CLI) {
+        return Err(ApiError::conflict("the built-in apps keep their consumer keys"));
+    }
+    if app.previous_consumer_key.is_some() {
+        return Err(ApiError::conflict("a key rotation is already staged; retire the previous key first"));
+    }
+    let app = state.engine.rotate_consumer_key(app.id.as_str()).await?;
+    Ok(json_response(StatusCode::OK, &AppView::from(&app)))
+}
+
+/// Ends a staged key rotation: only the current key identifies the app. Idempotent.
+pub async fn retire_old_key(State(state): State<AppState>, headers: HeaderMap, path: Segments) -> ApiResult {
+    AdminCheck::require(&state, &headers).await?;
+    let key = path.key(0, "id")?;
+    let app = state.engine.find_app(key.as_str()).await?;
+    let app = state.engine.retire_previous_consumer_key(app.id.as_str()).await?;
+    Ok(json_response(StatusCode::OK, &AppView::from(&app)))
+}
+
+/// Issues an initial access token for dynamic client registration (RFC 7591) to a registrar
+/// app; the token is returned once and stored only as a hash.
+pub async fn create_registration_token(State(state): State<AppState>, headers: HeaderMap, path: Segments, body: RawBody) -> ApiResult {
+    AdminCheck::require(&state, &headers).await?;
+    let key = path.key(0, "id")?;
+    let body: RegistrationTokenBody = body.json(true).await?;
+    if let Some(m) = body.valid_minutes {
+        if !(1..=MAX_POLICY_MINUTES as i64).contains(&m) {
+            return Err(ApiError::unprocessable(format!("valid_minutes must be 1 to {MAX_POLICY_MINUTES}")).with_field("valid_minutes"));
+        }
+    }
+    let app = state.engine.find_app(key.as_str()).await?;
+    let token = state.engine.create_initial_access_token(app.id.as_str(), body.valid_minutes).await?;
+    Ok(json_response(StatusCode::CREATED, &RegistrationTokenCreated {
+        registrar_id: app.id.to_string(),
+        registrar_consumer_key: app.consumer_key.clone(),
+        initial_access_token: token.expose().to_string(),
+        valid_minutes: body.valid_minutes,
+    }))
 }
 
 /// Scopes as a JSON array of known scope names; each bad entry is named by its index.

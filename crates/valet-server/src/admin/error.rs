@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use valet_core::engine::admin::AdminError;
 use valet_core::EngineError;
+use valet_data::DataError;
 
 /// A failed admin API request.
 #[derive(Debug)]
@@ -106,6 +107,20 @@ impl From<AdminError> for ApiError {
             AdminError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
             AdminError::Conflict(what) => ApiError::conflict(format!("{what} already exists")),
             AdminError::Engine(f) => ApiError::fault(&f),
+        }
+    }
+}
+
+/// The data layer's errors carry an HTTP status of their own: 404 (no such object) and 409 (a
+/// name already taken) keep theirs, other client errors are values the data layer refused
+/// (422), and anything else is a fault.
+impl From<DataError> for ApiError {
+    fn from(e: DataError) -> Self {
+        match e.status {
+            404 => ApiError::not_found(e.message),
+            409 => ApiError::conflict(e.message),
+            400..=499 => ApiError::unprocessable(e.message),
+            _ => ApiError::fault(&e),
         }
     }
 }

@@ -1,7 +1,7 @@
-//! The admin JSON API under `/admin/api/v1`: apps, users, permission sets and org settings,
-//! authenticated by an admin token, described by the OpenAPI document at
-//! `/admin/api/openapi.json`. Handlers call the same engine functions as the `valet` CLI, so
-//! the two can never disagree about what a change means.
+//! The admin JSON API under `/admin/api/v1`: apps, users, permission sets, org settings and the
+//! data API's custom objects, authenticated by an admin token, described by the OpenAPI
+//! document at `/admin/api/openapi.json`. Handlers call the same engine (and data-layer)
+//! functions as the `valet` CLI, so the two can never disagree about what a change means.
 //!
 //! Every handler begins with `AdminCheck::require` (see `auth`), then parses its path and body
 //! (see `extract`), then calls the engine. Every failure is an `ApiError` (see `error`).
@@ -10,6 +10,7 @@ pub mod apps;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod objects;
 pub mod openapi;
 pub mod org;
 pub mod permission_sets;
@@ -38,6 +39,9 @@ pub fn router() -> Router<AppState> {
         .route(&r("/apps/{id}"), get(apps::get).patch(apps::update).delete(apps::delete))
         .route(&r("/apps/{id}/rotate-secret"), post(apps::rotate_secret))
         .route(&r("/apps/{id}/retire-old-secrets"), post(apps::retire_old_secrets))
+        .route(&r("/apps/{id}/rotate-key"), post(apps::rotate_key))
+        .route(&r("/apps/{id}/retire-old-key"), post(apps::retire_old_key))
+        .route(&r("/apps/{id}/registration-tokens"), post(apps::create_registration_token))
         .route(&r("/users"), get(users::list).post(users::create))
         .route(&r("/users/{id}"), get(users::get).patch(users::update))
         .route(&r("/users/{id}/password"), post(users::set_password))
@@ -48,6 +52,9 @@ pub fn router() -> Router<AppState> {
         )
         .route(&r("/permission-sets"), get(permission_sets::list).post(permission_sets::create))
         .route(&r("/permission-sets/{name}"), get(permission_sets::get).delete(permission_sets::delete))
+        .route(&r("/objects"), get(objects::list).post(objects::create))
+        .route(&r("/objects/{name}"), get(objects::get))
+        .route(&r("/objects/{name}/fields"), post(objects::add_field))
         .route(&r("/org/settings"), get(org::get).put(org::put).patch(org::patch))
         .layer(axum::middleware::map_response(no_store))
 }

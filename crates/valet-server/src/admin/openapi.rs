@@ -33,6 +33,9 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("delete", "/admin/api/v1/apps/{id}"),
     ("post", "/admin/api/v1/apps/{id}/rotate-secret"),
     ("post", "/admin/api/v1/apps/{id}/retire-old-secrets"),
+    ("post", "/admin/api/v1/apps/{id}/rotate-key"),
+    ("post", "/admin/api/v1/apps/{id}/retire-old-key"),
+    ("post", "/admin/api/v1/apps/{id}/registration-tokens"),
     ("get", "/admin/api/v1/users"),
     ("post", "/admin/api/v1/users"),
     ("get", "/admin/api/v1/users/{id}"),
@@ -49,6 +52,10 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/admin/api/v1/org/settings"),
     ("put", "/admin/api/v1/org/settings"),
     ("patch", "/admin/api/v1/org/settings"),
+    ("get", "/admin/api/v1/objects"),
+    ("post", "/admin/api/v1/objects"),
+    ("get", "/admin/api/v1/objects/{name}"),
+    ("post", "/admin/api/v1/objects/{name}/fields"),
 ];
 
 /// Text without control characters (C0, DEL, C1), which every string field refuses.
@@ -131,6 +138,18 @@ fn paths() -> Value {
             "post": op("retireOldAppSecrets", "apps", "Retire every consumer secret but the newest", &["AppId"], None,
                 ("200", ok("How many secrets were retired", "SecretsRetired")), &["404"]),
         },
+        "/admin/api/v1/apps/{id}/rotate-key": {
+            "post": op("rotateAppKey", "apps", "Stage a consumer-key rotation: a new key identifies the app, the old one (previous_consumer_key) stays accepted until retire-old-key", &["AppId"], None,
+                ("200", ok("The app with its new consumer_key and previous_consumer_key", "App")), &["404", "409"]),
+        },
+        "/admin/api/v1/apps/{id}/retire-old-key": {
+            "post": op("retireOldAppKey", "apps", "End a staged key rotation: only the current consumer key identifies the app (idempotent)", &["AppId"], None,
+                ("200", ok("The app, previous_consumer_key null", "App")), &["404"]),
+        },
+        "/admin/api/v1/apps/{id}/registration-tokens": {
+            "post": op("createRegistrationToken", "apps", "Issue an initial access token for dynamic client registration (RFC 7591) with this app as registrar; the token is returned once", &["AppId"],
+                Some(body("RegistrationTokenCreate", false)), ("201", ok("The token", "RegistrationTokenCreated")), &["404", "413", "415", "422"]),
+        },
         "/admin/api/v1/users": {
             "get": op("listUsers", "users", "List users", &[], None, ("200", ok("Every user of the org", "UserList")), &[]),
             "post": op("createUser", "users", "Create a user (the password is never echoed)", &[], Some(body("UserCreate", true)),
@@ -175,6 +194,19 @@ fn paths() -> Value {
             "patch": op("updateOrgSettings", "org", "Merge a partial object into the org-wide settings", &[], Some(body("OrgSettingsPatch", true)),
                 ("200", ok("The settings", "OrgSettings")), BODY_ERRORS),
         },
+        "/admin/api/v1/objects": {
+            "get": op("listObjects", "objects", "List custom objects and standard objects with custom fields (every standard object too with all=true)", &["AllObjects"], None,
+                ("200", ok("The objects with their custom fields (every field with all=true)", "ObjectSummaryList")), &[]),
+            "post": op("createObject", "objects", "Define a custom object: a new table with the system fields and Name", &[], Some(body("ObjectCreate", true)),
+                ("201", ok("The object", "Object")), &["409", "413", "415", "422"]),
+        },
+        "/admin/api/v1/objects/{name}": {
+            "get": op("getObject", "objects", "Show a custom or standard object with every field", &["ObjectName"], None, ("200", ok("The object", "Object")), &["404"]),
+        },
+        "/admin/api/v1/objects/{name}/fields": {
+            "post": op("addObjectField", "objects", "Add a custom field to a custom or standard object (a new column)", &["ObjectName"], Some(body("FieldCreate", true)),
+                ("201", ok("The field", "FieldAdded")), &["404", "409", "413", "415", "422"]),
+        },
     })
 }
 
@@ -196,6 +228,8 @@ fn components() -> Value {
             "AppId": { "name": "id", "in": "path", "required": true, "schema": key("App id (15 or 18 characters), consumer key, or exact name") },
             "UserId": { "name": "id", "in": "path", "required": true, "schema": key("User id (15 or 18 characters) or username") },
             "PermissionSetName": { "name": "name", "in": "path", "required": true, "schema": key("Permission set name or id") },
+            "ObjectName": { "name": "name", "in": "path", "required": true, "schema": key("Object API name (Widget__c, Account), case-insensitive") },
+            "AllObjects": { "name": "all", "in": "query", "required": false, "schema": { "type": "boolean", "default": false }, "description": "Also list every standard object, with all its fields" },
         },
         "responses": {
             "BadRequest": error_response("The request is malformed: invalid JSON, a wrong type, an unknown key (named in `field`), or a bad path parameter"),
@@ -206,7 +240,7 @@ fn components() -> Value {
             },
             "Forbidden": error_response("The token is valid but not an admin credential (not an admin user, or no `full` scope)"),
             "NotFound": error_response("No such record"),
-            "Conflict": error_response("The record already exists; or the built-in admin app cannot be deleted; or an admin tried to disable their own account"),
+            "Conflict": error_response("The record (or an object or field of that name) already exists; or the built-in admin app cannot be deleted; or a built-in app's key cannot be rotated, or a key rotation is already staged; or an admin tried to disable their own account"),
             "PayloadTooLarge": error_response("The body exceeds 64 KiB"),
             "UnsupportedMediaType": error_response("The body is not application/json"),
             "Unprocessable": error_response("Well-formed, but the values are refused (a weak password, an http callback URL, an out-of-range lifetime), or an app name names several apps"),
@@ -223,6 +257,7 @@ fn schemas() -> Value {
         "id": { "type": "string", "description": "18-character id" },
         "name": { "type": "string" },
         "consumer_key": { "type": "string" },
+        "previous_consumer_key": { "type": ["string", "null"], "description": "During a staged key rotation (rotate-key), the old key, still accepted until retire-old-key" },
         "is_public": { "type": "boolean", "description": "A public client has no consumer secret" },
         "callback_urls": { "type": "array", "items": { "type": "string" } },
         "scopes": { "type": "array", "items": r("Scope") },
@@ -230,7 +265,7 @@ fn schemas() -> Value {
         "created_at": time,
         "updated_at": time,
     });
-    let app_required = ["id", "name", "consumer_key", "is_public", "callback_urls", "scopes", "policy", "created_at", "updated_at"];
+    let app_required = ["id", "name", "consumer_key", "previous_consumer_key", "is_public", "callback_urls", "scopes", "policy", "created_at", "updated_at"];
     let mut created_props = app_props.clone();
     if let Some(m) = created_props.as_object_mut() {
         m.insert("consumer_secret".into(), json!({ "type": ["string", "null"], "description": "Shown only here and by rotate-secret; null for a public app" }));
@@ -467,6 +502,104 @@ fn schemas() -> Value {
                 "idle_refresh_token_ttl_days": { "type": ["integer", "null"], "minimum": 0, "maximum": 4294967295u64 },
             },
         }));
+    m.insert("RegistrationTokenCreate".into(), json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": { "valid_minutes": { "type": ["integer", "null"], "minimum": 1, "maximum": 5270400, "description": "Lifetime; absent or null: no expiry" } },
+        }));
+    m.insert("RegistrationTokenCreated".into(), json!({
+            "type": "object",
+            "required": ["registrar_id", "registrar_consumer_key", "initial_access_token", "valid_minutes"],
+            "properties": {
+                "registrar_id": { "type": "string" },
+                "registrar_consumer_key": { "type": "string" },
+                "initial_access_token": { "type": "string", "description": "Shown only here: `Authorization: Bearer <token>` on POST /services/oauth2/register" },
+                "valid_minutes": { "type": ["integer", "null"] },
+            },
+        }));
+    let custom_name = json!({ "type": "string", "minLength": 4, "maxLength": 40, "pattern": "^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*__c$", "description": "Letters, digits and single underscores, starting with a letter, ending in __c, at most 40 characters" });
+    let label = json!({ "type": "string", "minLength": 1, "maxLength": 40, "pattern": NO_CONTROLS });
+    let field_types = ["text", "textarea", "number", "currency", "percent", "checkbox", "date", "datetime", "email", "phone", "url", "picklist", "lookup"];
+    m.insert("ObjectSummary".into(), json!({
+            "type": "object",
+            "required": ["name", "label", "key_prefix", "table", "custom", "fields"],
+            "properties": {
+                "name": { "type": "string" },
+                "label": { "type": "string" },
+                "key_prefix": { "type": "string", "description": "The first three characters of its record IDs" },
+                "table": { "type": "string" },
+                "custom": { "type": "boolean" },
+                "fields": { "type": "array", "items": r("FieldSummary"), "description": "Custom fields (and Name of a custom object); every field with all=true" },
+            },
+        }));
+    m.insert("FieldSummary".into(), json!({
+            "type": "object",
+            "required": ["name", "type", "required", "reference_to"],
+            "properties": { "name": { "type": "string" }, "type": { "type": "string" }, "required": { "type": "boolean" }, "reference_to": opt_string },
+        }));
+    m.insert("ObjectSummaryList".into(), json!(list("ObjectSummary")));
+    m.insert("Object".into(), json!({
+            "type": "object",
+            "required": ["name", "label", "label_plural", "key_prefix", "table", "custom", "read_only", "fields"],
+            "properties": {
+                "name": { "type": "string" },
+                "label": { "type": "string" },
+                "label_plural": { "type": "string" },
+                "key_prefix": { "type": "string", "description": "The first three characters of its record IDs" },
+                "table": { "type": "string" },
+                "custom": { "type": "boolean" },
+                "read_only": { "type": "boolean", "description": "User and Organization reflect Valet's own tables and take no fields" },
+                "fields": { "type": "array", "items": r("Field"), "description": "Every field: system, standard and custom" },
+            },
+        }));
+    let field_props = json!({
+        "name": { "type": "string" },
+        "label": { "type": "string" },
+        "type": { "type": "string", "description": "The add-field vocabulary (text, number, checkbox, lookup, ...); system fields also show id and int" },
+        "custom": { "type": "boolean" },
+        "required": { "type": "boolean", "description": "Checkboxes are always required (never null)" },
+        "length": { "type": "integer", "minimum": 0, "description": "Characters, for text types; 0 otherwise" },
+        "precision": { "type": "integer", "minimum": 0, "description": "Total digits, for numbers; 0 otherwise" },
+        "scale": { "type": "integer", "minimum": 0, "description": "Digits after the point, for numbers" },
+        "values": strings,
+        "reference_to": opt_string,
+        "relationship_name": opt_string,
+    });
+    let field_required = ["name", "label", "type", "custom", "required", "length", "precision", "scale", "values", "reference_to", "relationship_name"];
+    let mut added_props = field_props.clone();
+    if let Some(p) = added_props.as_object_mut() {
+        p.insert("object".into(), json!({ "type": "string", "description": "The object's API name as defined" }));
+    }
+    let mut added_required = field_required.to_vec();
+    added_required.push("object");
+    m.insert("Field".into(), json!({ "type": "object", "required": field_required, "properties": field_props }));
+    m.insert("FieldAdded".into(), json!({ "type": "object", "required": added_required, "properties": added_props }));
+    m.insert("ObjectCreate".into(), json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["name"],
+            "properties": {
+                "name": custom_name,
+                "label": { "anyOf": [label, { "type": "null" }], "description": "Default: the name without __c, underscores as spaces" },
+                "label_plural": { "anyOf": [label, { "type": "null" }], "description": "Default: the label + \"s\"" },
+            },
+        }));
+    m.insert("FieldCreate".into(), json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["name", "type"],
+            "properties": {
+                "name": custom_name,
+                "type": { "type": "string", "enum": field_types, "description": "As `valet object add-field --type`, which also accepts string, double, int, integer, boolean and reference" },
+                "label": { "anyOf": [label, { "type": "null" }], "description": "Default: the name without __c, underscores as spaces" },
+                "length": { "type": ["integer", "null"], "minimum": 1, "maximum": 131072, "description": "Text types: at most 255 (textarea 131072); default 255, email 80, textarea 32768" },
+                "precision": { "type": ["integer", "null"], "minimum": 1, "maximum": 18, "description": "Numbers: total digits; default 18" },
+                "scale": { "type": ["integer", "null"], "minimum": 0, "maximum": 18, "description": "Numbers: digits after the point, at most the precision; default 0, currency 2" },
+                "required": { "type": "boolean", "default": false, "description": "Required on create and update" },
+                "values": { "anyOf": [{ "type": "array", "items": { "type": "string", "minLength": 1, "maxLength": 255, "pattern": NO_CONTROLS } }, { "type": "null" }], "description": "Picklist values (required for a picklist; a restricted picklist)" },
+                "reference_to": { "anyOf": [{ "type": "string", "minLength": 1, "maxLength": 255, "pattern": NO_CONTROLS }, { "type": "null" }], "description": "The target object of a lookup (required for a lookup)" },
+            },
+        }));
     for (full, patch) in [("AppPolicy", "AppPolicyPatch"), ("OrgSettings", "OrgSettingsPatch")] {
         if let Some(schema) = m.get(full).map(patch_schema) {
             m.insert(patch.into(), schema);
@@ -502,12 +635,12 @@ fn build() -> Value {
         "info": {
             "title": "Valet admin API",
             "version": "1",
-            "description": "Manage apps, users, permission sets and org settings. Every change goes through the same engine functions as the `valet` CLI. Errors are {\"error\", \"message\", \"field\"?}.",
+            "description": "Manage apps, users, permission sets, org settings and the data API's custom objects. Every change goes through the same engine functions as the `valet` CLI. Errors are {\"error\", \"message\", \"field\"?}.",
         },
         "servers": [{ "url": "/" }],
         "security": [{ "adminToken": [] }],
         "tags": [
-            { "name": "apps" }, { "name": "users" }, { "name": "permission-sets" }, { "name": "org" },
+            { "name": "apps" }, { "name": "users" }, { "name": "permission-sets" }, { "name": "org" }, { "name": "objects" },
         ],
         "paths": paths(),
         "components": components(),
@@ -542,6 +675,55 @@ mod tests {
         let issuer: valet_core::model::TrustedIssuer = serde_json::from_value(serde_json::json!({"issuer": "https://idp.example"})).unwrap();
         assert_eq!(props("TrustedIssuer"), fields(&issuer));
         assert_eq!(props("AppPolicyPatch"), props("AppPolicy"));
+    }
+
+    #[test]
+    fn response_schemas_name_every_field_of_the_views() {
+        use crate::admin::views::*;
+        use valet_data::registry::{FieldSummary, ObjectSummary};
+        let app = AppView {
+            id: String::new(),
+            name: String::new(),
+            consumer_key: String::new(),
+            previous_consumer_key: Some(String::new()),
+            is_public: false,
+            callback_urls: vec![],
+            scopes: vec![],
+            policy: AppPolicy::default(),
+            created_at: String::new(),
+            updated_at: String::new(),
+        };
+        assert_eq!(props("App"), fields(&app));
+        assert_eq!(props("AppCreated"), fields(&AppCreated { app, consumer_secret: None }));
+        let objects = valet_data::schema::standard_objects();
+        let object = ObjectView::from(&objects[0]);
+        assert_eq!(props("Object"), fields(&object));
+        let field = FieldView::from(&objects[0].fields[0]);
+        assert_eq!(props("Field"), fields(&field));
+        assert_eq!(props("FieldAdded"), fields(&FieldAdded { object: String::new(), field }));
+        let summary = ObjectSummary {
+            name: String::new(),
+            label: String::new(),
+            key_prefix: String::new(),
+            table: String::new(),
+            custom: true,
+            fields: vec![FieldSummary { name: String::new(), field_type: String::new(), required: false, reference_to: None }],
+        };
+        let view = ObjectSummaryView::from(&summary);
+        assert_eq!(props("ObjectSummary"), fields(&view));
+        assert_eq!(props("FieldSummary"), fields(&view.fields[0]));
+        let token = RegistrationTokenCreated { registrar_id: String::new(), registrar_consumer_key: String::new(), initial_access_token: String::new(), valid_minutes: None };
+        assert_eq!(props("RegistrationTokenCreated"), fields(&token));
+    }
+
+    #[test]
+    fn required_lists_name_documented_properties() {
+        for (name, schema) in document()["components"]["schemas"].as_object().unwrap() {
+            let Some(required) = schema["required"].as_array() else { continue };
+            for r in required {
+                assert!(schema["properties"].get(r.as_str().unwrap()).is_some(), "{name}: required {r} is not a property");
+            }
+        }
     }
 
     #[test]
