@@ -401,6 +401,277 @@ both_backends!(org_settings_get_put_patch, |app: &TestApp| async move {
     }
 });
 
+both_backends!(custom_objects_and_fields, |app: &TestApp| async move {
+    let t = admin_token(app).await;
+    let t = Some(t.as_str());
+    let objects = format!("{V1}/objects");
+    // Nothing custom yet; all=true lists the standard objects.
+    let (s, l, h) = call(app, Method::GET, &objects, t, None).await;
+    assert_eq!((s, &l["items"]), (200, &json!([])), "{l}");
+    assert_eq!(h["cache-control"], "no-store");
+    let (s, l, _) = call(app, Method::GET, &format!("{objects}?all=true"), t, None).await;
+    assert_eq!(s, 200);
+    let account = l["items"].as_array().unwrap().iter().find(|o| o["name"] == "Account").unwrap().clone();
+    assert_eq!(account["custom"], false);
+    assert!(account["fields"].as_array().unwrap().iter().any(|f| f["name"] == "Name"), "{account}");
+    let (s, l, _) = call(app, Method::GET, &format!("{objects}?all=false"), t, None).await;
+    assert_eq!((s, &l["items"]), (200, &json!([])));
+    for (q, field) in [("all=yes", "all"), ("colour=red", "colour")] {
+        let (s, e, _) = call(app, Method::GET, &format!("{objects}?{q}"), t, None).await;
+        assert_eq!((s, e["field"].as_str()), (400, Some(field)), "{q}: {e}");
+        assert_error(&e, "invalid_request");
+    }
+
+    // Create: 201 with the object as the data layer defined it.
+    let (s, o, _) = call(app, Method::POST, &objects, t, Some(json!({"name": "Widget__c", "label": "Widget", "label_plural": "Widgets"}))).await;
+    assert_eq!(s, 201, "{o}");
+    assert_eq!((o["name"].as_str(), o["label"].as_str(), o["label_plural"].as_str(), o["custom"].as_bool(), o["read_only"].as_bool()), (Some("Widget__c"), Some("Widget"), Some("Widgets"), Some(true), Some(false)));
+    let prefix = o["key_prefix"].as_str().unwrap().to_string();
+    assert!(prefix.starts_with("a0"), "{o}");
+    assert!(o["fields"].as_array().unwrap().iter().any(|f| f["name"] == "Name" && f["required"] == true), "{o}");
+    let (s, o2, _) = call(app, Method::POST, &objects, t, Some(json!({"name": "Gadget_Part__c"}))).await;
+    assert_eq!((s, o2["label"].as_str(), o2["label_plural"].as_str()), (201, Some("Gadget Part"), Some("Gadget Parts")), "defaults like the CLI: {o2}");
+    // Create errors: a name taken (in any case) 409; a bad name 422 naming it; shape 400.
+    for name in ["Widget__c", "widget__c"] {
+        let (s, e, _) = call(app, Method::POST, &objects, t, Some(json!({ "name": name }))).await;
+        assert_eq!(s, 409, "{name}: {e}");
+        assert_error(&e, "conflict");
+    }
+    let cases: Vec<(Value, u16, &str, Option<&str>)> = vec![
+        (json!({"name": "Widget"}), 422, "validation_failed", Some("name")),
+        (json!({"name": "1Widget__c"}), 422, "validation_failed", Some("name")),
+        (json!({"name": "Bad__Name__c"}), 422, "validation_failed", Some("name")),
+        (json!({"name": format!("{}__c", "a".repeat(38))}), 422, "validation_failed", Some("name")),
+        (json!({"name": "Caf\u{e9}_Label__c", "label": "\u{e9}".repeat(30)}), 422, "validation_failed", Some("name")),
+        (json!({"name": "Long__c", "label": "x".repeat(41)}), 400, "invalid_request", Some("label")),
+        (json!({"name": "Long__c", "label": "\u{e9}".repeat(30)}), 422, "validation_failed", None),
+        (json!({"name": "Nul__c", "label_plural": "a\u{0}b"}), 400, "invalid_request", Some("label_plural")),
+        (json!({"name": "Nul__c", "label": ""}), 400, "invalid_request", Some("label")),
+        (json!({"name": ""}), 400, "invalid_request", Some("name")),
+        (json!({"name": 5}), 400, "invalid_request", Some("name")),
+        (json!({"name": "Ok__c", "plural": "x"}), 400, "invalid_request", Some("plural")),
+        (json!({}), 400, "invalid_request", None),
+        (json!([]), 400, "invalid_request", None),
+    ];
+    for (body, status, code, field) in cases {
+        let (s, e, _) = call(app, Method::POST, &objects, t, Some(body.clone())).await;
+        assert_eq!(s, status, "{body}: {e}");
+        assert_error(&e, code);
+        assert_eq!(e["field"].as_str(), field, "{body}: {e}");
+    }
+    let (s, e, _) = call(app, Method::POST, &objects, t, None).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_json")));
+
+    // Get: custom or standard, case-insensitively; unknown 404.
+    let (s, g, _) = call(app, Method::GET, &format!("{objects}/widget__c"), t, None).await;
+    assert_eq!((s, g["name"].as_str(), g["key_prefix"].as_str()), (200, Some("Widget__c"), Some(prefix.as_str())), "{g}");
+    let (s, g, _) = call(app, Method::GET, &format!("{objects}/User"), t, None).await;
+    assert_eq!((s, g["custom"].as_bool(), g["read_only"].as_bool()), (200, Some(false), Some(true)));
+    let (s, e, _) = call(app, Method::GET, &format!("{objects}/Nope__c"), t, None).await;
+    assert_eq!(s, 404);
+    assert_error(&e, "not_found");
+    let (s, _, _) = call(app, Method::GET, &format!("{objects}/a%00b"), t, None).await;
+    assert_eq!(s, 400);
+
+    // Fields.
+    let fields = format!("{objects}/Widget__c/fields");
+    let (s, f, _) = call(app, Method::POST, &fields, t, Some(json!({"name": "Code__c", "type": "text", "length": 10, "required": true}))).await;
+    assert_eq!(s, 201, "{f}");
+    assert_eq!((f["object"].as_str(), f["type"].as_str(), f["length"].as_u64(), f["required"].as_bool(), f["custom"].as_bool()), (Some("Widget__c"), Some("text"), Some(10), Some(true), Some(true)));
+    let (s, f, _) = call(app, Method::POST, &format!("{objects}/WIDGET__C/fields"), t, Some(json!({"name": "Price__c", "type": "currency"}))).await;
+    assert_eq!((s, f["object"].as_str(), f["precision"].as_u64(), f["scale"].as_u64()), (201, Some("Widget__c"), Some(18), Some(2)), "{f}");
+    let (s, f, _) = call(app, Method::POST, &fields, t, Some(json!({"name": "Color__c", "type": "picklist", "values": ["Red", " Blue "], "label": "Colour"}))).await;
+    assert_eq!((s, f["values"].clone(), f["label"].as_str()), (201, json!(["Red", "Blue"]), Some("Colour")), "{f}");
+    let (s, f, _) = call(app, Method::POST, &fields, t, Some(json!({"name": "Account__c", "type": "lookup", "reference_to": "account"}))).await;
+    assert_eq!((s, f["reference_to"].as_str(), f["relationship_name"].as_str()), (201, Some("Account"), Some("Account__r")), "{f}");
+    let (s, f, _) = call(app, Method::POST, &fields, t, Some(json!({"name": "Active__c", "type": "checkbox", "values": null, "label": null}))).await;
+    assert_eq!((s, f["required"].as_bool()), (201, Some(true)), "checkboxes are never null: {f}");
+    let (s, f, _) = call(app, Method::POST, &format!("{objects}/Account/fields"), t, Some(json!({"name": "Tier__c", "type": "number"}))).await;
+    assert_eq!((s, f["object"].as_str()), (201, Some("Account")), "{f}");
+    let cases: Vec<(&str, Value, u16, &str, Option<&str>)> = vec![
+        ("Widget__c", json!({"name": "Price__c", "type": "text"}), 409, "conflict", None),
+        ("Widget__c", json!({"name": "price__c", "type": "number"}), 409, "conflict", None),
+        ("Nope__c", json!({"name": "X__c", "type": "text"}), 404, "not_found", None),
+        ("Widget__c", json!({"name": "Blob__c", "type": "blob"}), 422, "validation_failed", Some("type")),
+        ("Widget__c", json!({"name": "Plain", "type": "text"}), 422, "validation_failed", Some("name")),
+        ("Widget__c", json!({"name": "Size__c", "type": "picklist"}), 422, "validation_failed", None),
+        ("Widget__c", json!({"name": "Size__c", "type": "picklist", "values": []}), 422, "validation_failed", None),
+        ("Widget__c", json!({"name": "Owner2__c", "type": "lookup"}), 422, "validation_failed", None),
+        ("Widget__c", json!({"name": "Owner2__c", "type": "lookup", "reference_to": "Nope__c"}), 422, "validation_failed", None),
+        ("Widget__c", json!({"name": "Org__c", "type": "lookup", "reference_to": "Organization"}), 422, "validation_failed", None),
+        ("Widget__c", json!({"name": "Short__c", "type": "text", "length": 0}), 422, "validation_failed", None),
+        ("Widget__c", json!({"name": "Short__c", "type": "text", "length": 256}), 422, "validation_failed", None),
+        ("Widget__c", json!({"name": "Big__c", "type": "number", "precision": 19}), 422, "validation_failed", None),
+        ("Widget__c", json!({"name": "Big__c", "type": "number", "precision": 4, "scale": 5}), 422, "validation_failed", None),
+        ("User", json!({"name": "Nick__c", "type": "text"}), 422, "validation_failed", None),
+        ("Widget__c", json!({"name": "Big__c", "type": "number", "precision": -1}), 400, "invalid_request", Some("precision")),
+        ("Widget__c", json!({"name": "Big__c", "type": "number", "length": 5_000_000_000u64}), 400, "invalid_request", Some("length")),
+        ("Widget__c", json!({"name": "Big__c", "type": "text", "required": "yes"}), 400, "invalid_request", Some("required")),
+        ("Widget__c", json!({"name": "Size__c", "type": "picklist", "values": ["S", "M\u{0}"]}), 400, "invalid_request", Some("values[1]")),
+        ("Widget__c", json!({"name": "Size__c", "type": "picklist", "values": "S,M"}), 400, "invalid_request", Some("values")),
+        ("Widget__c", json!({"name": "Owner2__c", "type": "lookup", "reference_to": "\u{0}"}), 400, "invalid_request", Some("reference_to")),
+        ("Widget__c", json!({"name": "Size__c", "type": "text", "label": "y".repeat(41)}), 400, "invalid_request", Some("label")),
+        ("Widget__c", json!({"name": "Size__c", "type": "text", "default": "x"}), 400, "invalid_request", Some("default")),
+        ("Widget__c", json!({"name": "Size__c"}), 400, "invalid_request", None),
+    ];
+    for (object, body, status, code, field) in cases {
+        let (s, e, _) = call(app, Method::POST, &format!("{objects}/{object}/fields"), t, Some(body.clone())).await;
+        assert_eq!(s, status, "{object} {body}: {e}");
+        assert_error(&e, code);
+        assert_eq!(e["field"].as_str(), field, "{object} {body}: {e}");
+    }
+    // The list now shows both custom objects and Account with its custom field, like the CLI.
+    let (_, l, _) = call(app, Method::GET, &objects, t, None).await;
+    let names: Vec<&str> = l["items"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Account", "Gadget_Part__c", "Widget__c"], "{l}");
+    let widget = &l["items"][2];
+    let mut wf: Vec<(&str, &str)> = widget["fields"].as_array().unwrap().iter().map(|f| (f["name"].as_str().unwrap(), f["type"].as_str().unwrap())).collect();
+    wf.sort();
+    assert_eq!(wf, [("Account__c", "lookup"), ("Active__c", "checkbox"), ("Code__c", "text"), ("Color__c", "picklist"), ("Name", "text"), ("Price__c", "currency")]);
+    assert_eq!(l["items"][0]["fields"], json!([{"name": "Tier__c", "type": "number", "required": false, "reference_to": null}]));
+
+    // The object is live at the REST data API for an ordinary `api` token.
+    let api = app.tokens("api").await["access_token"].as_str().unwrap().to_string();
+    let data = |p: &str| app.url(&format!("/services/data/v62.0/sobjects/{p}"));
+    let r = app.client().post(data("Account")).bearer_auth(&api).json(&json!({"Name": "Parent", "Tier__c": 2})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let acc = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let r = app.client().post(data("Widget__c")).bearer_auth(&api).json(&json!({"Name": "W1", "Code__c": "abc", "Price__c": 9.99, "Color__c": "Red", "Account__c": acc})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let w = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(&w[..3], prefix);
+    let r: Value = app.client().get(data(&format!("Widget__c/{w}"))).bearer_auth(&api).send().await.unwrap().json().await.unwrap();
+    assert_eq!((r["Name"].as_str(), r["Price__c"].as_f64(), r["Active__c"].as_bool(), r["Account__c"].as_str()), (Some("W1"), Some(9.99), Some(false), Some(acc.as_str())), "{r}");
+    let r = app.client().post(data("Widget__c")).bearer_auth(&api).json(&json!({"Name": "W2"})).send().await.unwrap();
+    assert_eq!(r.status(), 400, "Code__c is required");
+    assert_eq!(r.json::<Value>().await.unwrap()[0]["errorCode"], "REQUIRED_FIELD_MISSING");
+    let r: Value = app.client().get(data("Widget__c/describe")).bearer_auth(&api).send().await.unwrap().json().await.unwrap();
+    assert_eq!((r["custom"].as_bool(), r["keyPrefix"].as_str()), (Some(true), Some(prefix.as_str())), "{r}");
+    let r = app.client().get(data("Gadget_Part__c/describe")).bearer_auth(&api).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Authorization: nothing without a token, 403 with a normal one (and no definition made).
+    let jane = app.tokens("api refresh_token").await["access_token"].as_str().unwrap().to_string();
+    for (m, p) in [(Method::GET, objects.clone()), (Method::POST, objects.clone()), (Method::GET, format!("{objects}/Widget__c")), (Method::POST, fields.clone())] {
+        let body = json!({"name": "Sneaky__c", "type": "text"});
+        let (s, e, h) = call(app, m.clone(), &p, None, Some(body.clone())).await;
+        assert_eq!(s, 401, "{m} {p}");
+        assert_error(&e, "unauthorized");
+        assert!(h["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+        let (s, e, _) = call(app, m.clone(), &p, Some(&jane), Some(body)).await;
+        assert_eq!(s, 403, "{m} {p}");
+        assert_error(&e, "forbidden");
+    }
+    let (_, g, _) = call(app, Method::GET, &format!("{objects}/Widget__c"), t, None).await;
+    assert!(!g.to_string().contains("Sneaky"), "{g}");
+    let (s, _, _) = call(app, Method::GET, &format!("{objects}/Sneaky__c"), t, None).await;
+    assert_eq!(s, 404);
+});
+
+both_backends!(consumer_key_rotation_and_registration_tokens, |app: &TestApp| async move {
+    let admin = admin_token(app).await;
+    let t = Some(admin.as_str());
+    let apps = format!("{V1}/apps");
+    let (s, a, _) = call(app, Method::POST, &apps, t, Some(json!({"name": "Keys", "callback_urls": ["https://keys.example/cb"], "policy": {"enable_client_credentials_flow": true, "client_credentials_user": "jane@example.com"}}))).await;
+    assert_eq!(s, 201, "{a}");
+    assert!(a["previous_consumer_key"].is_null(), "{a}");
+    let id = a["id"].as_str().unwrap().to_string();
+    let old = a["consumer_key"].as_str().unwrap().to_string();
+    let secret = a["consumer_secret"].as_str().unwrap().to_string();
+    let cc = |key: String| {
+        let secret = secret.clone();
+        async move { app.token(&[("grant_type", "client_credentials"), ("client_id", key.as_str()), ("client_secret", secret.as_str())]).await.0 }
+    };
+    assert_eq!(cc(old.clone()).await, 200);
+    // Rotate: a new key; the old one stays accepted (and finds the app) until retired.
+    let (s, r, _) = call(app, Method::POST, &format!("{apps}/{old}/rotate-key"), t, None).await;
+    assert_eq!(s, 200, "{r}");
+    let new = r["consumer_key"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    assert_eq!((r["id"].as_str(), r["previous_consumer_key"].as_str()), (Some(id.as_str()), Some(old.as_str())));
+    assert!(r.get("consumer_secret").is_none());
+    assert_eq!(cc(old.clone()).await, 200);
+    assert_eq!(cc(new.clone()).await, 200);
+    let (s, g, _) = call(app, Method::GET, &format!("{apps}/{old}"), t, None).await;
+    assert_eq!((s, g["consumer_key"].as_str(), g["previous_consumer_key"].as_str()), (200, Some(new.as_str()), Some(old.as_str())));
+    // A second rotation while one is staged: 409, nothing changes.
+    let (s, e, _) = call(app, Method::POST, &format!("{apps}/{id}/rotate-key"), t, Some(json!({}))).await;
+    assert_eq!(s, 409, "{e}");
+    assert_error(&e, "conflict");
+    // Retire: only the new key works; retiring again is harmless.
+    for _ in 0..2 {
+        let (s, r, _) = call(app, Method::POST, &format!("{apps}/{id}/retire-old-key"), t, None).await;
+        assert_eq!((s, r["consumer_key"].as_str(), r["previous_consumer_key"].is_null()), (200, Some(new.as_str()), true), "{r}");
+    }
+    assert_ne!(cc(old.clone()).await, 200);
+    assert_eq!(cc(new.clone()).await, 200);
+    let (s, _, _) = call(app, Method::GET, &format!("{apps}/{old}"), t, None).await;
+    assert_eq!(s, 404, "the retired key no longer names the app");
+    let (_, l, _) = call(app, Method::GET, &apps, t, None).await;
+    assert!(l["items"].as_array().unwrap().iter().all(|a| a.as_object().unwrap().contains_key("previous_consumer_key")));
+    // The built-in apps keep their keys; unknown apps 404; no admin token 401; normal token 403.
+    for builtin in ["ValetAdmin", "PlatformCLI"] {
+        let (s, e, _) = call(app, Method::POST, &format!("{apps}/{builtin}/rotate-key"), t, None).await;
+        assert_eq!(s, 409, "{builtin}: {e}");
+    }
+    let (s, _, _) = call(app, Method::GET, &apps, t, None).await;
+    assert_eq!(s, 200, "the admin token still works");
+    let jane = app.tokens("api refresh_token").await["access_token"].as_str().unwrap().to_string();
+    for p in ["rotate-key", "retire-old-key", "registration-tokens"] {
+        let (s, e, _) = call(app, Method::POST, &format!("{apps}/0H4000000000000/{p}"), t, Some(json!({}))).await;
+        assert_eq!(s, 404, "{p}: {e}");
+        assert_error(&e, "not_found");
+        let (s, _, _) = call(app, Method::POST, &format!("{apps}/{id}/{p}"), None, None).await;
+        assert_eq!(s, 401, "{p}");
+        let (s, _, _) = call(app, Method::POST, &format!("{apps}/{id}/{p}"), Some(&jane), None).await;
+        assert_eq!(s, 403, "{p}");
+    }
+    let (_, g, _) = call(app, Method::GET, &format!("{apps}/{id}"), t, None).await;
+    assert_eq!(g["consumer_key"].as_str(), Some(new.as_str()), "refused calls changed nothing");
+
+    // Initial access tokens: returned once, usable at /services/oauth2/register, expiring.
+    let url = format!("{apps}/{id}/registration-tokens");
+    let (s, r, _) = call(app, Method::POST, &url, t, None).await;
+    assert_eq!(s, 201, "{r}");
+    assert_eq!((r["registrar_id"].as_str(), r["registrar_consumer_key"].as_str(), r["valid_minutes"].clone()), (Some(id.as_str()), Some(new.as_str()), Value::Null));
+    let forever = r["initial_access_token"].as_str().unwrap().to_string();
+    assert!(forever.starts_with("vit_"), "{r}");
+    let (s, r, _) = call(app, Method::POST, &url, t, Some(json!({"valid_minutes": 5}))).await;
+    assert_eq!((s, r["valid_minutes"].as_i64()), (201, Some(5)), "{r}");
+    let brief = r["initial_access_token"].as_str().unwrap().to_string();
+    assert_ne!(brief, forever);
+    let (_, g, _) = call(app, Method::GET, &format!("{apps}/{id}"), t, None).await;
+    assert!(!g.to_string().contains(&brief));
+    let register = |iat: String, name: &'static str| async move {
+        let meta = json!({"client_name": name, "redirect_uris": ["https://rp.example.com/cb"], "token_endpoint_auth_method": "client_secret_post", "scope": "api"});
+        let r = app.client().post(app.url("/services/oauth2/register")).bearer_auth(iat).json(&meta).send().await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    let (s, info) = register(brief.clone(), "Registered A").await;
+    assert_eq!(s, 201, "{info}");
+    let (_, reg, _) = call(app, Method::GET, &format!("{apps}/{}", info["client_id"].as_str().unwrap()), t, None).await;
+    assert_eq!(reg["policy"]["registered_by"].as_str(), Some(id.as_str()), "{reg}");
+    app.clock.advance_ms(6 * 60_000);
+    assert_eq!(register(brief, "Registered B").await.0, 401, "expired after valid_minutes");
+    assert_eq!(register(forever, "Registered C").await.0, 201);
+    let cases: Vec<(Value, u16, Option<&str>)> = vec![
+        (json!({"valid_minutes": 0}), 422, Some("valid_minutes")),
+        (json!({"valid_minutes": -5}), 422, Some("valid_minutes")),
+        (json!({"valid_minutes": i64::MAX}), 422, Some("valid_minutes")),
+        (json!({"valid_minutes": u64::MAX}), 400, Some("valid_minutes")),
+        (json!({"valid_minutes": "5"}), 400, Some("valid_minutes")),
+        (json!({"valid_minutes": 1.5}), 400, Some("valid_minutes")),
+        (json!({"minutes": 5}), 400, Some("minutes")),
+        (json!([5]), 400, None),
+    ];
+    for (body, status, field) in cases {
+        let (s, e, _) = call(app, Method::POST, &url, t, Some(body.clone())).await;
+        assert_eq!((s, e["field"].as_str()), (status, field), "{body}: {e}");
+    }
+    let r = app.client().post(app.url(&url)).bearer_auth(&admin).header("content-type", "text/plain").body("{}").send().await.unwrap();
+    assert_eq!(r.status(), 415);
+});
+
 both_backends!(openapi_document_snapshot, |app: &TestApp| async move {
     let (s, doc, h) = call(app, Method::GET, "/admin/api/openapi.json", None, None).await;
     assert_eq!(s, 200);
@@ -426,7 +697,7 @@ impl Gen {
         &items[self.below(items.len() as u64) as usize]
     }
     fn string(&mut self) -> String {
-        const PIECES: &[&str] = &["", "a", "0H4", "005", "admin@valet.local", "jane@example.com", "ValetAdmin", "PlatformCLI", "\u{0}", "\u{202e}", "é", "'", "\"", "%", "/", "..", " ", "\n", "https://x.example/cb", "http://evil.example", "javascript:alert(1)", "api", "full", "-1", "9999999999999999999999", "null", "{}", "kind", "expire_after"];
+        const PIECES: &[&str] = &["Widget", "__c", "_", "text", "picklist", "lookup", "currency", "checkbox", "Account", "", "a", "0H4", "005", "admin@valet.local", "jane@example.com", "ValetAdmin", "PlatformCLI", "\u{0}", "\u{202e}", "é", "'", "\"", "%", "/", "..", " ", "\n", "https://x.example/cb", "http://evil.example", "javascript:alert(1)", "api", "full", "-1", "9999999999999999999999", "null", "{}", "kind", "expire_after"];
         let n = self.below(4);
         let mut s: String = (0..n).map(|_| *self.pick(PIECES)).collect();
         if self.below(20) == 0 {
@@ -450,6 +721,7 @@ impl Gen {
             "name", "callback_urls", "scopes", "is_public", "policy", "retire_old", "username", "password", "email", "first_name", "last_name", "active", "is_admin", "label",
             "require_pkce", "session_timeout_minutes", "refresh_token_policy", "minutes", "kind", "id_token", "valid_minutes", "permitted_users", "custom_attributes",
             "allow_username_password_flow", "idle_refresh_token_ttl_days", "jwt_access_token_minutes", "single_logout_url", "bogus",
+            "label_plural", "type", "length", "precision", "scale", "required", "values", "reference_to", "all",
         ];
         match if depth > 3 { self.below(4) } else { self.below(7) } {
             0 => Value::Null,
@@ -484,8 +756,14 @@ both_backends!(random_inputs_never_produce_a_server_error, |app: &TestApp| async
                 1 => app.user.username.clone(),
                 _ => urlencode(&g.string()),
             };
-            let name = if g.below(2) == 0 { "Billing_Users".to_string() } else { urlencode(&g.string()) };
-            let path = path.replace("{id}", if id.is_empty() { "x" } else { &id }).replace("{name}", if name.is_empty() { "x" } else { &name });
+            let name = match g.below(4) {
+                0 => "Billing_Users".to_string(),
+                1 => g.pick(&["Widget__c", "Account", "User", "Organization", "widget__C"]).to_string(),
+                _ => urlencode(&g.string()),
+            };
+            // Empty and dot segments would be normalized away by the client, reaching no route.
+            let seg = |s: &str| if ["", ".", ".."].contains(&s) { "x".to_string() } else { s.to_string() };
+            let path = path.replace("{id}", &seg(&id)).replace("{name}", &seg(&name));
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let mut req = client.request(m.clone(), app.url(&path)).bearer_auth(&token);
             let body = g.value(0);
@@ -512,5 +790,9 @@ both_backends!(random_inputs_never_produce_a_server_error, |app: &TestApp| async
         }
         // The harness's own objects exist for the next round (a random DELETE may remove them).
         let _ = app.engine.create_permission_set("Billing_Users", None).await;
+        if round == 0 {
+            let org = valet_core::ids::SfId::parse(&app.org_id).unwrap();
+            let _ = app.data.create_object(&org, valet_data::NewObject { name: "Widget__c".into(), label: None, label_plural: None }).await;
+        }
     }
 });
