@@ -1,0 +1,720 @@
+#!/usr/bin/env python3
+"""Valet's benchmark orchestrator (issue #5). Run it through bench/run.sh, which builds and installs
+what it needs first; see bench/README.md for what is measured and how.
+
+It starts, all on 127.0.0.1:
+  * the axum "hello" ceiling (valet-bench hello),
+  * node-oidc-provider (bench/peer/server.js, one process, NODE_ENV=production),
+  * `valet serve` on SQLite (fresh data dir) and, unless --backends says otherwise, a second one on
+    PostgreSQL (a fresh database created for the run and dropped at the end),
+sets each up (user, apps, a browser-less login + consent for the code flow, one refresh token, one
+access token, Account records), then for every round and every scenario drives each target with the
+same load driver (valet-bench load), targets alternating A B A B, and prints the table (medians over
+rounds) and writes it as JSON and Markdown under bench/results/.
+"""
+
+import argparse
+import datetime as dt
+import http.cookiejar
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+REDIRECT_URI = "http://localhost:1717/OauthRedirect"
+API = "v62.0"
+PG_BASE = os.environ.get("VALET_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+
+# --------------------------------------------------------------------------------------------
+# scenarios
+#
+# Each scenario names, per kind of target, how to build the request. `main` scenarios also run on
+# PostgreSQL. `peer` says whether node-oidc-provider has an equivalent.
+
+SCENARIOS = [
+    # name, title, main (also on PostgreSQL), has peer
+    ("hello", "axum hello (HTTP ceiling)", False, False),
+    ("cc_opaque", "client credentials, opaque token", True, True),
+    ("cc_jwt", "client credentials, RS256 JWT access token", True, True),
+    ("code", "code exchange (+ refresh token + RS256 ID token)", True, True),
+    ("refresh", "refresh token grant", True, True),
+    ("introspect", "introspection of an opaque access token", True, True),
+    ("rest_get", "REST GET /sobjects/Account/<id>", False, False),
+    ("soql10", "REST SOQL query, 10 rows", False, False),
+    ("cc_opaque_fixed", "client credentials opaque, open loop at fixed rate", False, True),
+]
+TITLES = {s[0]: s[1] for s in SCENARIOS}
+
+
+def log(*a):
+    print("[bench]", *a, file=sys.stderr, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP helpers (setup only; load goes through the driver)
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *a, **k):
+        return None
+
+
+def opener(jar=None):
+    handlers = [NoRedirect()]
+    if jar is not None:
+        handlers.append(urllib.request.HTTPCookieProcessor(jar))
+    # Loopback only: never through a proxy.
+    handlers.append(urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener(*handlers)
+
+
+def fetch(op, method, url, data=None, headers=None):
+    """-> (status, headers, body text); redirects are returned, not followed."""
+    body = None
+    if data is not None:
+        body = data.encode() if isinstance(data, str) else urllib.parse.urlencode(data).encode()
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    if body is not None and "Content-Type" not in (headers or {}):
+        req.add_header("Content-Type", "application/x-www-form-urlencoded")
+    try:
+        with op.open(req, timeout=30) as r:
+            return r.status, r.headers, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode("utf-8", "replace")
+
+
+def basic(cid, secret):
+    import base64
+    tok = base64.b64encode(f"{urllib.parse.quote(cid, safe='')}:{urllib.parse.quote(secret, safe='')}".encode()).decode()
+    return f"Basic {tok}"
+
+
+def hidden(html, name):
+    m = re.search(r'name="%s" value="([^"]*)"' % re.escape(name), html)
+    if not m:
+        raise RuntimeError(f"no hidden input {name} in page: {html[:300]}")
+    import html as h
+    return h.unescape(m.group(1))
+
+
+def cookie_header(jar):
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def wait_http(url, proc, timeout=30):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}) before {url} answered")
+        try:
+            st, _, _ = fetch(opener(), "GET", url)
+            if st < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not ready within {timeout} s")
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+
+
+def machine_busy(interval=0.5):
+    def read():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v) - v[3] - v[4], sum(v)
+    b0, t0 = read()
+    time.sleep(interval)
+    b1, t1 = read()
+    return (b1 - b0) / max(1, t1 - t0) * 100.0 * (os.cpu_count() or 1)
+
+
+def wait_quiet(limit_pct, max_wait):
+    """Waits (bounded) until the machine is idle enough; returns the last busy % seen (of 1 core)."""
+    t0 = time.time()
+    busy = machine_busy(0.5)
+    while busy > limit_pct and time.time() - t0 < max_wait:
+        busy = machine_busy(0.5)
+    return busy
+
+
+# --------------------------------------------------------------------------------------------
+# servers
+
+class Procs:
+    def __init__(self):
+        self.procs = []
+        self.dbs = []
+        self.dirs = []
+
+    def start(self, name, argv, env=None, log_path=None):
+        f = open(log_path, "wb") if log_path else subprocess.DEVNULL
+        p = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=f, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append((name, p))
+        return p
+
+    def stop_all(self):
+        for name, p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(5)
+        self.procs = []
+        for db in self.dbs:
+            r = subprocess.run(["psql", f"{PG_BASE}/postgres", "-qc", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'],
+                               capture_output=True, text=True, timeout=60)
+            if r.returncode != 0:
+                log(f"warning: could not drop database {db}: {r.stderr.strip()}")
+        self.dbs = []
+        for d in self.dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        self.dirs = []
+
+
+class Valet:
+    """One `valet serve` with its user, apps, session cookie and tokens."""
+
+    def __init__(self, backend, bin_path, procs, workdir, log_level=None):
+        self.backend = backend
+        self.name = f"valet-{backend}"
+        self.bin = bin_path
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.data_dir = tempfile.mkdtemp(prefix=f"valet-bench-{backend}-", dir=workdir)
+        self.db_args = ["--data-dir", self.data_dir]
+        if backend == "postgres":
+            db = f"valet_bench_{secrets.token_hex(5)}"
+            r = subprocess.run(["psql", f"{PG_BASE}/postgres", "-v", "ON_ERROR_STOP=1", "-qc", f'CREATE DATABASE "{db}"'],
+                               capture_output=True, text=True, timeout=60)
+            if r.returncode != 0:
+                raise RuntimeError(f"cannot create database {db}: {r.stderr.strip()}")
+            procs.dbs.append(db)
+            self.db_args += ["--database-url", f"{PG_BASE}/{db}"]
+        env = {"VALET_ADMIN_PASSWORD": "Adm1n-" + secrets.token_hex(8)}
+        if log_level:
+            env["VALET_LOG_LEVEL"] = log_level
+        self.log_path = os.path.join(workdir, f"{self.name}.log")
+        self.proc = procs.start(self.name, [self.bin, "serve", "--listen", f"127.0.0.1:{self.port}", "--public-url", self.base,
+                                            *self.db_args], env=env, log_path=self.log_path)
+        self.pid = self.proc.pid
+        wait_http(self.base + "/readyz", self.proc)
+
+    def cli(self, *args, stdin=None):
+        r = subprocess.run([self.bin, *args, *self.db_args], input=stdin, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"valet {' '.join(args)}: {r.stderr.strip()}")
+        return r.stdout
+
+    def setup(self, n_accounts):
+        self.username = f"bench-{secrets.token_hex(3)}@valet.test"
+        self.password = "Bench-pass-" + secrets.token_hex(8)
+        self.cli("user", "create", "--username", self.username, "--password-stdin", "--json", stdin=self.password + "\n")
+        scopes = "api refresh_token openid"
+        cc = {"enable_client_credentials_flow": True, "client_credentials_user": self.username}
+        app = json.loads(self.cli("app", "create", "--name", "bench", "--callback-url", REDIRECT_URI, "--scopes", scopes, "--json"))
+        self.cli("app", "update", app["consumer_key"], "--policy-json", json.dumps(cc))
+        jwt = json.loads(self.cli("app", "create", "--name", "bench jwt", "--callback-url", REDIRECT_URI, "--scopes", scopes, "--json"))
+        self.cli("app", "update", jwt["consumer_key"], "--policy-json", json.dumps({**cc, "jwt_access_tokens": True}))
+        self.cid, self.secret = app["consumer_key"], app["consumer_secret"]
+        self.auth = basic(self.cid, self.secret)
+        self.auth_jwt = basic(jwt["consumer_key"], jwt["consumer_secret"])
+        self.token_url = self.base + "/services/oauth2/token"
+        self.authorize_url = self.base + "/services/oauth2/authorize?" + urllib.parse.urlencode(
+            {"response_type": "code", "client_id": self.cid, "redirect_uri": REDIRECT_URI, "scope": scopes})
+        self.login()
+        # One code exchange for the refresh token (and to check the shape), one cc token.
+        code = self.mint_one()
+        st, _, body = fetch(opener(), "POST", self.token_url, self.code_body(code), {"Authorization": self.auth})
+        tok = json.loads(body)
+        if st != 200 or "refresh_token" not in tok or "id_token" not in tok:
+            raise RuntimeError(f"{self.name}: code exchange gave {st} {body[:300]}")
+        self.refresh_token = tok["refresh_token"]
+        st, _, body = fetch(opener(), "POST", self.token_url, "grant_type=client_credentials", {"Authorization": self.auth})
+        if st != 200:
+            raise RuntimeError(f"{self.name}: client credentials gave {st} {body[:300]}")
+        self.access_token = json.loads(body)["access_token"]
+        self.rest_note = self.setup_rest(n_accounts)
+
+    def login(self):
+        """The login and consent pages, without a browser; leaves the session cookie in self.jar."""
+        self.jar = http.cookiejar.CookieJar()
+        op = opener(self.jar)
+        st, h, _ = fetch(op, "GET", self.authorize_url)
+        if st not in (302, 303) or "/login" not in h.get("Location", ""):
+            raise RuntimeError(f"{self.name}: authorize did not send to /login ({st} {h.get('Location')})")
+        login_url = urllib.parse.urljoin(self.base, h["Location"])
+        st, _, page = fetch(op, "GET", login_url)
+        form = {"username": self.username, "password": self.password, "csrf": hidden(page, "csrf"), "continue": hidden(page, "continue")}
+        st, h, page = fetch(op, "POST", self.base + "/login", form)
+        if st not in (302, 303):
+            raise RuntimeError(f"{self.name}: login gave {st}: {page[:300]}")
+        st, h, page = fetch(op, "GET", self.authorize_url)
+        if st == 200:
+            form = {"csrf": hidden(page, "csrf"), "request": hidden(page, "request"), "decision": "allow"}
+            st, h, page = fetch(op, "POST", self.base + "/services/oauth2/authorize/consent", form)
+        loc = h.get("Location", "") if h else ""
+        if st not in (302, 303) or not loc.startswith(REDIRECT_URI) or "code=" not in loc:
+            raise RuntimeError(f"{self.name}: consent did not redirect with a code ({st} {loc} {page[:200]})")
+        self.cookie = cookie_header(self.jar)
+
+    def mint_one(self):
+        st, h, _ = fetch(opener(), "GET", self.authorize_url, headers={"Cookie": self.cookie})
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(h.get("Location", "")).query)
+        if "code" not in q:
+            raise RuntimeError(f"{self.name}: authorize with the session gave {st} {h.get('Location')}")
+        return q["code"][0]
+
+    def code_body(self, code):
+        return urllib.parse.urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI})
+
+    def setup_rest(self, n):
+        """Creates n Accounts through the REST API; returns None, or why the REST scenarios are skipped."""
+        bearer = {"Authorization": f"Bearer {self.access_token}"}
+        url = f"{self.base}/services/data/{API}/sobjects/Account"
+        st, _, body = fetch(opener(), "GET", url, headers=bearer)
+        if st == 404:
+            return f"{url} answered 404 (REST API not there yet)"
+        self.account_ids = []
+        for i in range(n):
+            st, _, body = fetch(opener(), "POST", url, json.dumps({"Name": f"Bench Account {i:04d}"}),
+                               {**bearer, "Content-Type": "application/json"})
+            if st == 404:
+                return f"POST {url} answered 404 (REST API not there yet)"
+            if st != 201:
+                return f"POST {url} answered {st}: {body[:200]}"
+            self.account_ids.append(json.loads(body)["id"])
+        return None
+
+    def data_hook(self, spec):
+        """Scale-run hook (issue #5 item 3, not implemented yet): load `spec` (e.g. {"refresh_tokens": 1000000,
+        "accounts": 1000000}) into this server's database before the rounds. See bench/README.md."""
+        if spec:
+            raise NotImplementedError("scale data loading is not implemented yet (see bench/README.md, 'Scale runs')")
+
+    def request(self, scen):
+        """-> driver arguments for one scenario, or None when this target doesn't run it."""
+        tok = self.token_url
+        form = ["-H", "Content-Type: application/x-www-form-urlencoded"]
+        if scen in ("cc_opaque", "cc_opaque_fixed"):
+            return {"url": tok, "method": "POST", "args": [*form, "-H", f"Authorization: {self.auth}", "--body", "grant_type=client_credentials"]}
+        if scen == "cc_jwt":
+            return {"url": tok, "method": "POST", "args": [*form, "-H", f"Authorization: {self.auth_jwt}", "--body", "grant_type=client_credentials"]}
+        if scen == "code":
+            return {"url": tok, "method": "POST", "args": [*form, "-H", f"Authorization: {self.auth}"], "codes": True}
+        if scen == "refresh":
+            return {"url": tok, "method": "POST", "args": [*form, "-H", f"Authorization: {self.auth}", "--body",
+                                                          urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": self.refresh_token})]}
+        if scen == "introspect":
+            return {"url": self.base + "/services/oauth2/introspect", "method": "POST",
+                    "args": [*form, "-H", f"Authorization: {self.auth}", "--body",
+                             urllib.parse.urlencode({"token": self.access_token, "token_type_hint": "access_token"})]}
+        if scen in ("rest_get", "soql10"):
+            if self.rest_note:
+                return None
+            bearer = ["-H", f"Authorization: Bearer {self.access_token}"]
+            if scen == "rest_get":
+                return {"url": f"{self.base}/services/data/{API}/sobjects/Account/{self.account_ids[0]}", "method": "GET", "args": bearer}
+            q = urllib.parse.quote("SELECT Id, Name FROM Account ORDER BY Name LIMIT 10")
+            return {"url": f"{self.base}/services/data/{API}/query?q={q}", "method": "GET", "args": bearer}
+        return None
+
+
+class Peer:
+    """node-oidc-provider (bench/peer/server.js)."""
+
+    def __init__(self, procs, workdir, node="node"):
+        self.name = "node-oidc-provider"
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.secret = secrets.token_urlsafe(32)
+        self.auth = basic("bench", self.secret)
+        self.log_path = os.path.join(workdir, "node-oidc-provider.log")
+        self.proc = procs.start(self.name, [node, os.path.join(BENCH, "peer", "server.js")],
+                                env={"PORT": str(self.port), "CLIENT_SECRET": self.secret, "REDIRECT_URI": REDIRECT_URI,
+                                     "NODE_ENV": "production"}, log_path=self.log_path)
+        self.pid = self.proc.pid
+        wait_http(self.base + "/.well-known/openid-configuration", self.proc)
+        self.token_url = self.base + "/token"
+        self.authorize_url = self.base + "/auth?" + urllib.parse.urlencode(
+            {"response_type": "code", "client_id": "bench", "redirect_uri": REDIRECT_URI, "scope": "openid"})
+
+    def setup(self):
+        jar = http.cookiejar.CookieJar()
+        op = opener(jar)
+        url = self.authorize_url
+        for _ in range(12):  # /auth -> /interaction (login) -> /auth/<uid> -> /interaction (consent) -> /auth/<uid> -> client
+            st, h, body = fetch(op, "GET", url)
+            loc = h.get("Location", "") if h else ""
+            if st not in (302, 303):
+                raise RuntimeError(f"{self.name}: {url} gave {st} {body[:300]}")
+            if loc.startswith(REDIRECT_URI):
+                break
+            url = urllib.parse.urljoin(url, loc)
+        else:
+            raise RuntimeError(f"{self.name}: no code after the interactions")
+        self.cookie = cookie_header(jar)
+        code = self.mint_one()
+        st, _, body = fetch(opener(), "POST", self.token_url, self.code_body(code), {"Authorization": self.auth})
+        tok = json.loads(body)
+        if st != 200 or "refresh_token" not in tok or "id_token" not in tok:
+            raise RuntimeError(f"{self.name}: code exchange gave {st} {body[:300]}")
+        self.refresh_token = tok["refresh_token"]
+        st, _, body = fetch(opener(), "POST", self.token_url, "grant_type=client_credentials", {"Authorization": self.auth})
+        if st != 200:
+            raise RuntimeError(f"{self.name}: client credentials gave {st} {body[:300]}")
+        self.access_token = json.loads(body)["access_token"]
+
+    def mint_one(self):
+        st, h, _ = fetch(opener(), "GET", self.authorize_url, headers={"Cookie": self.cookie})
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(h.get("Location", "")).query)
+        if "code" not in q:
+            raise RuntimeError(f"{self.name}: authorize with the session gave {st} {h.get('Location')}")
+        return q["code"][0]
+
+    def code_body(self, code):
+        return urllib.parse.urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI})
+
+    def request(self, scen):
+        form = ["-H", "Content-Type: application/x-www-form-urlencoded", "-H", f"Authorization: {self.auth}"]
+        tok = self.token_url
+        if scen in ("cc_opaque", "cc_opaque_fixed"):
+            return {"url": tok, "method": "POST", "args": [*form, "--body", "grant_type=client_credentials"]}
+        if scen == "cc_jwt":
+            return {"url": tok, "method": "POST", "args": [*form, "--body", "grant_type=client_credentials&scope=api&resource="
+                                                          + urllib.parse.quote("https://api.bench/jwt", safe="")]}
+        if scen == "code":
+            return {"url": tok, "method": "POST", "args": form, "codes": True}
+        if scen == "refresh":
+            return {"url": tok, "method": "POST", "args": [*form, "--body",
+                                                          urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": self.refresh_token})]}
+        if scen == "introspect":
+            return {"url": self.base + "/token/introspection", "method": "POST",
+                    "args": [*form, "--body", urllib.parse.urlencode({"token": self.access_token, "token_type_hint": "access_token"})]}
+        return None
+
+
+class Hello:
+    def __init__(self, driver, procs, workdir):
+        self.name = "axum-hello"
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc = procs.start(self.name, [driver, "hello", "--listen", f"127.0.0.1:{self.port}"],
+                                log_path=os.path.join(workdir, "hello.log"))
+        self.pid = self.proc.pid
+        wait_http(self.base + "/", self.proc)
+
+    def request(self, scen):
+        return {"url": self.base + "/", "method": "GET", "args": []} if scen == "hello" else None
+
+
+# --------------------------------------------------------------------------------------------
+# running
+
+def mint_codes(driver, target, count, path, timeout):
+    r = subprocess.run([driver, "mint", "--url", target.authorize_url, "--cookie", target.cookie, "--count", str(count),
+                        "--conns", "4", "--out", path, "--timeout", str(timeout)], capture_output=True, text=True, timeout=timeout + 30)
+    if r.returncode != 0:
+        raise RuntimeError(f"{target.name}: minting codes failed: {r.stderr.strip()}")
+    with open(path) as f:
+        codes = [l for l in f.read().splitlines() if l]
+    with open(path, "w") as f:
+        for c in codes:
+            f.write(target.code_body(c) + "\n")
+    return len(codes)
+
+
+def run_one(cfg, target, scen, workdir, round_no):
+    spec = target.request(scen)
+    if spec is None:
+        return None
+    quiet = None
+    if cfg.quiet_max_wait > 0:
+        quiet = wait_quiet(cfg.quiet_limit, cfg.quiet_max_wait)
+    argv = [cfg.driver, "load", "--url", spec["url"], "--method", spec["method"], *spec["args"],
+            "--conns", str(cfg.conns), "--duration", str(cfg.duration), "--warmup", str(cfg.warmup),
+            "--pid", str(target.pid)]
+    minted = None
+    if scen == "cc_opaque_fixed":
+        argv += ["--rate", str(cfg.fixed_rate)]
+    if spec.get("codes"):
+        path = os.path.join(workdir, f"codes-{target.name}-{round_no}.txt")
+        t0 = time.time()
+        minted = mint_codes(cfg.driver, target, cfg.codes, path, timeout=max(30, int(cfg.codes / 200)))
+        log(f"  minted {minted} codes on {target.name} in {time.time() - t0:.1f} s")
+        argv += ["--bodies", path]
+    out = os.path.join(workdir, f"run-{scen}-{target.name}-{round_no}.json")
+    argv += ["--out", out]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=cfg.warmup + cfg.duration + 60)
+    if r.returncode != 0:
+        raise RuntimeError(f"driver failed for {scen} on {target.name}: {r.stderr.strip()}")
+    with open(out) as f:
+        res = json.load(f)
+    res["quiet_busy_pct_before"] = quiet
+    res["codes_minted"] = minted
+    res["round"] = round_no
+    bad = {k: v for k, v in res["statuses"].items() if k != "200"}
+    flag = f" NON-200: {bad} first: {res.get('first_error')}" if bad or res["ok"] == 0 else ""
+    lat = res["latency_ms"]
+    log(f"  r{round_no} {scen:16s} {target.name:20s} {res['rps']:9.0f} req/s  p50 {fmt(lat['p50'])} p99 {fmt(lat['p99'])} ms"
+        f"  cpu {fmt(res['server_cpu_pct'], 0)}%  rss {fmt((res['server_rss_peak_kib'] or 0) / 1024, 1)} MiB"
+        f"  other {fmt(res['other_cpu_pct'], 0)}%{' (codes ran out)' if res['bodies_exhausted'] else ''}{flag}")
+    return res
+
+
+def fmt(x, nd=2):
+    if x is None:
+        return "—"
+    if nd == 0:
+        return f"{x:,.0f}"
+    return f"{x:,.{nd}f}"
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def summarize(runs):
+    """runs: list of driver results for one (scenario, target) -> summary."""
+    if not runs:
+        return None
+    errors = sum(sum(v for k, v in r["statuses"].items() if k != "200") + r["conn_errors"] for r in runs)
+    return {
+        "rounds": len(runs),
+        "rps": med([r["rps"] for r in runs]),
+        "rps_rounds": [round(r["rps"]) for r in runs],
+        "p50_ms": med([r["latency_ms"]["p50"] for r in runs]),
+        "p99_ms": med([r["latency_ms"]["p99"] for r in runs]),
+        "p999_ms": med([r["latency_ms"]["p999"] for r in runs]),
+        "server_cpu_pct": med([r["server_cpu_pct"] for r in runs]),
+        "rss_idle_mib": min([r["server_rss_idle_kib"] for r in runs if r["server_rss_idle_kib"]] or [0]) / 1024,
+        "rss_peak_mib": max([r["server_rss_peak_kib"] or 0 for r in runs]) / 1024,
+        "driver_cpu_pct": med([r["driver_cpu_pct"] for r in runs]),
+        "other_cpu_pct": med([r["other_cpu_pct"] for r in runs]),
+        "errors": errors,
+        "codes_ran_out": any(r["bodies_exhausted"] for r in runs),
+        "sample": runs[0].get("sample"),
+    }
+
+
+def table(summary, targets_order, notes):
+    hello = (summary.get("hello") or {}).get("axum-hello")
+    hello_rps = hello["rps"] if hello else None
+    lines = []
+    lines.append("| scenario | server | req/s (median) | rounds | p50 ms | p99 ms | server CPU % | driver / other CPU % | RSS idle → peak MiB | Valet / peer | of hello | errors |")
+    lines.append("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for scen, title, _, _ in SCENARIOS:
+        per = summary.get(scen) or {}
+        if not per:
+            if scen in notes:
+                lines.append(f"| {title} | — | skipped: {notes[scen]} | | | | | | | | | |")
+            continue
+        peer = per.get("node-oidc-provider")
+        for t in targets_order:
+            s = per.get(t)
+            if not s:
+                continue
+            ratio = ""
+            if t.startswith("valet") and peer and peer["rps"]:
+                if scen == "cc_opaque_fixed":
+                    ratio = f"p99 {s['p99_ms'] / peer['p99_ms']:.2f}×" if peer["p99_ms"] else ""
+                else:
+                    ratio = f"**{s['rps'] / peer['rps']:.1f}×**"
+            of_hello = f"{100 * s['rps'] / hello_rps:.1f} %" if hello_rps and scen not in ("hello", "cc_opaque_fixed") else ""
+            rounds = " / ".join(f"{x:,}" for x in s["rps_rounds"])
+            flag = " (codes ran out)" if s["codes_ran_out"] else ""
+            lines.append(f"| {title} | {t} | {fmt(s['rps'], 0)}{flag} | {rounds} | {fmt(s['p50_ms'])} | {fmt(s['p99_ms'])} | "
+                         f"{fmt(s['server_cpu_pct'], 0)} | {fmt(s['driver_cpu_pct'], 0)} / {fmt(s['other_cpu_pct'], 0)} | {s['rss_idle_mib']:.1f} → {s['rss_peak_mib']:.1f} | {ratio} | {of_hello} | {s['errors']} |")
+    return "\n".join(lines)
+
+
+def check_targets(summary, idle_kib):
+    """The issue's targets, checked against this run's medians (for the record, not a pass/fail gate)."""
+    def get(scen, t):
+        return (summary.get(scen) or {}).get(t)
+    hello = get("hello", "axum-hello")
+    out = []
+
+    def check(name, value, goal, ok):
+        out.append({"target": name, "value": value, "goal": goal, "met": ok})
+
+    for b in ("valet-sqlite", "valet-postgres"):
+        for scen, k in (("cc_opaque", 10), ("code", 5), ("refresh", 5)):
+            v, p = get(scen, b), get(scen, "node-oidc-provider")
+            if v and p and p["rps"]:
+                r = v["rps"] / p["rps"]
+                check(f"{scen} {b} ÷ node-oidc-provider", f"{r:.1f}×", f"≥ {k}×", r >= k)
+        for scen, frac in (("cc_opaque", 0.40), ("rest_get", 0.50)):
+            v = get(scen, b)
+            if v and hello and hello["rps"]:
+                r = v["rps"] / hello["rps"]
+                check(f"{scen} {b} ÷ hello", f"{100 * r:.1f} %", f"≥ {100 * frac:.0f} %", r >= frac)
+        v = get("cc_opaque", b)
+        if v and v["p99_ms"] is not None:
+            check(f"cc_opaque {b} p99 at saturation", f"{v['p99_ms']:.2f} ms", "≤ 5 ms", v["p99_ms"] <= 5)
+        v = get("cc_opaque_fixed", b)
+        if v and v["p99_ms"] is not None:
+            check(f"cc_opaque {b} p99 at the fixed rate", f"{v['p99_ms']:.2f} ms", "≤ 1 ms", v["p99_ms"] <= 1)
+        if idle_kib.get(b):
+            check(f"{b} RSS idle (after setup)", f"{idle_kib[b] / 1024:.1f} MiB", "≤ 16 MiB", idle_kib[b] / 1024 <= 16)
+        peaks = [s["rss_peak_mib"] for per in summary.values() for t, s in per.items() if t == b and s]
+        if peaks:
+            check(f"{b} RSS peak under load", f"{max(peaks):.1f} MiB", "≤ 64 MiB", max(peaks) <= 64)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="seconds-long run: 1 round, short windows, few codes")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=5.0, help="measured seconds per run")
+    ap.add_argument("--warmup", type=float, default=1.0)
+    ap.add_argument("--conns", type=int, default=32)
+    ap.add_argument("--codes", type=int, default=8000, help="codes minted per code-exchange run (the run stops early if they run out)")
+    ap.add_argument("--fixed-rate", type=float, default=2000.0)
+    ap.add_argument("--scenarios", default="all", help="comma-separated names: " + ",".join(s[0] for s in SCENARIOS))
+    ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--accounts", type=int, default=20)
+    ap.add_argument("--quiet-limit", type=float, default=20.0, help="wait before each run until the machine is below this busy %% (of one core)")
+    ap.add_argument("--quiet-max-wait", type=float, default=5.0, help="... but at most this many seconds (0: don't wait)")
+    ap.add_argument("--scale", default="", help="scale-run data spec (JSON), e.g. '{\"refresh_tokens\": 1000000}': not implemented yet")
+    ap.add_argument("--valet", default=os.path.join(ROOT, "target", "release", "valet"))
+    ap.add_argument("--driver", default=os.path.join(BENCH, "driver", "target", "release", "valet-bench"))
+    ap.add_argument("--node", default="node")
+    ap.add_argument("--valet-log-level", default=None, help="VALET_LOG_LEVEL for the servers (default: Valet's own, info: one log line per request)")
+    ap.add_argument("--out-dir", default=os.path.join(BENCH, "results"))
+    cfg = ap.parse_args()
+    if cfg.smoke:
+        cfg.rounds, cfg.duration, cfg.warmup, cfg.codes, cfg.quiet_max_wait = 1, 0.5, 0.2, 300, 0
+        cfg.accounts = min(cfg.accounts, 12)
+    scen_names = [s[0] for s in SCENARIOS] if cfg.scenarios == "all" else cfg.scenarios.split(",")
+    unknown = set(scen_names) - set(TITLES)
+    if unknown:
+        ap.error(f"unknown scenarios {sorted(unknown)}")
+    backends = [b for b in cfg.backends.split(",") if b]
+    started = dt.datetime.now(dt.timezone.utc)
+    workdir = tempfile.mkdtemp(prefix="valet-bench-")
+    procs = Procs()
+    procs.dirs.append(workdir)
+    # A private copy of the binary: others may rebuild target/release/valet during the run.
+    valet_bin = os.path.join(workdir, "valet")
+    if backends:
+        shutil.copy2(cfg.valet, valet_bin)
+    cfg.driver = shutil.copy2(cfg.driver, os.path.join(workdir, "valet-bench"))
+    notes = {}
+    results = {}  # scen -> target -> [runs]
+    try:
+        targets = []
+        hello = Hello(cfg.driver, procs, workdir) if "hello" in scen_names else None
+        valets = []
+        for b in backends:
+            log(f"starting valet on {b}")
+            v = Valet(b, valet_bin, procs, workdir, cfg.valet_log_level)
+            v.setup(cfg.accounts)
+            v.data_hook(json.loads(cfg.scale) if cfg.scale else None)
+            if v.rest_note:
+                notes["rest_get"] = notes["soql10"] = v.rest_note
+            valets.append(v)
+        peer = None
+        if not cfg.no_peer:
+            log("starting node-oidc-provider")
+            peer = Peer(procs, workdir, cfg.node)
+            peer.setup()
+        idle = {t.name: rss_kib(t.pid) for t in [*valets, *([peer] if peer else []), *([hello] if hello else [])]}
+        main_scen = {s[0] for s in SCENARIOS if s[2]}
+        for rnd in range(1, cfg.rounds + 1):
+            log(f"round {rnd}/{cfg.rounds}")
+            for scen in scen_names:
+                # A B A B: each Valet, then the peer, within the round.
+                order = []
+                if scen == "hello":
+                    order = [hello]
+                else:
+                    for v in valets:
+                        if v.backend == "sqlite" or scen in main_scen:
+                            order.append(v)
+                    if peer:
+                        order.append(peer)
+                for t in order:
+                    res = run_one(cfg, t, scen, workdir, rnd)
+                    if res is not None:
+                        results.setdefault(scen, {}).setdefault(t.name, []).append(res)
+        summary = {scen: {t: summarize(rs) for t, rs in per.items()} for scen, per in results.items()}
+        order = ["axum-hello", *[v.name for v in valets], "node-oidc-provider"]
+        tbl = table(summary, order, notes)
+        goals = check_targets(summary, idle)
+        tbl += "\n\nTargets of issue #5 (this run's medians):\n\n| target | value | goal | met |\n|---|---:|---:|---|\n" + "\n".join(
+            f"| {g['target']} | {g['value']} | {g['goal']} | {'yes' if g['met'] else 'no'} |" for g in goals)
+        finished = dt.datetime.now(dt.timezone.utc)
+        cond = (f"{started:%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} vCPU shared by servers and driver; "
+                f"{cfg.rounds} round(s) × ({cfg.warmup:g} s warmup + {cfg.duration:g} s), {cfg.conns} connections, 1 driver thread, "
+                f"closed loop (cc_opaque_fixed: open loop at {cfg.fixed_rate:g} req/s); load average at start "
+                f"{os.getloadavg()[0]:.2f}; Valet log level {cfg.valet_log_level or 'default (info, one line per request)'}")
+        doc = {
+            "started": started.isoformat(), "finished": finished.isoformat(), "conditions": cond,
+            "config": {k: v for k, v in vars(cfg).items() if k not in ("driver", "valet")},
+            "git": subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+            "idle_rss_kib_after_setup": idle, "notes": notes, "summary": summary, "targets": goals, "runs": results,
+        }
+        os.makedirs(cfg.out_dir, exist_ok=True)
+        stamp = started.strftime("%Y%m%dT%H%M%SZ") + ("-smoke" if cfg.smoke else "")
+        with open(os.path.join(cfg.out_dir, f"{stamp}.json"), "w") as f:
+            json.dump(doc, f, indent=1)
+        md = f"Conditions: {cond}.\n\nIdle RSS after setup (MiB): " + ", ".join(
+            f"{k} {v / 1024:.1f}" for k, v in idle.items() if v) + "\n\n" + tbl + "\n"
+        if notes:
+            md += "\n" + "\n".join(f"* {k}: skipped: {v}" for k, v in notes.items()) + "\n"
+        with open(os.path.join(cfg.out_dir, f"{stamp}.md"), "w") as f:
+            f.write(md)
+        for name in ("latest-smoke" if cfg.smoke else "latest",):
+            shutil.copy2(os.path.join(cfg.out_dir, f"{stamp}.json"), os.path.join(cfg.out_dir, f"{name}.json"))
+            shutil.copy2(os.path.join(cfg.out_dir, f"{stamp}.md"), os.path.join(cfg.out_dir, f"{name}.md"))
+        print(md)
+        log(f"results: {cfg.out_dir}/{stamp}.json and .md ({(finished - started).total_seconds():.0f} s)")
+        total_errors = sum(s["errors"] for per in summary.values() for s in per.values() if s)
+        empty = [f"{scen}/{t}" for scen, per in summary.items() for t, s in per.items() if s and not s["rps"]]
+        if empty:
+            log(f"FAILED: no successful request in {empty}")
+            return 1
+        if total_errors:
+            log(f"warning: {total_errors} non-200 responses or connection errors (see the JSON)")
+        return 0
+    finally:
+        procs.stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
