@@ -14,6 +14,9 @@ use crate::schema::{self, ApiName, Auto, Backing, Column, FieldDef, FieldType, O
 use crate::value::{Params, SqlValue};
 use crate::DataApi;
 
+/// Custom fields an object may have (Salesforce's limit; far below PostgreSQL's column ceiling).
+const MAX_CUSTOM_FIELDS: usize = 500;
+
 /// All objects an org can see.
 #[derive(Debug, Clone)]
 pub struct Schema {
@@ -217,6 +220,11 @@ impl DataApi {
         let name = ApiName::parse_custom(new.name.trim()).map_err(admin_err)?;
         if obj.field(name.as_str()).is_some() {
             return Err(duplicate(format!("{}.{name} already exists", obj.name)));
+        }
+        // Salesforce's limit on custom fields per object; it also keeps every table far below
+        // PostgreSQL's 1,600-column ceiling.
+        if obj.fields.iter().filter(|f| f.name.ends_with("__c")).count() >= MAX_CUSTOM_FIELDS {
+            return Err(admin_err(format!("{} already has {MAX_CUSTOM_FIELDS} custom fields, the most an object may have", obj.name)));
         }
         let ftype = FieldType::parse_custom(&new.field_type).ok_or_else(|| {
             admin_err(format!("unknown field type '{}': use text, textarea, number, currency, percent, checkbox, date, datetime, email, phone, url, picklist or lookup", new.field_type))
