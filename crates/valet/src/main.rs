@@ -3,6 +3,13 @@
 //! Exit codes: 0 success, 1 runtime error (database, validation by the engine, I/O),
 //! 2 usage or configuration error.
 
+/// `println!` that ends the process quietly when stdout is closed (`valet user list | head`)
+/// instead of panicking on the broken pipe.
+macro_rules! println {
+    () => { $crate::output::write_line(format_args!("")) };
+    ($($arg:tt)*) => { $crate::output::write_line(format_args!($($arg)*)) };
+}
+
 mod cli;
 mod cmd;
 mod config;

@@ -146,3 +146,13 @@ pub fn print_app(a: &App, full_policy: bool) {
 pub fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
 }
+
+/// Writes one line to stdout; a closed pipe ends the command successfully (as with `head`),
+/// any other write error ends it with status 1.
+pub fn write_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{args}") {
+        std::process::exit(if e.kind() == std::io::ErrorKind::BrokenPipe { 0 } else { 1 });
+    }
+}
