@@ -57,6 +57,12 @@ SCENARIOS = [
     ("cc_opaque_fixed", "client credentials opaque, open loop at fixed rate", False, True),
 ]
 TITLES = {s[0]: s[1] for s in SCENARIOS}
+# A 200 counts only if its body contains this (checked by the driver on every response).
+EXPECT_BODY = {
+    "hello": "Hello", "cc_opaque": '"access_token"', "cc_jwt": '"access_token":"ey', "code": '"id_token"',
+    "refresh": '"access_token"', "introspect": '"active":true', "rest_get": '"Id":"', "soql10": '"totalSize":10',
+    "cc_opaque_fixed": '"access_token"',
+}
 
 
 def log(*a):
@@ -463,6 +469,7 @@ def run_one(cfg, target, scen, workdir, round_no):
     if cfg.quiet_max_wait > 0:
         quiet = wait_quiet(cfg.quiet_limit, cfg.quiet_max_wait)
     argv = [cfg.driver, "load", "--url", spec["url"], "--method", spec["method"], *spec["args"],
+            "--expect-body", EXPECT_BODY[scen],
             "--conns", str(cfg.conns), "--duration", str(cfg.duration), "--warmup", str(cfg.warmup),
             "--pid", str(target.pid)]
     minted = None
@@ -485,7 +492,9 @@ def run_one(cfg, target, scen, workdir, round_no):
     res["codes_minted"] = minted
     res["round"] = round_no
     bad = {k: v for k, v in res["statuses"].items() if k != "200"}
-    flag = f" NON-200: {bad} first: {res.get('first_error')}" if bad or res["ok"] == 0 else ""
+    if res.get("bad_body"):
+        bad["200 without " + EXPECT_BODY[scen]] = res["bad_body"]
+    flag = f" ERRORS: {bad} first: {res.get('first_error')}" if bad or res["ok"] == 0 else ""
     lat = res["latency_ms"]
     log(f"  r{round_no} {scen:16s} {target.name:20s} {res['rps']:9.0f} req/s  p50 {fmt(lat['p50'])} p99 {fmt(lat['p99'])} ms"
         f"  cpu {fmt(res['server_cpu_pct'], 0)}%  rss {fmt((res['server_rss_peak_kib'] or 0) / 1024, 1)} MiB"
@@ -510,7 +519,7 @@ def summarize(runs):
     """runs: list of driver results for one (scenario, target) -> summary."""
     if not runs:
         return None
-    errors = sum(sum(v for k, v in r["statuses"].items() if k != "200") + r["conn_errors"] for r in runs)
+    errors = sum(sum(v for k, v in r["statuses"].items() if k != "200") + r["conn_errors"] + r.get("bad_body", 0) for r in runs)
     return {
         "rounds": len(runs),
         "rps": med([r["rps"] for r in runs]),
@@ -711,6 +720,9 @@ def main():
             return 1
         if total_errors:
             log(f"warning: {total_errors} non-200 responses or connection errors (see the JSON)")
+            if cfg.smoke:
+                log("FAILED: the smoke must see only 200s")
+                return 1
         return 0
     finally:
         procs.stop_all()

@@ -12,13 +12,15 @@
 //   * interactions answered by this process without pages: login as `bench-user`, consent to what
 //     is asked. The first authorization of a session goes through them once; later ones in the same
 //     session redirect straight to the client with a code, as Valet's remembered consent does.
-//   * storage: the built-in in-memory adapter (node-oidc-provider's default; Valet persists
-//     everything to SQLite or PostgreSQL; noted in bench/README.md).
+//   * storage: an unbounded in-memory Map (map_adapter.js; the built-in development adapter is a
+//     1,000-entry LRU that evicts the tokens under test). Valet persists everything to SQLite or
+//     PostgreSQL; noted in bench/README.md.
 //
 // Env: PORT (required), CLIENT_SECRET (required), REDIRECT_URI.
 import http from 'node:http';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
+import MapAdapter from './map_adapter.js';
 
 const port = Number(process.env.PORT);
 const issuer = `http://127.0.0.1:${port}`;
@@ -29,6 +31,7 @@ const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.expor
 Object.assign(rsa, { kid: 'rs1', use: 'sig', alg: 'RS256' });
 
 const configuration = {
+  adapter: MapAdapter,
   clients: [{
     client_id: 'bench',
     client_secret: process.env.CLIENT_SECRET,

@@ -5,13 +5,15 @@
 //!       a bare axum 0.8 "hello" server on tokio's default multi-thread runtime (as `valet serve`).
 //!   valet-bench load --url URL [--method M] [-H 'K: V']... [--body S | --bodies FILE]
 //!                    [--conns 32] [--threads 1] [--duration 5] [--warmup 1] [--rate R]
-//!                    [--pid PID] [--expect 200] [--out FILE]
+//!                    [--pid PID] [--expect 200] [--expect-body SUBSTRING] [--out FILE]
 //!       HTTP/1.1 keep-alive load on a fixed pool of connections. Closed loop by default; with
 //!       `--rate R` open loop at R req/s (latency counted from the intended send time when the
 //!       driver is behind, see `Pacer`). `--bodies FILE` sends each line of FILE as the body of
 //!       exactly one request (single-use values such as authorization codes) and stops early
 //!       when they run out. With `--pid`, the server's CPU (utime+stime) and RSS (VmRSS sampled
-//!       every 20 ms) are measured over the window. Prints one JSON object.
+//!       every 20 ms) are measured over the window. A response counts as a success only with the
+//!       expected status and, with `--expect-body`, a body containing SUBSTRING (checked on every
+//!       response). Prints one JSON object.
 //!   valet-bench mint --url AUTHORIZE_URL --cookie 'k=v; ...' --count N [--conns 4] --out FILE
 //!       replays an authorize request that redirects straight to the client with a code (the
 //!       session has already consented) and writes one code per line.
@@ -217,6 +219,8 @@ struct Shared {
     sample: Mutex<Option<(u16, String)>>,
     first_error: Mutex<Option<(u16, String)>>,
     expect: u16,
+    expect_body: Option<Vec<u8>>,
+    bad_body: AtomicU64,
     in_window_done: AtomicU64,
 }
 
@@ -264,6 +268,8 @@ fn load(args: &[String]) -> Res<()> {
         sample: Mutex::new(None),
         first_error: Mutex::new(None),
         expect,
+        expect_body: o.get("expect-body").map(|s| s.as_bytes().to_vec()),
+        bad_body: AtomicU64::new(0),
         in_window_done: AtomicU64::new(0),
     });
 
@@ -377,6 +383,8 @@ fn load(args: &[String]) -> Res<()> {
         "rps": ok as f64 / wall,
         "statuses": statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<String, u64>>(),
         "conn_errors": shared.conn_errors.load(Ordering::Relaxed),
+        "bad_body": shared.bad_body.load(Ordering::Relaxed),
+        "expect_body": shared.expect_body.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()),
         "reconnects": shared.reconnects.load(Ordering::Relaxed),
         "bodies_exhausted": exhausted,
         "bodies_used": shared.next_body.load(Ordering::Relaxed).min(shared.bodies.as_ref().map_or(0, Vec::len)),
@@ -471,7 +479,15 @@ async fn conn_loop(sh: Arc<Shared>) {
                 if in_window {
                     sh.in_window_done.fetch_add(1, Ordering::Relaxed);
                     *local_status.entry(status).or_default() += 1;
-                    if status == sh.expect {
+                    let body_ok = sh.expect_body.as_ref().is_none_or(|want| body.windows(want.len()).any(|w| w == want.as_slice()));
+                    if status == sh.expect && !body_ok {
+                        sh.bad_body.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut g) = sh.first_error.lock() {
+                            if g.is_none() {
+                                *g = Some((status, snippet(&body)));
+                            }
+                        }
+                    } else if status == sh.expect {
                         local.push(t1.saturating_duration_since(t0).as_micros().min(u32::MAX as u128) as u32);
                         if let Ok(mut g) = sh.sample.lock() {
                             if g.is_none() {
