@@ -199,8 +199,12 @@ both_backends!(token_endpoint_errors, |app: &TestApp| async move {
     assert_eq!(r.headers()["cache-control"], "no-store");
     // Oversized bodies are refused without a 500.
     let big = "a=".to_string() + &"x".repeat(100_000);
-    let r = app.client().post(app.url("/services/oauth2/token")).header("content-type", "application/x-www-form-urlencoded").body(big).send().await.unwrap();
-    assert!(r.status().is_client_error(), "{}", r.status());
+    // (The server may answer 413 and close before the whole body is sent; then the client sees
+    // the connection close, which is a refusal too.)
+    if let Ok(r) = app.client().post(app.url("/services/oauth2/token")).header("content-type", "application/x-www-form-urlencoded").body(big).send().await {
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
+    assert_eq!(app.client().get(app.url("/healthz")).send().await.unwrap().status(), 200, "the server is still up");
     // Malformed Basic headers.
     for h in ["Basic !!!", "Basic", "Basic Og==", "Basic bm9jb2xvbg=="] {
         let r = app.client().post(app.url("/services/oauth2/token")).header("authorization", h).form(&[("grant_type", "refresh_token"), ("refresh_token", "x")]).send().await.unwrap();
