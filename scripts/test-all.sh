@@ -26,5 +26,7 @@ grep -E "^test result:" target/test.log | awk '{p+=$4; f+=$6} END {print "cargo:
 echo "== admin API: OpenAPI validation and schema-driven fuzzing (no 5xx)"
 SKIP_BUILD=1 FUZZ_MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-25}" FUZZ_SEED="${FUZZ_SEED:-1}" bash scripts/admin-api-fuzz.sh
 
+echo "== benchmark smoke (bench/run.sh --smoke: every scenario briefly; its numbers mean nothing)" && VALET_BIN=target/debug/valet bash bench/run.sh --smoke
+
 echo "== end-to-end (real clients, real browser)"
 VALET_E2E_BACKENDS="${VALET_E2E_BACKENDS:-sqlite postgres}" bash e2e/run.sh
