@@ -646,6 +646,8 @@ def main():
         ap.error(f"unknown scenarios {sorted(unknown)}")
     backends = [b for b in cfg.backends.split(",") if b]
     started = dt.datetime.now(dt.timezone.utc)
+    # HEAD when the run starts (run.sh has just built the binary from the work tree).
+    git_at_start = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     workdir = tempfile.mkdtemp(prefix="valet-bench-")
     procs = Procs()
     procs.dirs.append(workdir)
@@ -708,7 +710,7 @@ def main():
         doc = {
             "started": started.isoformat(), "finished": finished.isoformat(), "conditions": cond,
             "config": {k: v for k, v in vars(cfg).items() if k not in ("driver", "valet")},
-            "git": subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+            "git": git_at_start,
             "idle_rss_kib_at_start": at_start, "idle_rss_kib_after_setup": idle, "notes": notes, "summary": summary, "targets": goals, "runs": results,
         }
         os.makedirs(cfg.out_dir, exist_ok=True)
