@@ -216,7 +216,8 @@ impl Engine {
                 })
             };
             if let Some((org_id, user_id, app_id, scopes, created, expires, kind)) = found {
-                let app = self.store.get_app(&app_id).await?;
+                // Usually the introspecting app's own token: no second read of the app.
+                let app = if app_id == client.app.id { Some(client.app.clone()) } else { self.store.get_app(&app_id).await? };
                 if !visible(&app, &org_id) {
                     return Ok(inactive);
                 }
