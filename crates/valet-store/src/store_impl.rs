@@ -107,12 +107,7 @@ impl Store for SqlStore {
 
     async fn get_org(&self, id: &SfId) -> StoreResult<Option<Org>> {
         let sql = format!("SELECT {} FROM orgs WHERE id = $1", rows::ORG_COLS);
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(rows::org).transpose()
+        self.fetch_opt(&sql, id.as_str(), rows::org).await
     }
 
     async fn update_org_settings(
@@ -171,12 +166,7 @@ impl Store for SqlStore {
 
     async fn get_user(&self, id: &SfId) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {} FROM users WHERE id = $1", rows::USER_COLS);
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(rows::user).transpose()
+        self.fetch_opt(&sql, id.as_str(), rows::user).await
     }
 
     async fn get_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
@@ -184,12 +174,7 @@ impl Store for SqlStore {
             "SELECT {} FROM users WHERE username_lower = $1",
             rows::USER_COLS
         );
-        let row = sqlx::query(&sql)
-            .bind(username.to_lowercase())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(rows::user).transpose()
+        self.fetch_opt(&sql, &username.to_lowercase(), rows::user).await
     }
 
     async fn list_users(&self, org_id: &SfId) -> StoreResult<Vec<User>> {
@@ -261,12 +246,7 @@ impl Store for SqlStore {
 
     async fn get_app(&self, id: &SfId) -> StoreResult<Option<App>> {
         let sql = format!("SELECT {} FROM apps WHERE id = $1", rows::APP_COLS);
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(rows::app).transpose()
+        self.fetch_opt(&sql, id.as_str(), rows::app).await
     }
 
     async fn get_app_by_consumer_key(&self, key: &str) -> StoreResult<Option<App>> {
@@ -274,12 +254,7 @@ impl Store for SqlStore {
             "SELECT {} FROM apps WHERE consumer_key = $1 OR previous_consumer_key = $1",
             rows::APP_COLS
         );
-        let row = sqlx::query(&sql)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(rows::app).transpose()
+        self.fetch_opt(&sql, key, rows::app).await
     }
 
     async fn list_apps(&self, org_id: &SfId) -> StoreResult<Vec<App>> {
@@ -517,12 +492,7 @@ impl Store for SqlStore {
             "SELECT {} FROM auth_codes WHERE code_hash = $1",
             rows::CODE_COLS
         );
-        let row = sqlx::query(&sql)
-            .bind(hash.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(rows::auth_code).transpose()
+        self.fetch_opt(&sql, hash.as_str(), rows::auth_code).await
     }
 
     async fn consume_code(
@@ -573,12 +543,7 @@ impl Store for SqlStore {
             "SELECT {} FROM token_families WHERE id = $1",
             rows::FAMILY_COLS
         );
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(rows::family).transpose()
+        self.fetch_opt(&sql, id, rows::family).await
     }
 
     async fn revoke_family(&self, id: &str, now: Millis) -> StoreResult<()> {
@@ -646,12 +611,7 @@ impl Store for SqlStore {
             "SELECT {} FROM access_tokens t LEFT JOIN token_families f ON f.id = t.family_id WHERE t.token_hash = $1",
             rows::ACCESS_COLS_FOLDED
         );
-        let row = sqlx::query(&sql)
-            .bind(hash.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(rows::access_token).transpose()
+        self.fetch_opt(&sql, hash.as_str(), rows::access_token).await
     }
 
     async fn revoke_access_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<bool> {
@@ -675,12 +635,7 @@ impl Store for SqlStore {
             "SELECT {} FROM refresh_tokens t LEFT JOIN token_families f ON f.id = t.family_id WHERE t.token_hash = $1",
             rows::REFRESH_COLS_FOLDED
         );
-        let row = sqlx::query(&sql)
-            .bind(hash.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(rows::refresh_token).transpose()
+        self.fetch_opt(&sql, hash.as_str(), rows::refresh_token).await
     }
 
     async fn touch_refresh_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<()> {
@@ -784,12 +739,7 @@ impl Store for SqlStore {
             "SELECT {} FROM sessions WHERE id_hash = $1",
             rows::SESSION_COLS
         );
-        let row = sqlx::query(&sql)
-            .bind(id_hash.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(rows::session).transpose()
+        self.fetch_opt(&sql, id_hash.as_str(), rows::session).await
     }
 
     async fn delete_session(&self, id_hash: &TokenHash) -> StoreResult<()> {
@@ -931,14 +881,12 @@ impl Store for SqlStore {
 
     async fn get_device_code(&self, device_code_hash: &TokenHash) -> StoreResult<Option<DeviceCode>> {
         let sql = format!("SELECT {} FROM device_codes WHERE device_code_hash = $1", rows::DEVICE_COLS);
-        let row = sqlx::query(&sql).bind(device_code_hash.as_str()).fetch_optional(&self.pool).await.map_err(db_err)?;
-        row.as_ref().map(rows::device_code).transpose()
+        self.fetch_opt(&sql, device_code_hash.as_str(), rows::device_code).await
     }
 
     async fn get_device_code_by_user_code(&self, user_code_hash: &TokenHash) -> StoreResult<Option<DeviceCode>> {
         let sql = format!("SELECT {} FROM device_codes WHERE user_code_hash = $1", rows::DEVICE_COLS);
-        let row = sqlx::query(&sql).bind(user_code_hash.as_str()).fetch_optional(&self.pool).await.map_err(db_err)?;
-        row.as_ref().map(rows::device_code).transpose()
+        self.fetch_opt(&sql, user_code_hash.as_str(), rows::device_code).await
     }
 
     async fn decide_device_code(&self, device_code_hash: &TokenHash, status: DeviceStatus, user_id: &SfId, now: Millis) -> StoreResult<bool> {
@@ -1153,5 +1101,13 @@ impl SqlStore {
             q = q.bind(*t);
         }
         Ok(q.execute(&self.pool).await.map_err(db_err)?.rows_affected())
+    }
+}
+
+impl SqlStore {
+    /// One row by one key, decoded: the shape of every single-row lookup here.
+    async fn fetch_opt<T>(&self, sql: &str, key: &str, decode: fn(&sqlx::any::AnyRow) -> StoreResult<T>) -> StoreResult<Option<T>> {
+        let row = sqlx::query(sql).bind(key).fetch_optional(&self.pool).await.map_err(db_err)?;
+        row.as_ref().map(decode).transpose()
     }
 }
