@@ -104,6 +104,11 @@ impl ScopeSet {
         self.contains("refresh_token") || self.contains("offline_access")
     }
 
+    /// The set without `refresh_token`/`offline_access`, for flows that never issue one.
+    pub fn without_refresh(&self) -> ScopeSet {
+        ScopeSet(self.0.iter().filter(|s| *s != "refresh_token" && *s != "offline_access").cloned().collect())
+    }
+
     /// Scopes that reach the REST data API (§7: `api` or `full`).
     pub fn allows_api(&self) -> bool {
         self.contains("api") || self.contains("full")

@@ -255,7 +255,7 @@ impl Engine {
         let keeps_secrets = !(req.redirect_uri.starts_with("https://") || req.redirect_uri.starts_with("http://"))
             || req.redirect_uri.ends_with("/services/oauth2/success");
         if !keeps_secrets {
-            scopes = ScopeSet::from_stored(&scopes.iter().filter(|s| *s != "refresh_token" && *s != "offline_access").collect::<Vec<_>>().join(" "));
+            scopes = scopes.without_refresh();
         }
         let with_id_token = req.response_type == ResponseType::TokenIdToken || scopes.contains("openid");
         let family = self

@@ -15,11 +15,6 @@ use super::Engine;
 /// Clock skew allowed on assertion expiry (third parties report Salesforce allows 3 minutes).
 const SKEW_SECS: i64 = 180;
 
-/// Scopes a flow without a refresh token may grant: the app's, less the refresh scopes.
-fn without_refresh(scopes: &ScopeSet) -> ScopeSet {
-    ScopeSet::from_stored(&scopes.iter().filter(|s| *s != "refresh_token" && *s != "offline_access").collect::<Vec<_>>().join(" "))
-}
-
 impl Engine {
     /// Client credentials: the app acts as its configured Run-As user.
     pub(crate) async fn client_credentials(&self, auth: ClientAuth, scope: Option<&str>) -> Result<TokenResponse, TokenError> {
@@ -60,7 +55,7 @@ impl Engine {
             _ => return Err(OAuthError::authentication_failure().into()),
         };
         self.require_permitted(app, &user).await?;
-        let scopes = without_refresh(&app.scopes);
+        let scopes = app.scopes.without_refresh();
         let family = self.new_family(app, &user, scopes, "password").await?;
         let mut resp = self.issue_tokens(Issue { family: &family, user: &user, client: &client, nonce: None, with_refresh: false }).await?;
         resp.scope = None;
@@ -105,7 +100,7 @@ impl Engine {
                 None => return Err(OAuthError::not_approved().into()),
             },
         };
-        let scopes = without_refresh(&scopes);
+        let scopes = scopes.without_refresh();
         let client = Client { app, secret: None };
         let family = self.new_family(&client.app, &user, scopes, "jwt_bearer").await?;
         let resp = self.issue_tokens(Issue { family: &family, user: &user, client: &client, nonce: None, with_refresh: false }).await?;
@@ -145,7 +140,7 @@ impl Engine {
     /// The granted scopes for a `scope` parameter: requested ∩ the app's (refresh scopes never
     /// apply to these flows); no parameter means the app's scopes.
     fn requested_scopes(&self, app: &App, scope: Option<&str>) -> Result<ScopeSet, TokenError> {
-        let base = without_refresh(&app.scopes);
+        let base = app.scopes.without_refresh();
         match scope {
             None => Ok(base),
             Some(s) => {

@@ -40,19 +40,22 @@ pub async fn form(State(state): State<AppState>, Query(q): Query<Vec<(String, St
     }
 }
 
-pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
-    let (headers, form) = match http::read_params(req).await {
-        Ok(p) => p,
-        Err(_) => return csrf_failure(),
-    };
+/// A POSTed device form: parsed, its CSRF token checked, and its signed-in user.
+async fn signed_in_form(state: &AppState, req: Request) -> Result<(HeaderMap, Params, valet_core::model::User), Response> {
+    let (headers, form) = http::read_params(req).await.map_err(|_| csrf_failure())?;
     if !csrf_ok(&headers, &form) {
-        return csrf_failure();
+        return Err(csrf_failure());
     }
-    let Some((_, user)) = (match session_of(&state, &headers).await {
-        Ok(s) => s,
+    match session_of(state, &headers).await? {
+        Some((_, user)) => Ok((headers, form, user)),
+        None => Err(to_login("/setup/connect")),
+    }
+}
+
+pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+    let (headers, form, user) = match signed_in_form(&state, req).await {
+        Ok(v) => v,
         Err(r) => return r,
-    }) else {
-        return to_login("/setup/connect");
     };
     let code = form.get_lenient("user_code").unwrap_or("").chars().take(16).collect::<String>();
     let key = format!("device:{}", user.id);
@@ -80,18 +83,9 @@ pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInf
 }
 
 pub async fn approve(State(state): State<AppState>, req: Request) -> Response {
-    let (headers, form): (HeaderMap, Params) = match http::read_params(req).await {
-        Ok(p) => p,
-        Err(_) => return csrf_failure(),
-    };
-    if !csrf_ok(&headers, &form) {
-        return csrf_failure();
-    }
-    let Some((_, user)) = (match session_of(&state, &headers).await {
-        Ok(s) => s,
+    let (headers, form, user) = match signed_in_form(&state, req).await {
+        Ok(v) => v,
         Err(r) => return r,
-    }) else {
-        return to_login("/setup/connect");
     };
     let allow = form.get_lenient("decision") == Some("allow");
     let code = form.get_lenient("user_code").unwrap_or("");
