@@ -82,23 +82,30 @@ pub fn client_auth(headers: &HeaderMap, params: &Params) -> Result<Option<Client
 
 fn parse_basic(v: &HeaderValue) -> Result<Option<(String, String)>, OAuthError> {
     let s = v.to_str().map_err(|_| OAuthError::invalid_client())?;
-    let Some((scheme, rest)) = s.split_once(' ') else { return Err(OAuthError::invalid_client()) };
+    let Some((scheme, _)) = s.split_once(' ') else { return Err(OAuthError::invalid_client()) };
     if !scheme.eq_ignore_ascii_case("basic") {
         // A bearer header at the token endpoint is not client authentication; ignore it.
         return Ok(None);
     }
-    if rest.len() > 4096 {
-        return Err(OAuthError::invalid_client());
-    }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).map_err(|_| OAuthError::invalid_client())?;
-    let text = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client())?;
-    let (id, secret) = text.split_once(':').ok_or_else(OAuthError::invalid_client)?;
+    let (id, secret) = decode_basic(s).ok_or_else(OAuthError::invalid_client)?;
     let id = Params::from_urlencoded(format!("x={id}").as_bytes()).get_lenient("x").unwrap_or("").to_string();
     let secret = Params::from_urlencoded(format!("x={secret}").as_bytes()).get_lenient("x").unwrap_or("").to_string();
     if id.is_empty() {
         return Err(OAuthError::invalid_client());
     }
     Ok(Some((id, secret)))
+}
+
+/// `Basic base64(user ":" password)` as it was sent, not yet form-decoded (the headless
+/// login flow uses it raw; client authentication form-decodes both parts).
+pub fn decode_basic(header: &str) -> Option<(String, String)> {
+    let (scheme, rest) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") || rest.len() > 4096 {
+        return None;
+    }
+    let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
 }
 
 /// The response formats of Salesforce's token endpoint (spec §1.4).

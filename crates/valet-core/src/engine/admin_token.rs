@@ -69,7 +69,7 @@ impl Engine {
         }
         let app = self.admin_app().await?;
         let scopes = app.scopes.clone();
-        let family = self.new_family(&app, &user, scopes.clone(), "admin_token").await.map_err(token_fault)?;
+        let family = self.new_family(&app, &user, scopes.clone(), "admin_token", None).await?;
         let client = Client { app, secret: None };
         let issued = self.issue_tokens(Issue { family: &family, user: &user, client: &client, nonce: None, with_refresh: false }).await.map_err(token_fault)?;
         let expires_at = family.created_at + ADMIN_TOKEN_MINUTES as i64 * 60_000;

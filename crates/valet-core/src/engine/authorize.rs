@@ -259,12 +259,8 @@ impl Engine {
         }
         let with_id_token = req.response_type == ResponseType::TokenIdToken || scopes.contains("openid");
         let family = self
-            .new_family(&req.app, user, scopes, "user_agent")
-            .await
-            .map_err(|e| match e {
-                super::token::TokenError::Fault(f) => f,
-                super::token::TokenError::OAuth(o) => EngineError::Internal(o.to_string()),
-            })?;
+            .new_family(&req.app, user, scopes, "user_agent", None)
+            .await?;
         let client = super::token::Client { app: req.app.clone(), secret: None };
         let issue = super::token::Issue { family: &family, user, client: &client, nonce: req.nonce.as_deref(), with_refresh: true };
         let mut resp = match self.issue_tokens(issue).await {

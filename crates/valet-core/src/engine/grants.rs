@@ -34,7 +34,7 @@ impl Engine {
             _ => return Err(OAuthError::no_client_credentials_user().into()),
         };
         let scopes = self.requested_scopes(app, scope)?;
-        let family = self.new_family(app, &user, scopes, "client_credentials").await?;
+        let family = self.new_family(app, &user, scopes, "client_credentials", None).await?;
         let mut resp = self.issue_tokens(Issue { family: &family, user: &user, client: &client, nonce: None, with_refresh: false }).await?;
         resp.id_token = None;
         resp.api_instance_url = Some(self.config.instance_url.clone());
@@ -56,7 +56,7 @@ impl Engine {
         };
         self.require_permitted(app, &user).await?;
         let scopes = app.scopes.without_refresh();
-        let family = self.new_family(app, &user, scopes, "password").await?;
+        let family = self.new_family(app, &user, scopes, "password", None).await?;
         let mut resp = self.issue_tokens(Issue { family: &family, user: &user, client: &client, nonce: None, with_refresh: false }).await?;
         resp.scope = None;
         resp.id_token = None;
@@ -102,7 +102,7 @@ impl Engine {
         };
         let scopes = scopes.without_refresh();
         let client = Client { app, secret: None };
-        let family = self.new_family(&client.app, &user, scopes, "jwt_bearer").await?;
+        let family = self.new_family(&client.app, &user, scopes, "jwt_bearer", None).await?;
         let resp = self.issue_tokens(Issue { family: &family, user: &user, client: &client, nonce: None, with_refresh: false }).await?;
         Ok(TokenResponse {
             access_token: resp.access_token,
@@ -154,7 +154,9 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn new_family(&self, app: &App, user: &User, scopes: ScopeSet, grant: &str) -> Result<TokenFamily, TokenError> {
+    /// Creates the family that one authorization's tokens belong to. `auth_time` is when the
+    /// user authenticated (the code's, for a code redemption; now, for the direct grants).
+    pub(crate) async fn new_family(&self, app: &App, user: &User, scopes: ScopeSet, grant: &str, auth_time: Option<i64>) -> Result<TokenFamily, super::EngineError> {
         let now = self.clock.now_ms();
         let family = TokenFamily {
             id: self.new_family_id(),
@@ -163,7 +165,7 @@ impl Engine {
             user_id: user.id.clone(),
             scopes,
             grant: grant.into(),
-            auth_time: now,
+            auth_time: auth_time.unwrap_or(now),
             created_at: now,
             revoked_at: None,
         };

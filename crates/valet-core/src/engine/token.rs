@@ -176,18 +176,7 @@ impl Engine {
         }
         // The family exists before the code is consumed, so that a concurrent replay that
         // loses the race can always find and revoke it.
-        let family = TokenFamily {
-            id: self.new_family_id(),
-            org_id: stored.org_id.clone(),
-            app_id: app.id.clone(),
-            user_id: user.id.clone(),
-            scopes: stored.scopes.clone(),
-            grant: "authorization_code".into(),
-            auth_time: stored.auth_time,
-            created_at: now,
-            revoked_at: None,
-        };
-        self.store.insert_family(&family).await?;
+        let family = self.new_family(app, &user, stored.scopes.clone(), "authorization_code", Some(stored.auth_time)).await?;
         if !self.store.consume_code(&hash, &family.id, now).await? {
             self.store.delete_family(&family.id).await?;
             if let Some(winner) = self.store.get_code(&hash).await?.and_then(|c| c.family_id) {

@@ -98,15 +98,8 @@ pub async fn authorize_post(State(state): State<AppState>, req: Request) -> Resp
 
 /// `Authorization: Basic base64(username ":" password)` of the headless flow.
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    use base64::Engine as _;
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, rest) = v.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") || rest.len() > 4096 {
-        return None;
-    }
-    let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?).ok()?;
-    let (u, p) = decoded.split_once(':')?;
-    (!u.is_empty()).then(|| (u.to_string(), p.to_string()))
+    let (u, p) = http::decode_basic(headers.get(header::AUTHORIZATION)?.to_str().ok()?)?;
+    (!u.is_empty()).then_some((u, p))
 }
 
 async fn decide(state: &AppState, headers: &HeaderMap, params: &Params, request: AuthorizeRequest, user: &User, auth_time: i64) -> Response {
