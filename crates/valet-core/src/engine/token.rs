@@ -200,24 +200,15 @@ impl Engine {
         if rt.app_id != app.id {
             return Err(OAuthError::expired_refresh_token().into());
         }
+        // A client that lost the response may retry within the grace window and gets the same
+        // successor back; any other reuse means the family is compromised (seed 002).
         let mut reuse_successor: Option<Secret> = None;
-        if let Some(successor) = &rt.replaced_by {
-            // A client that lost the response may retry within the grace window and gets the
-            // same successor back; any other reuse means the family is compromised (seed 002).
-            let grace_ms = app.policy.refresh_token_grace_seconds as i64 * 1000;
-            let within = rt.revoked_at.is_some_and(|rotated| now - rotated <= grace_ms);
-            let successor_live = match self.store.get_refresh_token(successor).await? {
-                Some(s) => s.revoked_at.is_none() && s.replaced_by.is_none(),
-                None => false,
-            };
-            let sealed = rt.successor_sealed.as_deref().and_then(|s| self.master.open_for(SUCCESSOR_PURPOSE, s).ok());
-            match (within && successor_live, sealed) {
-                (true, Some(plain)) => reuse_successor = Some(Secret::new(String::from_utf8_lossy(&plain).into_owned())),
-                _ => {
-                    self.store.revoke_family(&rt.family_id, now).await?;
-                    tracing::warn!(app = %app.id, "rotated-out refresh token reused; family revoked");
-                    return Err(OAuthError::expired_refresh_token().into());
-                }
+        if rt.replaced_by.is_some() {
+            reuse_successor = self.grace_successor(&rt, &app.policy, now).await?;
+            if reuse_successor.is_none() {
+                self.store.revoke_family(&rt.family_id, now).await?;
+                tracing::warn!(app = %app.id, "rotated-out refresh token reused; family revoked");
+                return Err(OAuthError::expired_refresh_token().into());
             }
         }
         if (rt.revoked_at.is_some() && reuse_successor.is_none()) || rt.expires_at.is_some_and(|e| e <= now) {
@@ -271,18 +262,15 @@ impl Engine {
             if self.store.rotate_refresh_token(&hash, &record, &sealed, now).await? {
                 resp.refresh_token = Some(new.expose().to_string());
             } else {
-                // A concurrent request rotated it first: within the grace window it is the same
-                // client retrying, so it gets the winner's successor; otherwise it is reuse.
-                let winner = self.store.get_refresh_token(&hash).await?;
-                let successor = winner
-                    .filter(|w| w.replaced_by.is_some())
-                    .and_then(|w| w.successor_sealed)
-                    .and_then(|s| self.master.open_for(SUCCESSOR_PURPOSE, &s).ok());
+                // A concurrent request rotated it first: that is the same client retrying, so
+                // within the grace window it gets the winner's successor; otherwise it is reuse.
+                let successor = match self.store.get_refresh_token(&hash).await? {
+                    Some(winner) if winner.replaced_by.is_some() => self.grace_successor(&winner, &app.policy, now).await?,
+                    _ => None,
+                };
                 match successor {
-                    Some(plain) if app.policy.refresh_token_grace_seconds > 0 => {
-                        resp.refresh_token = Some(String::from_utf8_lossy(&plain).into_owned());
-                    }
-                    _ => {
+                    Some(s) => resp.refresh_token = Some(s.expose().to_string()),
+                    None => {
                         self.store.revoke_family(&rt.family_id, now).await?;
                         return Err(OAuthError::expired_refresh_token().into());
                     }
@@ -292,6 +280,20 @@ impl Engine {
             self.store.touch_refresh_token(&hash, now).await?;
         }
         Ok(resp)
+    }
+
+    /// The successor of a rotated-out token, if the rotation is within the app's grace window
+    /// and the successor is still live.
+    async fn grace_successor(&self, rotated: &RefreshToken, policy: &AppPolicy, now: i64) -> Result<Option<Secret>, TokenError> {
+        let grace_ms = policy.refresh_token_grace_seconds as i64 * 1000;
+        let within = grace_ms > 0 && rotated.revoked_at.is_some_and(|at| now - at <= grace_ms);
+        let Some(successor) = rotated.replaced_by.as_ref().filter(|_| within) else { return Ok(None) };
+        let live = self.store.get_refresh_token(successor).await?.is_some_and(|s| s.revoked_at.is_none() && s.replaced_by.is_none());
+        if !live {
+            return Ok(None);
+        }
+        let plain = rotated.successor_sealed.as_deref().and_then(|s| self.master.open_for(SUCCESSOR_PURPOSE, s).ok());
+        Ok(plain.map(|p| Secret::new(String::from_utf8_lossy(&p).into_owned())))
     }
 
     /// Mints the access token (and refresh and ID tokens when the scopes call for them) for
