@@ -4,6 +4,7 @@
 //! trait and gets time and randomness from an injected [`clock::Clock`] and [`rand::Random`],
 //! so tests can run several engines side by side with their own databases and clocks.
 
+pub mod cache;
 pub mod clock;
 pub mod ids;
 pub mod model;

@@ -45,6 +45,18 @@ pub struct AppPatch {
     pub is_public: Option<bool>,
 }
 
+/// Everything one token issuance writes, stored all or nothing. Concurrent issuances may share
+/// one write transaction (group commit), so a caller waits for the commit, never longer.
+#[derive(Debug, Clone)]
+pub struct Issuance {
+    /// The family, when this issuance starts it (the direct grants); `None` when it exists.
+    pub family: Option<TokenFamily>,
+    pub access: AccessToken,
+    pub refresh: Option<RefreshToken>,
+    /// A refresh token this issuance used: its `last_used_at` becomes `access.created_at`.
+    pub touch_refresh: Option<TokenHash>,
+}
+
 /// Counts of rows deleted by a sweep.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SweepReport {
@@ -111,25 +123,25 @@ pub trait Store: Send + Sync + 'static {
     // Authorization codes
     async fn insert_code(&self, code: &AuthCode) -> StoreResult<()>;
     async fn get_code(&self, hash: &TokenHash) -> StoreResult<Option<AuthCode>>;
-    /// Marks the code redeemed by `family_id` if and only if nobody redeemed it before.
-    /// Returns true for exactly one caller, however many race.
-    async fn consume_code(&self, hash: &TokenHash, family_id: &str, now: Millis) -> StoreResult<bool>;
+    /// Marks the code redeemed by `family` and stores that family, if and only if nobody
+    /// redeemed the code before; otherwise stores nothing. Returns true for exactly one caller,
+    /// however many race.
+    async fn consume_code(&self, hash: &TokenHash, family: &TokenFamily, now: Millis) -> StoreResult<bool>;
 
     // Token families, access and refresh tokens
     async fn insert_family(&self, family: &TokenFamily) -> StoreResult<()>;
     async fn get_family(&self, id: &str) -> StoreResult<Option<TokenFamily>>;
     /// Revokes the family and every access and refresh token in it.
     async fn revoke_family(&self, id: &str, now: Millis) -> StoreResult<()>;
-    /// Deletes a family that was created for a redemption that then lost its race.
-    async fn delete_family(&self, id: &str) -> StoreResult<()>;
     async fn insert_access_token(&self, token: &AccessToken) -> StoreResult<()>;
+    /// Stores an issuance atomically (see [`Issuance`]).
+    async fn store_issuance(&self, issuance: &Issuance) -> StoreResult<()>;
     /// The access token with its family's revocation folded into `revoked_at`.
     async fn get_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>>;
     async fn revoke_access_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<bool>;
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
     /// The refresh token with its family's revocation folded into `revoked_at`.
     async fn get_refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>>;
-    async fn touch_refresh_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<()>;
     /// Atomically replaces `old` by `new` (rotation): succeeds only if `old` was not yet
     /// replaced or revoked. Returns false when another request rotated it first.
     async fn rotate_refresh_token(&self, old: &TokenHash, new: &RefreshToken, successor_sealed: &[u8], now: Millis) -> StoreResult<bool>;

@@ -18,6 +18,7 @@ use valet_core::store::{StoreError, StoreResult};
 mod rows;
 mod store_impl;
 pub mod testing;
+mod tokens;
 
 /// Which database a [`SqlStore`] talks to. Public so the server can show it on its status
 /// page, and so callers can tell when they need backend-specific SQL of their own.
@@ -76,11 +77,12 @@ const POSTGRES_POOL_SIZE: u32 = 10;
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// The SQL store. Cheap to clone (the pool is shared).
+/// The SQL store. Cheap to clone (the pool and the token writer are shared).
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    tokens: tokens::GroupCommit,
 }
 
 impl SqlStore {
@@ -109,7 +111,8 @@ impl SqlStore {
         let pool = options.connect(url).await.map_err(|e| {
             StoreError::Backend(format!("cannot connect to the {backend} database: {e}"))
         })?;
-        Ok(SqlStore { pool, backend })
+        let tokens = tokens::GroupCommit::start(pool.clone(), backend);
+        Ok(SqlStore { pool, backend, tokens })
     }
 
     /// The embedded default: `valet.db` in `dir`, created if missing.
@@ -135,11 +138,7 @@ impl SqlStore {
     /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and writes later fails
     /// with SQLITE_BUSY when another writer got in between, and `busy_timeout` cannot help.
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        };
-        tx.map_err(db_err)
+        begin_write(&self.pool, self.backend).await
     }
 
     /// Runs the embedded migrations. The PostgreSQL migrator serialises concurrent runs with an
@@ -167,6 +166,15 @@ impl SqlStore {
             }
         }
     }
+}
+
+/// See [`SqlStore::begin_write`].
+pub(crate) async fn begin_write(pool: &AnyPool, backend: Backend) -> StoreResult<Transaction<'static, Any>> {
+    let tx = match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => pool.begin().await,
+    };
+    tx.map_err(db_err)
 }
 
 /// Builds a `sqlite://` URL for a path. The driver percent-decodes the path, so the characters

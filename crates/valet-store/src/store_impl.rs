@@ -8,10 +8,10 @@ use valet_core::ids::SfId;
 use valet_core::model::*;
 use valet_core::scope::ScopeSet;
 use valet_core::secret::TokenHash;
-use valet_core::store::{AppPatch, Store, StoreError, StoreResult, SweepReport, UserPatch};
+use valet_core::store::{AppPatch, Issuance, Store, StoreError, StoreResult, SweepReport, UserPatch};
 
 use crate::rows::{self, bool_int, to_json};
-use crate::{db_err, unique_violation, SqlStore};
+use crate::{db_err, tokens, unique_violation, SqlStore};
 
 /// Revoked refresh tokens are kept this long so that a replayed (rotated-away) token is still
 /// recognised as a replay, and its family revoked, rather than being an unknown token.
@@ -495,47 +495,36 @@ impl Store for SqlStore {
         self.fetch_opt(&sql, hash.as_str(), rows::auth_code).await
     }
 
-    async fn consume_code(
-        &self,
-        hash: &TokenHash,
-        family_id: &str,
-        now: Millis,
-    ) -> StoreResult<bool> {
-        // One conditional UPDATE is the whole race: PostgreSQL re-checks `consumed_at IS NULL`
-        // after waiting for a concurrent writer's row lock, and SQLite runs writers one at a
-        // time, so exactly one caller sees a row affected.
+    async fn consume_code(&self, hash: &TokenHash, family: &TokenFamily, now: Millis) -> StoreResult<bool> {
+        // The family goes in first (in the same transaction) so that whoever sees the code
+        // consumed can always find the family to revoke it on a replay. The conditional UPDATE
+        // is the whole race: PostgreSQL re-checks `consumed_at IS NULL` after waiting for a
+        // concurrent writer's row lock, and SQLite runs writers one at a time, so exactly one
+        // caller sees a row affected; the others roll their family back.
+        let mut tx = self.begin_write().await?;
+        tokens::FAMILIES.insert(&mut tx, &[family]).await?;
         let done = sqlx::query(
             "UPDATE auth_codes SET consumed_at = $1, family_id = $2 WHERE code_hash = $3 AND consumed_at IS NULL",
         )
         .bind(now)
-        .bind(family_id)
+        .bind(family.id.as_str())
         .bind(hash.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(false);
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     // ---- Token families, access and refresh tokens ----
 
     async fn insert_family(&self, family: &TokenFamily) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO token_families (id, org_id, app_id, user_id, scopes, grant_type, auth_time, created_at, \
-             revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(family.id.as_str())
-        .bind(family.org_id.as_str())
-        .bind(family.app_id.as_str())
-        .bind(family.user_id.as_str())
-        .bind(family.scopes.to_string())
-        .bind(family.grant.as_str())
-        .bind(family.auth_time)
-        .bind(family.created_at)
-        .bind(family.revoked_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| conflict_or_backend(e, "token family"))?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        tokens::FAMILIES.insert(&mut conn, &[family]).await
     }
 
     async fn get_family(&self, id: &str) -> StoreResult<Option<TokenFamily>> {
@@ -564,46 +553,18 @@ impl Store for SqlStore {
                 .await
                 .map_err(db_err)?;
         }
-        tx.commit().await.map_err(db_err)
-    }
-
-    async fn delete_family(&self, id: &str) -> StoreResult<()> {
-        // A family that lost a redemption race has no tokens, but deleting any that exist keeps
-        // this from failing on the foreign keys if the caller's assumption is ever wrong.
-        const STATEMENTS: &[&str] = &[
-            "DELETE FROM access_tokens WHERE family_id = $1",
-            "DELETE FROM refresh_tokens WHERE family_id = $1",
-            "DELETE FROM token_families WHERE id = $1",
-        ];
-        let mut tx = self.begin_write().await?;
-        for sql in STATEMENTS {
-            sqlx::query(sql)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
+        // Revocations bump the change counter so that other processes drop cached tokens.
+        bump_changes(&mut tx).await?;
         tx.commit().await.map_err(db_err)
     }
 
     async fn insert_access_token(&self, token: &AccessToken) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO access_tokens (token_hash, family_id, org_id, app_id, user_id, scopes, created_at, \
-             expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(token.token_hash.as_str())
-        .bind(token.family_id.as_str())
-        .bind(token.org_id.as_str())
-        .bind(token.app_id.as_str())
-        .bind(token.user_id.as_str())
-        .bind(token.scopes.to_string())
-        .bind(token.created_at)
-        .bind(token.expires_at)
-        .bind(token.revoked_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| conflict_or_backend(e, "access token"))?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        tokens::ACCESS_TOKENS.insert(&mut conn, &[token]).await
+    }
+
+    async fn store_issuance(&self, issuance: &Issuance) -> StoreResult<()> {
+        self.tokens.submit(issuance.clone()).await
     }
 
     async fn get_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>> {
@@ -615,19 +576,23 @@ impl Store for SqlStore {
     }
 
     async fn revoke_access_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE access_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(hash.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
-        insert_refresh(&self.pool, token).await
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        tokens::REFRESH_TOKENS.insert(&mut conn, &[token]).await
     }
 
     async fn get_refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>> {
@@ -636,16 +601,6 @@ impl Store for SqlStore {
             rows::REFRESH_COLS_FOLDED
         );
         self.fetch_opt(&sql, hash.as_str(), rows::refresh_token).await
-    }
-
-    async fn touch_refresh_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<()> {
-        sqlx::query("UPDATE refresh_tokens SET last_used_at = $1 WHERE token_hash = $2")
-            .bind(now)
-            .bind(hash.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
     }
 
     async fn rotate_refresh_token(
@@ -675,7 +630,7 @@ impl Store for SqlStore {
             tx.rollback().await.map_err(db_err)?;
             return Ok(false);
         }
-        insert_refresh(&mut *tx, new).await?;
+        tokens::REFRESH_TOKENS.insert(&mut tx, &[new]).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }
@@ -711,6 +666,7 @@ impl Store for SqlStore {
                 families = done.rows_affected();
             }
         }
+        bump_changes(&mut tx).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(families)
     }
@@ -1065,32 +1021,6 @@ impl Store for SqlStore {
             sessions,
         })
     }
-}
-
-/// Shared by `insert_refresh_token` and the winning branch of `rotate_refresh_token`.
-async fn insert_refresh<'c, E>(conn: E, token: &RefreshToken) -> StoreResult<()>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Any>,
-{
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, family_id, org_id, app_id, user_id, scopes, created_at, \
-         last_used_at, expires_at, revoked_at, replaced_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(token.token_hash.as_str())
-    .bind(token.family_id.as_str())
-    .bind(token.org_id.as_str())
-    .bind(token.app_id.as_str())
-    .bind(token.user_id.as_str())
-    .bind(token.scopes.to_string())
-    .bind(token.created_at)
-    .bind(token.last_used_at)
-    .bind(token.expires_at)
-    .bind(token.revoked_at)
-    .bind(token.replaced_by.as_ref().map(TokenHash::as_str))
-    .execute(conn)
-    .await
-    .map_err(|e| conflict_or_backend(e, "refresh token"))?;
-    Ok(())
 }
 
 impl SqlStore {

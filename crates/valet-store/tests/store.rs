@@ -11,7 +11,7 @@ use valet_core::model::*;
 use valet_core::rand::OsRandom;
 use valet_core::scope::ScopeSet;
 use valet_core::secret::TokenHash;
-use valet_core::store::{AppPatch, Store, StoreError, UserPatch};
+use valet_core::store::{AppPatch, Issuance, Store, StoreError, UserPatch};
 use valet_store::{testing, Backend, SqlStore};
 
 const T0: i64 = 1_700_000_000_000;
@@ -72,6 +72,8 @@ both_backends!(
     codes_consume_exactly_once,
     family_revocation_folds_into_token_reads,
     rotation_has_one_winner,
+    group_commit_stores_every_issuance,
+    cache_follows_other_writers,
     revoke_user_families,
     delete_app_removes_everything,
     sessions_and_signing_keys,
@@ -504,10 +506,11 @@ async fn codes_consume_exactly_once(store: Arc<SqlStore>) {
     for i in 0..20 {
         let s = store.clone();
         let hash = code.code_hash.clone();
+        let family = family_for(&user, &app, &format!("fam-{i}"));
         set.spawn(async move {
             (
                 i,
-                s.consume_code(&hash, &format!("fam-{i}"), T0 + 1000 + i)
+                s.consume_code(&hash, &family, T0 + 1000 + i)
                     .await
                     .unwrap(),
             )
@@ -524,14 +527,20 @@ async fn codes_consume_exactly_once(store: Arc<SqlStore>) {
     let got = store.get_code(&code.code_hash).await.unwrap().unwrap();
     assert_eq!(got.family_id, Some(format!("fam-{}", winners[0])));
     assert_eq!(got.consumed_at, Some(T0 + 1000 + winners[0]));
+    // The winner's family is stored with the redemption; the losers' are not.
+    for i in 0..20 {
+        let stored = store.get_family(&format!("fam-{i}")).await.unwrap().is_some();
+        assert_eq!(stored, i == winners[0], "family fam-{i}");
+    }
     assert!(!store
-        .consume_code(&code.code_hash, "late", T0 + 5000)
+        .consume_code(&code.code_hash, &family_for(&user, &app, "late"), T0 + 5000)
         .await
         .unwrap());
     assert!(!store
-        .consume_code(&TokenHash::of("unknown"), "x", T0)
+        .consume_code(&TokenHash::of("unknown"), &family_for(&user, &app, "x"), T0)
         .await
         .unwrap());
+    assert!(store.get_family("late").await.unwrap().is_none());
 
     // A code without PKCE or nonce reads back as such.
     let mut plain = code_for(&user, &app, "aPrxplain", T0 + 60_000);
@@ -580,8 +589,11 @@ async fn family_revocation_folds_into_token_reads(store: Arc<SqlStore>) {
         (None, None, None)
     );
 
+    // A refresh records its use with the access token it issues.
+    let mut at_used = access_for(&fam, "at-used", T0 + 7_200_000);
+    at_used.created_at = T0 + 42;
     store
-        .touch_refresh_token(&rt.token_hash, T0 + 42)
+        .store_issuance(&Issuance { family: None, access: at_used, refresh: None, touch_refresh: Some(rt.token_hash.clone()) })
         .await
         .unwrap();
     assert_eq!(
@@ -687,12 +699,80 @@ async fn family_revocation_folds_into_token_reads(store: Arc<SqlStore>) {
         .await
         .unwrap()
         .is_none());
+}
 
-    // delete_family removes a family that lost its redemption race.
-    let lost = family_for(&user, &app, "fam-lost");
-    store.insert_family(&lost).await.unwrap();
-    store.delete_family("fam-lost").await.unwrap();
-    assert!(store.get_family("fam-lost").await.unwrap().is_none());
+/// Concurrent issuances share transactions; one that cannot be stored (its access token
+/// already exists) fails alone and takes nothing of the others with it.
+async fn group_commit_stores_every_issuance(store: Arc<SqlStore>) {
+    let (_org, user, app) = world(&store).await;
+    let taken = family_for(&user, &app, "fam-taken");
+    store.insert_family(&taken).await.unwrap();
+    store.insert_access_token(&access_for(&taken, "at-taken", T0 + 1)).await.unwrap();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let s = store.clone();
+        let family = family_for(&user, &app, &format!("fam-gc-{i}"));
+        let value = if i == 77 { "at-taken".to_string() } else { format!("at-gc-{i}") };
+        let issuance = Issuance {
+            access: access_for(&family, &value, T0 + 60_000),
+            refresh: (i % 2 == 0).then(|| refresh_for(&family, &format!("rt-gc-{i}"))),
+            family: Some(family),
+            touch_refresh: None,
+        };
+        set.spawn(async move { (i, s.store_issuance(&issuance).await) });
+    }
+    while let Some(r) = set.join_next().await {
+        let (i, outcome) = r.unwrap();
+        if i == 77 {
+            assert!(matches!(outcome, Err(StoreError::Conflict(_))), "{outcome:?}");
+            assert!(store.get_family("fam-gc-77").await.unwrap().is_none(), "no half-written grant");
+        } else {
+            outcome.unwrap();
+        }
+    }
+    for i in (0..200).filter(|&i| i != 77) {
+        let at = store.get_access_token(&TokenHash::of(&format!("at-gc-{i}"))).await.unwrap().unwrap();
+        assert_eq!(at.family_id, format!("fam-gc-{i}"));
+        assert_eq!(store.get_refresh_token(&TokenHash::of(&format!("rt-gc-{i}"))).await.unwrap().is_some(), i % 2 == 0);
+    }
+}
+
+/// The engine's cache over a real store: its own writes apply at once, another process's
+/// (here: the same database through an uncached handle) once the change poll sees them.
+async fn cache_follows_other_writers(store: Arc<SqlStore>) {
+    use valet_core::cache::CachedStore;
+    let (_org, user, app) = world(&store).await;
+    let cached = Arc::new(CachedStore::new(store.clone()));
+    cached.watch(std::time::Duration::from_millis(20));
+    let fam = family_for(&user, &app, "fam-cache");
+    store.insert_family(&fam).await.unwrap();
+    let at = access_for(&fam, "at-cache", T0 + 60_000);
+    store.insert_access_token(&at).await.unwrap();
+    assert!(cached.get_user(&user.id).await.unwrap().unwrap().active);
+    assert_eq!(cached.get_access_token(&at.token_hash).await.unwrap().unwrap().revoked_at, None);
+    // Let the poller see the counter once before the outside changes.
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+
+    let off = UserPatch { active: Some(false), ..Default::default() };
+    store.update_user(&user.id, &off, T0).await.unwrap();
+    store.revoke_family("fam-cache", T0 + 5).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let active = cached.get_user(&user.id).await.unwrap().unwrap().active;
+        let revoked = cached.get_access_token(&at.token_hash).await.unwrap().unwrap().revoked_at;
+        if !active && revoked == Some(T0 + 5) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the cache never saw the other writer's changes");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    // Through the cache: visible on the very next read, no poll needed.
+    let on = UserPatch { active: Some(true), ..Default::default() };
+    cached.update_user(&user.id, &on, T0).await.unwrap();
+    assert!(cached.get_user(&user.id).await.unwrap().unwrap().active);
+    let by_name = cached.get_user_by_username(&user.username.to_uppercase()).await.unwrap().unwrap();
+    assert_eq!(by_name.id, user.id);
 }
 
 async fn rotation_has_one_winner(store: Arc<SqlStore>) {

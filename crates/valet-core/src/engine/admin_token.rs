@@ -69,15 +69,16 @@ impl Engine {
         }
         let app = self.admin_app().await?;
         let scopes = app.scopes.clone();
-        let family = self.new_family(&app, &user, scopes.clone(), "admin_token", None).await?;
+        let family = self.new_family(&app, &user, scopes.clone(), "admin_token", None);
         let client = Client { app, secret: None };
-        let issued = self.issue_tokens(Issue { family: &family, user: &user, client: &client, nonce: None, with_refresh: false }).await.map_err(token_fault)?;
+        let issued = self.issue_tokens(Issue::new(&family, &user, &client)).await.map_err(token_fault)?;
         let expires_at = family.created_at + ADMIN_TOKEN_MINUTES as i64 * 60_000;
         Ok(AdminToken { token: Secret::new(issued.access_token), user, scopes, expires_at })
     }
 
-    /// The admin API's access rule for a bearer value. Checked on every request (never
-    /// cached), so disabling an admin or revoking the token takes effect at once.
+    /// The admin API's access rule for a bearer value, checked on every request: disabling an
+    /// admin or revoking the token through Valet takes effect at once (the cache is emptied by
+    /// the write); done by another process, within the change poll.
     pub async fn admin_access(&self, token: &str) -> Result<AdminAccess, EngineError> {
         let Some(ctx) = self.authenticate_bearer(token).await? else { return Ok(AdminAccess::Unauthenticated) };
         if ctx.user.is_admin && ctx.scopes.contains(ADMIN_SCOPE) {

@@ -259,10 +259,9 @@ impl Engine {
         }
         let with_id_token = req.response_type == ResponseType::TokenIdToken || scopes.contains("openid");
         let family = self
-            .new_family(&req.app, user, scopes, "user_agent", None)
-            .await?;
+            .new_family(&req.app, user, scopes, "user_agent", None);
         let client = super::token::Client { app: req.app.clone(), secret: None };
-        let issue = super::token::Issue { family: &family, user, client: &client, nonce: req.nonce.as_deref(), with_refresh: true };
+        let issue = super::token::Issue::new(&family, user, &client).with_refresh().nonce(req.nonce.as_deref());
         let mut resp = match self.issue_tokens(issue).await {
             Ok(r) => r,
             Err(super::token::TokenError::Fault(f)) => return Err(f),

@@ -138,8 +138,8 @@ impl Engine {
                 if !self.store.consume_device_code(&hash, now).await? {
                     return Err(OAuthError::invalid_grant("the device code was already used").into());
                 }
-                let family = self.new_family(&client.app, &user, code.scopes.clone(), "device", None).await?;
-                self.issue_tokens(Issue { family: &family, user: &user, client: &client, nonce: None, with_refresh: true }).await
+                let family = self.new_family(&client.app, &user, code.scopes.clone(), "device", None);
+                self.issue_tokens(Issue::new(&family, &user, &client).with_refresh()).await
             }
         }
     }

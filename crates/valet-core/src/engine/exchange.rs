@@ -110,8 +110,8 @@ impl Engine {
         if scopes.is_empty() {
             return Err(OAuthError::invalid_scope("none of the requested scopes is allowed").into());
         }
-        let family = self.new_family(app, &user, scopes, "token_exchange", None).await?;
-        let mut resp = self.issue_tokens(Issue { family: &family, user: &user, client: &client, nonce: None, with_refresh: true }).await?;
+        let family = self.new_family(app, &user, scopes, "token_exchange", None);
+        let mut resp = self.issue_tokens(Issue::new(&family, &user, &client).with_refresh()).await?;
         resp.issued_token_type = Some(TOKEN_TYPE_ACCESS_TOKEN.into());
         Ok(resp)
     }

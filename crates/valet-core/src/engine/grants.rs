@@ -34,8 +34,8 @@ impl Engine {
             _ => return Err(OAuthError::no_client_credentials_user().into()),
         };
         let scopes = self.requested_scopes(app, scope)?;
-        let family = self.new_family(app, &user, scopes, "client_credentials", None).await?;
-        let mut resp = self.issue_tokens(Issue { family: &family, user: &user, client: &client, nonce: None, with_refresh: false }).await?;
+        let family = self.new_family(app, &user, scopes, "client_credentials", None);
+        let mut resp = self.issue_tokens(Issue::new(&family, &user, &client)).await?;
         resp.id_token = None;
         resp.api_instance_url = Some(self.config.instance_url.clone());
         Ok(resp)
@@ -56,8 +56,8 @@ impl Engine {
         };
         self.require_permitted(app, &user).await?;
         let scopes = app.scopes.without_refresh();
-        let family = self.new_family(app, &user, scopes, "password", None).await?;
-        let mut resp = self.issue_tokens(Issue { family: &family, user: &user, client: &client, nonce: None, with_refresh: false }).await?;
+        let family = self.new_family(app, &user, scopes, "password", None);
+        let mut resp = self.issue_tokens(Issue::new(&family, &user, &client)).await?;
         resp.scope = None;
         resp.id_token = None;
         Ok(resp)
@@ -102,8 +102,8 @@ impl Engine {
         };
         let scopes = scopes.without_refresh();
         let client = Client { app, secret: None };
-        let family = self.new_family(&client.app, &user, scopes, "jwt_bearer", None).await?;
-        let resp = self.issue_tokens(Issue { family: &family, user: &user, client: &client, nonce: None, with_refresh: false }).await?;
+        let family = self.new_family(&client.app, &user, scopes, "jwt_bearer", None);
+        let resp = self.issue_tokens(Issue::new(&family, &user, &client)).await?;
         Ok(TokenResponse {
             access_token: resp.access_token,
             scope: resp.scope,
@@ -154,11 +154,12 @@ impl Engine {
         }
     }
 
-    /// Creates the family that one authorization's tokens belong to. `auth_time` is when the
-    /// user authenticated (the code's, for a code redemption; now, for the direct grants).
-    pub(crate) async fn new_family(&self, app: &App, user: &User, scopes: ScopeSet, grant: &str, auth_time: Option<i64>) -> Result<TokenFamily, super::EngineError> {
+    /// The family that one authorization's tokens will belong to; it is stored with its first
+    /// tokens (see [`Issue`]) or with the code redemption. `auth_time` is when the user
+    /// authenticated (the code's, for a code redemption; now, for the direct grants).
+    pub(crate) fn new_family(&self, app: &App, user: &User, scopes: ScopeSet, grant: &str, auth_time: Option<i64>) -> TokenFamily {
         let now = self.clock.now_ms();
-        let family = TokenFamily {
+        TokenFamily {
             id: self.new_family_id(),
             org_id: app.org_id.clone(),
             app_id: app.id.clone(),
@@ -168,9 +169,7 @@ impl Engine {
             auth_time: auth_time.unwrap_or(now),
             created_at: now,
             revoked_at: None,
-        };
-        self.store.insert_family(&family).await?;
-        Ok(family)
+        }
     }
 }
 

@@ -18,6 +18,7 @@ pub mod token;
 
 use std::sync::{Arc, RwLock};
 
+use crate::cache::CachedStore;
 use crate::clock::Clock;
 use crate::ids::SfId;
 use crate::keys::{KeyError, KeyRing, MasterKey, SigningKey};
@@ -39,6 +40,10 @@ pub struct EngineConfig {
     /// Audiences accepted in JWT bearer assertions besides the issuer: clients such as
     /// simple-salesforce hard-code Salesforce's login hosts.
     pub audience_aliases: Vec<String>,
+    /// How often the engine's cache checks the database's change counter, so that changes
+    /// made by another process (the CLI, another node) apply within this long. Changes made
+    /// through this engine apply at once.
+    pub change_poll: std::time::Duration,
 }
 
 impl EngineConfig {
@@ -50,6 +55,7 @@ impl EngineConfig {
             code_lifetime_ms: 15 * 60 * 1000,
             session_lifetime_ms: 12 * 60 * 60 * 1000,
             audience_aliases: vec!["https://login.salesforce.com".into(), "https://test.salesforce.com".into()],
+            change_poll: std::time::Duration::from_millis(250),
         }
     }
 }
@@ -78,7 +84,9 @@ pub struct Engine {
 
 impl Engine {
     /// Builds the engine, loading the signing keys (and creating the first one on an empty
-    /// database).
+    /// database). The engine reads through a [`CachedStore`] over `store`, watched on the
+    /// current tokio runtime; [`Engine::store`] is that cached store, so writes through it
+    /// invalidate the cache.
     pub async fn start(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -87,8 +95,10 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<Engine, EngineError> {
         let ring = load_or_create_keys(store.as_ref(), clock.as_ref(), &master).await?;
+        let cached = Arc::new(CachedStore::new(store));
+        cached.watch(config.change_poll);
         Ok(Engine {
-            store,
+            store: cached,
             clock,
             rng,
             master,

@@ -7,6 +7,7 @@ use crate::keys::half_hash;
 use crate::model::*;
 use crate::scope::ScopeSet;
 use crate::secret::{self, Secret, TokenHash};
+use crate::store::Issuance;
 
 use super::{Engine, EngineError};
 
@@ -174,17 +175,16 @@ impl Engine {
         if !user.active {
             return Err(OAuthError::inactive_user().into());
         }
-        // The family exists before the code is consumed, so that a concurrent replay that
-        // loses the race can always find and revoke it.
-        let family = self.new_family(app, &user, stored.scopes.clone(), "authorization_code", Some(stored.auth_time)).await?;
-        if !self.store.consume_code(&hash, &family.id, now).await? {
-            self.store.delete_family(&family.id).await?;
+        // The family is stored with the redemption, so a concurrent replay that loses the race
+        // can always find and revoke it.
+        let family = self.new_family(app, &user, stored.scopes.clone(), "authorization_code", Some(stored.auth_time));
+        if !self.store.consume_code(&hash, &family, now).await? {
             if let Some(winner) = self.store.get_code(&hash).await?.and_then(|c| c.family_id) {
                 self.store.revoke_family(&winner, now).await?;
             }
             return Err(OAuthError::expired_code().into());
         }
-        let issue = Issue { family: &family, user: &user, client: &client, nonce: stored.nonce.as_deref(), with_refresh: true };
+        let issue = Issue::new(&family, &user, &client).with_refresh().nonce(stored.nonce.as_deref()).stored_family();
         self.issue_tokens(issue).await
     }
 
@@ -239,10 +239,17 @@ impl Engine {
         } else {
             family.scopes = rt.scopes.clone();
         }
-        let mut resp = self.issue_tokens(Issue { family: &family, user: &user, client: &client, nonce: None, with_refresh: false }).await?;
+        // Without rotation the same refresh token stays in use: its last use is recorded with
+        // the new access token, in the same write.
+        let rotating = reuse_successor.is_none() && app.policy.refresh_token_rotation;
+        let mut issue = Issue::new(&family, &user, &client).stored_family();
+        if reuse_successor.is_none() && !rotating {
+            issue = issue.touching(&hash);
+        }
+        let mut resp = self.issue_tokens(issue).await?;
         if let Some(successor) = reuse_successor {
             resp.refresh_token = Some(successor.expose().to_string());
-        } else if app.policy.refresh_token_rotation {
+        } else if rotating {
             let new = secret::new_refresh_token(self.rng());
             let record = RefreshToken {
                 token_hash: new.hash(),
@@ -276,8 +283,6 @@ impl Engine {
                     }
                 }
             }
-        } else {
-            self.store.touch_refresh_token(&hash, now).await?;
         }
         Ok(resp)
     }
@@ -299,7 +304,7 @@ impl Engine {
     /// Mints the access token (and refresh and ID tokens when the scopes call for them) for
     /// a family, and builds Salesforce's response.
     pub(crate) async fn issue_tokens(&self, issue: Issue<'_>) -> Result<TokenResponse, TokenError> {
-        let Issue { family, user, client, nonce, with_refresh } = issue;
+        let Issue { family, user, client, nonce, with_refresh, new_family, touch_refresh } = issue;
         let app = &client.app;
         let now = self.clock.now_ms();
         let (access, lifetime) = if app.policy.jwt_access_tokens {
@@ -308,45 +313,49 @@ impl Engine {
         } else {
             (secret::new_access_token(&family.org_id, self.rng()), app.policy.session_timeout_minutes as i64 * 60_000)
         };
-        self.store
-            .insert_access_token(&AccessToken {
-                token_hash: access.hash(),
+        let access_record = AccessToken {
+            token_hash: access.hash(),
+            family_id: family.id.clone(),
+            org_id: family.org_id.clone(),
+            app_id: app.id.clone(),
+            user_id: user.id.clone(),
+            scopes: family.scopes.clone(),
+            created_at: now,
+            expires_at: now + lifetime,
+            revoked_at: None,
+        };
+        let (refresh, refresh_record) = if with_refresh && family.scopes.allows_refresh() && app.policy.refresh_token_policy != RefreshTokenPolicy::ExpireImmediately {
+            let rt = secret::new_refresh_token(self.rng());
+            let expires_at = match app.policy.refresh_token_policy {
+                RefreshTokenPolicy::ExpireAfter { minutes } => Some(now + minutes as i64 * 60_000),
+                _ => None,
+            };
+            let record = RefreshToken {
+                token_hash: rt.hash(),
                 family_id: family.id.clone(),
                 org_id: family.org_id.clone(),
                 app_id: app.id.clone(),
                 user_id: user.id.clone(),
                 scopes: family.scopes.clone(),
                 created_at: now,
-                expires_at: now + lifetime,
+                last_used_at: now,
+                expires_at,
                 revoked_at: None,
+                replaced_by: None,
+                successor_sealed: None,
+            };
+            (Some(rt.expose().to_string()), Some(record))
+        } else {
+            (None, None)
+        };
+        self.store
+            .store_issuance(&Issuance {
+                family: new_family.then(|| family.clone()),
+                access: access_record,
+                refresh: refresh_record,
+                touch_refresh: touch_refresh.cloned(),
             })
             .await?;
-        let refresh = if with_refresh && family.scopes.allows_refresh() && app.policy.refresh_token_policy != RefreshTokenPolicy::ExpireImmediately {
-            let rt = secret::new_refresh_token(self.rng());
-            let expires_at = match app.policy.refresh_token_policy {
-                RefreshTokenPolicy::ExpireAfter { minutes } => Some(now + minutes as i64 * 60_000),
-                _ => None,
-            };
-            self.store
-                .insert_refresh_token(&RefreshToken {
-                    token_hash: rt.hash(),
-                    family_id: family.id.clone(),
-                    org_id: family.org_id.clone(),
-                    app_id: app.id.clone(),
-                    user_id: user.id.clone(),
-                    scopes: family.scopes.clone(),
-                    created_at: now,
-                    last_used_at: now,
-                    expires_at,
-                    revoked_at: None,
-                    replaced_by: None,
-                    successor_sealed: None,
-                })
-                .await?;
-            Some(rt.expose().to_string())
-        } else {
-            None
-        };
         let id = self.identity_url(&family.org_id, &user.id);
         let issued_at = now.to_string();
         let id_token = if family.scopes.contains("openid") {
@@ -476,12 +485,42 @@ impl Engine {
     }
 }
 
+/// What [`Engine::issue_tokens`] mints, and for which family.
 pub(crate) struct Issue<'a> {
-    pub family: &'a TokenFamily,
-    pub user: &'a User,
-    pub client: &'a Client,
-    pub nonce: Option<&'a str>,
-    pub with_refresh: bool,
+    family: &'a TokenFamily,
+    user: &'a User,
+    client: &'a Client,
+    nonce: Option<&'a str>,
+    with_refresh: bool,
+    /// Whether the family is new and is stored with these tokens.
+    new_family: bool,
+    touch_refresh: Option<&'a TokenHash>,
+}
+
+impl<'a> Issue<'a> {
+    /// An access token (and ID token for `openid`) that starts a new family: the direct grants.
+    pub fn new(family: &'a TokenFamily, user: &'a User, client: &'a Client) -> Self {
+        Issue { family, user, client, nonce: None, with_refresh: false, new_family: true, touch_refresh: None }
+    }
+    /// Also a refresh token, when the scopes and the app's policy allow one.
+    pub fn with_refresh(mut self) -> Self {
+        self.with_refresh = true;
+        self
+    }
+    pub fn nonce(mut self, nonce: Option<&'a str>) -> Self {
+        self.nonce = nonce;
+        self
+    }
+    /// The family is already stored (a code redemption stores it; a refresh reuses it).
+    pub fn stored_family(mut self) -> Self {
+        self.new_family = false;
+        self
+    }
+    /// Records the use of this refresh token with the issuance.
+    pub fn touching(mut self, refresh: &'a TokenHash) -> Self {
+        self.touch_refresh = Some(refresh);
+        self
+    }
 }
 
 /// PKCE at redemption (spec §4.1; catalogue PK-03..PK-06).
