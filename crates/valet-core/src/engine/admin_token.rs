@@ -71,7 +71,7 @@ impl Engine {
         let scopes = app.scopes.clone();
         let family = self.new_family(&app, &user, scopes.clone(), "admin_token", None);
         let client = Client { app, secret: None };
-        let issued = self.issue_tokens(Issue::new(&family, &user, &client)).await.map_err(token_fault)?;
+        let issued = self.issue_tokens(Issue::new(&family, &user, &client).without_id_token()).await.map_err(token_fault)?;
         let expires_at = family.created_at + ADMIN_TOKEN_MINUTES as i64 * 60_000;
         Ok(AdminToken { token: Secret::new(issued.access_token), user, scopes, expires_at })
     }

@@ -35,8 +35,7 @@ impl Engine {
         };
         let scopes = self.requested_scopes(app, scope)?;
         let family = self.new_family(app, &user, scopes, "client_credentials", None);
-        let mut resp = self.issue_tokens(Issue::new(&family, &user, &client)).await?;
-        resp.id_token = None;
+        let mut resp = self.issue_tokens(Issue::new(&family, &user, &client).without_id_token()).await?;
         resp.api_instance_url = Some(self.config.instance_url.clone());
         Ok(resp)
     }
@@ -57,9 +56,8 @@ impl Engine {
         self.require_permitted(app, &user).await?;
         let scopes = app.scopes.without_refresh();
         let family = self.new_family(app, &user, scopes, "password", None);
-        let mut resp = self.issue_tokens(Issue::new(&family, &user, &client)).await?;
+        let mut resp = self.issue_tokens(Issue::new(&family, &user, &client).without_id_token()).await?;
         resp.scope = None;
-        resp.id_token = None;
         Ok(resp)
     }
 
@@ -103,7 +101,7 @@ impl Engine {
         let scopes = scopes.without_refresh();
         let client = Client { app, secret: None };
         let family = self.new_family(&client.app, &user, scopes, "jwt_bearer", None);
-        let resp = self.issue_tokens(Issue::new(&family, &user, &client)).await?;
+        let resp = self.issue_tokens(Issue::new(&family, &user, &client).without_id_token()).await?;
         Ok(TokenResponse {
             access_token: resp.access_token,
             scope: resp.scope,

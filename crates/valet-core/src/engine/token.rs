@@ -304,7 +304,7 @@ impl Engine {
     /// Mints the access token (and refresh and ID tokens when the scopes call for them) for
     /// a family, and builds Salesforce's response.
     pub(crate) async fn issue_tokens(&self, issue: Issue<'_>) -> Result<TokenResponse, TokenError> {
-        let Issue { family, user, client, nonce, with_refresh, new_family, touch_refresh } = issue;
+        let Issue { family, user, client, nonce, with_refresh, with_id_token, new_family, touch_refresh } = issue;
         let app = &client.app;
         let now = self.clock.now_ms();
         let (access, lifetime) = if app.policy.jwt_access_tokens {
@@ -358,7 +358,7 @@ impl Engine {
             .await?;
         let id = self.identity_url(&family.org_id, &user.id);
         let issued_at = now.to_string();
-        let id_token = if family.scopes.contains("openid") {
+        let id_token = if with_id_token && family.scopes.contains("openid") {
             Some(self.id_token(app, user, &id, access.expose(), nonce, family.auth_time)?)
         } else {
             None
@@ -492,6 +492,9 @@ pub(crate) struct Issue<'a> {
     client: &'a Client,
     nonce: Option<&'a str>,
     with_refresh: bool,
+    /// An ID token when the scopes include `openid` (the direct grants never return one, so
+    /// they do not pay for the signature).
+    with_id_token: bool,
     /// Whether the family is new and is stored with these tokens.
     new_family: bool,
     touch_refresh: Option<&'a TokenHash>,
@@ -500,11 +503,15 @@ pub(crate) struct Issue<'a> {
 impl<'a> Issue<'a> {
     /// An access token (and ID token for `openid`) that starts a new family: the direct grants.
     pub fn new(family: &'a TokenFamily, user: &'a User, client: &'a Client) -> Self {
-        Issue { family, user, client, nonce: None, with_refresh: false, new_family: true, touch_refresh: None }
+        Issue { family, user, client, nonce: None, with_refresh: false, with_id_token: true, new_family: true, touch_refresh: None }
     }
     /// Also a refresh token, when the scopes and the app's policy allow one.
     pub fn with_refresh(mut self) -> Self {
         self.with_refresh = true;
+        self
+    }
+    pub fn without_id_token(mut self) -> Self {
+        self.with_id_token = false;
         self
     }
     pub fn nonce(mut self, nonce: Option<&'a str>) -> Self {
