@@ -11,14 +11,22 @@ sets each up (user, apps, a browser-less login + consent for the code flow, one 
 access token, Account records), then for every round and every scenario drives each target with the
 same load driver (valet-bench load), targets alternating A B A B, and prints the table (medians over
 rounds) and writes it as JSON and Markdown under bench/results/.
+
+Then, unless --smoke or --no-scale, the scale phase (issue #5 item 3): each Valet is stopped, 1,000,000
+live refresh tokens and 1,000,000 Accounts are bulk-loaded into its database (bench/scale.py; --scale
+sets the numbers), it is restarted with its start-up timed, and the Valet scenarios run again
+(--scale-rounds) for a second table: req/s at scale ÷ the empty database's, start-up time, DB size.
 """
 
 import argparse
 import datetime as dt
+import hashlib
+import http.client
 import http.cookiejar
 import json
 import os
 import platform
+import random
 import re
 import secrets
 import shutil
@@ -28,9 +36,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
+
+import scale as scale_loader  # bench/scale.py
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -142,6 +153,32 @@ def wait_http(url, proc, timeout=30):
     raise RuntimeError(f"{url} not ready within {timeout} s")
 
 
+def http_status(port, method, path, body=None, headers=None, timeout=5):
+    """One request on a fresh loopback connection -> status, or None if the server is not listening yet."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        r.read()
+        return r.status
+    except OSError:
+        return None
+    finally:
+        c.close()
+
+
+def poll_until(ok, proc, t0, timeout=60, every=0.01):
+    """Calls ok() every `every` s until it is true -> seconds since t0 (time.monotonic())."""
+    while True:
+        if ok():
+            return time.monotonic() - t0
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}) while starting")
+        if time.monotonic() - t0 > timeout:
+            raise RuntimeError(f"server not ready within {timeout} s")
+        time.sleep(every)
+
+
 def rss_kib(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -188,6 +225,17 @@ class Procs:
         self.procs.append((name, p))
         return p
 
+    def stop(self, proc, wait=15):
+        """Stops one process that this script started (by its PID), and forgets it."""
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(wait)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        self.procs = [(n, p) for n, p in self.procs if p is not proc]
+
     def stop_all(self):
         for name, p in reversed(self.procs):
             if p.poll() is None:
@@ -227,16 +275,44 @@ class Valet:
             if r.returncode != 0:
                 raise RuntimeError(f"cannot create database {db}: {r.stderr.strip()}")
             procs.dbs.append(db)
-            self.db_args += ["--database-url", f"{PG_BASE}/{db}"]
-        env = {"VALET_ADMIN_PASSWORD": "Adm1n-" + secrets.token_hex(8)}
+            self.db_url = f"{PG_BASE}/{db}"
+            self.db_args += ["--database-url", self.db_url]
+        self.env = {"VALET_ADMIN_PASSWORD": "Adm1n-" + secrets.token_hex(8)}
         if log_level:
-            env["VALET_LOG_LEVEL"] = log_level
-        self.log_path = os.path.join(workdir, f"{self.name}.log")
-        self.proc = procs.start(self.name, [self.bin, "serve", "--listen", f"127.0.0.1:{self.port}", "--public-url", self.base,
-                                            *self.db_args], env=env, log_path=self.log_path)
-        self.pid = self.proc.pid
-        wait_http(self.base + "/readyz", self.proc)
+            self.env["VALET_LOG_LEVEL"] = log_level
+        self.procs, self.workdir, self.starts = procs, workdir, 0
+        self.rest_id = None       # the Account that rest_get reads (set by setup_rest, then by the scale load)
+        self.scale_tokens = None  # refresh-token values loaded by the scale phase (refresh draws from them)
+        self.first_start = self.start()
         self.rss_start_kib = rss_kib(self.pid)
+
+    def start(self, checks=False):
+        """Spawns `valet serve` and waits for it. -> seconds from spawn until GET /readyz answers 200 (polled every
+        10 ms); with checks, also until a client-credentials token and (if set up) a REST GET of rest_id work."""
+        self.starts += 1
+        self.log_path = os.path.join(self.workdir, f"{self.name}-{self.starts}.log")
+        t0 = time.monotonic()
+        self.proc = self.procs.start(self.name, [self.bin, "serve", "--listen", f"127.0.0.1:{self.port}", "--public-url", self.base,
+                                                 *self.db_args], env=self.env, log_path=self.log_path)
+        self.pid = self.proc.pid
+        out = {"ready_s": poll_until(lambda: http_status(self.port, "GET", "/readyz") == 200, self.proc, t0)}
+        if checks:
+            out["token_s"] = poll_until(lambda: http_status(self.port, "POST", "/services/oauth2/token", "grant_type=client_credentials",
+                                                            {"Authorization": self.auth, "Content-Type": "application/x-www-form-urlencoded"}) == 200,
+                                        self.proc, t0)
+            if self.rest_id:
+                out["rest_s"] = poll_until(lambda: http_status(self.port, "GET", f"/services/data/{API}/sobjects/Account/{self.rest_id}",
+                                                               headers={"Authorization": f"Bearer {self.access_token}"}) == 200, self.proc, t0)
+        return out
+
+    def stop(self):
+        self.procs.stop(self.proc)
+
+    def db_size(self):
+        """Bytes on disk: valet.db + its WAL (SQLite), pg_database_size (PostgreSQL)."""
+        if self.backend == "sqlite":
+            return scale_loader.sqlite_size(os.path.join(self.data_dir, "valet.db"))
+        return scale_loader.pg_size(self.db_url)
 
     def cli(self, *args, stdin=None):
         r = subprocess.run([self.bin, *args, *self.db_args], input=stdin, capture_output=True, text=True, timeout=60)
@@ -322,13 +398,28 @@ class Valet:
             if st != 201:
                 return f"POST {url} answered {st}: {body[:200]}"
             self.account_ids.append(json.loads(body)["id"])
+        self.rest_id = self.account_ids[0]
         return None
 
-    def data_hook(self, spec):
-        """Scale-run hook (issue #5 item 3, not implemented yet): load `spec` (e.g. {"refresh_tokens": 1000000,
-        "accounts": 1000000}) into this server's database before the rounds. See bench/README.md."""
-        if spec:
-            raise NotImplementedError("scale data loading is not implemented yet (see bench/README.md, 'Scale runs')")
+    def load_scale(self, spec, sample=100000):
+        """Scale phase (issue #5 item 3): stops this server and bulk-loads `spec` ({"refresh_tokens": N, "accounts": M})
+        with bench/scale.py, copying the setup's refresh token and Accounts as templates. The caller restarts it."""
+        self.stop()
+        n_rt, n_acc = int(spec.get("refresh_tokens", 0)), int(spec.get("accounts", 0))
+        if self.rest_note:
+            n_acc = 0
+        template = hashlib.sha256(self.refresh_token.encode()).hexdigest()
+        if self.backend == "sqlite":
+            r = scale_loader.load_sqlite(os.path.join(self.data_dir, "valet.db"), n_rt, n_acc, template, sample)
+        else:
+            r = scale_loader.load_postgres(self.db_url, n_rt, n_acc, template, sample)
+        tokens, accounts = r.pop("token_sample"), r.pop("account_sample")
+        if tokens:
+            self.scale_tokens = tokens
+        if accounts:
+            self.rest_id = random.choice(accounts)
+        r["rest_get_account"] = self.rest_id
+        return r
 
     def request(self, scen):
         """-> driver arguments for one scenario, or None when this target doesn't run it."""
@@ -341,6 +432,10 @@ class Valet:
         if scen == "code":
             return {"url": tok, "method": "POST", "args": [*form, "-H", f"Authorization: {self.auth}"], "codes": True}
         if scen == "refresh":
+            if self.scale_tokens:
+                # Scale phase: every request a different one of the loaded tokens (non-rotating, so any may repeat).
+                return {"url": tok, "method": "POST", "args": [*form, "-H", f"Authorization: {self.auth}"],
+                        "bodies_from": [urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": t}) for t in self.scale_tokens]}
             return {"url": tok, "method": "POST", "args": [*form, "-H", f"Authorization: {self.auth}", "--body",
                                                           urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": self.refresh_token})]}
         if scen == "introspect":
@@ -352,7 +447,7 @@ class Valet:
                 return None
             bearer = ["-H", f"Authorization: Bearer {self.access_token}"]
             if scen == "rest_get":
-                return {"url": f"{self.base}/services/data/{API}/sobjects/Account/{self.account_ids[0]}", "method": "GET", "args": bearer}
+                return {"url": f"{self.base}/services/data/{API}/sobjects/Account/{self.rest_id}", "method": "GET", "args": bearer}
             q = urllib.parse.quote("SELECT Id, Name FROM Account ORDER BY Name LIMIT 10")
             return {"url": f"{self.base}/services/data/{API}/query?q={q}", "method": "GET", "args": bearer}
         return None
@@ -465,9 +560,10 @@ def mint_codes(driver, target, count, path, timeout):
 
 
 LAST_CODE_RPS = {}
+LAST_RPS = {}  # (target, scenario) -> req/s of its last run
 
 
-def run_one(cfg, target, scen, workdir, round_no):
+def run_one(cfg, target, scen, workdir, round_no, phase=""):
     spec = target.request(scen)
     if spec is None:
         return None
@@ -482,7 +578,7 @@ def run_one(cfg, target, scen, workdir, round_no):
     if scen == "cc_opaque_fixed":
         argv += ["--rate", str(cfg.fixed_rate)]
     if spec.get("codes"):
-        path = os.path.join(workdir, f"codes-{target.name}-{round_no}.txt")
+        path = os.path.join(workdir, f"codes-{target.name}{phase}-{round_no}.txt")
         t0 = time.time()
         # Enough for this target's last measured rate (+30 %), so that a fast server doesn't run out.
         last = LAST_CODE_RPS.get(target.name, 0)
@@ -490,7 +586,16 @@ def run_one(cfg, target, scen, workdir, round_no):
         minted = mint_codes(cfg.driver, target, count, path, timeout=max(30, int(count / 200)))
         log(f"  minted {minted} codes on {target.name} in {time.time() - t0:.1f} s")
         argv += ["--bodies", path]
-    out = os.path.join(workdir, f"run-{scen}-{target.name}-{round_no}.json")
+    if spec.get("bodies_from"):
+        # Enough distinct bodies for the last measured rate (+50 %) of this scenario on this target, drawn at random.
+        pool = spec["bodies_from"]
+        last = LAST_RPS.get((target.name, scen), 0)
+        count = min(len(pool), max(20000, int(last * (cfg.warmup + cfg.duration) * 1.5)))
+        path = os.path.join(workdir, f"bodies-{scen}-{target.name}{phase}-{round_no}.txt")
+        with open(path, "w") as f:
+            f.write("\n".join(random.sample(pool, count)) + "\n")
+        argv += ["--bodies", path]
+    out = os.path.join(workdir, f"run-{scen}-{target.name}{phase}-{round_no}.json")
     argv += ["--out", out]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=cfg.warmup + cfg.duration + 60)
     if r.returncode != 0:
@@ -500,6 +605,7 @@ def run_one(cfg, target, scen, workdir, round_no):
     res["quiet_busy_pct_before"] = quiet
     if spec.get("codes"):
         LAST_CODE_RPS[target.name] = res["rps"]
+    LAST_RPS[(target.name, scen)] = res["rps"]
     res["codes_minted"] = minted
     res["round"] = round_no
     bad = {k: v for k, v in res["statuses"].items() if k != "200"}
@@ -507,9 +613,9 @@ def run_one(cfg, target, scen, workdir, round_no):
         bad["200 without " + EXPECT_BODY[scen]] = res["bad_body"]
     flag = f" ERRORS: {bad} first: {res.get('first_error')}" if bad or res["ok"] == 0 else ""
     lat = res["latency_ms"]
-    log(f"  r{round_no} {scen:16s} {target.name:20s} {res['rps']:9.0f} req/s  p50 {fmt(lat['p50'])} p99 {fmt(lat['p99'])} ms"
+    log(f"  {phase.strip('-')}r{round_no} {scen:16s} {target.name:20s} {res['rps']:9.0f} req/s  p50 {fmt(lat['p50'])} p99 {fmt(lat['p99'])} ms"
         f"  cpu {fmt(res['server_cpu_pct'], 0)}%  rss {fmt((res['server_rss_peak_kib'] or 0) / 1024, 1)} MiB"
-        f"  other {fmt(res['other_cpu_pct'], 0)}%{' (codes ran out)' if res['bodies_exhausted'] else ''}{flag}")
+        f"  other {fmt(res['other_cpu_pct'], 0)}%{' (bodies ran out)' if res['bodies_exhausted'] else ''}{flag}")
     return res
 
 
@@ -615,6 +721,151 @@ def check_targets(summary, idle_kib):
     return out
 
 
+DEFAULT_SCALE = {"refresh_tokens": 1000000, "accounts": 1000000}
+# Scenarios of the scale phase (every Valet scenario but the open-loop one), on every backend.
+SCALE_SCENARIOS = ["cc_opaque", "cc_jwt", "code", "refresh", "introspect", "rest_get", "soql10"]
+SCALE_RATIO_GOAL = 0.80
+SCALE_READY_GOAL_S = 1.0
+
+
+def run_scale(cfg, valets, spec, scen_names, workdir, main_summary, t_start):
+    """The scale phase: per backend stop Valet, load `spec`, measure start-up and size, then `cfg.scale_rounds` rounds of
+    the scenarios (targets alternating). -> the "scale" part of the results."""
+    budget_left = lambda: cfg.time_budget - (time.monotonic() - t_start)
+    scen = [x for x in SCALE_SCENARIOS if x in scen_names]
+    doc = {"spec": spec, "rounds": cfg.scale_rounds, "scenarios": scen, "backends": {}, "notes": [], "runs": {}}
+    n_valets = len(valets)
+    # ≈ 90 s per backend to load 1M + 1M rows, then one round of every scenario.
+    need = n_valets * (90 * (spec.get("refresh_tokens", 0) + spec.get("accounts", 0)) / 2e6 + 15) + \
+        n_valets * len(scen) * (cfg.warmup + cfg.duration + 4)
+    if budget_left() < need:
+        doc["notes"].append(f"skipped: {budget_left():.0f} s left of the {cfg.time_budget:.0f} s budget, ≈ {need:.0f} s needed")
+        log(f"scale phase {doc['notes'][-1]}")
+        return doc
+    for v in valets:
+        info = {}
+        log(f"scale: {v.name}: restart before the load")
+        v.stop()
+        info["db_bytes_before"] = v.db_size()
+        info["start_before"] = v.start(checks=True)
+        log(f"scale: {v.name}: loading {spec}")
+        t0 = time.time()
+        info["load"] = v.load_scale(spec)
+        log(f"scale: {v.name}: loaded in {time.time() - t0:.1f} s; restarting")
+        info["start_after"] = v.start(checks=True)
+        info["db_bytes_after"] = v.db_size()
+        info["rss_kib_after_start"] = rss_kib(v.pid)
+        st = info["start_after"]
+        log(f"scale: {v.name}: ready {st['ready_s'] * 1000:.0f} ms, token {st['token_s'] * 1000:.0f} ms"
+            f"{', REST GET ' + format(st['rest_s'] * 1000, '.0f') + ' ms' if 'rest_s' in st else ''} after spawn; "
+            f"DB {info['db_bytes_before'] / 2**20:.0f} → {info['db_bytes_after'] / 2**20:.0f} MiB")
+        # The loaded rows are what the server reads: one of them through the REST API and SOQL.
+        if v.rest_id and not v.rest_note:
+            bearer = {"Authorization": f"Bearer {v.access_token}"}
+            st_, _, body = fetch(opener(), "GET", f"{v.base}/services/data/{API}/sobjects/Account/{v.rest_id}", headers=bearer)
+            info["check_rest_get"] = {"status": st_, "body": body[:300]}
+            q = urllib.parse.quote(f"SELECT Id, Name FROM Account WHERE Id = '{v.rest_id}'")
+            st2, _, body2 = fetch(opener(), "GET", f"{v.base}/services/data/{API}/query?q={q}", headers=bearer)
+            info["check_soql"] = {"status": st2, "body": body2[:300]}
+            if st_ != 200 or '"Id":"' not in body or st2 != 200 or '"totalSize":1' not in body2:
+                raise RuntimeError(f"{v.name}: the loaded Account {v.rest_id} is not readable: {st_} {body[:200]} / {st2} {body2[:200]}")
+        if v.scale_tokens:
+            st_, _, body = fetch(opener(), "POST", v.token_url, urllib.parse.urlencode(
+                {"grant_type": "refresh_token", "refresh_token": random.choice(v.scale_tokens)}), {"Authorization": v.auth})
+            info["check_refresh"] = {"status": st_, "body": body[:120]}
+            if st_ != 200 or '"access_token"' not in body:
+                raise RuntimeError(f"{v.name}: a loaded refresh token was refused: {st_} {body[:300]}")
+        doc["backends"][v.name] = info
+    if cfg.quiet_max_wait > 0:
+        # The loads' aftermath (PostgreSQL's autovacuum, writeback) settles before the first run, within bounds.
+        log(f"scale: machine {wait_quiet(cfg.quiet_limit, 30):.0f} % busy before the rounds")
+    results = doc["runs"]
+    per_run = cfg.warmup + cfg.duration + 4
+    for rnd in range(1, cfg.scale_rounds + 1):
+        log(f"scale round {rnd}/{cfg.scale_rounds}")
+        for x in scen:
+            for v in valets:
+                if budget_left() < per_run + (20 if x == "code" else 0):
+                    doc["notes"].append(f"cut short in round {rnd} at {x} on {v.name}: time budget ({cfg.time_budget:.0f} s) spent")
+                    log(f"scale phase {doc['notes'][-1]}")
+                    return finish_scale(doc, main_summary)
+                res = run_one(cfg, v, x, workdir, rnd, phase="-scale")
+                if res is not None:
+                    results.setdefault(x, {}).setdefault(v.name, []).append(res)
+    return finish_scale(doc, main_summary)
+
+
+def finish_scale(doc, main_summary):
+    doc["summary"] = {x: {t: summarize(rs) for t, rs in per.items()} for x, per in doc["runs"].items()}
+    goals = []
+    for x, per in doc["summary"].items():
+        for t, s in per.items():
+            empty = ((main_summary.get(x) or {}).get(t) or {}).get("rps")
+            if s and empty:
+                r = s["rps"] / empty
+                goals.append({"target": f"scale {x} {t} ÷ empty database", "value": f"{100 * r:.0f} %",
+                              "goal": f"≥ {100 * SCALE_RATIO_GOAL:.0f} %", "met": r >= SCALE_RATIO_GOAL})
+    for t, info in doc["backends"].items():
+        r = info["start_after"]["ready_s"]
+        goals.append({"target": f"scale {t} ready (GET /readyz 200) after spawn", "value": f"{1000 * r:.0f} ms",
+                      "goal": f"< {1000 * SCALE_READY_GOAL_S:.0f} ms", "met": r < SCALE_READY_GOAL_S})
+    doc["targets"] = goals
+    return doc
+
+
+def mib(b):
+    return f"{b / 2**20:,.0f}" if b is not None else "—"
+
+
+def ms(x):
+    return f"{1000 * x:,.0f}" if x is not None else "—"
+
+
+def scale_markdown(doc, main_summary, order):
+    spec = doc["spec"]
+    lines = [f"## Scale ({spec.get('refresh_tokens', 0):,} refresh tokens, {spec.get('accounts', 0):,} accounts)", ""]
+    if doc["notes"]:
+        lines += [f"* {n}" for n in doc["notes"]] + [""]
+    if doc["backends"]:
+        lines += ["Start-up: from spawning `valet serve` until GET /readyz answers 200 (polled every 10 ms), until a client-credentials "
+                  "token is issued, and until a REST GET of an Account answers 200; \"before\" = a restart just before the load "
+                  "(the database as the main rounds left it), \"after\" = the first start after it.", "",
+                  "| server | rows now (refresh tokens / families / accounts) | load s | DB size MiB before → after | ready ms before → after | "
+                  "first token ms before → after | first REST GET ms before → after | RSS after start MiB |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for t, info in doc["backends"].items():
+            ld, b, a = info["load"], info["start_before"], info["start_after"]
+            c = ld.get("row_counts", {})
+            lines.append(f"| {t} | {c.get('refresh_tokens', 0):,} / {c.get('token_families', 0):,} / {c.get('obj_account', 0):,} | "
+                         f"{ld['total_s']:.1f} | {mib(info['db_bytes_before'])} → {mib(info['db_bytes_after'])} | "
+                         f"{ms(b.get('ready_s'))} → **{ms(a.get('ready_s'))}** | {ms(b.get('token_s'))} → {ms(a.get('token_s'))} | "
+                         f"{ms(b.get('rest_s'))} → {ms(a.get('rest_s'))} | {(info.get('rss_kib_after_start') or 0) / 1024:.1f} |")
+        lines.append("")
+    summ = doc.get("summary") or {}
+    if summ:
+        lines += [f"Scenarios at scale ({doc['rounds']} round(s)); \"empty\" is the main phase's median on the same server "
+                  "(refresh there reuses one token; here every request presents a different one of the loaded tokens, drawn at "
+                  "random; rest_get reads one of the loaded Accounts):", "",
+                  "| scenario | server | req/s at scale (median) | rounds | req/s empty | scale ÷ empty | p50 ms | p99 ms | server CPU % | driver / other CPU % | RSS peak MiB | errors |",
+                  "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for x in doc["scenarios"]:
+            for t in order:
+                s = (summ.get(x) or {}).get(t)
+                if not s:
+                    continue
+                empty = ((main_summary.get(x) or {}).get(t) or {}).get("rps")
+                ratio = f"**{100 * s['rps'] / empty:.0f} %**" if empty else ""
+                flag = " (bodies ran out)" if s["codes_ran_out"] else ""
+                lines.append(f"| {TITLES[x]} | {t} | {fmt(s['rps'], 0)}{flag} | {' / '.join(f'{r:,}' for r in s['rps_rounds'])} | "
+                             f"{fmt(empty, 0)} | {ratio} | {fmt(s['p50_ms'])} | {fmt(s['p99_ms'])} | {fmt(s['server_cpu_pct'], 0)} | "
+                             f"{fmt(s['driver_cpu_pct'], 0)} / {fmt(s['other_cpu_pct'], 0)} | {s['rss_peak_mib']:.1f} | {s['errors']} |")
+        lines.append("")
+    if doc.get("targets"):
+        lines += ["Targets of issue #5 at scale:", "", "| target | value | goal | met |", "|---|---:|---:|---|"]
+        lines += [f"| {g['target']} | {g['value']} | {g['goal']} | {'yes' if g['met'] else 'no'} |" for g in doc["targets"]]
+    return "\n".join(lines) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="seconds-long run: 1 round, short windows, few codes")
@@ -630,7 +881,13 @@ def main():
     ap.add_argument("--accounts", type=int, default=20)
     ap.add_argument("--quiet-limit", type=float, default=20.0, help="wait before each run until the machine is below this busy %% (of one core)")
     ap.add_argument("--quiet-max-wait", type=float, default=5.0, help="... but at most this many seconds (0: don't wait)")
-    ap.add_argument("--scale", default="", help="scale-run data spec (JSON), e.g. '{\"refresh_tokens\": 1000000}': not implemented yet")
+    ap.add_argument("--scale", default="", help="scale phase data (JSON; default in full runs: "
+                    + json.dumps(DEFAULT_SCALE).replace("%", "%%") + "): after the main rounds, each Valet is stopped, loaded with this many "
+                    "live refresh tokens and Accounts (bench/scale.py), restarted (start-up timed) and measured again")
+    ap.add_argument("--no-scale", action="store_true", help="no scale phase (the smoke never has one unless --scale is given)")
+    ap.add_argument("--scale-rounds", type=int, default=2, help="rounds of the scale phase")
+    ap.add_argument("--time-budget", type=float, default=1740.0,
+                    help="seconds from the start after which the scale phase stops starting runs (run.sh kills everything at 1800)")
     ap.add_argument("--valet", default=os.path.join(ROOT, "target", "release", "valet"))
     ap.add_argument("--driver", default=os.path.join(BENCH, "driver", "target", "release", "valet-bench"))
     ap.add_argument("--node", default="node")
@@ -645,6 +902,15 @@ def main():
     if unknown:
         ap.error(f"unknown scenarios {sorted(unknown)}")
     backends = [b for b in cfg.backends.split(",") if b]
+    if cfg.scale:
+        scale_spec = json.loads(cfg.scale)
+        if not isinstance(scale_spec, dict) or set(scale_spec) - {"refresh_tokens", "accounts"}:
+            ap.error('--scale takes JSON like {"refresh_tokens": 1000000, "accounts": 1000000}')
+    else:
+        scale_spec = None if cfg.smoke else DEFAULT_SCALE
+    if cfg.no_scale or not backends:
+        scale_spec = None
+    t_start = time.monotonic()
     started = dt.datetime.now(dt.timezone.utc)
     # HEAD when the run starts (run.sh has just built the binary from the work tree).
     git_at_start = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -666,7 +932,6 @@ def main():
             log(f"starting valet on {b}")
             v = Valet(b, valet_bin, procs, workdir, cfg.valet_log_level)
             v.setup(cfg.accounts)
-            v.data_hook(json.loads(cfg.scale) if cfg.scale else None)
             if v.rest_note:
                 notes["rest_get"] = notes["soql10"] = v.rest_note
             valets.append(v)
@@ -702,33 +967,58 @@ def main():
         goals = check_targets(summary, idle)
         tbl += "\n\nTargets of issue #5 (this run's medians):\n\n| target | value | goal | met |\n|---|---:|---:|---|\n" + "\n".join(
             f"| {g['target']} | {g['value']} | {g['goal']} | {'yes' if g['met'] else 'no'} |" for g in goals)
-        finished = dt.datetime.now(dt.timezone.utc)
         cond = (f"{started:%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} vCPU shared by servers and driver; "
                 f"{cfg.rounds} round(s) × ({cfg.warmup:g} s warmup + {cfg.duration:g} s), {cfg.conns} connections, 1 driver thread, "
                 f"closed loop (cc_opaque_fixed: open loop at {cfg.fixed_rate:g} req/s); load average at start "
                 f"{os.getloadavg()[0]:.2f}; Valet log level {cfg.valet_log_level or 'default (info, one line per request)'}")
         doc = {
-            "started": started.isoformat(), "finished": finished.isoformat(), "conditions": cond,
+            "started": started.isoformat(), "conditions": cond,
             "config": {k: v for k, v in vars(cfg).items() if k not in ("driver", "valet")},
             "git": git_at_start,
+            "first_start_s": {v.name: v.first_start for v in valets},
             "idle_rss_kib_at_start": at_start, "idle_rss_kib_after_setup": idle, "notes": notes, "summary": summary, "targets": goals, "runs": results,
         }
-        os.makedirs(cfg.out_dir, exist_ok=True)
-        stamp = started.strftime("%Y%m%dT%H%M%SZ") + ("-smoke" if cfg.smoke else "")
-        with open(os.path.join(cfg.out_dir, f"{stamp}.json"), "w") as f:
-            json.dump(doc, f, indent=1)
         md = (f"Conditions: {cond}.\n\nIdle RSS (MiB) at start → after setup (for Valet setup includes one login: "
               "Argon2id with 19 MiB of memory): " + ", ".join(
                   f"{k} {(at_start.get(k) or 0) / 1024:.1f} → {v / 1024:.1f}" for k, v in idle.items() if v) + "\n\n" + tbl + "\n")
         if notes:
             md += "\n" + "\n".join(f"* {k}: skipped: {v}" for k, v in notes.items()) + "\n"
-        with open(os.path.join(cfg.out_dir, f"{stamp}.md"), "w") as f:
-            f.write(md)
-        for name in ("latest-smoke" if cfg.smoke else "latest",):
-            shutil.copy2(os.path.join(cfg.out_dir, f"{stamp}.json"), os.path.join(cfg.out_dir, f"{name}.json"))
-            shutil.copy2(os.path.join(cfg.out_dir, f"{stamp}.md"), os.path.join(cfg.out_dir, f"{name}.md"))
+        os.makedirs(cfg.out_dir, exist_ok=True)
+        stamp = started.strftime("%Y%m%dT%H%M%SZ") + ("-smoke" if cfg.smoke else "")
+
+        def write(doc, md):
+            doc["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()
+            with open(os.path.join(cfg.out_dir, f"{stamp}.json"), "w") as f:
+                json.dump(doc, f, indent=1)
+            with open(os.path.join(cfg.out_dir, f"{stamp}.md"), "w") as f:
+                f.write(md)
+            for name in ("latest-smoke" if cfg.smoke else "latest",):
+                shutil.copy2(os.path.join(cfg.out_dir, f"{stamp}.json"), os.path.join(cfg.out_dir, f"{name}.json"))
+                shutil.copy2(os.path.join(cfg.out_dir, f"{stamp}.md"), os.path.join(cfg.out_dir, f"{name}.md"))
+
+        write(doc, md)
+        scale_failed = None
+        if scale_spec:
+            # The main results are on disk already: a scale phase that fails or is killed loses only itself.
+            log(f"main phase written to {cfg.out_dir}/{stamp}.json; scale phase: {scale_spec}")
+            try:
+                sdoc = run_scale(cfg, valets, scale_spec, scen_names, workdir, summary, t_start)
+            except Exception as e:  # noqa: BLE001 - reported, and the run fails, but the main results stay
+                scale_failed = f"{type(e).__name__}: {e}"
+                traceback.print_exc()
+                log(f"FAILED: scale phase: {scale_failed}")
+                sdoc = {"spec": scale_spec, "rounds": cfg.scale_rounds, "scenarios": [], "backends": {}, "notes": [f"failed: {scale_failed}"], "runs": {}}
+            doc["scale"] = sdoc
+            scale_errors = sum(x["errors"] for per in (sdoc.get("summary") or {}).values() for x in per.values() if x)
+            if scale_errors:
+                log(f"warning: scale phase: {scale_errors} non-200 responses or connection errors (see the JSON)")
+            md += "\n" + scale_markdown(sdoc, summary, [v.name for v in valets])
+            write(doc, md)
+        finished = dt.datetime.now(dt.timezone.utc)
         print(md)
         log(f"results: {cfg.out_dir}/{stamp}.json and .md ({(finished - started).total_seconds():.0f} s)")
+        if scale_failed:
+            return 1
         total_errors = sum(s["errors"] for per in summary.values() for s in per.values() if s)
         empty = [f"{scen}/{t}" for scen, per in summary.items() for t, s in per.items() if s and not s["rps"]]
         if empty:

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Valet's benchmark suite (issue #5): one command.
 #   bash bench/run.sh            full run: builds Valet (release) and the driver, installs the peer,
-#                                3 rounds × 6 s per scenario and server (≈ 6–8 minutes on 2 vCPUs)
+#                                3 rounds × 6 s per scenario and server, then the scale phase
+#                                (1M refresh tokens + 1M Accounts loaded by bench/scale.py, start-up
+#                                time, DB size, 2 more rounds): ≈ 15–22 minutes on 2 vCPUs
 #   bash bench/run.sh --smoke    seconds-long proof that everything runs (uses whatever valet
-#                                binary is already built: release if present, else debug)
+#                                binary is already built: release if present, else debug); no scale phase
 # Any other arguments go to bench/bench.py (--help lists them: --rounds, --duration, --scenarios,
-# --backends sqlite,postgres, --no-peer, --fixed-rate, ...). Results: bench/results/*.json and *.md.
+# --backends sqlite,postgres, --no-peer, --fixed-rate, --scale JSON, --no-scale, --scale-rounds,
+# ...). Results: bench/results/*.json and *.md.
 # Needs: cargo, node + npm, python3, and PostgreSQL on 127.0.0.1:5432 (trust auth) for the
 # postgres backend (otherwise pass --backends sqlite). Loopback only; every run is bounded in time.
 set -euo pipefail
