@@ -61,12 +61,15 @@ impl std::fmt::Display for Backend {
 /// Set on every SQLite connection. `busy_timeout` comes first so that switching to WAL waits
 /// for other connections instead of failing; WAL lets readers run beside the one writer;
 /// `synchronous=NORMAL` is durable enough under WAL (a power cut may lose the last commits,
-/// never corrupt); foreign keys are off by default in SQLite and the schema relies on them.
+/// never corrupt); foreign keys are off by default in SQLite and the schema relies on them;
+/// statement journals (a multi-row INSERT inside a transaction has one) stay in memory
+/// instead of being a temporary file created and deleted per statement.
 const SQLITE_PRAGMAS: &[&str] = &[
     "PRAGMA busy_timeout = 5000",
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
+    "PRAGMA temp_store = MEMORY",
 ];
 
 /// SQLite has one writer at a time, so more connections only add readers; eight covers the
@@ -173,6 +176,15 @@ pub(crate) async fn begin_write(pool: &AnyPool, backend: Backend) -> StoreResult
     let tx = match backend {
         Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
         Backend::Postgres => pool.begin().await,
+    };
+    tx.map_err(db_err)
+}
+
+/// [`begin_write`] on one connection rather than on the pool.
+pub(crate) async fn begin_write_on(conn: &mut sqlx::AnyConnection, backend: Backend) -> StoreResult<Transaction<'_, Any>> {
+    let tx = match backend {
+        Backend::Sqlite => sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await,
+        Backend::Postgres => sqlx::Connection::begin(conn).await,
     };
     tx.map_err(db_err)
 }

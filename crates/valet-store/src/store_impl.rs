@@ -502,7 +502,7 @@ impl Store for SqlStore {
         // concurrent writer's row lock, and SQLite runs writers one at a time, so exactly one
         // caller sees a row affected; the others roll their family back.
         let mut tx = self.begin_write().await?;
-        tokens::FAMILIES.insert(&mut tx, &[family]).await?;
+        tokens::FAMILIES.insert(&mut tx, self.backend, &[family]).await?;
         let done = sqlx::query(
             "UPDATE auth_codes SET consumed_at = $1, family_id = $2 WHERE code_hash = $3 AND consumed_at IS NULL",
         )
@@ -524,7 +524,7 @@ impl Store for SqlStore {
 
     async fn insert_family(&self, family: &TokenFamily) -> StoreResult<()> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        tokens::FAMILIES.insert(&mut conn, &[family]).await
+        tokens::FAMILIES.insert(&mut conn, self.backend, &[family]).await
     }
 
     async fn get_family(&self, id: &str) -> StoreResult<Option<TokenFamily>> {
@@ -560,7 +560,7 @@ impl Store for SqlStore {
 
     async fn insert_access_token(&self, token: &AccessToken) -> StoreResult<()> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        tokens::ACCESS_TOKENS.insert(&mut conn, &[token]).await
+        tokens::ACCESS_TOKENS.insert(&mut conn, self.backend, &[token]).await
     }
 
     async fn store_issuance(&self, issuance: &Issuance) -> StoreResult<()> {
@@ -592,7 +592,7 @@ impl Store for SqlStore {
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        tokens::REFRESH_TOKENS.insert(&mut conn, &[token]).await
+        tokens::REFRESH_TOKENS.insert(&mut conn, self.backend, &[token]).await
     }
 
     async fn get_refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>> {
@@ -630,7 +630,7 @@ impl Store for SqlStore {
             tx.rollback().await.map_err(db_err)?;
             return Ok(false);
         }
-        tokens::REFRESH_TOKENS.insert(&mut tx, &[new]).await?;
+        tokens::REFRESH_TOKENS.insert(&mut tx, self.backend, &[new]).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }

@@ -8,158 +8,199 @@
 //! own commit, so a token is never handed out before it is durable; under load many callers
 //! share a commit, at low load a batch is a single issuance and nothing waits for a timer.
 
-use std::collections::HashMap;
 
-use sqlx::any::AnyArguments;
-use sqlx::{Any, AnyConnection, AnyPool};
+use sqlx::{AnyConnection, AnyPool};
+use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use valet_core::model::{AccessToken, RefreshToken, TokenFamily};
 use valet_core::secret::TokenHash;
 use valet_core::store::{Issuance, StoreError, StoreResult};
 
-use crate::{begin_write, db_err, unique_violation, Backend};
+use crate::{begin_write_on, db_err, unique_violation, Backend};
 
-type AnyQuery<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
-
-/// One table's INSERT: its head, how many columns a row binds, and how a row binds them.
+/// One table's INSERT: its columns with their PostgreSQL types, and how a row becomes a JSON
+/// array of those columns' values.
+///
+/// Rows travel as one JSON array bound to one parameter and are unpacked by the database
+/// (`json_each` on SQLite, `jsonb_array_elements` on PostgreSQL), so a batch of any size is a
+/// single statement with a fixed text: prepared once per connection, one round trip (on
+/// SQLite, one hop to the connection's worker thread) per table per batch.
 pub(crate) struct RowInsert<T> {
-    head: &'static str,
-    cols: usize,
-    bind: for<'q> fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+    table: &'static str,
+    columns: &'static [(&'static str, &'static str)],
+    row: fn(&T) -> serde_json::Value,
     what: &'static str,
 }
 
 pub(crate) const FAMILIES: RowInsert<TokenFamily> = RowInsert {
-    head: "INSERT INTO token_families (id, org_id, app_id, user_id, scopes, grant_type, auth_time, created_at, revoked_at) VALUES ",
-    cols: 9,
-    bind: |q, f| {
-        q.bind(f.id.as_str())
-            .bind(f.org_id.as_str())
-            .bind(f.app_id.as_str())
-            .bind(f.user_id.as_str())
-            .bind(f.scopes.to_string())
-            .bind(f.grant.as_str())
-            .bind(f.auth_time)
-            .bind(f.created_at)
-            .bind(f.revoked_at)
-    },
+    table: "token_families",
+    columns: &[
+        ("id", "text"),
+        ("org_id", "text"),
+        ("app_id", "text"),
+        ("user_id", "text"),
+        ("scopes", "text"),
+        ("grant_type", "text"),
+        ("auth_time", "bigint"),
+        ("created_at", "bigint"),
+        ("revoked_at", "bigint"),
+    ],
+    row: |f| json!([f.id, f.org_id.as_str(), f.app_id.as_str(), f.user_id.as_str(), f.scopes.to_string(), f.grant, f.auth_time, f.created_at, f.revoked_at]),
     what: "token family",
 };
 
 pub(crate) const ACCESS_TOKENS: RowInsert<AccessToken> = RowInsert {
-    head: "INSERT INTO access_tokens (token_hash, family_id, org_id, app_id, user_id, scopes, created_at, expires_at, revoked_at) VALUES ",
-    cols: 9,
-    bind: |q, t| {
-        q.bind(t.token_hash.as_str())
-            .bind(t.family_id.as_str())
-            .bind(t.org_id.as_str())
-            .bind(t.app_id.as_str())
-            .bind(t.user_id.as_str())
-            .bind(t.scopes.to_string())
-            .bind(t.created_at)
-            .bind(t.expires_at)
-            .bind(t.revoked_at)
+    table: "access_tokens",
+    columns: &[
+        ("token_hash", "text"),
+        ("family_id", "text"),
+        ("org_id", "text"),
+        ("app_id", "text"),
+        ("user_id", "text"),
+        ("scopes", "text"),
+        ("created_at", "bigint"),
+        ("expires_at", "bigint"),
+        ("revoked_at", "bigint"),
+    ],
+    row: |t| {
+        json!([t.token_hash.as_str(), t.family_id, t.org_id.as_str(), t.app_id.as_str(), t.user_id.as_str(), t.scopes.to_string(), t.created_at, t.expires_at, t.revoked_at])
     },
     what: "access token",
 };
 
 pub(crate) const REFRESH_TOKENS: RowInsert<RefreshToken> = RowInsert {
-    head: "INSERT INTO refresh_tokens (token_hash, family_id, org_id, app_id, user_id, scopes, created_at, last_used_at, expires_at, revoked_at, replaced_by) VALUES ",
-    cols: 11,
-    bind: |q, t| {
-        q.bind(t.token_hash.as_str())
-            .bind(t.family_id.as_str())
-            .bind(t.org_id.as_str())
-            .bind(t.app_id.as_str())
-            .bind(t.user_id.as_str())
-            .bind(t.scopes.to_string())
-            .bind(t.created_at)
-            .bind(t.last_used_at)
-            .bind(t.expires_at)
-            .bind(t.revoked_at)
-            .bind(t.replaced_by.as_ref().map(TokenHash::as_str))
+    table: "refresh_tokens",
+    columns: &[
+        ("token_hash", "text"),
+        ("family_id", "text"),
+        ("org_id", "text"),
+        ("app_id", "text"),
+        ("user_id", "text"),
+        ("scopes", "text"),
+        ("created_at", "bigint"),
+        ("last_used_at", "bigint"),
+        ("expires_at", "bigint"),
+        ("revoked_at", "bigint"),
+        ("replaced_by", "text"),
+    ],
+    row: |t| {
+        json!([
+            t.token_hash.as_str(),
+            t.family_id,
+            t.org_id.as_str(),
+            t.app_id.as_str(),
+            t.user_id.as_str(),
+            t.scopes.to_string(),
+            t.created_at,
+            t.last_used_at,
+            t.expires_at,
+            t.revoked_at,
+            t.replaced_by.as_ref().map(TokenHash::as_str)
+        ])
     },
     what: "refresh token",
 };
 
-/// Rows per INSERT statement. A batch is cut into these sizes so that only a handful of
-/// distinct statements exist (each is prepared once per connection and cached).
-const CHUNKS: [usize; 4] = [64, 16, 4, 1];
-
-/// `head ($1, …, $cols), ($cols+1, …), …` for `rows` rows.
-fn values_sql(head: &str, cols: usize, rows: usize) -> String {
-    let mut sql = String::with_capacity(head.len() + rows * cols * 5);
-    sql.push_str(head);
-    for r in 0..rows {
-        sql.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..cols {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(r * cols + c + 1).to_string());
-        }
-        sql.push(')');
-    }
-    sql
-}
-
 impl<T> RowInsert<T> {
-    /// Inserts `rows` with as few statements as [`CHUNKS`] allows. A unique violation is a
-    /// `Conflict` naming the kind of row.
-    pub(crate) async fn insert(&self, conn: &mut AnyConnection, rows: &[&T]) -> StoreResult<()> {
-        let mut rest = rows;
-        while !rest.is_empty() {
-            let size = CHUNKS.into_iter().find(|&c| c <= rest.len()).unwrap_or(1);
-            let (chunk, tail) = rest.split_at(size);
-            let sql = values_sql(self.head, self.cols, size);
-            let mut q = sqlx::query(&sql);
-            for row in chunk {
-                q = (self.bind)(q, row);
-            }
-            q.execute(&mut *conn).await.map_err(|e| match unique_violation(&e) {
-                Some(_) => StoreError::Conflict(self.what.to_string()),
-                None => db_err(e),
-            })?;
-            rest = tail;
+    /// `INSERT INTO table (...) SELECT <each column of the JSON row> FROM <the rows in $1>`.
+    fn sql(&self, backend: Backend) -> String {
+        self.sql_with(backend, 1)
+    }
+
+    /// [`RowInsert::sql`] with the rows in parameter `$param`.
+    fn sql_with(&self, backend: Backend, param: usize) -> String {
+        let names: Vec<&str> = self.columns.iter().map(|(n, _)| *n).collect();
+        let values: Vec<String> = match backend {
+            Backend::Sqlite => (0..self.columns.len()).map(|i| format!("value->>{i}")).collect(),
+            Backend::Postgres => self.columns.iter().enumerate().map(|(i, (_, ty))| format!("(r->>{i})::{ty}")).collect(),
+        };
+        let source = match backend {
+            Backend::Sqlite => format!("json_each(${param})"),
+            Backend::Postgres => format!("jsonb_array_elements(${param}::jsonb) AS r"),
+        };
+        format!("INSERT INTO {} ({}) SELECT {} FROM {}", self.table, names.join(", "), values.join(", "), source)
+    }
+
+    /// The rows as the JSON array the statement unpacks.
+    fn json(&self, rows: &[&T]) -> String {
+        serde_json::Value::Array(rows.iter().map(|r| (self.row)(r)).collect()).to_string()
+    }
+
+    /// Inserts `rows` in one statement. A unique violation is a `Conflict` naming the kind of row.
+    pub(crate) async fn insert(&self, conn: &mut AnyConnection, backend: Backend, rows: &[&T]) -> StoreResult<()> {
+        if rows.is_empty() {
+            return Ok(());
         }
+        sqlx::query(&self.sql(backend)).bind(self.json(rows)).execute(&mut *conn).await.map_err(|e| match unique_violation(&e) {
+            Some(_) => StoreError::Conflict(self.what.to_string()),
+            None => db_err(e),
+        })?;
         Ok(())
     }
 }
 
-/// Writes issuances inside the caller's transaction.
-async fn write_issuances(conn: &mut AnyConnection, items: &[&Issuance]) -> StoreResult<()> {
+/// Records refresh-token uses: `$N` holds `[[token_hash, used_at], ...]`; a token used several
+/// times in one batch gets the latest time, and a time never moves backwards.
+fn touch_sql(backend: Backend, param: usize) -> String {
+    match backend {
+        Backend::Sqlite => format!(
+            "UPDATE refresh_tokens SET last_used_at = max(last_used_at, \
+             (SELECT max(value->>1) FROM json_each(${param}) WHERE value->>0 = refresh_tokens.token_hash)) \
+             WHERE token_hash IN (SELECT value->>0 FROM json_each(${param}))"
+        ),
+        Backend::Postgres => format!(
+            "UPDATE refresh_tokens t SET last_used_at = GREATEST(t.last_used_at, u.at) \
+             FROM (SELECT r->>0 AS hash, max((r->>1)::bigint) AS at FROM jsonb_array_elements(${param}::jsonb) AS r GROUP BY 1) u \
+             WHERE t.token_hash = u.hash"
+        ),
+    }
+}
+
+/// Writes a batch of issuances atomically: families first (the token rows refer to them), then
+/// access tokens, refresh tokens, and the uses of refresh tokens.
+///
+/// On SQLite the whole transaction is one script, run in one call: every call is a trip to
+/// the connection's worker thread, and that trip, not SQLite, is what a small write costs.
+/// A failed script leaves its transaction open, so it is rolled back here. PostgreSQL cannot
+/// take several statements with parameters in one call: it runs them in a transaction.
+async fn commit_batch(conn: &mut AnyConnection, backend: Backend, items: &[&Issuance]) -> StoreResult<()> {
     let families: Vec<&TokenFamily> = items.iter().filter_map(|i| i.family.as_ref()).collect();
     let access: Vec<&AccessToken> = items.iter().map(|i| &i.access).collect();
     let refresh: Vec<&RefreshToken> = items.iter().filter_map(|i| i.refresh.as_ref()).collect();
-    // Families first: the token rows refer to them.
-    FAMILIES.insert(&mut *conn, &families).await?;
-    ACCESS_TOKENS.insert(&mut *conn, &access).await?;
-    REFRESH_TOKENS.insert(&mut *conn, &refresh).await?;
-    // A busy client refreshes with the same token many times per batch: one UPDATE per token.
-    let mut touched: HashMap<&str, i64> = HashMap::new();
-    for i in items {
-        if let Some(h) = &i.touch_refresh {
-            let at = touched.entry(h.as_str()).or_insert(i.access.created_at);
-            *at = (*at).max(i.access.created_at);
+    let touches: Vec<serde_json::Value> =
+        items.iter().filter_map(|i| i.touch_refresh.as_ref().map(|h| json!([h.as_str(), i.access.created_at]))).collect();
+    let params = [FAMILIES.json(&families), ACCESS_TOKENS.json(&access), REFRESH_TOKENS.json(&refresh), serde_json::Value::Array(touches).to_string()];
+    // In SQLite's one script the four statements number the parameters $1..$4; PostgreSQL's
+    // separate statements each take theirs as $1.
+    let n = |i: usize| if backend == Backend::Sqlite { i } else { 1 };
+    let statements = [FAMILIES.sql_with(backend, n(1)), ACCESS_TOKENS.sql_with(backend, n(2)), REFRESH_TOKENS.sql_with(backend, n(3)), touch_sql(backend, n(4))];
+    let conflict = |e: sqlx::Error| match unique_violation(&e) {
+        Some(_) => StoreError::Conflict("token".into()),
+        None => db_err(e),
+    };
+    match backend {
+        Backend::Sqlite => {
+            let script = format!("BEGIN IMMEDIATE; {}; COMMIT", statements.join("; "));
+            let mut q = sqlx::query(&script);
+            for p in params {
+                q = q.bind(p);
+            }
+            if let Err(e) = q.execute(&mut *conn).await {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                return Err(conflict(e));
+            }
+            Ok(())
+        }
+        Backend::Postgres => {
+            let mut tx = begin_write_on(conn, backend).await?;
+            for (sql, p) in statements.iter().zip(params) {
+                if p != "[]" {
+                    sqlx::query(sql).bind(p).execute(&mut *tx).await.map_err(conflict)?;
+                }
+            }
+            tx.commit().await.map_err(db_err)
         }
     }
-    for (hash, at) in touched {
-        sqlx::query("UPDATE refresh_tokens SET last_used_at = $1 WHERE token_hash = $2 AND last_used_at < $1")
-            .bind(at)
-            .bind(hash)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
-    }
-    Ok(())
-}
-
-/// One batch, one transaction.
-async fn commit_batch(pool: &AnyPool, backend: Backend, items: &[&Issuance]) -> StoreResult<()> {
-    let mut tx = begin_write(pool, backend).await?;
-    write_issuances(&mut tx, items).await?;
-    tx.commit().await.map_err(db_err)
 }
 
 /// The most issuances one transaction takes.
@@ -197,30 +238,60 @@ impl GroupCommit {
 
 async fn writer(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    // The writer has a connection of its own, taken out of the pool: on SQLite its page cache
+    // then stays valid from one batch to the next (a connection that did not make the last
+    // write must re-read every page another one changed). It is dropped when the pool closes.
+    let mut own: Option<AnyConnection> = None;
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut batch, MAX_BATCH) => if n == 0 { return },
+            () = pool.close_event() => return,
+        }
         let jobs = std::mem::take(&mut batch);
+        let mut conn = match own.take() {
+            Some(c) => c,
+            None => match pool.acquire().await {
+                Ok(c) => c.detach(),
+                Err(e) => {
+                    for j in jobs {
+                        let _ = j.done.send(Err(StoreError::Backend(e.to_string())));
+                    }
+                    continue;
+                }
+            },
+        };
         let items: Vec<&Issuance> = jobs.iter().map(|j| &j.issuance).collect();
-        let result = commit_batch(&pool, backend, &items).await;
+        let result = commit_batch(&mut conn, backend, &items).await;
         drop(items);
-        match result {
+        let healthy = match result {
             Ok(()) => {
                 for j in jobs {
                     let _ = j.done.send(Ok(()));
                 }
+                true
             }
             // One bad issuance (a conflict, a family deleted meanwhile) must not fail the
             // others that shared its transaction: retry each alone, and each gets its own answer.
             Err(e) if jobs.len() == 1 => {
+                let conflict = matches!(e, StoreError::Conflict(_));
                 if let Some(j) = jobs.into_iter().next() {
                     let _ = j.done.send(Err(e));
                 }
+                conflict
             }
             Err(_) => {
+                let mut healthy = true;
                 for j in jobs {
-                    let r = commit_batch(&pool, backend, &[&j.issuance]).await;
+                    let r = commit_batch(&mut conn, backend, &[&j.issuance]).await;
+                    healthy &= !matches!(r, Err(StoreError::Backend(_)));
                     let _ = j.done.send(r);
                 }
+                healthy
             }
+        };
+        // A connection that failed for a reason other than a constraint is not reused.
+        if healthy {
+            own = Some(conn);
         }
         batch = Vec::with_capacity(MAX_BATCH);
     }
@@ -231,8 +302,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn values_are_numbered_across_rows() {
-        assert_eq!(values_sql("INSERT INTO t (a, b) VALUES ", 2, 1), "INSERT INTO t (a, b) VALUES ($1, $2)");
-        assert_eq!(values_sql("V ", 2, 2), "V ($1, $2), ($3, $4)");
+    fn one_statement_per_table_and_backend() {
+        assert_eq!(
+            FAMILIES.sql(Backend::Sqlite),
+            "INSERT INTO token_families (id, org_id, app_id, user_id, scopes, grant_type, auth_time, created_at, revoked_at) \
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8 FROM json_each($1)"
+        );
+        assert!(ACCESS_TOKENS.sql(Backend::Postgres).ends_with("(r->>7)::bigint, (r->>8)::bigint FROM jsonb_array_elements($1::jsonb) AS r"));
     }
 }
