@@ -228,6 +228,8 @@ run_backend() {
     fi
     [ -n "$ok" ] || { log "$tag valet app create/update failed:"; cat "$cli_log"; }
   fi
+  # The server caches apps and users and notices CLI changes within its change poll (250 ms).
+  sleep 0.5
   if [ -n "$ok" ]; then
     {
       export VALET_BASE="$base" VALET_E2E_USERNAME="$username" VALET_E2E_PASSWORD="$password"
