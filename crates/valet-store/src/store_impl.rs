@@ -969,41 +969,21 @@ impl Store for SqlStore {
     }
 
     async fn sweep_expired(&self, now: Millis) -> StoreResult<SweepReport> {
-        // Separate statements, not one transaction: each is correct on its own, and a long
-        // transaction would hold SQLite's single write lock against the live traffic.
-        let codes = self
-            .delete_where("DELETE FROM auth_codes WHERE expires_at < $1", &[now])
-            .await?;
-        let access_tokens = self
-            .delete_where("DELETE FROM access_tokens WHERE expires_at < $1", &[now])
-            .await?;
-        let refresh_tokens = self
-            .delete_where(
-                "DELETE FROM refresh_tokens WHERE (expires_at IS NOT NULL AND expires_at < $1) \
-                 OR (revoked_at IS NOT NULL AND revoked_at < $2)",
-                &[now, now - REVOKED_REFRESH_RETENTION_MS],
-            )
-            .await?;
-        let sessions = self
-            .delete_where("DELETE FROM sessions WHERE expires_at < $1", &[now])
-            .await?;
-        let device_codes = self
-            .delete_where("DELETE FROM device_codes WHERE expires_at < $1", &[now])
-            .await?;
-        let jtis = self
-            .delete_where("DELETE FROM seen_jtis WHERE expires_at < $1", &[now])
-            .await?;
+        // Rule by rule, window by window, each statement on its own (no transaction): each is
+        // correct alone, and a long statement or transaction would hold SQLite's single write
+        // lock against the live traffic. Refresh tokens and families have two rules each (the
+        // two halves of an OR, which no single index serves); a row both match goes with the
+        // first and is counted once.
+        let codes = self.sweep_rule(&SWEEP_CODES, now).await?;
+        let access_tokens = self.sweep_rule(&SWEEP_ACCESS_TOKENS, now).await?;
+        let refresh_tokens = self.sweep_rule(&SWEEP_REFRESH_EXPIRED, now).await?
+            + self.sweep_rule(&SWEEP_REFRESH_REVOKED, now - REVOKED_REFRESH_RETENTION_MS).await?;
+        let sessions = self.sweep_rule(&SWEEP_SESSIONS, now).await?;
+        let device_codes = self.sweep_rule(&SWEEP_DEVICE_CODES, now).await?;
+        let jtis = self.sweep_rule(&SWEEP_JTIS, now).await?;
         // Families last, once the tokens that pinned them are gone.
-        let families = self
-            .delete_where(
-                "DELETE FROM token_families \
-                 WHERE ((revoked_at IS NOT NULL AND revoked_at < $1) OR created_at < $2) \
-                 AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = token_families.id) \
-                 AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = token_families.id) \
-                 AND NOT EXISTS (SELECT 1 FROM auth_codes c WHERE c.family_id = token_families.id)",
-                &[now - REVOKED_REFRESH_RETENTION_MS, now - IDLE_FAMILY_RETENTION_MS],
-            )
-            .await?;
+        let families = self.sweep_rule(&SWEEP_FAMILIES_REVOKED, now - REVOKED_REFRESH_RETENTION_MS).await?
+            + self.sweep_rule(&SWEEP_FAMILIES_IDLE, now - IDLE_FAMILY_RETENTION_MS).await?;
         tracing::debug!(
             codes,
             access_tokens,
@@ -1023,14 +1003,151 @@ impl Store for SqlStore {
     }
 }
 
-impl SqlStore {
-    /// Runs a sweeper DELETE whose parameters are all times.
-    async fn delete_where(&self, sql: &'static str, times: &[i64]) -> StoreResult<u64> {
-        let mut q = sqlx::query(sql);
-        for t in times {
-            q = q.bind(*t);
+/// The sweeper looks at this many rows per statement at most (plus any that share the last
+/// one's time), so that SQLite's write lock is held for milliseconds at a time however many
+/// rows have expired or how many old families are still in use.
+const SWEEP_WINDOW: i64 = 1000;
+
+/// Between two windows of a rule the sweeper waits this long, so that writers queued on
+/// SQLite's lock (which poll for it) get their turn.
+const SWEEP_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// One sweeper rule: the rows of `table` whose `column` is below a cutoff go, or, with
+/// `unless_used`, those that nothing refers to any more. `index` on `column` serves every
+/// statement of the rule (the sweep test checks the plans).
+struct SweepRule {
+    table: &'static str,
+    column: &'static str,
+    index: &'static str,
+    unless_used: Option<&'static str>,
+}
+
+/// A token family that no token or code refers to.
+const FAMILY_UNUSED: &str = "NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = token_families.id) \
+     AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = token_families.id) \
+     AND NOT EXISTS (SELECT 1 FROM auth_codes c WHERE c.family_id = token_families.id)";
+
+const fn expiry(table: &'static str, index: &'static str) -> SweepRule {
+    SweepRule { table, column: "expires_at", index, unless_used: None }
+}
+
+const SWEEP_CODES: SweepRule = expiry("auth_codes", "auth_codes_expires_at_idx");
+const SWEEP_ACCESS_TOKENS: SweepRule = expiry("access_tokens", "access_tokens_expires_at_idx");
+/// Past their absolute expiry (NULL: none, which `<` never matches).
+const SWEEP_REFRESH_EXPIRED: SweepRule = expiry("refresh_tokens", "refresh_tokens_expires_at_idx");
+/// Revoked more than [`REVOKED_REFRESH_RETENTION_MS`] ago.
+const SWEEP_REFRESH_REVOKED: SweepRule =
+    SweepRule { table: "refresh_tokens", column: "revoked_at", index: "refresh_tokens_revoked_at_idx", unless_used: None };
+const SWEEP_SESSIONS: SweepRule = expiry("sessions", "sessions_expires_at_idx");
+const SWEEP_DEVICE_CODES: SweepRule = expiry("device_codes", "device_codes_expires_at_idx");
+const SWEEP_JTIS: SweepRule = expiry("seen_jtis", "seen_jtis_expires_at_idx");
+/// Unused and revoked more than [`REVOKED_REFRESH_RETENTION_MS`] ago (the partial index of
+/// migration 0014 holds only revoked families).
+const SWEEP_FAMILIES_REVOKED: SweepRule = SweepRule {
+    table: "token_families",
+    column: "revoked_at",
+    index: "token_families_revoked_at_idx",
+    unless_used: Some(FAMILY_UNUSED),
+};
+/// Unused and created more than [`IDLE_FAMILY_RETENTION_MS`] ago.
+const SWEEP_FAMILIES_IDLE: SweepRule = SweepRule {
+    table: "token_families",
+    column: "created_at",
+    index: "token_families_created_at_idx",
+    unless_used: Some(FAMILY_UNUSED),
+};
+
+const SWEEP_RULES: [&SweepRule; 9] = [
+    &SWEEP_CODES,
+    &SWEEP_ACCESS_TOKENS,
+    &SWEEP_REFRESH_EXPIRED,
+    &SWEEP_REFRESH_REVOKED,
+    &SWEEP_SESSIONS,
+    &SWEEP_DEVICE_CODES,
+    &SWEEP_JTIS,
+    &SWEEP_FAMILIES_REVOKED,
+    &SWEEP_FAMILIES_IDLE,
+];
+
+/// A rule's statements. Each takes a window of the column, `$1 < column <= $2`: an index range.
+impl SweepRule {
+    /// The column's value at the last row of the window that starts after `$1` (none if fewer
+    /// rows than a window are left before `$2`): an index-only read.
+    fn bound_sql(&self) -> String {
+        let (t, c) = (self.table, self.column);
+        format!("SELECT {c} FROM {t} WHERE {c} > $1 AND {c} <= $2 ORDER BY {c} LIMIT 1 OFFSET {}", SWEEP_WINDOW - 1)
+    }
+
+    /// Whether the window holds anything to delete, for rules with a condition: a read, so
+    /// that windows of rows still in use are passed over without taking the write lock.
+    fn probe_sql(&self) -> Option<String> {
+        let (t, c) = (self.table, self.column);
+        self.unless_used.map(|u| format!("SELECT 1 FROM {t} WHERE {c} > $1 AND {c} <= $2 AND {u} LIMIT 1"))
+    }
+
+    fn delete_sql(&self) -> String {
+        let (t, c) = (self.table, self.column);
+        match self.unless_used {
+            Some(u) => format!("DELETE FROM {t} WHERE {c} > $1 AND {c} <= $2 AND {u}"),
+            None => format!("DELETE FROM {t} WHERE {c} > $1 AND {c} <= $2"),
         }
-        Ok(q.execute(&self.pool).await.map_err(db_err)?.rows_affected())
+    }
+}
+
+impl SqlStore {
+    /// Deletes the rows a rule selects below `cutoff`, one window of the column at a time.
+    /// Times are whole milliseconds, so "below `cutoff`" is "at most `cutoff - 1`".
+    async fn sweep_rule(&self, rule: &SweepRule, cutoff: i64) -> StoreResult<u64> {
+        let last = cutoff.saturating_sub(1);
+        let (bound, probe, delete) = (rule.bound_sql(), rule.probe_sql(), rule.delete_sql());
+        let mut after = i64::MIN;
+        let mut deleted = 0;
+        loop {
+            let bound: Option<i64> = sqlx::query_scalar(&bound)
+                .bind(after)
+                .bind(last)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+            let upto = bound.unwrap_or(last);
+            let wanted = match &probe {
+                Some(p) => sqlx::query(p)
+                    .bind(after)
+                    .bind(upto)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                    .is_some(),
+                None => true,
+            };
+            if wanted {
+                deleted += sqlx::query(&delete)
+                    .bind(after)
+                    .bind(upto)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                    .rows_affected();
+            }
+            if upto >= last {
+                return Ok(deleted);
+            }
+            after = upto;
+            tokio::time::sleep(SWEEP_PAUSE).await;
+        }
+    }
+
+    /// Every statement the sweeper runs, with the index that must serve it; each takes two
+    /// times, `$1` and `$2`. For the tests that check the plans.
+    #[doc(hidden)]
+    pub fn sweep_statements() -> Vec<(String, &'static str)> {
+        let mut out = Vec::new();
+        for rule in SWEEP_RULES {
+            out.push((rule.bound_sql(), rule.index));
+            out.extend(rule.probe_sql().map(|p| (p, rule.index)));
+            out.push((rule.delete_sql(), rule.index));
+        }
+        out
     }
 }
 
