@@ -20,6 +20,9 @@ pub const DEMO_APP: &str = "Demo App";
 pub const DEMO_USER: &str = "demo@valet.local";
 const DEMO_SCOPES: &str = "api refresh_token openid id profile email web";
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// The first sweep waits this long after start-up, so that it does not compete with the first
+/// requests (and a burst of restarts does not sweep on every one).
+const SWEEP_FIRST_AFTER: Duration = Duration::from_secs(5);
 
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
     let env = Env::from_process()?;
@@ -335,7 +338,7 @@ fn shell_quote(s: &str) -> String {
 }
 
 async fn sweep_loop(store: Arc<dyn Store>) {
-    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_FIRST_AFTER, SWEEP_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
