@@ -1,7 +1,8 @@
 //! Running SOQL: `/query`, `/queryAll` and `/query/<locator>`.
 //!
-//! Paging: the first request counts the matching rows (`totalSize`) and returns the first
-//! batch. When more remain, a **query locator** row is stored server-side
+//! Paging: the first request reads the first batch and, only when that does not already hold
+//! every row the query returns, counts them (`totalSize`; under a LIMIT the count stops at the
+//! limit). When more remain, a **query locator** row is stored server-side
 //! (`data_query_locators`: the SOQL text, queryAll or not, batch size, total, org, user, expiry
 //! 15 minutes after its last use) and `nextRecordsUrl` is
 //! `/services/data/vNN.0/query/<01g…18 chars>-<offset>`. A later request re-parses the stored
@@ -133,7 +134,7 @@ impl DataApi {
         match &c.shape {
             Shape::Count => {
                 let n = self.count(&c).await?;
-                Ok(Page { total_size: clamp_total(n, c.offset, c.limit), records: vec![], next: None })
+                Ok(Page { total_size: n, records: vec![], next: None })
             }
             Shape::Aggregate(aggs) => {
                 let sql = format!("SELECT {} FROM {} WHERE {}", c.select, c.from, c.where_);
@@ -153,9 +154,23 @@ impl DataApi {
                 Ok(Page { total_size: rows.len() as u64, records: rows, next: None })
             }
             Shape::Records { .. } => {
-                let total = clamp_total(self.count(&c).await?, c.offset, c.limit);
-                let take = u64::from(batch).min(total);
-                let records = if take == 0 { vec![] } else { self.fetch_records(&c, c.offset, take, version).await? };
+                // The first page is read before anything is counted: when it holds every row
+                // the query returns (fewer than asked for, or the LIMIT reached), its length is
+                // `totalSize` and no COUNT runs. One row more than the page is asked for when
+                // only that tells whether more remain.
+                let page = u64::from(batch).min(c.limit.unwrap_or(u64::MAX));
+                if page == 0 {
+                    return Ok(Page { total_size: 0, records: vec![], next: None });
+                }
+                let ask = if c.limit.is_some_and(|l| l <= page) { page } else { page + 1 };
+                let mut records = self.fetch_records(&c, c.offset, ask, version).await?;
+                let total = if (records.len() as u64) < ask || ask == page {
+                    records.len() as u64
+                } else {
+                    records.truncate(usize::try_from(page).unwrap_or(usize::MAX));
+                    // Rows deleted since the page was read may make the count smaller.
+                    self.count(&c).await?.max(page)
+                };
                 let n = records.len() as u64;
                 let next = (n > 0 && n < total).then(|| (String::new(), n));
                 Ok(Page { total_size: total, records, next })
@@ -163,10 +178,24 @@ impl DataApi {
         }
     }
 
+    /// How many rows the query returns in all: those matching, after its OFFSET, at most its
+    /// LIMIT. With a LIMIT the count stops there (`COUNT(*)` of a `LIMIT`ed subquery), so
+    /// `LIMIT 10` over a million matching rows counts ten.
     async fn count(&self, c: &Compiled<'_>) -> DataResult<u64> {
-        let sql = format!("SELECT COUNT(*) FROM {} WHERE {}", c.from, c.where_);
-        let row = sqlx::query_with(&sql, c.params.to_args()?).fetch_one(&self.pool).await?;
-        Ok(u64::try_from(cell(&row, 0)?.as_i64().unwrap_or(0)).unwrap_or(0))
+        let (sql, p) = match c.limit {
+            Some(limit) => {
+                let mut p = c.params.clone();
+                let lim = p.int(i64::try_from(limit).unwrap_or(i64::MAX));
+                let off = p.int(i64::try_from(c.offset).unwrap_or(i64::MAX));
+                (format!("SELECT COUNT(*) FROM (SELECT 1 AS one FROM {} WHERE {} LIMIT {lim} OFFSET {off}) AS returned", c.from, c.where_), p)
+            }
+            None => (format!("SELECT COUNT(*) FROM {} WHERE {}", c.from, c.where_), c.params.clone()),
+        };
+        let row = sqlx::query_with(&sql, p.to_args()?).fetch_one(&self.pool).await?;
+        let n = u64::try_from(cell(&row, 0)?.as_i64().unwrap_or(0)).unwrap_or(0);
+        // Under a LIMIT the subquery has skipped the OFFSET already.
+        let skipped = if c.limit.is_some() { 0 } else { c.offset };
+        Ok(clamp_total(n, skipped, c.limit))
     }
 
     /// The SQL of one page and its parameters.

@@ -99,4 +99,12 @@ both_backends!(hundred_thousand_rows, |db| async move {
     let (ms, v) = timed_first_page(db, ordered).await;
     println!("first page ordered by name: {ms} ms");
     assert_eq!(v["records"][0]["Name"], "Account 000000");
+    // The page is all the query returns: totalSize is its length, without counting the
+    // 100,000 matching rows.
+    assert_eq!((v["totalSize"].as_u64(), v["done"].as_bool(), v["records"].as_array().unwrap().len()), (Some(10), Some(true), 10));
+
+    // 4. A LIMIT beyond one batch: the count stops at the limit.
+    let (ms, v) = timed_first_page(db, "SELECT Id, Name FROM Account ORDER BY Name LIMIT 2500").await;
+    println!("first page of LIMIT 2500 ordered by name: {ms} ms");
+    assert_eq!((v["totalSize"].as_u64(), v["done"].as_bool(), v["records"].as_array().unwrap().len()), (Some(2500), Some(false), 2000));
 });

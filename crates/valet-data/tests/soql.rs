@@ -205,3 +205,56 @@ both_backends!(org_isolation, |db| async move {
     let orgs = db.api.query(&b, "SELECT Name FROM Organization", false, None, "62.0").await.unwrap();
     assert_eq!(orgs.records[0]["Name"], "Other");
 });
+
+// `totalSize` is the number of rows the query returns in all, across batches: after its OFFSET
+// and at most its LIMIT, however many rows match, whether the first batch already holds them
+// all (no count is needed then) or more remain for `nextRecordsUrl`.
+both_backends!(limit_bounds_total_size, |db| async move {
+    for i in 0..30 {
+        db.create("Account", json!({"Name": format!("Bulk {i:02}")})).await;
+    }
+    let v = db.query("SELECT Id, Name FROM Account ORDER BY Name LIMIT 10").await;
+    assert_eq!((v["totalSize"].as_u64(), v["done"].as_bool(), v["records"].as_array().unwrap().len()), (Some(10), Some(true), 10));
+    assert!(v.get("nextRecordsUrl").is_none());
+    assert_eq!((pick(&v["records"][0], "Name"), pick(&v["records"][9], "Name")), ("Bulk 00".into(), "Bulk 09".into()));
+    for (q, total) in [
+        ("SELECT Id FROM Account", 30),
+        ("SELECT Id FROM Account LIMIT 30", 30),
+        ("SELECT Id FROM Account LIMIT 40", 30),
+        ("SELECT Id FROM Account ORDER BY Name LIMIT 10 OFFSET 25", 5),
+        ("SELECT Id FROM Account ORDER BY Name LIMIT 3 OFFSET 25", 3),
+        ("SELECT Id FROM Account ORDER BY Name OFFSET 25", 5),
+        ("SELECT Id FROM Account ORDER BY Name LIMIT 10 OFFSET 40", 0),
+        ("SELECT Id FROM Account WHERE Name LIKE 'Bulk 1%' LIMIT 5", 5),
+        ("SELECT COUNT() FROM Account LIMIT 10", 10),
+        ("SELECT COUNT() FROM Account LIMIT 40", 30),
+    ] {
+        let v = db.query(q).await;
+        assert_eq!((v["totalSize"].as_u64(), v["done"].as_bool()), (Some(total), Some(true)), "{q}");
+        if !q.contains("COUNT()") {
+            assert_eq!(v["records"].as_array().unwrap().len() as u64, total, "{q}");
+        }
+    }
+
+    // Batches of 10: the page sizes and `totalSize` of a query followed to its end.
+    let follow = |q: &'static str| async move {
+        let mut page = db.api.query(&db.caller, q, false, Some(10), "62.0").await.unwrap();
+        let total = page.total_size;
+        let mut sizes = vec![page.records.len()];
+        while let Some((id, off)) = page.next.clone() {
+            page = db.api.query_more(&db.caller, &format!("{id}-{off}"), None, "62.0").await.unwrap();
+            assert_eq!(page.total_size, total, "{q}");
+            sizes.push(page.records.len());
+        }
+        (total, sizes)
+    };
+    assert_eq!(follow("SELECT Id FROM Account ORDER BY Name").await, (30, vec![10, 10, 10]));
+    assert_eq!(follow("SELECT Id FROM Account ORDER BY Name LIMIT 25").await, (25, vec![10, 10, 5]));
+    assert_eq!(follow("SELECT Id FROM Account ORDER BY Name LIMIT 11").await, (11, vec![10, 1]));
+    assert_eq!(follow("SELECT Id FROM Account ORDER BY Name LIMIT 10").await, (10, vec![10]));
+    assert_eq!(follow("SELECT Id FROM Account ORDER BY Name LIMIT 15 OFFSET 20").await, (10, vec![10]));
+    assert_eq!(follow("SELECT Id FROM Account ORDER BY Name LIMIT 15 OFFSET 19").await, (11, vec![10, 1]));
+    // Exactly a batch's worth, no LIMIT: one page, done.
+    assert_eq!(follow("SELECT Id FROM Account WHERE Name LIKE 'Bulk 0%'").await, (10, vec![10]));
+    assert_eq!(follow("SELECT Id FROM Account WHERE Name LIKE 'Bulk 0%' LIMIT 10").await, (10, vec![10]));
+});
