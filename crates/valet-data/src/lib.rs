@@ -48,12 +48,13 @@ pub struct DataApi {
     pub(crate) dialect: Dialect,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: Arc<dyn Random>,
+    pub(crate) schemas: registry::SchemaCache,
 }
 
 impl DataApi {
     /// Uses the store's pool; call [`DataApi::migrate`] before serving.
     pub fn new(store: &valet_store::SqlStore, clock: Arc<dyn Clock>, rng: Arc<dyn Random>) -> DataApi {
-        DataApi { pool: store.pool().clone(), dialect: store.backend().into(), clock, rng }
+        DataApi { pool: store.pool().clone(), dialect: store.backend().into(), clock, rng, schemas: Default::default() }
     }
 
     /// [`DataApi::new`] then [`DataApi::migrate`].

@@ -4,6 +4,10 @@
 //! Defining an object or field is one transaction holding the DDL and the metadata rows
 //! (both SQLite and PostgreSQL have transactional DDL), so a failure leaves neither behind.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 use sqlx::Row;
 use valet_core::ids::SfId;
@@ -92,9 +96,75 @@ fn duplicate(msg: impl Into<String>) -> DataError {
     DataError::new(409, "DUPLICATE_DEVELOPER_NAME", msg)
 }
 
+/// How long a cached schema is trusted before the registry is asked whether it changed: the
+/// bound on how late this server sees an object or field another process (the CLI) defined.
+const SCHEMA_RECHECK: Duration = Duration::from_millis(250);
+
+/// Each org's [`Schema`], built once instead of on every request (the standard objects alone are
+/// hundreds of field definitions). Definitions are only ever added, so the number of registry
+/// rows tells whether anything changed since.
+#[derive(Default)]
+pub(crate) struct SchemaCache {
+    state: Mutex<CacheState>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    /// Bumped by every clear, so that a schema built before a clear is not stored after it.
+    generation: u64,
+    rows: Option<i64>,
+    checked: Option<Instant>,
+    schemas: HashMap<SfId, Arc<Schema>>,
+}
+
+impl SchemaCache {
+    fn lock(&self) -> MutexGuard<'_, CacheState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets every schema (after a definition changed in this process).
+    pub(crate) fn clear(&self) {
+        let mut s = self.lock();
+        s.schemas.clear();
+        s.rows = None;
+        s.generation += 1;
+    }
+}
+
 impl DataApi {
+    /// The org's schema, from the cache when the registry has not changed.
+    pub async fn schema(&self, org: &SfId) -> DataResult<Arc<Schema>> {
+        let due = self.schemas.lock().checked.is_none_or(|t| t.elapsed() >= SCHEMA_RECHECK);
+        if due {
+            let rows: i64 = sqlx::query("SELECT (SELECT COUNT(*) FROM data_objects) + (SELECT COUNT(*) FROM data_fields)")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?;
+            let mut s = self.schemas.lock();
+            if s.rows != Some(rows) {
+                s.schemas.clear();
+                s.rows = Some(rows);
+                s.generation += 1;
+            }
+            s.checked = Some(Instant::now());
+        }
+        let generation = {
+            let s = self.schemas.lock();
+            if let Some(found) = s.schemas.get(org) {
+                return Ok(found.clone());
+            }
+            s.generation
+        };
+        let built = Arc::new(self.load_schema(org).await?);
+        let mut s = self.schemas.lock();
+        if s.generation == generation {
+            s.schemas.insert(org.clone(), built.clone());
+        }
+        Ok(built)
+    }
+
     /// The standard objects plus the org's custom objects and fields.
-    pub async fn schema(&self, org: &SfId) -> DataResult<Schema> {
+    async fn load_schema(&self, org: &SfId) -> DataResult<Schema> {
         let mut objects = schema::standard_objects();
         let rows = sqlx::query("SELECT name, label, label_plural, key_prefix, table_name FROM data_objects WHERE org_id = $1 ORDER BY name_lower")
             .bind(org.as_str())
@@ -207,6 +277,7 @@ impl DataApi {
             sqlx::query(&stmt).execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        self.schemas.clear();
         Ok(obj)
     }
 
@@ -320,6 +391,7 @@ impl DataApi {
             sqlx::query(&stmt).execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        self.schemas.clear();
         Ok(f)
     }
 
