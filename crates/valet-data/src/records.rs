@@ -230,16 +230,18 @@ impl DataApi {
                 v
             }
         };
-        let text = format!("SELECT {} FROM {} WHERE Id = '{}'", selected.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "), o.name, id);
-        match self.record_state(caller, o, &id).await? {
-            None => return Err(DataError::record_not_found(id.as_str())),
-            Some(true) => return Err(DataError::entity_deleted()),
-            Some(false) => {}
-        }
-        // The record is read through the same compiler as SOQL (names from the schema only).
+        let text = format!("SELECT {} FROM {} WHERE Id = '{}' AND IsDeleted = false", selected.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "), o.name, id);
+        // The record is read through the same compiler as SOQL (names from the schema only). The
+        // query skips deleted rows, so only a miss needs the second look that tells a deleted
+        // record from one that never existed.
         let mut page = self.run_query_text(caller, &schema, &text, true, 1, version).await?;
-        let rec = page.records.pop().ok_or_else(|| DataError::record_not_found(id.as_str()))?;
-        Ok(rec)
+        if let Some(rec) = page.records.pop() {
+            return Ok(rec);
+        }
+        match self.record_state(caller, o, &id).await? {
+            Some(true) => Err(DataError::entity_deleted()),
+            _ => Err(DataError::record_not_found(id.as_str())),
+        }
     }
 
     /// `PATCH /sobjects/<Type>/<id>`.
