@@ -257,7 +257,7 @@ impl Store for CachedStore {
     async fn insert_access_token(&self, token: &AccessToken) -> StoreResult<()> {
         self.inner.insert_access_token(token).await
     }
-    async fn store_issuance(&self, issuance: &Issuance) -> StoreResult<()> {
+    async fn store_issuance(&self, issuance: Issuance) -> StoreResult<()> {
         self.inner.store_issuance(issuance).await
     }
     async fn get_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>> {

@@ -135,7 +135,7 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_family(&self, id: &str, now: Millis) -> StoreResult<()>;
     async fn insert_access_token(&self, token: &AccessToken) -> StoreResult<()>;
     /// Stores an issuance atomically (see [`Issuance`]).
-    async fn store_issuance(&self, issuance: &Issuance) -> StoreResult<()>;
+    async fn store_issuance(&self, issuance: Issuance) -> StoreResult<()>;
     /// The access token with its family's revocation folded into `revoked_at`.
     async fn get_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>>;
     async fn revoke_access_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<bool>;

@@ -563,8 +563,8 @@ impl Store for SqlStore {
         tokens::ACCESS_TOKENS.insert(&mut conn, self.backend, &[token]).await
     }
 
-    async fn store_issuance(&self, issuance: &Issuance) -> StoreResult<()> {
-        self.tokens.submit(issuance.clone()).await
+    async fn store_issuance(&self, issuance: Issuance) -> StoreResult<()> {
+        self.tokens.submit(issuance).await
     }
 
     async fn get_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>> {

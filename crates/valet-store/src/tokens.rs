@@ -163,25 +163,20 @@ fn touch_sql(backend: Backend, param: usize) -> String {
 /// the connection's worker thread, and that trip, not SQLite, is what a small write costs.
 /// A failed script leaves its transaction open, so it is rolled back here. PostgreSQL cannot
 /// take several statements with parameters in one call: it runs them in a transaction.
-async fn commit_batch(conn: &mut AnyConnection, backend: Backend, items: &[&Issuance]) -> StoreResult<()> {
+async fn commit_batch(conn: &mut AnyConnection, sql: &BatchSql, items: &[&Issuance]) -> StoreResult<()> {
     let families: Vec<&TokenFamily> = items.iter().filter_map(|i| i.family.as_ref()).collect();
     let access: Vec<&AccessToken> = items.iter().map(|i| &i.access).collect();
     let refresh: Vec<&RefreshToken> = items.iter().filter_map(|i| i.refresh.as_ref()).collect();
     let touches: Vec<serde_json::Value> =
         items.iter().filter_map(|i| i.touch_refresh.as_ref().map(|h| json!([h.as_str(), i.access.created_at]))).collect();
     let params = [FAMILIES.json(&families), ACCESS_TOKENS.json(&access), REFRESH_TOKENS.json(&refresh), serde_json::Value::Array(touches).to_string()];
-    // In SQLite's one script the four statements number the parameters $1..$4; PostgreSQL's
-    // separate statements each take theirs as $1.
-    let n = |i: usize| if backend == Backend::Sqlite { i } else { 1 };
-    let statements = [FAMILIES.sql_with(backend, n(1)), ACCESS_TOKENS.sql_with(backend, n(2)), REFRESH_TOKENS.sql_with(backend, n(3)), touch_sql(backend, n(4))];
     let conflict = |e: sqlx::Error| match unique_violation(&e) {
         Some(_) => StoreError::Conflict("token".into()),
         None => db_err(e),
     };
-    match backend {
-        Backend::Sqlite => {
-            let script = format!("BEGIN IMMEDIATE; {}; COMMIT", statements.join("; "));
-            let mut q = sqlx::query(&script);
+    match sql {
+        BatchSql::SqliteScript(script) => {
+            let mut q = sqlx::query(script);
             for p in params {
                 q = q.bind(p);
             }
@@ -191,14 +186,34 @@ async fn commit_batch(conn: &mut AnyConnection, backend: Backend, items: &[&Issu
             }
             Ok(())
         }
-        Backend::Postgres => {
-            let mut tx = begin_write_on(conn, backend).await?;
-            for (sql, p) in statements.iter().zip(params) {
+        BatchSql::Postgres(statements) => {
+            let mut tx = begin_write_on(conn, Backend::Postgres).await?;
+            for (statement, p) in statements.iter().zip(params) {
                 if p != "[]" {
-                    sqlx::query(sql).bind(p).execute(&mut *tx).await.map_err(conflict)?;
+                    sqlx::query(statement).bind(p).execute(&mut *tx).await.map_err(conflict)?;
                 }
             }
             tx.commit().await.map_err(db_err)
+        }
+    }
+}
+
+/// The batch statements, built once per writer: families, access tokens, refresh tokens,
+/// refresh-token uses, each taking its rows as one JSON parameter.
+enum BatchSql {
+    /// One script (`BEGIN IMMEDIATE; …; COMMIT`) numbering the parameters `$1..$4`.
+    SqliteScript(String),
+    /// Four statements, each taking its rows as `$1`.
+    Postgres([String; 4]),
+}
+
+impl BatchSql {
+    fn new(backend: Backend) -> BatchSql {
+        let n = |i: usize| if backend == Backend::Sqlite { i } else { 1 };
+        let statements = [FAMILIES.sql_with(backend, n(1)), ACCESS_TOKENS.sql_with(backend, n(2)), REFRESH_TOKENS.sql_with(backend, n(3)), touch_sql(backend, n(4))];
+        match backend {
+            Backend::Sqlite => BatchSql::SqliteScript(format!("BEGIN IMMEDIATE; {}; COMMIT", statements.join("; "))),
+            Backend::Postgres => BatchSql::Postgres(statements),
         }
     }
 }
@@ -242,12 +257,13 @@ async fn writer(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
     // then stays valid from one batch to the next (a connection that did not make the last
     // write must re-read every page another one changed). It is dropped when the pool closes.
     let mut own: Option<AnyConnection> = None;
+    let sql = BatchSql::new(backend);
     loop {
         tokio::select! {
             n = rx.recv_many(&mut batch, MAX_BATCH) => if n == 0 { return },
             () = pool.close_event() => return,
         }
-        let jobs = std::mem::take(&mut batch);
+        let jobs = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
         let mut conn = match own.take() {
             Some(c) => c,
             None => match pool.acquire().await {
@@ -261,7 +277,7 @@ async fn writer(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
             },
         };
         let items: Vec<&Issuance> = jobs.iter().map(|j| &j.issuance).collect();
-        let result = commit_batch(&mut conn, backend, &items).await;
+        let result = commit_batch(&mut conn, &sql, &items).await;
         drop(items);
         let healthy = match result {
             Ok(()) => {
@@ -282,7 +298,7 @@ async fn writer(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
             Err(_) => {
                 let mut healthy = true;
                 for j in jobs {
-                    let r = commit_batch(&mut conn, backend, &[&j.issuance]).await;
+                    let r = commit_batch(&mut conn, &sql, &[&j.issuance]).await;
                     healthy &= !matches!(r, Err(StoreError::Backend(_)));
                     let _ = j.done.send(r);
                 }
@@ -293,7 +309,6 @@ async fn writer(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
         if healthy {
             own = Some(conn);
         }
-        batch = Vec::with_capacity(MAX_BATCH);
     }
 }
 

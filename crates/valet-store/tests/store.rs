@@ -593,7 +593,7 @@ async fn family_revocation_folds_into_token_reads(store: Arc<SqlStore>) {
     let mut at_used = access_for(&fam, "at-used", T0 + 7_200_000);
     at_used.created_at = T0 + 42;
     store
-        .store_issuance(&Issuance { family: None, access: at_used, refresh: None, touch_refresh: Some(rt.token_hash.clone()) })
+        .store_issuance(Issuance { family: None, access: at_used, refresh: None, touch_refresh: Some(rt.token_hash.clone()) })
         .await
         .unwrap();
     assert_eq!(
@@ -719,7 +719,7 @@ async fn group_commit_stores_every_issuance(store: Arc<SqlStore>) {
             family: Some(family),
             touch_refresh: None,
         };
-        set.spawn(async move { (i, s.store_issuance(&issuance).await) });
+        set.spawn(async move { (i, s.store_issuance(issuance).await) });
     }
     while let Some(r) = set.join_next().await {
         let (i, outcome) = r.unwrap();

@@ -349,7 +349,7 @@ impl Engine {
             (None, None)
         };
         self.store
-            .store_issuance(&Issuance {
+            .store_issuance(Issuance {
                 family: new_family.then(|| family.clone()),
                 access: access_record,
                 refresh: refresh_record,
