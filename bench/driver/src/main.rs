@@ -17,6 +17,12 @@
 //!   valet-bench mint --url AUTHORIZE_URL --cookie 'k=v; ...' --count N [--conns 4] --out FILE
 //!       replays an authorize request that redirects straight to the client with a code (the
 //!       session has already consented) and writes one code per line.
+//!   valet-bench sign --alg RS256|ES256 [--threads 1] [--duration 3] [--bytes 300] [--out FILE]
+//!       the machine's raw JWS signing rate with pre-parsed aws-lc-rs keys (what a server that
+//!       parses its key once can reach at best): an RSA-2048 key pair (RS256: PKCS#1 v1.5 SHA-256)
+//!       or a P-256 `EcdsaKeyPair` (ES256: ECDSA_P256_SHA256_FIXED_SIGNING) generated once, then a
+//!       JWT-sized signing input signed in a loop on N OS threads for S seconds. Prints one JSON
+//!       object: signs/s in total and per thread, the process's CPU and the rest of the machine's.
 //!
 //! Every run is bounded: warmup + duration (+ a 10 s request timeout), never more.
 
@@ -40,7 +46,8 @@ fn main() {
         Some("hello") => hello(&args[1..]),
         Some("load") => load(&args[1..]),
         Some("mint") => mint(&args[1..]),
-        _ => Err("usage: valet-bench hello|load|mint ... (see the comment at the top of bench/driver/src/main.rs)".into()),
+        Some("sign") => sign(&args[1..]),
+        _ => Err("usage: valet-bench hello|load|mint|sign ... (see the comment at the top of bench/driver/src/main.rs)".into()),
     };
     if let Err(e) = r {
         eprintln!("valet-bench: {e}");
@@ -184,6 +191,26 @@ struct CpuSnap {
 
 fn snap(pid: Option<&str>) -> CpuSnap {
     CpuSnap { at: Instant::now(), server: pid.and_then(proc_cpu_ticks), me: proc_cpu_ticks("self"), machine: machine_ticks() }
+}
+
+/// Seconds between two snapshots (never 0).
+fn window_s(s0: &CpuSnap, s1: &CpuSnap) -> f64 {
+    s1.at.saturating_duration_since(s0.at).as_secs_f64().max(1e-6)
+}
+
+/// A process's CPU between two tick counts, in % of one core.
+fn cpu_pct(a: Option<u64>, b: Option<u64>, wall: f64) -> Option<f64> {
+    Some(b?.saturating_sub(a?) as f64 / CLK_TCK / wall * 100.0)
+}
+
+/// The whole machine's busy time between two snapshots, in % of one core (200 % = 2 CPUs busy).
+fn machine_pct(s0: &CpuSnap, s1: &CpuSnap) -> Option<f64> {
+    let ((b0, t0), (b1, t1)) = (s0.machine?, s1.machine?);
+    if t1 <= t0 {
+        return None;
+    }
+    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    Some(b1.saturating_sub(b0) as f64 / (t1 - t0) as f64 * ncpu * 100.0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -337,20 +364,10 @@ fn load(args: &[String]) -> Res<()> {
     let exhausted = shared.exhausted.load(Ordering::Relaxed);
     // If bodies ran out before the window ended, the window ends at the last completion.
     let s1 = s1.unwrap_or_else(|| snap(pid.as_deref()));
-    let wall = s1.at.saturating_duration_since(s0.at).as_secs_f64().max(1e-6);
-    let pct = |a: Option<u64>, b: Option<u64>| match (a, b) {
-        (Some(a), Some(b)) => Some((b.saturating_sub(a)) as f64 / CLK_TCK / wall * 100.0),
-        _ => None,
-    };
-    let server_cpu = pct(s0.server, s1.server);
-    let driver_cpu = pct(s0.me, s1.me);
-    let machine = match (s0.machine, s1.machine) {
-        (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
-            let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
-            Some((b1 - b0) as f64 / (t1 - t0) as f64 * ncpu * 100.0)
-        }
-        _ => None,
-    };
+    let wall = window_s(&s0, &s1);
+    let server_cpu = cpu_pct(s0.server, s1.server, wall);
+    let driver_cpu = cpu_pct(s0.me, s1.me, wall);
+    let machine = machine_pct(&s0, &s1);
     let other = match (machine, server_cpu, driver_cpu) {
         (Some(m), Some(s), Some(d)) => Some((m - s - d).max(0.0)),
         _ => None,
@@ -401,7 +418,12 @@ fn load(args: &[String]) -> Res<()> {
         "sample": shared.sample.lock().ok().and_then(|g| g.clone()).map(|(s, b)| serde_json::json!({"status": s, "body": b})),
         "first_error": shared.first_error.lock().ok().and_then(|g| g.clone()).map(|(s, b)| serde_json::json!({"status": s, "body": b})),
     });
-    let text = serde_json::to_string_pretty(&out)?;
+    emit(&o, &out)
+}
+
+/// The result: pretty JSON to `--out FILE`, or to stdout.
+fn emit(o: &Opts, out: &serde_json::Value) -> Res<()> {
+    let text = serde_json::to_string_pretty(out)?;
     match o.get("out") {
         Some(f) => std::fs::write(f, text + "\n")?,
         None => println!("{text}"),
@@ -648,4 +670,125 @@ fn mint(args: &[String]) -> Res<()> {
     std::fs::write(&out, text)?;
     eprintln!("minted {} codes", codes.len());
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// sign
+
+/// A key parsed once, as a server holds it.
+enum Signer {
+    Rs256(aws_lc_rs::rsa::KeyPair),
+    Es256(aws_lc_rs::signature::EcdsaKeyPair),
+}
+
+impl Signer {
+    fn generate(alg: &str) -> Res<Signer> {
+        use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        match alg {
+            "RS256" => Ok(Signer::Rs256(aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|_| "RSA key generation failed")?)),
+            "ES256" => Ok(Signer::Es256(EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|_| "P-256 key generation failed")?)),
+            _ => Err(format!("--alg {alg}: RS256 or ES256").into()),
+        }
+    }
+
+    /// One signature of `msg` into `sig` (reused) -> its length.
+    fn sign(&self, rng: &aws_lc_rs::rand::SystemRandom, msg: &[u8], sig: &mut Vec<u8>) -> Res<usize> {
+        match self {
+            Signer::Rs256(k) => {
+                sig.resize(k.public_modulus_len(), 0);
+                k.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, rng, msg, sig).map_err(|_| "RS256 signing failed")?;
+                Ok(sig.len())
+            }
+            Signer::Es256(k) => {
+                let s = k.sign(rng, msg).map_err(|_| "ES256 signing failed")?;
+                sig.clear();
+                sig.extend_from_slice(s.as_ref());
+                Ok(sig.len())
+            }
+        }
+    }
+
+    /// The signature checks out with the public key (so the loop measures real signatures).
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> Res<()> {
+        use aws_lc_rs::signature::{KeyPair as _, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256};
+        let ok = match self {
+            Signer::Rs256(k) => UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, k.public_key().as_ref()).verify(msg, sig),
+            Signer::Es256(k) => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, k.public_key().as_ref()).verify(msg, sig),
+        };
+        ok.map_err(|_| "the signature does not verify".into())
+    }
+}
+
+fn sign(args: &[String]) -> Res<()> {
+    let o = Opts::parse(args)?;
+    let alg = o.get("alg").unwrap_or("RS256").to_ascii_uppercase();
+    let threads: usize = o.num("threads", 1)?;
+    let duration: f64 = o.num("duration", 3.0)?;
+    let bytes: usize = o.num("bytes", 300)?;
+    if !(duration > 0.0 && duration <= 600.0 && (1..=256).contains(&threads) && (1..=65536).contains(&bytes)) {
+        return Err("--duration must be in (0, 600], --threads in [1, 256], --bytes in [1, 65536]".into());
+    }
+    let signer = Signer::generate(&alg)?;
+    // A JWS signing input of a JWT access token's size: base64url header "." base64url claims.
+    const B64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut msg: Vec<u8> = (0..bytes).map(|i| B64URL[(i * 7 + 3) % 64]).collect();
+    if bytes > 40 {
+        msg[36] = b'.';
+    }
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let mut sig = Vec::new();
+    let sig_len = signer.sign(&rng, &msg, &mut sig)?;
+    signer.verify(&msg, &sig)?;
+
+    let start_line = std::sync::Barrier::new(threads + 1);
+    let stop = AtomicBool::new(false);
+    let (counts, s0, s1) = std::thread::scope(|sc| -> Res<(Vec<u64>, CpuSnap, CpuSnap)> {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (signer, msg, start_line, stop) = (&signer, &msg, &start_line, &stop);
+                sc.spawn(move || -> Res<u64> {
+                    let rng = aws_lc_rs::rand::SystemRandom::new();
+                    let mut sig = Vec::with_capacity(512);
+                    let mut n = 0u64;
+                    start_line.wait();
+                    while !stop.load(Ordering::Relaxed) {
+                        signer.sign(&rng, msg, &mut sig)?;
+                        n += 1;
+                    }
+                    Ok(n)
+                })
+            })
+            .collect();
+        start_line.wait();
+        let s0 = snap(None);
+        std::thread::sleep(Duration::from_secs_f64(duration));
+        stop.store(true, Ordering::Relaxed);
+        let counts = workers.into_iter().map(|w| w.join().map_err(|_| "a signing thread panicked")?).collect::<Res<Vec<u64>>>()?;
+        Ok((counts, s0, snap(None)))
+    })?;
+    // Signatures finished after the stop flag count, and so does their time: at most one signature
+    // per thread (≈ 0.3 ms for RS256) past the window.
+    let wall = window_s(&s0, &s1);
+    let me_cpu = cpu_pct(s0.me, s1.me, wall);
+    let machine = machine_pct(&s0, &s1);
+    let total: u64 = counts.iter().sum();
+    let out = serde_json::json!({
+        "alg": alg,
+        "key": if alg == "RS256" { "RSA-2048, PKCS#1 v1.5 SHA-256 (aws-lc-rs rsa::KeyPair)" } else { "P-256, ECDSA_P256_SHA256_FIXED_SIGNING (aws-lc-rs EcdsaKeyPair)" },
+        "threads": threads,
+        "duration_s": wall,
+        "message_bytes": bytes,
+        "signature_bytes": sig_len,
+        "signs": total,
+        "signs_per_s": total as f64 / wall,
+        "per_thread_signs_per_s": counts.iter().map(|&n| n as f64 / wall).collect::<Vec<f64>>(),
+        "mean_per_thread_signs_per_s": total as f64 / wall / threads as f64,
+        "cpu_pct": me_cpu,
+        "machine_busy_pct": machine,
+        "other_cpu_pct": match (machine, me_cpu) {
+            (Some(m), Some(c)) => Some((m - c).max(0.0)),
+            _ => None,
+        },
+    });
+    emit(&o, &out)
 }
