@@ -3,7 +3,9 @@
 //   * one confidential client `bench` (client_secret_basic; secret compared in plain, as
 //     node-oidc-provider always does), grants authorization_code, refresh_token, client_credentials;
 //   * client credentials: opaque access token by default; an RS256 JWT access token when the
-//     request names the resource https://api.bench/jwt (resource indicators, accessTokenFormat jwt);
+//     request names the resource https://api.bench/jwt (resource indicators, accessTokenFormat jwt),
+//     an ES256 one for https://api.bench/es256 (signed with the P-256 key of the JWKS; ID tokens and
+//     the RS256 resource keep the RSA key: the keystore picks a key by alg);
 //   * code flow (no PKCE, as the Valet scenario): opaque access token + refresh token + RS256 ID
 //     token; refresh tokens are issued whenever the client may use the refresh_token grant (Valet
 //     issues one for the `refresh_token` scope) and are not rotated for a confidential client
@@ -26,9 +28,13 @@ const port = Number(process.env.PORT);
 const issuer = `http://127.0.0.1:${port}`;
 const redirectUri = process.env.REDIRECT_URI || 'http://localhost:1717/OauthRedirect';
 const jwtResource = 'https://api.bench/jwt';
+const es256Resource = 'https://api.bench/es256';
+const jwtAlgs = new Map([[jwtResource, 'RS256'], [es256Resource, 'ES256']]);
 
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
 Object.assign(rsa, { kid: 'rs1', use: 'sig', alg: 'RS256' });
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+Object.assign(ec, { kid: 'es1', use: 'sig', alg: 'ES256' });
 
 const configuration = {
   adapter: MapAdapter,
@@ -42,7 +48,7 @@ const configuration = {
     id_token_signed_response_alg: 'RS256',
     scope: 'openid offline_access api',
   }],
-  jwks: { keys: [rsa] },
+  jwks: { keys: [rsa, ec] },
   cookies: { keys: [randomBytes(32).toString('hex')] },
   scopes: ['openid', 'offline_access', 'api'],
   claims: { openid: ['sub'] },
@@ -63,8 +69,9 @@ const configuration = {
       defaultResource: async () => undefined,
       useGrantedResource: async () => false,
       getResourceServerInfo: async (_ctx, resourceIndicator) => {
-        if (resourceIndicator === jwtResource) {
-          return { scope: 'api', audience: jwtResource, accessTokenFormat: 'jwt', accessTokenTTL: 3600, jwt: { sign: { alg: 'RS256' } } };
+        const alg = jwtAlgs.get(resourceIndicator);
+        if (alg) {
+          return { scope: 'api', audience: resourceIndicator, accessTokenFormat: 'jwt', accessTokenTTL: 3600, jwt: { sign: { alg } } };
         }
         throw new Provider.errors.InvalidTarget();
       },
