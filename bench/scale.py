@@ -11,11 +11,13 @@ Stop the Valet server first (SQLite: the load switches the file out of WAL for t
 PostgreSQL: any order is safe, but the start-up measured afterwards needs a fresh process anyway).
 
 What it writes, shaped exactly as Valet writes it (crates/valet-store, crates/valet-data):
-  * token_families: one per token, id = 22 alphanumeric characters (Engine::new_family_id),
+  * token_families: one per token, id = the creation time in 8 sortable base-62 characters + 14
+    alphanumerics (Engine::new_family_id),
     org/app/user/scopes/grant_type/auth_time copied from the template token's family, created_at
     = load time spread over the last N ms, revoked_at NULL;
-  * refresh_tokens: token_hash = lowercase hex SHA-256 of a fresh value "5Aep861" + 80 chars of
-    [A-Za-z0-9._] + "==" (secret::new_refresh_token, TokenHash::of), family_id = its family, the
+  * refresh_tokens: a fresh value "5Aep861" + the creation time (8 sortable characters) + 72
+    chars of [A-Za-z0-9._] + "==" (secret::new_refresh_token); token_hash = that time head +
+    the value's lowercase hex SHA-256 (TokenHash::of), family_id = its family, the
     other columns copied from the template (org, app, user, scopes, expires_at), created_at =
     last_used_at = the family's, revoked_at / replaced_by / successor_sealed NULL;
   * obj_account: id = "001" + "0" + 11 alphanumerics + the 3-character checksum (DataApi::new_id,
@@ -93,22 +95,39 @@ def to18(id15):
     return id15 + _ID18_MAP[int(bits[4::-1], 2)] + _ID18_MAP[int(bits[9:4:-1], 2)] + _ID18_MAP[int(bits[14:9:-1], 2)]
 
 
-def refresh_tokens(n, sample):
-    """-> (sorted list of n unique SHA-256 hex hashes, list of `sample` token values among them)."""
-    raw = os.urandom(n * 80).translate(_TOKEN_TABLE).decode("ascii")
+SORTED_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def sortable(ms):
+    """valet_core::clock::sortable: ms as 8 base-62 characters that sort as the times do."""
+    out = []
+    for _ in range(8):
+        ms, r = divmod(ms, 62)
+        out.append(SORTED_BASE62[r])
+    return "".join(reversed(out))
+
+
+def created_times(n, now_ms):
+    """Row i's creation time: the last n milliseconds, oldest first (as family_rows/refresh_rows)."""
+    return (now_ms - (n - i) for i in range(n))
+
+
+def refresh_tokens(n, sample, now_ms):
+    """-> (n storage keys in ascending order, `sample` token values among them). Token i is
+    "5Aep861" + sortable(created_i) + 72 chars of [A-Za-z0-9._] + "==" and its key is the time
+    head + its SHA-256 hex (secret::new_refresh_token, TokenHash::of): the keys ascend with i."""
+    raw = os.urandom(n * 72).translate(_TOKEN_TABLE).decode("ascii")
     step = max(1, n // max(1, sample)) if sample else 0
-    hashes = []
+    keys = []
     kept = []
     sha = hashlib.sha256
-    for i in range(n):
-        v = REFRESH_PREFIX + raw[i * 80:(i + 1) * 80] + "=="
-        hashes.append(sha(v.encode()).hexdigest())
+    for i, t in enumerate(created_times(n, now_ms)):
+        head = sortable(t)
+        v = REFRESH_PREFIX + head + raw[i * 72:(i + 1) * 72] + "=="
+        keys.append(head + sha(v.encode()).hexdigest())
         if step and i % step == 0 and len(kept) < sample:
             kept.append(v)
-    hashes.sort()
-    if any(hashes[i] == hashes[i + 1] for i in range(len(hashes) - 1)):
-        raise RuntimeError("duplicate token hash (cannot happen with 480 random bits)")
-    return hashes, kept
+    return keys, kept
 
 
 def unique_sorted(make, n, existing=()):
@@ -128,8 +147,9 @@ def account_ids(n, existing):
     return unique_sorted(make, n, existing)
 
 
-def family_ids(n, existing=()):
-    return unique_sorted(lambda k: alnum_strings(k, 22), n, existing)
+def family_ids(n, now_ms):
+    """Engine::new_family_id: sortable(created) + 14 alphanumerics; ascending with i."""
+    return [sortable(t) + r for t, r in zip(created_times(n, now_ms), alnum_strings(n, 14))]
 
 
 def pick_sample(xs, k):
@@ -148,8 +168,8 @@ def write_lines(path, lines):
 
 def plan(n_tokens, n_accounts, now_ms, sample, existing_accounts):
     t0 = time.time()
-    hashes, tokens = refresh_tokens(n_tokens, sample) if n_tokens else ([], [])
-    fams = family_ids(n_tokens) if n_tokens else []
+    hashes, tokens = refresh_tokens(n_tokens, sample, now_ms) if n_tokens else ([], [])
+    fams = family_ids(n_tokens, now_ms) if n_tokens else []
     accs = account_ids(n_accounts, existing_accounts) if n_accounts else []
     log(f"generated {n_tokens:,} token hashes + families and {n_accounts:,} account ids in {time.time() - t0:.1f} s")
     return hashes, tokens, fams, accs

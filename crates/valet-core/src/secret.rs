@@ -7,6 +7,7 @@ use std::fmt;
 
 use subtle::ConstantTimeEq;
 
+use crate::clock::{self, Millis};
 use crate::ids::SfId;
 use crate::rand::{self, Random};
 
@@ -38,9 +39,23 @@ impl fmt::Debug for Secret {
 pub struct TokenHash(String);
 
 impl TokenHash {
+    /// The storage key of a bearer value: its SHA-256 in hex, preceded by the value's time head
+    /// when it has one (access tokens, refresh tokens and codes issued since the head was
+    /// added), so that rows written one after another share B-tree pages. A deterministic
+    /// function of the value: storing and looking up agree without knowing the value's kind.
     pub fn of(value: &str) -> TokenHash {
         let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes());
-        TokenHash(hex::encode(d.as_ref()))
+        let mut key = String::with_capacity(TIME_HEAD_LEN + 64);
+        if let Some(head) = time_head(value) {
+            key.push_str(head);
+        }
+        key.push_str(&hex::encode(d.as_ref()));
+        TokenHash(key)
+    }
+    /// The key older releases stored the same value under (the bare digest), for a lookup that
+    /// must still find rows written before the time head existed.
+    pub fn legacy(&self) -> Option<TokenHash> {
+        (self.0.len() == TIME_HEAD_LEN + 64).then(|| TokenHash(self.0[TIME_HEAD_LEN..].to_string()))
     }
     pub fn from_stored(hex: String) -> TokenHash {
         TokenHash(hex)
@@ -57,23 +72,51 @@ impl TokenHash {
 impl fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A prefix is enough to correlate log lines; never the whole digest.
-        write!(f, "TokenHash({}…)", &self.0[..8.min(self.0.len())])
+        let shown = self.0.len().saturating_sub(56).max(8).min(self.0.len());
+        write!(f, "TokenHash({}…)", &self.0[..shown])
     }
 }
 
-/// `<15-char org id>!AQ<96 chars>`: the shape the sf CLI parses the org id from.
-pub fn new_access_token(org: &SfId, rng: &dyn Random) -> Secret {
-    Secret(format!("{}!AQ{}", org.id15(), rand::token_chars(rng, 96)))
+/// Characters of the creation time at the start of an access token's, refresh token's or
+/// code's random part ([`crate::clock::sortable`]).
+const TIME_HEAD_LEN: usize = 8;
+const ACCESS_TOKEN_MARK: &str = "!AQ";
+const REFRESH_TOKEN_PREFIX: &str = "5Aep861";
+const CODE_PREFIX: &str = "aPrx";
+
+/// The time head of a value shaped like one of ours: the 8 sortable characters after the
+/// kind's fixed prefix. The head makes storage keys time-ordered; it only reveals when the
+/// token was issued, which its holder knows anyway (`issued_at`).
+fn time_head(value: &str) -> Option<&str> {
+    let start = if value.get(15..18) == Some(ACCESS_TOKEN_MARK) {
+        18
+    } else if value.starts_with(REFRESH_TOKEN_PREFIX) {
+        REFRESH_TOKEN_PREFIX.len()
+    } else if value.starts_with(CODE_PREFIX) {
+        CODE_PREFIX.len()
+    } else {
+        return None;
+    };
+    let head = value.get(start..start + TIME_HEAD_LEN)?;
+    head.bytes().all(|b| b.is_ascii_alphanumeric()).then_some(head)
 }
 
-/// `5Aep861<80 chars>==`, matching `[A-Za-z0-9._-]+={0,2}` (sf CLI auth URLs).
-pub fn new_refresh_token(rng: &dyn Random) -> Secret {
-    Secret(format!("5Aep861{}==", rand::token_chars(rng, 80)))
+/// `<15-char org id>!AQ<96 chars>`: the shape the sf CLI parses the org id from. The first 8
+/// of the 96 are the issue time ([`TokenHash::of`]), the other 88 random (528 bits).
+pub fn new_access_token(org: &SfId, now: Millis, rng: &dyn Random) -> Secret {
+    Secret(format!("{}{ACCESS_TOKEN_MARK}{}{}", org.id15(), clock::sortable(now), rand::token_chars(rng, 96 - TIME_HEAD_LEN)))
 }
 
-/// `aPrx<80 chars>==` as in Salesforce's web server flow redirect.
-pub fn new_authorization_code(rng: &dyn Random) -> Secret {
-    Secret(format!("aPrx{}==", rand::token_chars(rng, 80)))
+/// `5Aep861<80 chars>==`, matching `[A-Za-z0-9._-]+={0,2}` (sf CLI auth URLs): the issue
+/// time, then 72 random characters (432 bits).
+pub fn new_refresh_token(now: Millis, rng: &dyn Random) -> Secret {
+    Secret(format!("{REFRESH_TOKEN_PREFIX}{}{}==", clock::sortable(now), rand::token_chars(rng, 80 - TIME_HEAD_LEN)))
+}
+
+/// `aPrx<80 chars>==` as in Salesforce's web server flow redirect: the issue time, then 72
+/// random characters.
+pub fn new_authorization_code(now: Millis, rng: &dyn Random) -> Secret {
+    Secret(format!("{CODE_PREFIX}{}{}==", clock::sortable(now), rand::token_chars(rng, 80 - TIME_HEAD_LEN)))
 }
 
 /// Consumer key: `3MVG9` + 80 alphanumerics (about 476 bits; it is an identifier, not a secret).
@@ -113,11 +156,13 @@ mod tests {
     fn token_shapes() {
         let rng = crate::rand::OsRandom;
         let org = SfId::generate(KeyPrefix::Organization, &rng);
-        let at = new_access_token(&org, &rng);
+        let at = new_access_token(&org, 1_764_000_000_000, &rng);
         let (prefix, rest) = at.expose().split_once('!').unwrap();
         assert_eq!(prefix, org.id15());
+        assert_eq!(rest.len(), 98);
         assert!(rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_'));
-        let rt = new_refresh_token(&rng);
+        let rt = new_refresh_token(1_764_000_000_000, &rng);
+        assert_eq!(rt.expose().len(), 89);
         assert!(rt.expose().ends_with("=="));
         assert!(!rt.expose().contains([':', '@', '/', '+']));
         assert_eq!(new_consumer_secret(&rng).expose().len(), 64);
@@ -130,5 +175,29 @@ mod tests {
         assert!(a.ct_eq(&TokenHash::of("x")));
         assert!(!a.ct_eq(&TokenHash::of("y")));
         assert_eq!(a.as_str().len(), 64);
+        assert!(a.legacy().is_none());
+    }
+
+    #[test]
+    fn keys_of_issued_values_sort_by_issue_time() {
+        let rng = crate::rand::OsRandom;
+        let org = SfId::generate(KeyPrefix::Organization, &rng);
+        let makers: [&dyn Fn(Millis) -> Secret; 3] = [
+            &|t| new_access_token(&org, t, &rng),
+            &|t| new_refresh_token(t, &rng),
+            &|t| new_authorization_code(t, &rng),
+        ];
+        for make in makers {
+            let (early, late) = (make(1_764_000_000_000), make(1_764_000_000_001));
+            let (ek, lk) = (early.hash(), late.hash());
+            assert!(ek.as_str() < lk.as_str());
+            assert_eq!(ek.as_str().len(), 72);
+            // The legacy key is the bare digest older releases stored.
+            let digest = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, early.expose().as_bytes()).as_ref());
+            assert_eq!(ek.legacy().unwrap().as_str(), digest);
+        }
+        // Values of other shapes (sessions, JWTs, older tokens without a head) keep the bare digest.
+        assert_eq!(TokenHash::of("5Aep861.bad_head.rest==").as_str().len(), 64);
+        assert_eq!(TokenHash::of("eyJhbGciOiJSUzI1NiJ9.e30.sig").as_str().len(), 64);
     }
 }

@@ -489,10 +489,10 @@ impl Store for SqlStore {
 
     async fn get_code(&self, hash: &TokenHash) -> StoreResult<Option<AuthCode>> {
         let sql = format!(
-            "SELECT {} FROM auth_codes WHERE code_hash = $1",
+            "SELECT {} FROM auth_codes WHERE code_hash IN ($1, $2)",
             rows::CODE_COLS
         );
-        self.fetch_opt(&sql, hash.as_str(), rows::auth_code).await
+        self.fetch_by_token_key(&sql, hash, rows::auth_code).await
     }
 
     async fn consume_code(&self, hash: &TokenHash, family: &TokenFamily, now: Millis) -> StoreResult<bool> {
@@ -569,10 +569,10 @@ impl Store for SqlStore {
 
     async fn get_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>> {
         let sql = format!(
-            "SELECT {} FROM access_tokens t LEFT JOIN token_families f ON f.id = t.family_id WHERE t.token_hash = $1",
+            "SELECT {} FROM access_tokens t LEFT JOIN token_families f ON f.id = t.family_id WHERE t.token_hash IN ($1, $2)",
             rows::ACCESS_COLS_FOLDED
         );
-        self.fetch_opt(&sql, hash.as_str(), rows::access_token).await
+        self.fetch_by_token_key(&sql, hash, rows::access_token).await
     }
 
     async fn revoke_access_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<bool> {
@@ -597,10 +597,10 @@ impl Store for SqlStore {
 
     async fn get_refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>> {
         let sql = format!(
-            "SELECT {} FROM refresh_tokens t LEFT JOIN token_families f ON f.id = t.family_id WHERE t.token_hash = $1",
+            "SELECT {} FROM refresh_tokens t LEFT JOIN token_families f ON f.id = t.family_id WHERE t.token_hash IN ($1, $2)",
             rows::REFRESH_COLS_FOLDED
         );
-        self.fetch_opt(&sql, hash.as_str(), rows::refresh_token).await
+        self.fetch_by_token_key(&sql, hash, rows::refresh_token).await
     }
 
     async fn rotate_refresh_token(
@@ -1155,6 +1155,19 @@ impl SqlStore {
     /// One row by one key, decoded: the shape of every single-row lookup here.
     async fn fetch_opt<T>(&self, sql: &str, key: &str, decode: fn(&sqlx::any::AnyRow) -> StoreResult<T>) -> StoreResult<Option<T>> {
         let row = sqlx::query(sql).bind(key).fetch_optional(&self.pool).await.map_err(db_err)?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    /// A row keyed by a bearer value's storage key, `IN ($1, $2)`: the key, and the bare digest
+    /// a release before time-ordered keys stored the same value under (see `TokenHash::legacy`).
+    async fn fetch_by_token_key<T>(&self, sql: &str, key: &TokenHash, decode: fn(&sqlx::any::AnyRow) -> StoreResult<T>) -> StoreResult<Option<T>> {
+        let legacy = key.legacy();
+        let row = sqlx::query(sql)
+            .bind(key.as_str())
+            .bind(legacy.as_ref().unwrap_or(key).as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
         row.as_ref().map(decode).transpose()
     }
 }

@@ -78,6 +78,7 @@ both_backends!(
     delete_app_removes_everything,
     sessions_and_signing_keys,
     sweep_expired,
+    rows_stored_under_bare_digests_are_found,
 );
 
 // ---- fixtures ----
@@ -210,6 +211,37 @@ fn code_for(user: &User, app: &App, value: &str, expires_at: i64) -> AuthCode {
 }
 
 // ---- bodies ----
+
+/// Rows written before token values carried a time head are keyed by the bare digest; the
+/// time-keyed lookup of the same value still finds them.
+async fn rows_stored_under_bare_digests_are_found(store: Arc<SqlStore>) {
+    let (_org, user, app) = world(&store).await;
+    let fam = family_for(&user, &app, "fam-legacy");
+    store.insert_family(&fam).await.unwrap();
+    let org15 = &user.org_id.as_str()[..15];
+    let (at_value, rt_value, code_value) =
+        (format!("{org15}!AQ0pQ3xYz7legacyAccess"), "5Aep8610pQ3xYz7legacyRefresh==".to_string(), "aPrx0pQ3xYz7legacyCode==".to_string());
+    let keyed = |v: &str| TokenHash::of(v);
+    let bare = |v: &str| keyed(v).legacy().expect("a value with a time head");
+    let mut at = access_for(&fam, &at_value, T0 + 7_200_000);
+    at.token_hash = bare(&at_value);
+    store.insert_access_token(&at).await.unwrap();
+    let mut rt = refresh_for(&fam, &rt_value);
+    rt.token_hash = bare(&rt_value);
+    store.insert_refresh_token(&rt).await.unwrap();
+    let mut code = code_for(&user, &app, &code_value, T0 + 60_000);
+    code.code_hash = bare(&code_value);
+    store.insert_code(&code).await.unwrap();
+
+    let got = store.get_access_token(&keyed(&at_value)).await.unwrap().expect("legacy access token");
+    assert_eq!(got.token_hash, at.token_hash);
+    let got = store.get_refresh_token(&keyed(&rt_value)).await.unwrap().expect("legacy refresh token");
+    assert_eq!(got.token_hash, rt.token_hash);
+    let got = store.get_code(&keyed(&code_value)).await.unwrap().expect("legacy code");
+    assert_eq!(got.code_hash, code.code_hash);
+    // And a time-keyed row is not found by a different value's key.
+    assert!(store.get_access_token(&keyed(&format!("{org15}!AQ0pQ3xYz7other"))).await.unwrap().is_none());
+}
 
 async fn migrate_is_idempotent(store: Arc<SqlStore>) {
     // Already migrated once by the fixture.

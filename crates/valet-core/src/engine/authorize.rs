@@ -303,8 +303,8 @@ impl Engine {
     }
 
     async fn new_code(&self, req: &AuthorizeRequest, user: &User, auth_time: Millis) -> Result<Secret, EngineError> {
-        let code = secret::new_authorization_code(self.rng());
         let now = self.clock.now_ms();
+        let code = secret::new_authorization_code(now, self.rng());
         let record = AuthCode {
             code_hash: code.hash(),
             org_id: user.org_id.clone(),

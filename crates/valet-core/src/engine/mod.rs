@@ -140,23 +140,10 @@ impl Engine {
     /// pages instead of a random page each, and pages written are most of what storing a
     /// token costs.
     pub(crate) fn new_family_id(&self) -> String {
-        let mut id = sortable_time(self.clock.now_ms());
+        let mut id = crate::clock::sortable(self.clock.now_ms());
         id.push_str(&crate::rand::alnum(self.rng.as_ref(), 14));
         id
     }
-}
-
-/// Milliseconds as 8 base-62 characters whose byte order is their time order (62^8 ms is
-/// about 6,900 years).
-fn sortable_time(ms: i64) -> String {
-    const SORTED: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut t = ms.max(0) as u64;
-    let mut head = [b'0'; 8];
-    for c in head.iter_mut().rev() {
-        *c = SORTED[(t % 62) as usize];
-        t /= 62;
-    }
-    head.iter().map(|&b| b as char).collect()
 }
 
 async fn load_or_create_keys(store: &dyn Store, clock: &dyn Clock, master: &MasterKey) -> Result<KeyRing, EngineError> {
@@ -182,15 +169,4 @@ async fn load_or_create_keys(store: &dyn Store, clock: &dyn Clock, master: &Mast
         .or_else(|| all.first().cloned())
         .ok_or_else(|| EngineError::Internal("no signing key".into()))?;
     Ok(KeyRing { active, all })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn family_ids_sort_by_time() {
-        let times = [0i64, 61, 62, 1_700_000_000_000, 1_700_000_000_001, 1_764_000_000_000];
-        let ids: Vec<String> = times.iter().map(|&t| super::sortable_time(t)).collect();
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
-        assert!(ids.iter().all(|i| i.len() == 8));
-    }
 }

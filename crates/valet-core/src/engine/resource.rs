@@ -42,8 +42,7 @@ impl Engine {
         if token.is_empty() || token.len() > 4096 || !(token.contains('!') || looks_like_jwt) {
             return Ok(None);
         }
-        let hash = TokenHash::of(token);
-        let Some(at) = self.store.get_access_token(&hash).await? else { return Ok(None) };
+        let Some(at) = self.store.get_access_token(&TokenHash::of(token)).await? else { return Ok(None) };
         let now = self.clock.now_ms();
         if at.revoked_at.is_some() || at.expires_at <= now {
             return Ok(None);
@@ -52,7 +51,7 @@ impl Engine {
         if !user.active {
             return Ok(None);
         }
-        Ok(Some(TokenContext { token_hash: hash, org_id: at.org_id, user, app_id: at.app_id, scopes: at.scopes, created_at: at.created_at, expires_at: at.expires_at }))
+        Ok(Some(TokenContext { token_hash: at.token_hash, org_id: at.org_id, user, app_id: at.app_id, scopes: at.scopes, created_at: at.created_at, expires_at: at.expires_at }))
     }
 
     /// The `urls` map of the identity service and userinfo, with `{version}` left literal
@@ -254,7 +253,7 @@ impl Engine {
             if at.revoked_at.is_some() {
                 return Err(OAuthError::invalid_token().into());
             }
-            self.store.revoke_access_token(&hash, now).await?;
+            self.store.revoke_access_token(&at.token_hash, now).await?;
             return Ok(());
         }
         if let Some(rt) = self.store.get_refresh_token(&hash).await? {

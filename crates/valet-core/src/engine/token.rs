@@ -152,6 +152,9 @@ impl Engine {
         let hash = TokenHash::of(code);
         let now = self.clock.now_ms();
         let stored = self.store.get_code(&hash).await?.ok_or_else(OAuthError::invalid_code)?;
+        // Writes go by the key the row is stored under (a code issued before time heads existed
+        // is found by its bare digest).
+        let hash = stored.code_hash.clone();
         if stored.app_id != app.id {
             return Err(OAuthError::invalid_code().into());
         }
@@ -197,6 +200,7 @@ impl Engine {
         }
         let hash = TokenHash::of(token);
         let rt = self.store.get_refresh_token(&hash).await?.ok_or_else(OAuthError::expired_refresh_token)?;
+        let hash = rt.token_hash.clone();
         if rt.app_id != app.id {
             return Err(OAuthError::expired_refresh_token().into());
         }
@@ -250,7 +254,7 @@ impl Engine {
         if let Some(successor) = reuse_successor {
             resp.refresh_token = Some(successor.expose().to_string());
         } else if rotating {
-            let new = secret::new_refresh_token(self.rng());
+            let new = secret::new_refresh_token(now, self.rng());
             let record = RefreshToken {
                 token_hash: new.hash(),
                 family_id: rt.family_id.clone(),
@@ -311,7 +315,7 @@ impl Engine {
             let minutes = app.policy.jwt_access_token_minutes as i64;
             (Secret::new(self.jwt_access_token(app, user, &family.scopes, now, minutes)?), minutes * 60_000)
         } else {
-            (secret::new_access_token(&family.org_id, self.rng()), app.policy.session_timeout_minutes as i64 * 60_000)
+            (secret::new_access_token(&family.org_id, now, self.rng()), app.policy.session_timeout_minutes as i64 * 60_000)
         };
         let access_record = AccessToken {
             token_hash: access.hash(),
@@ -325,7 +329,7 @@ impl Engine {
             revoked_at: None,
         };
         let (refresh, refresh_record) = if with_refresh && family.scopes.allows_refresh() && app.policy.refresh_token_policy != RefreshTokenPolicy::ExpireImmediately {
-            let rt = secret::new_refresh_token(self.rng());
+            let rt = secret::new_refresh_token(now, self.rng());
             let expires_at = match app.policy.refresh_token_policy {
                 RefreshTokenPolicy::ExpireAfter { minutes } => Some(now + minutes as i64 * 60_000),
                 _ => None,
