@@ -29,11 +29,21 @@ pub struct Discovery {
     pub claims_supported: Vec<String>,
 }
 
+/// A public key of `/id/keys`: RSA keys carry `n` and `e`, EC keys `crv`, `x` and `y`; the
+/// other kind's members are left out, so RSA keys read exactly as Salesforce's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
     pub kty: String,
-    pub n: String,
-    pub e: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
     pub alg: String,
     #[serde(rename = "use")]
     pub use_: String,

@@ -3,6 +3,7 @@
 
 mod common;
 
+use base64::Engine as _;
 use common::*;
 use serde_json::Value;
 
@@ -322,4 +323,38 @@ both_backends!(discovery_and_jwks, |app: &TestApp| async move {
     let k = &jwks["keys"][0];
     assert_eq!((k["kty"].as_str(), k["alg"].as_str(), k["use"].as_str(), k["e"].as_str()), (Some("RSA"), Some("RS256"), Some("sig"), Some("AQAB")));
     assert!(k["kid"].as_str().unwrap().chars().all(|c| c.is_ascii_digit()));
+    // The ES256 key of JWT access tokens follows: x and y only, each a 32-byte coordinate.
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "{jwks}");
+    let ec = &jwks["keys"][1];
+    let names: Vec<&str> = ec.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(names, ["alg", "crv", "kid", "kty", "use", "x", "y"], "{ec}");
+    assert_eq!((ec["kty"].as_str(), ec["crv"].as_str(), ec["alg"].as_str(), ec["use"].as_str()), (Some("EC"), Some("P-256"), Some("ES256"), Some("sig")));
+    for c in ["x", "y"] {
+        assert_eq!(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(ec[c].as_str().unwrap()).unwrap().len(), 32);
+    }
+    assert!(ec["kid"].as_str().unwrap().chars().all(|c| c.is_ascii_digit()) && ec["kid"] != k["kid"]);
+});
+
+// A database from before ES256 access tokens holds only the RSA key: the next start adds the EC
+// key, once however many processes start at the same moment, and keeps the RSA key.
+both_backends!(a_missing_signing_key_is_created_once_at_start, |app: &TestApp| async move {
+    use std::sync::Arc;
+    use valet_core::{Engine, EngineConfig};
+    let rsa_kid = app.engine.keys().active.kid.clone();
+    sqlx::query("DELETE FROM signing_keys WHERE alg = 'ES256'").execute(app.sql_store().pool()).await.unwrap();
+    let start = || {
+        let store: Arc<dyn valet_core::store::Store> = Arc::new(app.sql_store().clone());
+        Engine::start(store, Arc::new(app.clock.clone()), Arc::new(valet_core::rand::OsRandom), app.master.clone(), EngineConfig::new(&app.base))
+    };
+    let (a, b, c, d) = tokio::join!(start(), start(), start(), start());
+    let rings: Vec<_> = [a, b, c, d].into_iter().map(|e| e.unwrap().keys()).collect();
+    for ring in &rings {
+        assert_eq!(ring.active.kid, rsa_kid);
+        assert_eq!(ring.active_es256.kid, rings[0].active_es256.kid, "every process uses the same EC key");
+        assert_eq!(ring.all.len(), 2);
+    }
+    let stored = valet_core::store::Store::list_signing_keys(app.sql_store()).await.unwrap();
+    let mut algs: Vec<&str> = stored.iter().map(|r| r.alg.as_str()).collect();
+    algs.sort();
+    assert_eq!(algs, ["ES256", "RS256"], "one key per algorithm");
 });

@@ -1,7 +1,7 @@
 //! Logout: RP-initiated logout (OIDC RP-Initiated Logout 1.0), the apps' single logout URLs
 //! (front-channel) and OIDC Back-Channel Logout 1.0 logout tokens.
 
-use crate::model::{App, User};
+use crate::model::{App, JwsAlg, User};
 
 use super::{Engine, EngineError};
 
@@ -29,7 +29,8 @@ impl Engine {
             return Ok(None);
         }
         let keys = self.keys();
-        let Some(claims) = keys.all.iter().find_map(|k| k.verify_jwt(hint)) else { return Ok(None) };
+        // ID tokens are RS256 only: an ES256 JWT (an access token) is never a hint.
+        let Some(claims) = keys.all.iter().filter(|k| k.alg() == JwsAlg::Rs256).find_map(|k| k.verify_jwt(hint)) else { return Ok(None) };
         if claims.get("iss").and_then(|v| v.as_str()) != Some(self.config.issuer.as_str()) {
             return Ok(None);
         }

@@ -22,6 +22,7 @@ use crate::cache::CachedStore;
 use crate::clock::Clock;
 use crate::ids::SfId;
 use crate::keys::{KeyError, KeyRing, MasterKey, SigningKey};
+use crate::model::{JwsAlg, SigningKeyRecord};
 use crate::rand::Random;
 use crate::store::{Store, StoreError};
 
@@ -83,8 +84,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds the engine, loading the signing keys (and creating the first one on an empty
-    /// database). The engine reads through a [`CachedStore`] over `store`, watched on the
+    /// Builds the engine, loading the signing keys (and creating the RS256 and ES256 ones when
+    /// missing). The engine reads through a [`CachedStore`] over `store`, watched on the
     /// current tokio runtime; [`Engine::store`] is that cached store, so writes through it
     /// invalidate the cache.
     pub async fn start(
@@ -146,27 +147,28 @@ impl Engine {
     }
 }
 
+/// Loads the signing keys, first creating whichever of the RS256 and ES256 keys is missing:
+/// both on an empty database, the ES256 one on a database from before ES256 access tokens.
 async fn load_or_create_keys(store: &dyn Store, clock: &dyn Clock, master: &MasterKey) -> Result<KeyRing, EngineError> {
-    let records = store.list_signing_keys().await?;
-    if records.is_empty() {
-        let (key, record) = SigningKey::generate("1".to_string(), master, clock.now_ms())?;
+    // Each pass adds one missing key (or loses the race for it), so this ends after a few.
+    for _ in 0..2 * JwsAlg::ALL.len() + 1 {
+        let records = store.list_signing_keys().await?;
+        let Some(missing) = JwsAlg::ALL.into_iter().find(|alg| !records.iter().any(|r| r.alg == alg.as_str())) else {
+            return Ok(KeyRing::from_records(&records, master)?);
+        };
+        let (_, record) = SigningKey::generate(missing, next_kid(&records), master, clock.now_ms())?;
         match store.insert_signing_key(&record).await {
-            Ok(()) => return Ok(KeyRing { active: key.clone(), all: vec![key] }),
-            // Another process created it at the same moment: use theirs.
-            Err(StoreError::Conflict(_)) => {}
+            // Another process created a key with this kid at the same moment: list again, and
+            // use theirs if it was this one.
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        return Box::pin(load_or_create_keys(store, clock, master)).await;
     }
-    let mut all = Vec::with_capacity(records.len());
-    for r in &records {
-        all.push(SigningKey::from_record(r, master)?);
-    }
-    let active = records
-        .iter()
-        .position(|r| r.active)
-        .and_then(|i| all.get(i).cloned())
-        .or_else(|| all.first().cloned())
-        .ok_or_else(|| EngineError::Internal("no signing key".into()))?;
-    Ok(KeyRing { active, all })
+    Err(EngineError::Internal("the signing keys could not be created".into()))
+}
+
+/// Kids are short numeric strings, as Salesforce's: one more than the largest so far.
+fn next_kid(records: &[SigningKeyRecord]) -> String {
+    let max = records.iter().filter_map(|r| r.kid.parse::<u64>().ok()).max().unwrap_or(0);
+    (max + 1).to_string()
 }

@@ -32,6 +32,8 @@ pub struct TestApp {
     /// The data API behind `/services/data` (to define custom objects, seed rows).
     pub data: Arc<valet_data::DataApi>,
     pub clock: ManualClock,
+    /// The master key the engine was started with (to start another engine on the database).
+    pub master: MasterKey,
     pub org_id: String,
     pub user: User,
     pub app: App,
@@ -79,8 +81,9 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let clock = ManualClock::new(SystemClock.now_ms());
+        let master = MasterKey::generate(&OsRandom);
         let engine = Arc::new(
-            Engine::start(Arc::new(store.clone()), Arc::new(clock.clone()), Arc::new(OsRandom), MasterKey::generate(&OsRandom), EngineConfig::new(&base))
+            Engine::start(Arc::new(store.clone()), Arc::new(clock.clone()), Arc::new(OsRandom), master.clone(), EngineConfig::new(&base))
                 .await
                 .unwrap(),
         );
@@ -119,6 +122,7 @@ impl TestApp {
             engine,
             data,
             clock,
+            master,
             org_id: org.id.to_string(),
             user,
             secret: created.consumer_secret.as_ref().unwrap().expose().to_string(),
@@ -138,6 +142,11 @@ impl TestApp {
         if let Some(s) = &self.schema {
             valet_store::testing::drop_postgres_schema(s).await.unwrap();
         }
+    }
+
+    /// The database itself, under the engine's cache.
+    pub fn sql_store(&self) -> &SqlStore {
+        &self.store
     }
 
     pub fn url(&self, path: &str) -> String {
