@@ -219,6 +219,9 @@ pub struct AppPolicy {
     pub jwt_access_tokens: bool,
     /// Named-user JWT access-token lifetime: 1, 5, 10, 15 or 30 minutes.
     pub jwt_access_token_minutes: u32,
+    /// How JWT access tokens are signed: RS256 as Salesforce, or ES256 for resource servers
+    /// that accept it (much cheaper to sign). ID tokens are RS256 either way.
+    pub jwt_access_token_alg: JwsAlg,
     pub introspect_all_tokens: bool,
     pub id_token: IdTokenSettings,
     pub asset_tokens: AssetTokenSettings,
@@ -260,6 +263,7 @@ impl Default for AppPolicy {
             jwt_certificate_pem: None,
             jwt_access_tokens: false,
             jwt_access_token_minutes: 30,
+            jwt_access_token_alg: JwsAlg::Rs256,
             introspect_all_tokens: false,
             id_token: IdTokenSettings::default(),
             asset_tokens: AssetTokenSettings::default(),
@@ -588,6 +592,7 @@ fn prune_unknown(value: &mut serde_json::Value, shape: &serde_json::Value) {
 
 #[cfg(test)]
 mod stored_json_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     #[test]
@@ -600,5 +605,17 @@ mod stored_json_tests {
         assert!(serde_json::from_str::<AppPolicy>(text).is_err(), "admin input stays strict");
         let s: OrgSettings = from_stored_json(r#"{"require_pkce": true, "new_block": false}"#).unwrap();
         assert!(s.require_pkce);
+    }
+
+    #[test]
+    fn jwt_access_token_alg_defaults_to_rs256() {
+        let old: AppPolicy = from_stored_json(r#"{"jwt_access_tokens": true}"#).unwrap();
+        assert_eq!(old.jwt_access_token_alg, JwsAlg::Rs256, "policies stored before the option read as before");
+        let p: AppPolicy = serde_json::from_str(r#"{"jwt_access_token_alg": "ES256"}"#).unwrap();
+        assert_eq!(p.jwt_access_token_alg, JwsAlg::Es256);
+        assert_eq!(serde_json::to_value(p).unwrap()["jwt_access_token_alg"], "ES256");
+        for bad in [r#""es256""#, r#""HS256""#, r#""none""#, "1"] {
+            assert!(serde_json::from_str::<AppPolicy>(&format!(r#"{{"jwt_access_token_alg": {bad}}}"#)).is_err(), "{bad}");
+        }
     }
 }

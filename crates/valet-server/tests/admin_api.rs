@@ -166,6 +166,8 @@ both_backends!(apps_crud_policy_merge_and_secrets, |app: &TestApp| async move {
     assert_eq!(u["policy"]["refresh_token_policy"], json!({"kind": "valid_until_revoked"}));
     assert_eq!(u["policy"]["require_pkce"], false);
     assert_eq!((u["name"].as_str(), u["scopes"].clone(), u["callback_urls"].clone()), (Some("Billing 2"), json!(["api", "id"]), json!(["https://b.example/cb"])));
+    let (s, u, _) = call(app, Method::PATCH, &url, t, Some(json!({"policy": {"jwt_access_tokens": true, "jwt_access_token_alg": "ES256"}}))).await;
+    assert_eq!((s, &u["policy"]["jwt_access_token_alg"]), (200, &json!("ES256")), "{u}");
     let (s, same, _) = call(app, Method::PATCH, &url, t, Some(json!({}))).await;
     assert_eq!((s, &same["policy"]), (200, &u["policy"]), "an empty patch changes nothing");
     // Unknown keys are 400 naming the key; wrong types too; engine refusals are 422.
@@ -174,6 +176,8 @@ both_backends!(apps_crud_policy_merge_and_secrets, |app: &TestApp| async move {
         (json!({"policy": {"id_token": {"bogus": 1}}}), 400, "invalid_request", Some("policy.id_token.bogus")),
         (json!({"policy": {"session_timeout_minutes": "long"}}), 400, "invalid_request", Some("policy.session_timeout_minutes")),
         (json!({"policy": {"permitted_users": "Everyone"}}), 400, "invalid_request", Some("policy.permitted_users")),
+        (json!({"policy": {"jwt_access_token_alg": "HS256"}}), 400, "invalid_request", Some("policy.jwt_access_token_alg")),
+        (json!({"policy": {"jwt_access_token_alg": "es256"}}), 400, "invalid_request", Some("policy.jwt_access_token_alg")),
         (json!({"policy": [1]}), 400, "invalid_request", Some("policy")),
         (json!({"colour": "red"}), 400, "invalid_request", Some("colour")),
         (json!([]), 400, "invalid_request", None),
@@ -720,7 +724,7 @@ impl Gen {
         const KEYS: &[&str] = &[
             "name", "callback_urls", "scopes", "is_public", "policy", "retire_old", "username", "password", "email", "first_name", "last_name", "active", "is_admin", "label",
             "require_pkce", "session_timeout_minutes", "refresh_token_policy", "minutes", "kind", "id_token", "valid_minutes", "permitted_users", "custom_attributes",
-            "allow_username_password_flow", "idle_refresh_token_ttl_days", "jwt_access_token_minutes", "single_logout_url", "bogus",
+            "allow_username_password_flow", "idle_refresh_token_ttl_days", "jwt_access_token_minutes", "jwt_access_token_alg", "single_logout_url", "bogus",
             "label_plural", "type", "length", "precision", "scale", "required", "values", "reference_to", "all",
         ];
         match if depth > 3 { self.below(4) } else { self.below(7) } {

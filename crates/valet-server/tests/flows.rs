@@ -352,6 +352,7 @@ both_backends!(jwt_access_tokens_work_and_revoke, |app: &TestApp| async move {
     let header: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(at.split('.').next().unwrap()).unwrap()).unwrap();
     assert_eq!(header["typ"], "JWT");
     assert_eq!(header["tty"], "sfdc-core-token");
+    assert_eq!(header["kid"], app.engine.keys().active.kid, "RS256 with the RSA key by default");
     let claims = verify_jwt(app, &at).await;
     assert_eq!(claims["scp"], "api refresh_token");
     assert_eq!(claims["client_id"], app.app.consumer_key);
@@ -359,6 +360,84 @@ both_backends!(jwt_access_tokens_work_and_revoke, |app: &TestApp| async move {
     assert_eq!(app.userinfo_status(&at).await, 200);
     app.client().post(app.url("/services/oauth2/revoke")).form(&[("token", at.as_str())]).send().await.unwrap();
     assert_eq!(app.userinfo_status(&at).await, 403);
+});
+
+both_backends!(es256_jwt_access_tokens, |app: &TestApp| async move {
+    use valet_core::model::{AssetTokenSettings, JwsAlg};
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = |jwt: &str| -> Value { serde_json::from_slice(&b64.decode(jwt.split('.').next().unwrap()).unwrap()).unwrap() };
+    let policy = AppPolicy {
+        jwt_access_tokens: true,
+        jwt_access_token_alg: JwsAlg::Es256,
+        enable_client_credentials_flow: true,
+        client_credentials_user: Some("jane@example.com".into()),
+        asset_tokens: AssetTokenSettings { enabled: true, ..Default::default() },
+        ..AppPolicy::default()
+    };
+    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy.clone()), ..Default::default() }).await.unwrap();
+    let t = app.tokens("api openid refresh_token").await;
+    let r = app.client().post(app.url("/services/oauth2/token")).basic_auth(&app.app.consumer_key, Some(&app.secret)).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+    let cc: Value = r.json().await.unwrap();
+    let r = app
+        .client()
+        .post(app.url("/services/oauth2/token"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap()), ("client_id", &app.app.consumer_key), ("client_secret", &app.secret)])
+        .send()
+        .await
+        .unwrap();
+    let refreshed: Value = r.json().await.unwrap();
+    let introspect = |token: String| {
+        let c = app.client();
+        let url = app.url("/services/oauth2/introspect");
+        let form = [("token", token), ("client_id", app.app.consumer_key.clone()), ("client_secret", app.secret.clone())];
+        async move { c.post(url).form(&form).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let me = |token: String| {
+        let c = app.client();
+        let url = app.url("/services/data/v62.0/chatter/users/me");
+        async move { c.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    for (flow, resp) in [("web server", &t), ("client credentials", &cc), ("refresh", &refreshed)] {
+        let at = resp["access_token"].as_str().unwrap_or_else(|| panic!("{flow}: {resp}")).to_string();
+        let h = header(&at);
+        assert_eq!((h["typ"].as_str(), h["tty"].as_str()), (Some("JWT"), Some("sfdc-core-token")), "{flow}");
+        assert_ne!(h["kid"], app.engine.keys().active.kid, "{flow}: not the RSA key");
+        let claims = verify_jwt_alg(app, &at, "ES256").await;
+        assert_eq!(claims["client_id"], app.app.consumer_key, "{flow}");
+        assert_eq!(claims["sub"], format!("uid:{}", app.user.id), "{flow}");
+        assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 30 * 60, "{flow}");
+        let r = me(at.clone()).await;
+        assert_eq!(r.status(), 200, "{flow}: a Bearer on the REST API");
+        assert_eq!(r.json::<Value>().await.unwrap()["id"], app.user.id.as_str());
+        let i = introspect(at.clone()).await;
+        assert_eq!((i["active"].as_bool(), i["token_type"].as_str()), (Some(true), Some("access_token")), "{flow}: {i}");
+        assert_eq!(app.userinfo_status(&at).await, 200, "{flow}");
+    }
+    // ID tokens stay RS256.
+    verify_jwt(app, t["id_token"].as_str().unwrap()).await;
+    // A forged signature is no token, whatever its claims.
+    let at = t["access_token"].as_str().unwrap();
+    let (input, sig) = at.rsplit_once('.').unwrap();
+    let mut sig = b64.decode(sig).unwrap();
+    sig[10] ^= 1;
+    let forged = format!("{input}.{}", b64.encode(&sig));
+    assert_eq!(me(forged.clone()).await.status(), 401);
+    assert_eq!(introspect(forged).await["active"], false);
+    // An ES256 access token is a subject token for asset tokens; the asset token is RS256.
+    let actor = format!("{}.{}.", b64.encode(r#"{"alg":"none"}"#), b64.encode(r#"{"did":"device-7"}"#));
+    let asset = asset_token(app, at, &actor).await;
+    assert_eq!(verify_jwt(app, asset["access_token"].as_str().unwrap()).await["did"], "device-7", "{asset}");
+    // Revocation works as for any token.
+    app.client().post(app.url("/services/oauth2/revoke")).form(&[("token", at)]).send().await.unwrap();
+    assert_eq!(me(at.to_string()).await.status(), 401);
+    // Back to RS256: the next token is Salesforce's again.
+    let policy = AppPolicy { jwt_access_token_alg: JwsAlg::Rs256, ..policy };
+    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    let r = app.client().post(app.url("/services/oauth2/token")).basic_auth(&app.app.consumer_key, Some(&app.secret)).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+    let at = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    assert_eq!(header(&at)["kid"], app.engine.keys().active.kid);
+    verify_jwt(app, &at).await;
+    assert_eq!(me(at).await.status(), 200);
 });
 
 both_backends!(headless_code_and_credentials_flow, |app: &TestApp| async move {
@@ -470,6 +549,20 @@ fn external_issuer() -> (Value, impl Fn(&Value) -> String) {
     (jwks, sign)
 }
 
+/// Exchanges a Valet access token and a device's actor token for an asset token.
+async fn asset_token(app: &TestApp, subject: &str, actor: &str) -> Value {
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+        ("subject_token", subject),
+        ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+        ("actor_token", actor),
+        ("actor_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+        ("client_id", app.app.consumer_key.as_str()),
+        ("client_secret", app.secret.as_str()),
+    ];
+    app.client().post(app.url("/services/oauth2/token")).form(&form).send().await.unwrap().json().await.unwrap()
+}
+
 both_backends!(token_exchange_with_trusted_issuers_and_asset_tokens, |app: &TestApp| async move {
     use valet_core::model::{AssetTokenSettings, TrustedIssuer};
     let (jwks, sign) = external_issuer();
@@ -552,22 +645,7 @@ both_backends!(token_exchange_with_trusted_issuers_and_asset_tokens, |app: &Test
     .await;
     // The subject token type must be an access token for asset tokens.
     assert_eq!((s, a["error"].as_str()), (400, Some("invalid_request")));
-    let c = app.client();
-    let r = c
-        .post(app.url("/services/oauth2/token"))
-        .form(&[
-            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
-            ("subject_token", t["access_token"].as_str().unwrap()),
-            ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
-            ("actor_token", actor.as_str()),
-            ("actor_token_type", "urn:ietf:params:oauth:token-type:jwt"),
-            ("client_id", app.app.consumer_key.as_str()),
-            ("client_secret", app.secret.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let a: Value = r.json().await.unwrap();
+    let a = asset_token(app, t["access_token"].as_str().unwrap(), &actor).await;
     assert_eq!(a["issued_token_type"], "urn:ietf:params:oauth:token-type:jwt");
     assert_eq!(a["expires_in"], 60);
     let claims = verify_jwt(app, a["access_token"].as_str().unwrap()).await;

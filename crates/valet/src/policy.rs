@@ -78,7 +78,7 @@ fn from_value(value: Value) -> Result<AppPolicy, String> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use valet_core::model::RefreshTokenPolicy;
+    use valet_core::model::{JwsAlg, RefreshTokenPolicy};
 
     #[test]
     fn sets_fields_by_path() {
@@ -137,6 +137,19 @@ mod tests {
             p.refresh_token_policy,
             RefreshTokenPolicy::ExpireIfUnused { minutes: 5 }
         );
+    }
+
+    #[test]
+    fn unit_enums_from_plain_words() {
+        let p = apply(
+            &AppPolicy::default(),
+            None,
+            &["jwt_access_token_alg=ES256".into()],
+        )
+        .unwrap();
+        assert_eq!(p.jwt_access_token_alg, JwsAlg::Es256);
+        let e = apply(&p, None, &["jwt_access_token_alg=HS256".into()]).unwrap_err();
+        assert!(e.contains("jwt_access_token_alg"), "{e}");
     }
 
     #[test]

@@ -420,11 +420,13 @@ impl Engine {
     /// A JWT-based access token in the shape of Salesforce's (spec §2.3: the sf CLI detects
     /// it by the header `typ`). Its hash is stored like an opaque token's, so revocation and
     /// introspection work the same; resource servers may also verify it from the JWKS alone.
+    /// Signed RS256 as Salesforce's, or ES256 when the app's policy says so.
     fn jwt_access_token(&self, app: &App, user: &User, scopes: &ScopeSet, now_ms: i64, minutes: i64) -> Result<String, EngineError> {
         let keys = self.keys();
+        let key = keys.signer(app.policy.jwt_access_token_alg);
         let now = now_ms.div_euclid(1000);
         let header = serde_json::json!({
-            "tnk": user.org_id.id15(), "ver": "1.0", "kid": keys.active.kid, "tty": "sfdc-core-token", "typ": "JWT", "alg": "RS256"
+            "tnk": user.org_id.id15(), "ver": "1.0", "kid": key.kid, "tty": "sfdc-core-token", "typ": "JWT", "alg": key.alg().as_str()
         });
         let claims = serde_json::json!({
             "scp": scopes.to_string(),
@@ -440,7 +442,7 @@ impl Engine {
             "iat": now,
             "client_id": app.consumer_key,
         });
-        Ok(keys.active.sign_jwt_with_header(&header, &claims)?)
+        Ok(key.sign_jwt_with_header(&header, &claims)?)
     }
 
     /// An RS256 ID token (spec §6.7): `sub` is the identity URL, `aud` the consumer key.

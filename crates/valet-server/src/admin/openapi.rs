@@ -376,6 +376,7 @@ fn schemas() -> Value {
                 "jwt_certificate_pem": { "type": ["string", "null"], "maxLength": 4000, "description": "PEM certificate for the JWT bearer flow" },
                 "jwt_access_tokens": { "type": "boolean", "default": false },
                 "jwt_access_token_minutes": { "type": "integer", "enum": [1, 5, 10, 15, 30], "default": 30 },
+                "jwt_access_token_alg": { "type": "string", "enum": ["RS256", "ES256"], "default": "RS256", "description": "How JWT access tokens are signed: RS256 as Salesforce, or ES256 (P-256, far cheaper to sign). ID tokens are RS256 either way" },
                 "introspect_all_tokens": { "type": "boolean", "default": false },
                 "id_token": r("IdTokenSettings"),
                 "asset_tokens": r("AssetTokenSettings"),

@@ -324,15 +324,34 @@ pub fn jwt_claims(jwt: &str) -> Value {
 
 /// Verifies an RS256 JWT against the server's JWKS.
 pub async fn verify_jwt(app: &TestApp, jwt: &str) -> Value {
+    verify_jwt_alg(app, jwt, "RS256").await
+}
+
+/// Verifies a JWT whose header says `alg` (RS256 or ES256) with the JWKS key of its `kid`,
+/// from the published members alone (`n`/`e`, or `x`/`y`).
+pub async fn verify_jwt_alg(app: &TestApp, jwt: &str, alg: &str) -> Value {
+    use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let jwks: Value = app.client().get(app.url("/id/keys")).send().await.unwrap().json().await.unwrap();
-    let header: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(jwt.split('.').next().unwrap()).unwrap()).unwrap();
-    assert_eq!(header["alg"], "RS256");
+    let header: Value = serde_json::from_slice(&b64.decode(jwt.split('.').next().unwrap()).unwrap()).unwrap();
+    assert_eq!(header["alg"], alg);
     let key = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == header["kid"]).expect("kid in JWKS");
-    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key["n"].as_str().unwrap()).unwrap();
-    let e = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key["e"].as_str().unwrap()).unwrap();
+    assert_eq!(key["alg"], alg, "the key of the kid is of the header's algorithm");
+    let member = |name: &str| b64.decode(key[name].as_str().unwrap_or_else(|| panic!("{name} in {key}"))).unwrap();
     let (input, sig) = jwt.rsplit_once('.').unwrap();
-    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sig).unwrap();
-    let pk = aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e };
-    pk.verify(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256, input.as_bytes(), &sig).expect("signature verifies");
+    let sig = b64.decode(sig).unwrap();
+    match alg {
+        "RS256" => {
+            let (n, e) = (member("n"), member("e"));
+            let pk = aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e };
+            pk.verify(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256, input.as_bytes(), &sig).expect("signature verifies");
+        }
+        "ES256" => {
+            assert_eq!((key["kty"].as_str(), key["crv"].as_str()), (Some("EC"), Some("P-256")));
+            let point = [vec![4u8], member("x"), member("y")].concat();
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point).verify(input.as_bytes(), &sig).expect("signature verifies");
+        }
+        other => panic!("unexpected alg {other}"),
+    }
     jwt_claims(jwt)
 }
