@@ -16,6 +16,7 @@ use sqlx::{Any, Executor, Transaction};
 use valet_core::store::{StoreError, StoreResult};
 
 mod rows;
+mod sqlite_writer;
 mod store_impl;
 pub mod testing;
 mod tokens;
@@ -64,7 +65,7 @@ impl std::fmt::Display for Backend {
 /// never corrupt); foreign keys are off by default in SQLite and the schema relies on them;
 /// statement journals (a multi-row INSERT inside a transaction has one) stay in memory
 /// instead of being a temporary file created and deleted per statement.
-const SQLITE_PRAGMAS: &[&str] = &[
+pub(crate) const SQLITE_PRAGMAS: &[&str] = &[
     "PRAGMA busy_timeout = 5000",
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
@@ -114,7 +115,7 @@ impl SqlStore {
         let pool = options.connect(url).await.map_err(|e| {
             StoreError::Backend(format!("cannot connect to the {backend} database: {e}"))
         })?;
-        let tokens = tokens::GroupCommit::start(pool.clone(), backend);
+        let tokens = tokens::GroupCommit::start(pool.clone(), backend, url)?;
         Ok(SqlStore { pool, backend, tokens })
     }
 
@@ -134,6 +135,7 @@ impl SqlStore {
 
     /// Closes every connection (waiting for those in use), e.g. before dropping a test schema.
     pub async fn close(&self) {
+        self.tokens.close();
         self.pool.close().await;
     }
 

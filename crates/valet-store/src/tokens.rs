@@ -16,6 +16,7 @@ use valet_core::model::{AccessToken, RefreshToken, TokenFamily};
 use valet_core::secret::TokenHash;
 use valet_core::store::{Issuance, StoreError, StoreResult};
 
+use crate::sqlite_writer::{self, Msg};
 use crate::{begin_write_on, db_err, unique_violation, Backend};
 
 /// One table's INSERT: its columns with their PostgreSQL types, and how a row becomes a JSON
@@ -102,6 +103,23 @@ pub(crate) const REFRESH_TOKENS: RowInsert<RefreshToken> = RowInsert {
 };
 
 impl<T> RowInsert<T> {
+    /// One row's `INSERT INTO table (...) VALUES (?1, ...)` (the SQLite writer's statement).
+    pub(crate) fn values_sql(&self) -> String {
+        let names: Vec<&str> = self.columns.iter().map(|(n, _)| *n).collect();
+        let params: Vec<String> = (1..=self.columns.len()).map(|i| format!("?{i}")).collect();
+        format!("INSERT INTO {} ({}) VALUES ({})", self.table, names.join(", "), params.join(", "))
+    }
+
+    /// The row's values, in column order, as a JSON array.
+    pub(crate) fn row(&self, row: &T) -> serde_json::Value {
+        (self.row)(row)
+    }
+
+    /// The kind of row, for a conflict's message.
+    pub(crate) fn what(&self) -> &'static str {
+        self.what
+    }
+
     /// `INSERT INTO table (...) SELECT <each column of the JSON row> FROM <the rows in $1>`.
     fn sql(&self, backend: Backend) -> String {
         self.sql_with(backend, 1)
@@ -219,35 +237,56 @@ impl BatchSql {
 }
 
 /// The most issuances one transaction takes.
-const MAX_BATCH: usize = 256;
+pub(crate) const MAX_BATCH: usize = 256;
 /// Requests waiting for the writer beyond this make callers wait to enqueue (back-pressure).
 const QUEUE: usize = 4096;
 
-struct Job {
-    issuance: Issuance,
-    done: oneshot::Sender<StoreResult<()>>,
+pub(crate) struct Job {
+    pub(crate) issuance: Issuance,
+    pub(crate) done: oneshot::Sender<StoreResult<()>>,
 }
 
-/// The handle to the writer task; dropping every handle stops it.
+/// The handle to the writer; dropping every handle stops it.
 #[derive(Debug, Clone)]
-pub(crate) struct GroupCommit {
-    jobs: mpsc::Sender<Job>,
+pub(crate) enum GroupCommit {
+    /// A task on the tokio runtime writing through a pooled connection (PostgreSQL, and an
+    /// in-memory SQLite database that no second connection could open).
+    Pooled(mpsc::Sender<Job>),
+    /// A SQLite file: the writer thread of [`crate::sqlite_writer`].
+    Sqlite(std::sync::mpsc::Sender<Msg>),
 }
 
 impl GroupCommit {
-    /// Starts the writer on the current tokio runtime.
-    pub(crate) fn start(pool: AnyPool, backend: Backend) -> GroupCommit {
+    /// Starts the writer for the database at `url` (a thread for a SQLite file, else a task on
+    /// the current tokio runtime).
+    pub(crate) fn start(pool: AnyPool, backend: Backend, url: &str) -> StoreResult<GroupCommit> {
+        if backend == Backend::Sqlite {
+            if let Some(file) = sqlite_writer::file_of(url) {
+                return Ok(GroupCommit::Sqlite(sqlite_writer::start(file)?));
+            }
+        }
         let (jobs, rx) = mpsc::channel(QUEUE);
         tokio::spawn(writer(pool, backend, rx));
-        GroupCommit { jobs }
+        Ok(GroupCommit::Pooled(jobs))
     }
 
     /// Stores one issuance; returns once the transaction that holds it has committed.
     pub(crate) async fn submit(&self, issuance: Issuance) -> StoreResult<()> {
         let (done, wait) = oneshot::channel();
         let stopped = || StoreError::Backend("the token writer has stopped".into());
-        self.jobs.send(Job { issuance, done }).await.map_err(|_| stopped())?;
+        let job = Job { issuance, done };
+        match self {
+            GroupCommit::Pooled(jobs) => jobs.send(job).await.map_err(|_| stopped())?,
+            GroupCommit::Sqlite(jobs) => jobs.send(Msg::Job(job)).map_err(|_| stopped())?,
+        }
         wait.await.map_err(|_| stopped())?
+    }
+
+    /// Lets go of the writer's connection (the store is closing).
+    pub(crate) fn close(&self) {
+        if let GroupCommit::Sqlite(jobs) = self {
+            let _ = jobs.send(Msg::Close);
+        }
     }
 }
 
