@@ -262,7 +262,7 @@ impl GroupCommit {
     pub(crate) fn start(pool: AnyPool, backend: Backend, url: &str) -> StoreResult<GroupCommit> {
         if backend == Backend::Sqlite {
             if let Some(file) = sqlite_writer::file_of(url) {
-                return Ok(GroupCommit::Sqlite(sqlite_writer::start(file)?));
+                return Ok(GroupCommit::Sqlite(sqlite_writer::start(file, pool)?));
             }
         }
         let (jobs, rx) = mpsc::channel(QUEUE);

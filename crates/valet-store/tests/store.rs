@@ -1432,3 +1432,33 @@ async fn rejects_unknown_urls() {
         Err(StoreError::Backend(_))
     ));
 }
+
+/// The token writer's commits reach the database file through the background checkpointer,
+/// well before the WAL is big enough for a connection to checkpoint by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpointer_copies_the_wal_into_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqlStore::sqlite_in_dir(dir.path()).await.unwrap());
+    store.migrate().await.unwrap();
+    let (_org, user, app) = world(&store).await;
+    let db = dir.path().join("valet.db");
+    // Everything so far reaches the file, then measure from there.
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(store.pool()).await.unwrap();
+    let before = std::fs::metadata(&db).unwrap().len();
+    for i in 0..300 {
+        let family = family_for(&user, &app, &format!("fam-ckpt-{i}"));
+        let issuance = Issuance { access: access_for(&family, &format!("at-ckpt-{i}"), T0 + 60_000), refresh: None, family: Some(family), touch_refresh: None };
+        store.store_issuance(issuance).await.unwrap();
+    }
+    let wal = dir.path().join("valet.db-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0, "the writes went to the WAL");
+    let mut grown = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        grown = std::fs::metadata(&db).unwrap().len() > before;
+        if grown {
+            break;
+        }
+    }
+    assert!(grown, "no checkpoint copied the WAL into the database file");
+}
