@@ -19,11 +19,6 @@ mod setup;
 
 use std::process::ExitCode;
 
-/// mimalloc: allocation is a tenth of a token request's CPU under glibc's malloc, and mimalloc
-/// returns freed pages to the OS, so one login's Argon2 memory (19 MiB) does not stay resident.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::Parser;
 
 /// A failed command: how it is reported and which exit code it gets.
