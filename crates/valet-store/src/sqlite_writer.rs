@@ -17,14 +17,24 @@ use std::time::Duration;
 use sqlx::AnyPool;
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use valet_core::clock::Millis;
+use valet_core::model::{AuthCode, PkceMethod, TokenFamily};
+use valet_core::secret::TokenHash;
 use valet_core::store::{Issuance, StoreError, StoreResult};
 
 use crate::tokens::{Job, RowInsert, ACCESS_TOKENS, FAMILIES, MAX_BATCH, REFRESH_TOKENS};
 use crate::SQLITE_PRAGMAS;
 
+/// A write run on the writer's connection; it answers its caller itself.
+pub(crate) type Write = Box<dyn FnOnce(&mut Connection) + Send>;
+
 /// What the writer thread is asked to do.
 pub(crate) enum Msg {
     Job(Job),
+    /// A write of its own (its own transaction), run before the batch that drained it: the
+    /// hot writes besides issuances (codes made and redeemed) go here, so that they never wait
+    /// for the write lock against the writer, which SQLite's busy handler does by sleeping.
+    Write(Write),
     /// Close the connection (the store is closing); a later job opens it again.
     Close,
 }
@@ -81,17 +91,19 @@ fn run(path: &Path, rx: &mpsc::Receiver<Msg>, commits: &AtomicU64) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = rx.recv() {
         let mut close = false;
+        let mut writes: Vec<Write> = Vec::new();
         let mut next = Some(first);
         while let Some(m) = next.take() {
             match m {
                 Msg::Job(j) => jobs.push(j),
+                Msg::Write(w) => writes.push(w),
                 Msg::Close => close = true,
             }
             if jobs.len() < MAX_BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        if !jobs.is_empty() {
+        if !jobs.is_empty() || !writes.is_empty() {
             let mut c = match conn.take().map_or_else(|| open(path), Ok) {
                 Ok(c) => c,
                 Err(e) => {
@@ -99,10 +111,15 @@ fn run(path: &Path, rx: &mpsc::Receiver<Msg>, commits: &AtomicU64) {
                     for j in jobs.drain(..) {
                         let _ = j.done.send(Err(StoreError::Backend(message.clone())));
                     }
+                    // Dropped unrun, a write's caller sees the writer gone.
+                    writes.clear();
                     continue;
                 }
             };
-            if write(&mut c, &statements, &mut jobs) {
+            for w in writes {
+                w(&mut c);
+            }
+            if jobs.is_empty() || write(&mut c, &statements, &mut jobs) {
                 conn = Some(c);
             }
             commits.fetch_add(1, Ordering::Relaxed);
@@ -188,11 +205,59 @@ fn insert<T>(tx: &rusqlite::Transaction<'_>, sql: &str, table: &RowInsert<T>, ro
         serde_json::Value::Array(values) => values,
         _ => return Err(StoreError::Backend("a token row is not an array".into())),
     };
-    stmt.execute(rusqlite::params_from_iter(values.into_iter().map(sql_value))).map_err(|e| match e.sqlite_error() {
-        Some(f) if f.code == ErrorCode::ConstraintViolation && is_unique(f.extended_code) => StoreError::Conflict(table.what().to_string()),
-        _ => backend(e),
-    })?;
+    stmt.execute(rusqlite::params_from_iter(values.into_iter().map(sql_value))).map_err(|e| conflict_or_backend(e, table.what()))?;
     Ok(())
+}
+
+/// `Store::insert_code` on the writer's connection.
+pub(crate) fn insert_code(conn: &mut Connection, code: &AuthCode) -> StoreResult<()> {
+    let mut stmt = conn.prepare_cached(INSERT_CODE).map_err(backend)?;
+    stmt.execute(rusqlite::params![
+        code.code_hash.as_str(),
+        code.org_id.as_str(),
+        code.app_id.as_str(),
+        code.user_id.as_str(),
+        code.redirect_uri,
+        code.scopes.to_string(),
+        code.code_challenge,
+        code.code_challenge_method.map(PkceMethod::as_str),
+        code.nonce,
+        code.auth_time,
+        code.created_at,
+        code.expires_at,
+        code.consumed_at,
+        code.family_id,
+    ])
+    .map_err(|e| conflict_or_backend(e, "authorization code"))?;
+    Ok(())
+}
+
+/// `Store::consume_code` on the writer's connection: the family and the conditional UPDATE in
+/// one transaction (see the pooled version in `store_impl` for why in that order).
+pub(crate) fn consume_code(conn: &mut Connection, hash: &TokenHash, family: &TokenFamily, now: Millis) -> StoreResult<bool> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+    insert(&tx, &FAMILIES.values_sql(), &FAMILIES, family)?;
+    let consumed = tx
+        .prepare_cached("UPDATE auth_codes SET consumed_at = ?1, family_id = ?2 WHERE code_hash = ?3 AND consumed_at IS NULL")
+        .and_then(|mut stmt| stmt.execute(rusqlite::params![now, family.id, hash.as_str()]))
+        .map_err(backend)?;
+    if consumed != 1 {
+        return Ok(false); // dropping the transaction rolls the family back
+    }
+    tx.commit().map_err(backend)?;
+    Ok(true)
+}
+
+const INSERT_CODE: &str = "INSERT INTO auth_codes (code_hash, org_id, app_id, user_id, redirect_uri, scopes, code_challenge, \
+     code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at, family_id) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
+/// A unique violation is a `Conflict` naming the kind of row.
+fn conflict_or_backend(e: rusqlite::Error, what: &str) -> StoreError {
+    match e.sqlite_error() {
+        Some(f) if f.code == ErrorCode::ConstraintViolation && is_unique(f.extended_code) => StoreError::Conflict(what.to_string()),
+        _ => backend(e),
+    }
 }
 
 /// SQLITE_CONSTRAINT_PRIMARYKEY or SQLITE_CONSTRAINT_UNIQUE.

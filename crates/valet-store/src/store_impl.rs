@@ -11,7 +11,7 @@ use valet_core::secret::TokenHash;
 use valet_core::store::{AppPatch, Issuance, Store, StoreError, StoreResult, SweepReport, UserPatch};
 
 use crate::rows::{self, bool_int, to_json};
-use crate::{db_err, tokens, unique_violation, SqlStore};
+use crate::{db_err, sqlite_writer, tokens, unique_violation, SqlStore};
 
 /// Revoked refresh tokens are kept this long so that a replayed (rotated-away) token is still
 /// recognised as a replay, and its family revoked, rather than being an unknown token.
@@ -462,6 +462,10 @@ impl Store for SqlStore {
     // ---- Authorization codes ----
 
     async fn insert_code(&self, code: &AuthCode) -> StoreResult<()> {
+        let owned = code.clone();
+        if let Some(done) = self.tokens.on_sqlite_writer(move |c| sqlite_writer::insert_code(c, &owned)).await {
+            return done;
+        }
         sqlx::query(
             "INSERT INTO auth_codes (code_hash, org_id, app_id, user_id, redirect_uri, scopes, code_challenge, \
              code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at, family_id) \
@@ -501,6 +505,10 @@ impl Store for SqlStore {
         // is the whole race: PostgreSQL re-checks `consumed_at IS NULL` after waiting for a
         // concurrent writer's row lock, and SQLite runs writers one at a time, so exactly one
         // caller sees a row affected; the others roll their family back.
+        let (owned_hash, owned_family) = (hash.clone(), family.clone());
+        if let Some(done) = self.tokens.on_sqlite_writer(move |c| sqlite_writer::consume_code(c, &owned_hash, &owned_family, now)).await {
+            return done;
+        }
         let mut tx = self.begin_write().await?;
         tokens::FAMILIES.insert(&mut tx, self.backend, &[family]).await?;
         let done = sqlx::query(

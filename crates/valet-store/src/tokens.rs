@@ -282,6 +282,24 @@ impl GroupCommit {
         wait.await.map_err(|_| stopped())?
     }
 
+    /// Runs `f` on the SQLite writer thread's connection, when the store has one (`None`
+    /// otherwise: the caller writes through the pool).
+    pub(crate) async fn on_sqlite_writer<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> StoreResult<R> + Send + 'static,
+    ) -> Option<StoreResult<R>> {
+        let GroupCommit::Sqlite(jobs) = self else { return None };
+        let (done, wait) = oneshot::channel();
+        let write: sqlite_writer::Write = Box::new(move |conn| {
+            let _ = done.send(f(conn));
+        });
+        let stopped = || StoreError::Backend("the database writer has stopped".into());
+        if jobs.send(Msg::Write(write)).is_err() {
+            return Some(Err(stopped()));
+        }
+        Some(wait.await.unwrap_or_else(|_| Err(stopped())))
+    }
+
     /// Lets go of the writer's connection (the store is closing).
     pub(crate) fn close(&self) {
         if let GroupCommit::Sqlite(jobs) = self {
