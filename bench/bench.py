@@ -21,7 +21,6 @@ sets the numbers), it is restarted with its start-up timed, and the Valet scenar
 
 import argparse
 import datetime as dt
-import hashlib
 import http.client
 import http.cookiejar
 import json
@@ -452,7 +451,7 @@ class Valet:
         n_rt, n_acc = int(spec.get("refresh_tokens", 0)), int(spec.get("accounts", 0))
         if self.rest_note:
             n_acc = 0
-        template = hashlib.sha256(self.refresh_token.encode()).hexdigest()
+        template = scale_loader.storage_key(self.refresh_token)
         if self.backend == "sqlite":
             r = scale_loader.load_sqlite(os.path.join(self.data_dir, "valet.db"), n_rt, n_acc, template, sample)
         else:

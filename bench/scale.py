@@ -107,6 +107,14 @@ def sortable(ms):
     return "".join(reversed(out))
 
 
+def storage_key(value):
+    """TokenHash::of for a refresh token (valet_core::secret): the 8-character time head after
+    "5Aep861", when it is one, + the value's SHA-256 hex; older values: the bare digest."""
+    digest = hashlib.sha256(value.encode()).hexdigest()
+    head = value[len(REFRESH_PREFIX):len(REFRESH_PREFIX) + 8] if value.startswith(REFRESH_PREFIX) else ""
+    return head + digest if len(head) == 8 and head.isascii() and head.isalnum() else digest
+
+
 def created_times(n, now_ms):
     """Row i's creation time: the last n milliseconds, oldest first (as family_rows/refresh_rows)."""
     return (now_ms - (n - i) for i in range(n))
@@ -120,11 +128,9 @@ def refresh_tokens(n, sample, now_ms):
     step = max(1, n // max(1, sample)) if sample else 0
     keys = []
     kept = []
-    sha = hashlib.sha256
     for i, t in enumerate(created_times(n, now_ms)):
-        head = sortable(t)
-        v = REFRESH_PREFIX + head + raw[i * 72:(i + 1) * 72] + "=="
-        keys.append(head + sha(v.encode()).hexdigest())
+        v = REFRESH_PREFIX + sortable(t) + raw[i * 72:(i + 1) * 72] + "=="
+        keys.append(storage_key(v))
         if step and i % step == 0 and len(kept) < sample:
             kept.append(v)
     return keys, kept
@@ -389,7 +395,7 @@ def load_postgres(url, n_tokens, n_accounts, template_hash=None, sample=100000, 
     if n_tokens:
         where = f"token_hash = '{template_hash}'" if template_hash else \
             "revoked_at IS NULL AND replaced_by IS NULL ORDER BY created_at DESC"
-        if template_hash and not all(c in "0123456789abcdef" for c in template_hash):
+        if template_hash and not (template_hash.isascii() and template_hash.isalnum()):
             raise RuntimeError("bad template hash")
         rt_cols, rt_tpl = pg_template(url, "refresh_tokens", where)
         if rt_tpl is None:
