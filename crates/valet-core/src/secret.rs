@@ -47,7 +47,7 @@ impl TokenHash {
         let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes());
         let mut key = String::with_capacity(TIME_HEAD_LEN + 64);
         if let Some(head) = time_head(value) {
-            key.push_str(head);
+            key.push_str(&head);
         }
         key.push_str(&hex::encode(d.as_ref()));
         TokenHash(key)
@@ -85,20 +85,55 @@ const REFRESH_TOKEN_PREFIX: &str = "5Aep861";
 const CODE_PREFIX: &str = "aPrx";
 
 /// The time head of a value shaped like one of ours: the 8 sortable characters after the
-/// kind's fixed prefix. The head makes storage keys time-ordered; it only reveals when the
-/// token was issued, which its holder knows anyway (`issued_at`).
-fn time_head(value: &str) -> Option<&str> {
+/// kind's fixed prefix, or at the start of a JWT access token's `sfi` claim. The head makes
+/// storage keys time-ordered; it only reveals when the token was issued, which its holder
+/// knows anyway (`issued_at`, `iat`).
+fn time_head(value: &str) -> Option<String> {
     let start = if value.get(15..18) == Some(ACCESS_TOKEN_MARK) {
         18
     } else if value.starts_with(REFRESH_TOKEN_PREFIX) {
         REFRESH_TOKEN_PREFIX.len()
     } else if value.starts_with(CODE_PREFIX) {
         CODE_PREFIX.len()
+    } else if value.starts_with("eyJ") {
+        return jwt_time_head(value);
     } else {
         return None;
     };
-    let head = value.get(start..start + TIME_HEAD_LEN)?;
-    head.bytes().all(|b| b.is_ascii_alphanumeric()).then_some(head)
+    sortable_head(value.get(start..)?)
+}
+
+/// The first 8 characters of `s` when they can be a [`clock::sortable`] time.
+fn sortable_head(s: &str) -> Option<String> {
+    let head = s.get(..TIME_HEAD_LEN)?;
+    head.bytes().all(|b| b.is_ascii_alphanumeric()).then(|| head.to_string())
+}
+
+/// The head of a compact JWT's `sfi` claim (Valet's JWT access tokens start it with their
+/// issue time). Costs a base64 decode and a JSON parse of the payload, ≈ 2 µs, per lookup.
+fn jwt_time_head(jwt: &str) -> Option<String> {
+    use base64::Engine;
+    let mut parts = jwt.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || payload.len() > 8192 {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    #[derive(serde::Deserialize)]
+    struct Claims<'a> {
+        #[serde(borrow)]
+        sfi: Option<std::borrow::Cow<'a, str>>,
+    }
+    let claims: Claims<'_> = serde_json::from_slice(&bytes).ok()?;
+    sortable_head(&claims.sfi?)
+}
+
+/// A JWT access token's `sfi` claim: its issue time (8 sortable characters), then 8 random
+/// alphanumerics; what [`TokenHash::of`] orders JWT access tokens by.
+pub fn new_jwt_session_id(now: Millis, rng: &dyn Random) -> String {
+    let mut sfi = clock::sortable(now);
+    sfi.push_str(&rand::alnum(rng, 16 - TIME_HEAD_LEN));
+    sfi
 }
 
 /// `<15-char org id>!AQ<96 chars>`: the shape the sf CLI parses the org id from. The first 8
@@ -199,5 +234,17 @@ mod tests {
         // Values of other shapes (sessions, JWTs, older tokens without a head) keep the bare digest.
         assert_eq!(TokenHash::of("5Aep861.bad_head.rest==").as_str().len(), 64);
         assert_eq!(TokenHash::of("eyJhbGciOiJSUzI1NiJ9.e30.sig").as_str().len(), 64);
+        // A JWT access token is ordered by the head of its `sfi` claim.
+        let jwt = |sfi: &str| {
+            use base64::Engine;
+            let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"scp":"api","sfi":"{sfi}"}}"#));
+            format!("eyJhbGciOiJFUzI1NiJ9.{claims}.c2ln")
+        };
+        let (early, late) = (jwt(&new_jwt_session_id(1_764_000_000_000, &rng)), jwt(&new_jwt_session_id(1_764_000_000_001, &rng)));
+        let (ek, lk) = (TokenHash::of(&early), TokenHash::of(&late));
+        assert_eq!((ek.as_str().len(), lk.as_str().len()), (72, 72));
+        assert!(ek.as_str() < lk.as_str());
+        assert_eq!(&ek.as_str()[..8], crate::clock::sortable(1_764_000_000_000));
+        assert_eq!(TokenHash::of(&jwt("-_-")).as_str().len(), 64);
     }
 }

@@ -434,7 +434,7 @@ impl Engine {
             "sub": format!("uid:{}", user.id),
             "nbf": now,
             "mty": "oauth",
-            "sfi": crate::rand::alnum(self.rng(), 16),
+            "sfi": secret::new_jwt_session_id(now_ms, self.rng()),
             "roles": [],
             "iss": self.config.issuer,
             "hsc": false,
