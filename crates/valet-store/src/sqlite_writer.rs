@@ -23,6 +23,7 @@ use valet_core::secret::TokenHash;
 use valet_core::store::{Issuance, StoreError, StoreResult};
 
 use crate::tokens::{Job, RowInsert, ACCESS_TOKENS, FAMILIES, MAX_BATCH, REFRESH_TOKENS};
+use crate::store_impl::{CONSUME_CODE, INSERT_CODE};
 use crate::SQLITE_PRAGMAS;
 
 /// A write run on the writer's connection; it answers its caller itself.
@@ -86,7 +87,6 @@ async fn checkpointer(pool: AnyPool, commits: Arc<AtomicU64>) {
 }
 
 fn run(path: &Path, rx: &mpsc::Receiver<Msg>, commits: &AtomicU64) {
-    let statements = Statements::new();
     let mut conn: Option<Connection> = None;
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = rx.recv() {
@@ -119,7 +119,7 @@ fn run(path: &Path, rx: &mpsc::Receiver<Msg>, commits: &AtomicU64) {
             for w in writes {
                 w(&mut c);
             }
-            if jobs.is_empty() || write(&mut c, &statements, &mut jobs) {
+            if jobs.is_empty() || write(&mut c, &mut jobs) {
                 conn = Some(c);
             }
             commits.fetch_add(1, Ordering::Relaxed);
@@ -131,9 +131,9 @@ fn run(path: &Path, rx: &mpsc::Receiver<Msg>, commits: &AtomicU64) {
 }
 
 /// Writes the batch and answers every job; false when the connection should not be reused.
-fn write(conn: &mut Connection, statements: &Statements, jobs: &mut Vec<Job>) -> bool {
+fn write(conn: &mut Connection, jobs: &mut Vec<Job>) -> bool {
     let items: Vec<&Issuance> = jobs.iter().map(|j| &j.issuance).collect();
-    let result = commit(conn, statements, &items);
+    let result = commit(conn, &items);
     drop(items);
     match result {
         Ok(()) => {
@@ -154,7 +154,7 @@ fn write(conn: &mut Connection, statements: &Statements, jobs: &mut Vec<Job>) ->
         Err(_) => {
             let mut healthy = true;
             for j in jobs.drain(..) {
-                let r = commit(conn, statements, &[&j.issuance]);
+                let r = commit(conn, &[&j.issuance]);
                 healthy &= !matches!(r, Err(StoreError::Backend(_)));
                 let _ = j.done.send(r);
             }
@@ -163,23 +163,23 @@ fn write(conn: &mut Connection, statements: &Statements, jobs: &mut Vec<Job>) ->
     }
 }
 
-/// The batch's INSERTs, built once per writer.
+/// The token tables' INSERTs, built once per process.
 struct Statements {
     families: String,
     access: String,
     refresh: String,
 }
 
-impl Statements {
-    fn new() -> Statements {
-        Statements { families: FAMILIES.values_sql(), access: ACCESS_TOKENS.values_sql(), refresh: REFRESH_TOKENS.values_sql() }
-    }
+fn statements() -> &'static Statements {
+    static STATEMENTS: std::sync::OnceLock<Statements> = std::sync::OnceLock::new();
+    STATEMENTS.get_or_init(|| Statements { families: FAMILIES.values_sql(), access: ACCESS_TOKENS.values_sql(), refresh: REFRESH_TOKENS.values_sql() })
 }
 
 /// One transaction for the batch: families first (the token rows refer to them), then access
 /// tokens, refresh tokens and the uses of refresh tokens. Dropping the transaction on an error
 /// rolls it back.
-fn commit(conn: &mut Connection, statements: &Statements, items: &[&Issuance]) -> StoreResult<()> {
+fn commit(conn: &mut Connection, items: &[&Issuance]) -> StoreResult<()> {
+    let statements = statements();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
     for family in items.iter().filter_map(|i| i.family.as_ref()) {
         insert(&tx, &statements.families, &FAMILIES, family)?;
@@ -236,9 +236,9 @@ pub(crate) fn insert_code(conn: &mut Connection, code: &AuthCode) -> StoreResult
 /// one transaction (see the pooled version in `store_impl` for why in that order).
 pub(crate) fn consume_code(conn: &mut Connection, hash: &TokenHash, family: &TokenFamily, now: Millis) -> StoreResult<bool> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-    insert(&tx, &FAMILIES.values_sql(), &FAMILIES, family)?;
+    insert(&tx, &statements().families, &FAMILIES, family)?;
     let consumed = tx
-        .prepare_cached("UPDATE auth_codes SET consumed_at = ?1, family_id = ?2 WHERE code_hash = ?3 AND consumed_at IS NULL")
+        .prepare_cached(CONSUME_CODE)
         .and_then(|mut stmt| stmt.execute(rusqlite::params![now, family.id, hash.as_str()]))
         .map_err(backend)?;
     if consumed != 1 {
@@ -247,10 +247,6 @@ pub(crate) fn consume_code(conn: &mut Connection, hash: &TokenHash, family: &Tok
     tx.commit().map_err(backend)?;
     Ok(true)
 }
-
-const INSERT_CODE: &str = "INSERT INTO auth_codes (code_hash, org_id, app_id, user_id, redirect_uri, scopes, code_challenge, \
-     code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at, family_id) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 /// A unique violation is a `Conflict` naming the kind of row.
 fn conflict_or_backend(e: rusqlite::Error, what: &str) -> StoreError {

@@ -35,6 +35,15 @@ async fn bump_changes(conn: &mut AnyConnection) -> StoreResult<()> {
 }
 
 /// Maps a unique violation to `Conflict(what)`; everything else is a backend error.
+/// Stores a code; shared by the pooled path and the SQLite writer (SQLite numbers `$N`
+/// parameters in order of appearance, which here is their numeric order).
+pub(crate) const INSERT_CODE: &str = "INSERT INTO auth_codes (code_hash, org_id, app_id, user_id, redirect_uri, scopes, code_challenge, \
+     code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at, family_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+/// Consumes a code for a family: the conditional UPDATE is the whole race (see `consume_code`).
+pub(crate) const CONSUME_CODE: &str = "UPDATE auth_codes SET consumed_at = $1, family_id = $2 WHERE code_hash = $3 AND consumed_at IS NULL";
+
 fn conflict_or_backend(e: sqlx::Error, what: &str) -> StoreError {
     match unique_violation(&e) {
         Some(_) => StoreError::Conflict(what.to_string()),
@@ -466,11 +475,7 @@ impl Store for SqlStore {
         if let Some(done) = self.tokens.on_sqlite_writer(move |c| sqlite_writer::insert_code(c, &owned)).await {
             return done;
         }
-        sqlx::query(
-            "INSERT INTO auth_codes (code_hash, org_id, app_id, user_id, redirect_uri, scopes, code_challenge, \
-             code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at, family_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
+        sqlx::query(INSERT_CODE)
         .bind(code.code_hash.as_str())
         .bind(code.org_id.as_str())
         .bind(code.app_id.as_str())
@@ -511,9 +516,7 @@ impl Store for SqlStore {
         }
         let mut tx = self.begin_write().await?;
         tokens::FAMILIES.insert(&mut tx, self.backend, &[family]).await?;
-        let done = sqlx::query(
-            "UPDATE auth_codes SET consumed_at = $1, family_id = $2 WHERE code_hash = $3 AND consumed_at IS NULL",
-        )
+        let done = sqlx::query(CONSUME_CODE)
         .bind(now)
         .bind(family.id.as_str())
         .bind(hash.as_str())
