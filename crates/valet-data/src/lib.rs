@@ -30,10 +30,22 @@ use sqlx::AnyPool;
 use valet_core::clock::Clock;
 use valet_core::ids::SfId;
 use valet_core::rand::Random;
+use valet_store::SqliteReader;
+
+use value::{Cell, Params};
 
 pub use ddl::Dialect;
 pub use error::{DataError, DataResult};
 pub use registry::{NewField, NewObject, ObjectSummary, Schema};
+
+/// How long a read may take, for [`DataApi::read_cells`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cost {
+    /// A row by its key.
+    Point,
+    /// Anything else (a SOQL page, a count).
+    Scan,
+}
 
 /// Who is calling: the org whose records are visible and the user who writes.
 #[derive(Debug, Clone)]
@@ -45,6 +57,8 @@ pub struct Caller {
 /// The data API over one database. Cheap to share behind an `Arc`.
 pub struct DataApi {
     pub(crate) pool: AnyPool,
+    /// Reads on a SQLite file without the pool's hand-offs (see `valet_store::sqlite_reader`).
+    pub(crate) reader: Option<Arc<SqliteReader>>,
     pub(crate) dialect: Dialect,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: Arc<dyn Random>,
@@ -54,7 +68,7 @@ pub struct DataApi {
 impl DataApi {
     /// Uses the store's pool; call [`DataApi::migrate`] before serving.
     pub fn new(store: &valet_store::SqlStore, clock: Arc<dyn Clock>, rng: Arc<dyn Random>) -> DataApi {
-        DataApi { pool: store.pool().clone(), dialect: store.backend().into(), clock, rng, schemas: Default::default() }
+        DataApi { pool: store.pool().clone(), reader: store.sqlite_reader().cloned(), dialect: store.backend().into(), clock, rng, schemas: Default::default() }
     }
 
     /// [`DataApi::new`] then [`DataApi::migrate`].
@@ -85,6 +99,34 @@ impl DataApi {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The rows a read returns, as cells. On a SQLite file it runs on the store's read
+    /// connections on this thread: `Cost::Point` for a read by key (microseconds, inline on the
+    /// async worker), `Cost::Scan` for one whose cost depends on the data (the worker hands its
+    /// other tasks over first). Elsewhere through the pool.
+    pub(crate) async fn read_cells(&self, sql: &str, params: &Params, cost: Cost) -> DataResult<Vec<Vec<Cell>>> {
+        if let Some(reader) = &self.reader {
+            let args = params.reader_args();
+            let run = |c: &rusqlite::Connection| -> rusqlite::Result<Vec<Vec<Cell>>> {
+                let mut stmt = c.prepare_cached(sql)?;
+                valet_store::sqlite_reader::bind(&mut stmt, &args)?;
+                let n = stmt.column_count();
+                let mut rows = stmt.raw_query();
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    out.push((0..n).map(|i| row.get_ref(i).map(Cell::from_sqlite)).collect::<rusqlite::Result<Vec<Cell>>>()?);
+                }
+                Ok(out)
+            };
+            let done = match cost {
+                Cost::Point => reader.read(run),
+                Cost::Scan => reader.read_heavy(run),
+            };
+            return done.and_then(|r| r).map_err(DataError::internal);
+        }
+        let rows = sqlx::query_with(sql, params.to_args()?).fetch_all(&self.pool).await?;
+        rows.iter().map(|row| (0..sqlx::Row::len(row)).map(|i| value::cell(row, i)).collect()).collect()
     }
 
     /// A new record ID: key prefix, pod `0`, 11 random base-62 characters, checksum.

@@ -23,7 +23,7 @@ use crate::error::{DataError, DataResult};
 use crate::registry::Schema;
 use crate::soql::{self, AggregateFn2, Compiled, Env, Shape};
 use crate::value::{cell, Cell, Params};
-use crate::{Caller, DataApi};
+use crate::{Caller, Cost, DataApi};
 
 pub const DEFAULT_BATCH: u32 = 2000;
 pub const MIN_BATCH: u32 = 200;
@@ -115,7 +115,7 @@ impl DataApi {
         let env = self.env(caller, all);
         let c = soql::compile(&text, &q, &schema, &env)?;
         let take = u64::from(batch).min(total - offset);
-        let records = self.fetch_records(&c, c.offset + offset, take, version).await?;
+        let records = self.fetch_records(&c, c.offset + offset, take, version, Cost::Scan).await?;
         let next_off = offset + records.len() as u64;
         let done = records.is_empty() || next_off >= total;
         sqlx::query("UPDATE data_query_locators SET expires_at = $1 WHERE id = $2").bind(now + LOCATOR_TTL_MS).bind(id).execute(&self.pool).await?;
@@ -138,11 +138,11 @@ impl DataApi {
             }
             Shape::Aggregate(aggs) => {
                 let sql = format!("SELECT {} FROM {} WHERE {}", c.select, c.from, c.where_);
-                let row = sqlx::query_with(&sql, c.params.to_args()?).fetch_one(&self.pool).await?;
+                let row = self.read_cells(&sql, &c.params, Cost::Scan).await?.into_iter().next().unwrap_or_default();
                 let mut rec = serde_json::Map::new();
                 rec.insert("attributes".into(), json!({"type": "AggregateResult"}));
                 for (i, (func, _, f)) in aggs.iter().enumerate() {
-                    let v = cell(&row, i)?;
+                    let v = row.get(i).cloned().unwrap_or(Cell::Null);
                     let j = match func {
                         AggregateFn2::Count | AggregateFn2::Other(valet_soql::AggregateFn::CountDistinct) => json!(v.as_i64().unwrap_or(0)),
                         AggregateFn2::Other(valet_soql::AggregateFn::Sum | valet_soql::AggregateFn::Avg) => v.as_f64().map_or(Json::Null, |x| json!(x)),
@@ -163,7 +163,7 @@ impl DataApi {
                     return Ok(Page { total_size: 0, records: vec![], next: None });
                 }
                 let ask = if c.limit.is_some_and(|l| l <= page) { page } else { page + 1 };
-                let mut records = self.fetch_records(&c, c.offset, ask, version).await?;
+                let mut records = self.fetch_records(&c, c.offset, ask, version, Cost::Scan).await?;
                 let total = if (records.len() as u64) < ask || ask == page {
                     records.len() as u64
                 } else {
@@ -191,8 +191,9 @@ impl DataApi {
             }
             None => (format!("SELECT COUNT(*) FROM {} WHERE {}", c.from, c.where_), c.params.clone()),
         };
-        let row = sqlx::query_with(&sql, p.to_args()?).fetch_one(&self.pool).await?;
-        let n = u64::try_from(cell(&row, 0)?.as_i64().unwrap_or(0)).unwrap_or(0);
+        let rows = self.read_cells(&sql, &p, Cost::Scan).await?;
+        let n = rows.first().and_then(|r| r.first()).and_then(Cell::as_i64).unwrap_or(0);
+        let n = u64::try_from(n).unwrap_or(0);
         // Under a LIMIT the subquery has skipped the OFFSET already.
         let skipped = if c.limit.is_some() { 0 } else { c.offset };
         Ok(clamp_total(n, skipped, c.limit))
@@ -206,15 +207,10 @@ impl DataApi {
         (format!("SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT {lim} OFFSET {off}", c.select, c.from, c.where_, c.order_by), p)
     }
 
-    async fn fetch_records(&self, c: &Compiled<'_>, offset: u64, take: u64, version: &str) -> DataResult<Vec<Json>> {
+    pub(crate) async fn fetch_records(&self, c: &Compiled<'_>, offset: u64, take: u64, version: &str, cost: Cost) -> DataResult<Vec<Json>> {
         let (sql, p) = Self::page_sql(c, offset, take);
-        let rows = sqlx::query_with(&sql, p.to_args()?).fetch_all(&self.pool).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let cells = (0..row.len()).map(|i| cell(&row, i)).collect::<DataResult<Vec<Cell>>>()?;
-            out.push(soql::record_json(c, cells, version));
-        }
-        Ok(out)
+        let rows = self.read_cells(&sql, &p, cost).await?;
+        Ok(rows.into_iter().map(|cells| soql::record_json(c, cells, version)).collect())
     }
 
     async fn store_locator(&self, caller: &Caller, text: &str, all: bool, batch: u32, total: u64) -> DataResult<String> {

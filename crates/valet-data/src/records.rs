@@ -12,7 +12,7 @@ use crate::error::{DataError, DataResult};
 use crate::registry::Schema;
 use crate::schema::{Auto, DefaultValue, FieldDef, FieldType, ObjectDef};
 use crate::value::{cell, from_json, Params, SqlValue};
-use crate::{Caller, DataApi};
+use crate::{Caller, Cost, DataApi};
 
 /// A parsed write: field → value (`None` = null), in body order.
 type Changes<'o> = Vec<(&'o FieldDef, Option<SqlValue>)>;
@@ -200,8 +200,11 @@ impl DataApi {
         }
         let deleted_col = if o.read_only() { "0" } else { "is_deleted" };
         let sql = format!("SELECT {deleted_col} FROM \"{}\" WHERE id = $1 AND \"{}\" = $2", o.table, o.org_column());
-        let row = sqlx::query(&sql).bind(id.as_str()).bind(caller.org_id.as_str()).fetch_optional(&self.pool).await?;
-        row.map(|r| cell(&r, 0).map(|c| c.as_i64() == Some(1))).transpose()
+        let mut p = Params::default();
+        p.text(id.as_str());
+        p.text(caller.org_id.as_str());
+        let rows = self.read_cells(&sql, &p, Cost::Point).await?;
+        Ok(rows.first().map(|r| r.first().and_then(crate::value::Cell::as_i64) == Some(1)))
     }
 
     /// `GET /sobjects/<Type>/<id>[?fields=a,b]`.
@@ -230,12 +233,12 @@ impl DataApi {
                 v
             }
         };
-        let text = format!("SELECT {} FROM {} WHERE Id = '{}' AND IsDeleted = false", selected.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "), o.name, id);
-        // The record is read through the same compiler as SOQL (names from the schema only). The
-        // query skips deleted rows, so only a miss needs the second look that tells a deleted
-        // record from one that never existed.
-        let mut page = self.run_query_text(caller, &schema, &text, true, 1, version).await?;
-        if let Some(rec) = page.records.pop() {
+        // The record is read as `SELECT <fields> FROM <Type> WHERE Id = '<id>'` compiles (names
+        // from the schema only). The query skips deleted rows, so only a miss needs the second
+        // look that tells a deleted record from one that never existed.
+        let env = crate::soql::Env { org_id: caller.org_id.as_str(), today: self.today(), query_all: false, dialect: self.dialect };
+        let c = crate::soql::compile_by_id(&schema, o, &selected, id.as_str(), &env);
+        if let Some(rec) = self.fetch_records(&c, 0, 1, version, Cost::Point).await?.pop() {
             return Ok(rec);
         }
         match self.record_state(caller, o, &id).await? {

@@ -121,18 +121,7 @@ pub fn compile<'s>(text: &str, q: &Query, schema: &'s Schema, env: &Env<'_>) -> 
             ),
         )
     })?;
-    let mut params = Params::default();
-    let org_ph = params.text(env.org_id);
-    let mut c = Compiler {
-        text,
-        schema,
-        dialect: env.dialect,
-        query_all: env.query_all,
-        today: env.today,
-        joins: vec![Join { path: vec![], alias: "t0".into(), object: root, on_column: String::new(), rel_name: String::new(), parent: 0 }],
-        params,
-        org_ph,
-    };
+    let mut c = Compiler::new(text, schema, root, env);
     if let Some(off) = q.offset {
         if off > MAX_OFFSET {
             return Err(DataError::bad_request("NUMBER_OUTSIDE_VALID_RANGE", format!("Maximum SOQL offset allowed is {MAX_OFFSET}")));
@@ -187,10 +176,7 @@ pub fn compile<'s>(text: &str, q: &Query, schema: &'s Schema, env: &Env<'_>) -> 
         Shape::Records { fields, joins_used: vec![] }
     };
 
-    let mut conds = vec![format!("{} = {}", c.col_raw(0, root.org_column()), c.org_ph)];
-    if root.backing == Backing::Owned && !c.query_all {
-        conds.push("t0.is_deleted = 0".into());
-    }
+    let mut conds = c.root_conditions();
     if let Some(w) = &q.where_ {
         conds.push(c.condition(w)?);
     }
@@ -292,6 +278,30 @@ pub fn compile<'s>(text: &str, q: &Query, schema: &'s Schema, env: &Env<'_>) -> 
     })
 }
 
+/// What `GET /sobjects/<Type>/<id>` reads: `fields` of the live record `id` (an 18-character
+/// ID) of the caller's org, compiled as `SELECT <fields> FROM <Type> WHERE Id = '<id>'` is,
+/// without writing and parsing that text for every request.
+pub fn compile_by_id<'s>(schema: &'s Schema, root: &'s ObjectDef, fields: &[&'s FieldDef], id: &str, env: &Env<'_>) -> Compiled<'s> {
+    let mut c = Compiler::new("", schema, root, env);
+    let id_ph = c.params.text(id);
+    let mut conds = c.root_conditions();
+    conds.push(format!("t0.id = {id_ph}"));
+    let fields: Vec<OutField<'s>> = fields.iter().map(|f| OutField { join: 0, field: f }).collect();
+    let select = fields.iter().map(|o| c.value_expr(0, o.field)).collect::<Vec<_>>().join(", ");
+    Compiled {
+        root,
+        shape: Shape::Records { fields, joins_used: vec![] },
+        from: format!("\"{}\" t0", root.table),
+        where_: conds.join(" AND "),
+        order_by: "t0.id ASC".into(),
+        select,
+        params: c.params,
+        limit: Some(1),
+        offset: 0,
+        joins: vec![(String::new(), root, 0)],
+    }
+}
+
 fn p_name(p: &FieldPath) -> String {
     p.dotted()
 }
@@ -306,7 +316,23 @@ fn agg_name(f: AggregateFn) -> &'static str {
     }
 }
 
-impl<'s> Compiler<'s, '_> {
+impl<'s, 'q> Compiler<'s, 'q> {
+    /// A compiler for queries of `root`; the org's ID is parameter `$1`.
+    fn new(text: &'q str, schema: &'s Schema, root: &'s ObjectDef, env: &Env<'_>) -> Compiler<'s, 'q> {
+        let mut params = Params::default();
+        let org_ph = params.text(env.org_id);
+        Compiler {
+            text,
+            schema,
+            dialect: env.dialect,
+            query_all: env.query_all,
+            today: env.today,
+            joins: vec![Join { path: vec![], alias: "t0".into(), object: root, on_column: String::new(), rel_name: String::new(), parent: 0 }],
+            params,
+            org_ph,
+        }
+    }
+
     /// The join and field a path names, adding joins as needed.
     fn resolve(&mut self, p: &FieldPath) -> DataResult<(usize, &'s FieldDef)> {
         let mut parts: Vec<(&str, Span)> = p.parts.iter().map(String::as_str).zip(p.part_spans.iter().copied()).collect();
@@ -354,6 +380,17 @@ impl<'s> Compiler<'s, '_> {
     }
 
     /// A real column of join `j`, unwrapped (for keys and conditions on IDs).
+    /// The conditions every query of the root object has: the caller's org, and (unless
+    /// `queryAll`) live records only.
+    fn root_conditions(&self) -> Vec<String> {
+        let root = self.joins[0].object;
+        let mut conds = vec![format!("{} = {}", self.col_raw(0, root.org_column()), self.org_ph)];
+        if root.backing == Backing::Owned && !self.query_all {
+            conds.push("t0.is_deleted = 0".into());
+        }
+        conds
+    }
+
     fn col_raw(&self, j: usize, column: &str) -> String {
         format!("{}.\"{column}\"", self.joins[j].alias)
     }

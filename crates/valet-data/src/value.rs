@@ -6,6 +6,7 @@ use sqlx::{Arguments, Row, ValueRef as _};
 use valet_core::clock::sf_datetime;
 use valet_core::ids::SfId;
 use valet_soql::CivilDate;
+use valet_store::sqlite_reader::Param;
 
 use crate::error::{DataError, DataResult};
 use crate::schema::{FieldDef, FieldType, Storage};
@@ -46,6 +47,18 @@ impl Params {
         self.0.is_empty()
     }
 
+    /// The same values for the SQLite read connections.
+    pub fn reader_args(&self) -> Vec<Param<'_>> {
+        self.0
+            .iter()
+            .map(|v| match v {
+                SqlValue::Text(s) => Param::Text(s),
+                SqlValue::Int(i) => Param::Int(*i),
+                SqlValue::Real(f) => Param::Real(*f),
+            })
+            .collect()
+    }
+
     pub fn to_args(&self) -> DataResult<AnyArguments<'static>> {
         let mut a = AnyArguments::default();
         for v in &self.0 {
@@ -67,6 +80,19 @@ pub enum Cell {
     Int(i64),
     Real(f64),
     Text(String),
+}
+
+impl Cell {
+    /// A value of a row read on the SQLite read connections (decoded by value, as [`cell`]).
+    pub fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> Cell {
+        use rusqlite::types::ValueRef;
+        match v {
+            ValueRef::Null => Cell::Null,
+            ValueRef::Integer(i) => Cell::Int(i),
+            ValueRef::Real(f) => Cell::Real(f),
+            ValueRef::Text(t) | ValueRef::Blob(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+        }
+    }
 }
 
 /// Reads column `i` whatever its runtime type: SQLite reports the stored value's type (a

@@ -8,6 +8,7 @@
 //! reads `$N` as "argument N", so a parameter may appear twice in a statement.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -15,7 +16,10 @@ use sqlx::AnyPool;
 use sqlx::{Any, Executor, Transaction};
 use valet_core::store::{StoreError, StoreResult};
 
+pub use sqlite_reader::SqliteReader;
+
 mod rows;
+pub mod sqlite_reader;
 mod sqlite_writer;
 mod store_impl;
 pub mod testing;
@@ -94,6 +98,9 @@ pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
     tokens: tokens::GroupCommit,
+    /// Point reads on a SQLite file without sqlx's hand-offs; `None` on PostgreSQL and for an
+    /// in-memory SQLite database (which only the pool's connections can see).
+    reader: Option<Arc<SqliteReader>>,
 }
 
 impl SqlStore {
@@ -123,7 +130,11 @@ impl SqlStore {
             StoreError::Backend(format!("cannot connect to the {backend} database: {e}"))
         })?;
         let tokens = tokens::GroupCommit::start(pool.clone(), backend, url)?;
-        Ok(SqlStore { pool, backend, tokens })
+        let reader = match backend {
+            Backend::Sqlite => sqlite_writer::file_of(url).map(|f| Arc::new(SqliteReader::new(f))),
+            Backend::Postgres => None,
+        };
+        Ok(SqlStore { pool, backend, tokens, reader })
     }
 
     /// The embedded default: `valet.db` in `dir`, created if missing.
@@ -140,9 +151,18 @@ impl SqlStore {
         &self.pool
     }
 
+    /// The SQLite read connections, when the database is a SQLite file: for reads by key that
+    /// should not pay the pool's hand-offs (see [`sqlite_reader`]).
+    pub fn sqlite_reader(&self) -> Option<&Arc<SqliteReader>> {
+        self.reader.as_ref()
+    }
+
     /// Closes every connection (waiting for those in use), e.g. before dropping a test schema.
     pub async fn close(&self) {
         self.tokens.close();
+        if let Some(r) = &self.reader {
+            r.close();
+        }
         self.pool.close().await;
     }
 

@@ -1,48 +1,120 @@
 //! Row decoding. Column lists live next to their decoders so a SELECT and the code reading it
-//! cannot drift apart.
+//! cannot drift apart. A decoder reads a [`Cols`]: a row of sqlx's pool or of the SQLite read
+//! connections (`sqlite_reader`), so each table has one decoder whichever way it was read.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Decode, Row, Type};
+use sqlx::Row;
 use valet_core::ids::SfId;
 use valet_core::model::*;
 use valet_core::scope::ScopeSet;
 use valet_core::secret::TokenHash;
 use valet_core::store::{StoreError, StoreResult};
 
-pub(crate) fn col<'r, T>(row: &'r AnyRow, name: &str) -> StoreResult<T>
-where
-    T: Decode<'r, Any> + Type<Any>,
-{
-    row.try_get(name)
-        .map_err(|e| StoreError::Backend(format!("reading column {name}: {e}")))
+/// A result row, by column name. NULL is `None`.
+pub(crate) trait Cols {
+    fn int(&self, name: &str) -> StoreResult<Option<i64>>;
+    fn text(&self, name: &str) -> StoreResult<Option<String>>;
+    fn blob(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
+}
+
+fn col_err(name: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("reading column {name}: {e}"))
+}
+
+impl Cols for AnyRow {
+    fn int(&self, name: &str) -> StoreResult<Option<i64>> {
+        self.try_get(name).map_err(|e| col_err(name, e))
+    }
+    fn text(&self, name: &str) -> StoreResult<Option<String>> {
+        self.try_get(name).map_err(|e| col_err(name, e))
+    }
+    fn blob(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.try_get(name).map_err(|e| col_err(name, e))
+    }
+}
+
+impl Cols for rusqlite::Row<'_> {
+    fn int(&self, name: &str) -> StoreResult<Option<i64>> {
+        self.get(name).map_err(|e| col_err(name, e))
+    }
+    fn text(&self, name: &str) -> StoreResult<Option<String>> {
+        self.get(name).map_err(|e| col_err(name, e))
+    }
+    fn blob(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.get(name).map_err(|e| col_err(name, e))
+    }
+}
+
+/// The Rust types the schema's columns decode to.
+pub(crate) trait ColValue: Sized {
+    fn read(row: &dyn Cols, name: &str) -> StoreResult<Self>;
+}
+
+fn not_null<T>(v: Option<T>, name: &str) -> StoreResult<T> {
+    v.ok_or_else(|| col_err(name, "unexpected NULL"))
+}
+
+impl ColValue for i64 {
+    fn read(row: &dyn Cols, name: &str) -> StoreResult<i64> {
+        not_null(row.int(name)?, name)
+    }
+}
+impl ColValue for Option<i64> {
+    fn read(row: &dyn Cols, name: &str) -> StoreResult<Option<i64>> {
+        row.int(name)
+    }
+}
+impl ColValue for String {
+    fn read(row: &dyn Cols, name: &str) -> StoreResult<String> {
+        not_null(row.text(name)?, name)
+    }
+}
+impl ColValue for Option<String> {
+    fn read(row: &dyn Cols, name: &str) -> StoreResult<Option<String>> {
+        row.text(name)
+    }
+}
+impl ColValue for Vec<u8> {
+    fn read(row: &dyn Cols, name: &str) -> StoreResult<Vec<u8>> {
+        not_null(row.blob(name)?, name)
+    }
+}
+impl ColValue for Option<Vec<u8>> {
+    fn read(row: &dyn Cols, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        row.blob(name)
+    }
+}
+
+pub(crate) fn col<T: ColValue>(row: &dyn Cols, name: &str) -> StoreResult<T> {
+    T::read(row, name)
 }
 
 /// Booleans are stored as 0/1 integers: `Any` decodes SQLite integers as bool unreliably and
 /// PostgreSQL BOOLEAN not at all like SQLite, so both sides agree on BIGINT.
-fn flag(row: &AnyRow, name: &str) -> StoreResult<bool> {
+fn flag(row: &dyn Cols, name: &str) -> StoreResult<bool> {
     Ok(col::<i64>(row, name)? != 0)
 }
 
-fn id(row: &AnyRow, name: &str) -> StoreResult<SfId> {
+fn id(row: &dyn Cols, name: &str) -> StoreResult<SfId> {
     Ok(SfId::from_trusted(col(row, name)?))
 }
 
-fn hash(row: &AnyRow, name: &str) -> StoreResult<TokenHash> {
+fn hash(row: &dyn Cols, name: &str) -> StoreResult<TokenHash> {
     Ok(TokenHash::from_stored(col(row, name)?))
 }
 
-fn scopes(row: &AnyRow, name: &str) -> StoreResult<ScopeSet> {
+fn scopes(row: &dyn Cols, name: &str) -> StoreResult<ScopeSet> {
     Ok(ScopeSet::from_stored(&col::<String>(row, name)?))
 }
 
-fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, name: &str) -> StoreResult<T> {
+fn json<T: serde::de::DeserializeOwned>(row: &dyn Cols, name: &str) -> StoreResult<T> {
     let text: String = col(row, name)?;
     serde_json::from_str(&text)
         .map_err(|e| StoreError::Backend(format!("column {name} holds invalid JSON: {e}")))
 }
 
 /// Settings objects written by Valet: keys added by a newer version are tolerated.
-fn stored_json<T: serde::de::DeserializeOwned + serde::Serialize + Default>(row: &AnyRow, name: &str) -> StoreResult<T> {
+fn stored_json<T: serde::de::DeserializeOwned + serde::Serialize + Default>(row: &dyn Cols, name: &str) -> StoreResult<T> {
     let text: String = col(row, name)?;
     valet_core::model::from_stored_json(&text).map_err(|e| StoreError::Backend(format!("column {name} holds invalid JSON: {e}")))
 }
@@ -58,7 +130,7 @@ pub(crate) fn bool_int(b: bool) -> i64 {
 
 pub(crate) const ORG_COLS: &str = "id, name, settings, created_at";
 
-pub(crate) fn org(row: &AnyRow) -> StoreResult<Org> {
+pub(crate) fn org(row: &dyn Cols) -> StoreResult<Org> {
     Ok(Org {
         id: id(row, "id")?,
         name: col(row, "name")?,
@@ -71,7 +143,7 @@ pub(crate) const USER_COLS: &str =
     "id, org_id, username, email, first_name, last_name, password_hash, active, \
      is_admin, timezone, locale, language, created_at, updated_at";
 
-pub(crate) fn user(row: &AnyRow) -> StoreResult<User> {
+pub(crate) fn user(row: &dyn Cols) -> StoreResult<User> {
     Ok(User {
         id: id(row, "id")?,
         org_id: id(row, "org_id")?,
@@ -93,7 +165,7 @@ pub(crate) fn user(row: &AnyRow) -> StoreResult<User> {
 pub(crate) const APP_COLS: &str =
     "id, org_id, name, consumer_key, previous_consumer_key, is_public, callback_urls, scopes, policy, created_at, updated_at";
 
-pub(crate) fn app(row: &AnyRow) -> StoreResult<App> {
+pub(crate) fn app(row: &dyn Cols) -> StoreResult<App> {
     Ok(App {
         id: id(row, "id")?,
         org_id: id(row, "org_id")?,
@@ -111,7 +183,7 @@ pub(crate) fn app(row: &AnyRow) -> StoreResult<App> {
 
 pub(crate) const APP_SECRET_COLS: &str = "id, app_id, secret_hash, secret_sealed, created_at, retired_at";
 
-pub(crate) fn app_secret(row: &AnyRow) -> StoreResult<AppSecret> {
+pub(crate) fn app_secret(row: &dyn Cols) -> StoreResult<AppSecret> {
     Ok(AppSecret {
         id: col(row, "id")?,
         app_id: id(row, "app_id")?,
@@ -124,7 +196,7 @@ pub(crate) fn app_secret(row: &AnyRow) -> StoreResult<AppSecret> {
 
 pub(crate) const CONSENT_COLS: &str = "user_id, app_id, scopes, created_at";
 
-pub(crate) fn consent(row: &AnyRow) -> StoreResult<Consent> {
+pub(crate) fn consent(row: &dyn Cols) -> StoreResult<Consent> {
     Ok(Consent {
         user_id: id(row, "user_id")?,
         app_id: id(row, "app_id")?,
@@ -137,7 +209,7 @@ pub(crate) const CODE_COLS: &str =
     "code_hash, org_id, app_id, user_id, redirect_uri, scopes, code_challenge, \
      code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at, family_id";
 
-pub(crate) fn auth_code(row: &AnyRow) -> StoreResult<AuthCode> {
+pub(crate) fn auth_code(row: &dyn Cols) -> StoreResult<AuthCode> {
     let method: Option<String> = col(row, "code_challenge_method")?;
     let code_challenge_method = match method {
         None => None,
@@ -166,7 +238,7 @@ pub(crate) fn auth_code(row: &AnyRow) -> StoreResult<AuthCode> {
 pub(crate) const FAMILY_COLS: &str =
     "id, org_id, app_id, user_id, scopes, grant_type, auth_time, created_at, revoked_at";
 
-pub(crate) fn family(row: &AnyRow) -> StoreResult<TokenFamily> {
+pub(crate) fn family(row: &dyn Cols) -> StoreResult<TokenFamily> {
     Ok(TokenFamily {
         id: col(row, "id")?,
         org_id: id(row, "org_id")?,
@@ -186,7 +258,7 @@ pub(crate) const ACCESS_COLS_FOLDED: &str =
     "t.token_hash, t.family_id, t.org_id, t.app_id, t.user_id, t.scopes, \
      t.created_at, t.expires_at, COALESCE(t.revoked_at, f.revoked_at) AS revoked_at";
 
-pub(crate) fn access_token(row: &AnyRow) -> StoreResult<AccessToken> {
+pub(crate) fn access_token(row: &dyn Cols) -> StoreResult<AccessToken> {
     Ok(AccessToken {
         token_hash: hash(row, "token_hash")?,
         family_id: col(row, "family_id")?,
@@ -204,7 +276,7 @@ pub(crate) fn access_token(row: &AnyRow) -> StoreResult<AccessToken> {
 pub(crate) const REFRESH_COLS_FOLDED: &str = "t.token_hash, t.family_id, t.org_id, t.app_id, t.user_id, t.scopes, \
      t.created_at, t.last_used_at, t.expires_at, COALESCE(t.revoked_at, f.revoked_at) AS revoked_at, t.replaced_by, t.successor_sealed";
 
-pub(crate) fn refresh_token(row: &AnyRow) -> StoreResult<RefreshToken> {
+pub(crate) fn refresh_token(row: &dyn Cols) -> StoreResult<RefreshToken> {
     let replaced_by: Option<String> = col(row, "replaced_by")?;
     Ok(RefreshToken {
         token_hash: hash(row, "token_hash")?,
@@ -224,7 +296,7 @@ pub(crate) fn refresh_token(row: &AnyRow) -> StoreResult<RefreshToken> {
 
 pub(crate) const SESSION_COLS: &str = "id_hash, org_id, user_id, auth_time, created_at, expires_at";
 
-pub(crate) fn session(row: &AnyRow) -> StoreResult<Session> {
+pub(crate) fn session(row: &dyn Cols) -> StoreResult<Session> {
     Ok(Session {
         id_hash: hash(row, "id_hash")?,
         org_id: id(row, "org_id")?,
@@ -237,7 +309,7 @@ pub(crate) fn session(row: &AnyRow) -> StoreResult<Session> {
 
 pub(crate) const SIGNING_KEY_COLS: &str = "kid, alg, private_der_encrypted, created_at, active";
 
-pub(crate) fn signing_key(row: &AnyRow) -> StoreResult<SigningKeyRecord> {
+pub(crate) fn signing_key(row: &dyn Cols) -> StoreResult<SigningKeyRecord> {
     Ok(SigningKeyRecord {
         kid: col(row, "kid")?,
         alg: col(row, "alg")?,
@@ -250,7 +322,7 @@ pub(crate) fn signing_key(row: &AnyRow) -> StoreResult<SigningKeyRecord> {
 pub(crate) const DEVICE_COLS: &str = "device_code_hash, user_code_hash, org_id, app_id, scopes, status, user_id, \
      interval_secs, last_polled_at, created_at, expires_at";
 
-pub(crate) fn device_code(row: &AnyRow) -> StoreResult<DeviceCode> {
+pub(crate) fn device_code(row: &dyn Cols) -> StoreResult<DeviceCode> {
     let status: String = col(row, "status")?;
     let user: Option<String> = col(row, "user_id")?;
     Ok(DeviceCode {
@@ -268,7 +340,7 @@ pub(crate) fn device_code(row: &AnyRow) -> StoreResult<DeviceCode> {
     })
 }
 
-pub(crate) fn permission_set(row: &AnyRow) -> StoreResult<PermissionSet> {
+pub(crate) fn permission_set(row: &dyn Cols) -> StoreResult<PermissionSet> {
     Ok(PermissionSet {
         id: id(row, "id")?,
         org_id: id(row, "org_id")?,

@@ -10,7 +10,8 @@ use valet_core::scope::ScopeSet;
 use valet_core::secret::TokenHash;
 use valet_core::store::{AppPatch, Issuance, Store, StoreError, StoreResult, SweepReport, UserPatch};
 
-use crate::rows::{self, bool_int, to_json};
+use crate::rows::{self, bool_int, to_json, Cols};
+use crate::sqlite_reader::{self, Param, SqliteReader};
 use crate::{db_err, sqlite_writer, tokens, unique_violation, SqlStore};
 
 /// Revoked refresh tokens are kept this long so that a replayed (rotated-away) token is still
@@ -111,7 +112,7 @@ impl Store for SqlStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        row.as_ref().map(rows::org).transpose()
+        row.as_ref().map(|r| rows::org(r)).transpose()
     }
 
     async fn get_org(&self, id: &SfId) -> StoreResult<Option<Org>> {
@@ -196,7 +197,7 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        all.iter().map(rows::user).collect()
+        all.iter().map(|r| rows::user(r)).collect()
     }
 
     async fn update_user(&self, id: &SfId, patch: &UserPatch, now: Millis) -> StoreResult<()> {
@@ -276,7 +277,7 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        all.iter().map(rows::app).collect()
+        all.iter().map(|r| rows::app(r)).collect()
     }
 
     async fn update_app(&self, id: &SfId, patch: &AppPatch, now: Millis) -> StoreResult<()> {
@@ -394,7 +395,7 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        all.iter().map(rows::app_secret).collect()
+        all.iter().map(|r| rows::app_secret(r)).collect()
     }
 
     async fn retire_app_secrets_except(
@@ -434,7 +435,7 @@ impl Store for SqlStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        row.as_ref().map(rows::consent).transpose()
+        row.as_ref().map(|r| rows::consent(r)).transpose()
     }
 
     async fn upsert_consent(&self, consent: &Consent) -> StoreResult<()> {
@@ -753,7 +754,7 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        all.iter().map(rows::signing_key).collect()
+        all.iter().map(|r| rows::signing_key(r)).collect()
     }
 
     async fn user_has_live_family(&self, user_id: &SfId, app_id: &SfId, now: Millis) -> StoreResult<bool> {
@@ -932,7 +933,7 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        rows.iter().map(rows::permission_set).collect()
+        rows.iter().map(|r| rows::permission_set(r)).collect()
     }
 
     async fn delete_permission_set(&self, id: &SfId) -> StoreResult<()> {
@@ -1164,21 +1165,45 @@ impl SqlStore {
 
 impl SqlStore {
     /// One row by one key, decoded: the shape of every single-row lookup here.
-    async fn fetch_opt<T>(&self, sql: &str, key: &str, decode: fn(&sqlx::any::AnyRow) -> StoreResult<T>) -> StoreResult<Option<T>> {
+    async fn fetch_opt<T>(&self, sql: &str, key: &str, decode: fn(&dyn Cols) -> StoreResult<T>) -> StoreResult<Option<T>> {
+        if let Some(reader) = self.sqlite_reader() {
+            return read_one(reader, sql, &[Param::Text(key)], decode);
+        }
         let row = sqlx::query(sql).bind(key).fetch_optional(&self.pool).await.map_err(db_err)?;
-        row.as_ref().map(decode).transpose()
+        row.as_ref().map(|r| decode(r)).transpose()
     }
 
     /// A row keyed by a bearer value's storage key, `IN ($1, $2)`: the key, and the bare digest
     /// a release before time-ordered keys stored the same value under (see `TokenHash::legacy`).
-    async fn fetch_by_token_key<T>(&self, sql: &str, key: &TokenHash, decode: fn(&sqlx::any::AnyRow) -> StoreResult<T>) -> StoreResult<Option<T>> {
+    async fn fetch_by_token_key<T>(&self, sql: &str, key: &TokenHash, decode: fn(&dyn Cols) -> StoreResult<T>) -> StoreResult<Option<T>> {
         let legacy = key.legacy();
+        let legacy = legacy.as_ref().unwrap_or(key).as_str();
+        if let Some(reader) = self.sqlite_reader() {
+            return read_one(reader, sql, &[Param::Text(key.as_str()), Param::Text(legacy)], decode);
+        }
         let row = sqlx::query(sql)
             .bind(key.as_str())
-            .bind(legacy.as_ref().unwrap_or(key).as_str())
+            .bind(legacy)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        row.as_ref().map(decode).transpose()
+        row.as_ref().map(|r| decode(r)).transpose()
     }
+}
+
+/// The first row of a read by key on the SQLite read connections (on this thread: see
+/// `sqlite_reader`), decoded.
+fn read_one<T>(reader: &SqliteReader, sql: &str, args: &[Param<'_>], decode: fn(&dyn Cols) -> StoreResult<T>) -> StoreResult<Option<T>> {
+    let backend = |e: rusqlite::Error| StoreError::Backend(e.to_string());
+    reader
+        .read(|c| {
+            let mut stmt = c.prepare_cached(sql).map_err(backend)?;
+            sqlite_reader::bind(&mut stmt, args).map_err(backend)?;
+            let mut rows = stmt.raw_query();
+            match rows.next().map_err(backend)? {
+                Some(row) => decode(row).map(Some),
+                None => Ok(None),
+            }
+        })
+        .map_err(backend)?
 }

@@ -1,0 +1,160 @@
+//! Reads on SQLite without a hand-off: a few rusqlite connections, each used on the thread
+//! that asks.
+//!
+//! Through sqlx every query is a message to the connection's worker thread, a result message
+//! back, and a task spawned to return the connection to the pool: for a point read that SQLite
+//! answers in a few microseconds from its page cache, those hand-offs (and the two context
+//! switches they cost on a small machine) were most of the time. Here a read takes an idle
+//! connection (or opens one), runs on the calling thread, and puts the connection back.
+//!
+//! Point reads (a row by its key) run inline on the async worker: they take microseconds.
+//! Reads whose cost depends on the data (a SOQL page) go through [`SqliteReader::read_heavy`],
+//! which tells tokio the thread will block so that other tasks move to another worker.
+//!
+//! The connections are `query_only`: nothing can write through them. Each read sees every
+//! transaction committed before it started (WAL readers never wait for the writer).
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, Statement, ToSql};
+
+use crate::SQLITE_PRAGMAS;
+
+/// Idle connections kept: the runtime's workers plus the blocking threads that read at the
+/// same time; more would only hold file handles.
+const MAX_IDLE: usize = 8;
+
+/// Prepared statements kept per connection (rusqlite's cache is an LRU keyed by the SQL).
+const STATEMENT_CACHE: usize = 128;
+
+/// A value bound to a `$N` parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param<'a> {
+    Int(i64),
+    Real(f64),
+    Text(&'a str),
+}
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Param::Int(i) => ValueRef::Integer(*i),
+            Param::Real(f) => ValueRef::Real(*f),
+            Param::Text(s) => ValueRef::Text(s.as_bytes()),
+        }))
+    }
+}
+
+/// The read connections of one SQLite database file.
+#[derive(Debug)]
+pub struct SqliteReader {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl SqliteReader {
+    pub(crate) fn new(path: PathBuf) -> SqliteReader {
+        SqliteReader { path, idle: Mutex::new(Vec::new()) }
+    }
+
+    /// Runs `f` on a read connection, on this thread. Use for reads by key.
+    pub fn read<R>(&self, f: impl FnOnce(&Connection) -> R) -> rusqlite::Result<R> {
+        let conn = match self.lock().pop() {
+            Some(c) => c,
+            None => self.open()?,
+        };
+        let out = f(&conn);
+        let mut idle = self.lock();
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+        Ok(out)
+    }
+
+    /// [`SqliteReader::read`] for reads that may take long: on tokio's multi-thread runtime the
+    /// worker hands its other tasks over first (`block_in_place`); elsewhere it runs inline.
+    pub fn read_heavy<R>(&self, f: impl FnOnce(&Connection) -> R) -> rusqlite::Result<R> {
+        let multi = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi {
+            tokio::task::block_in_place(|| self.read(f))
+        } else {
+            self.read(f)
+        }
+    }
+
+    /// Drops the idle connections (the store is closing; a later read opens new ones).
+    pub(crate) fn close(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        // A panic while holding the lock cannot leave the Vec half-changed.
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn open(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        for pragma in SQLITE_PRAGMAS {
+            conn.execute_batch(pragma)?;
+        }
+        conn.execute_batch("PRAGMA query_only = 1")?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(conn)
+    }
+}
+
+/// Binds `args` to a statement written with `$1`, `$2`, … placeholders (the form every query
+/// in Valet uses on both backends), by name, so a placeholder may appear out of order or twice.
+pub fn bind(stmt: &mut Statement<'_>, args: &[Param<'_>]) -> rusqlite::Result<()> {
+    for i in 1..=stmt.parameter_count() {
+        let n = stmt
+            .parameter_name(i)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or(rusqlite::Error::InvalidParameterCount(i, args.len()))?;
+        let arg = args.get(n.wrapping_sub(1)).ok_or(rusqlite::Error::InvalidParameterCount(n, args.len()))?;
+        stmt.raw_bind_parameter(i, arg)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binds_dollar_parameters_by_number() {
+        let dir = tempfile::tempdir().unwrap();
+        Connection::open(dir.path().join("r.db")).unwrap();
+        let reader = SqliteReader::new(dir.path().join("r.db"));
+        let got: (i64, String, i64) = reader
+            .read(|c| {
+                let mut s = c.prepare("SELECT $2, $1, $2 + 1").unwrap();
+                bind(&mut s, &[Param::Text("a"), Param::Int(41)]).unwrap();
+                let mut rows = s.raw_query();
+                let r = rows.next().unwrap().unwrap();
+                (r.get(0).unwrap(), r.get(1).unwrap(), r.get(2).unwrap())
+            })
+            .unwrap();
+        assert_eq!(got, (41, "a".to_string(), 42));
+        // A placeholder without a value is an error, not a NULL.
+        let err = reader.read(|c| {
+            let mut s = c.prepare("SELECT $3").unwrap();
+            bind(&mut s, &[Param::Int(1)]).is_err()
+        });
+        assert!(err.unwrap());
+    }
+
+    #[test]
+    fn connections_are_query_only() {
+        let dir = tempfile::tempdir().unwrap();
+        Connection::open(dir.path().join("r.db")).unwrap();
+        let reader = SqliteReader::new(dir.path().join("r.db"));
+        let refused = reader.read(|c| c.execute_batch("CREATE TABLE t (x INTEGER)").is_err()).unwrap();
+        assert!(refused);
+    }
+}
