@@ -103,8 +103,8 @@ impl DataApi {
 
     /// The rows a read returns, as cells. On a SQLite file it runs on the store's read
     /// connections on this thread: `Cost::Point` for a read by key (microseconds, inline on the
-    /// async worker), `Cost::Scan` for one whose cost depends on the data (the worker hands its
-    /// other tasks over first). Elsewhere through the pool.
+    /// async worker), `Cost::Scan` for one whose cost depends on the data (inline within a
+    /// budget, else off the worker: `SqliteReader::read_bounded`). Elsewhere through the pool.
     pub(crate) async fn read_cells(&self, sql: &str, params: &Params, cost: Cost) -> DataResult<Vec<Vec<Cell>>> {
         if let Some(reader) = &self.reader {
             let args = params.reader_args();
@@ -120,10 +120,10 @@ impl DataApi {
                 Ok(out)
             };
             let done = match cost {
-                Cost::Point => reader.read(run),
-                Cost::Scan => reader.read_heavy(run),
+                Cost::Point => reader.read(run).and_then(|r| r),
+                Cost::Scan => reader.read_bounded(run),
             };
-            return done.and_then(|r| r).map_err(DataError::internal);
+            return done.map_err(DataError::internal);
         }
         let rows = sqlx::query_with(sql, params.to_args()?).fetch_all(&self.pool).await?;
         rows.iter().map(|row| (0..sqlx::Row::len(row)).map(|i| value::cell(row, i)).collect()).collect()

@@ -25,23 +25,41 @@ pub struct Metrics {
 
 #[derive(Default)]
 struct MetricsInner {
-    requests: BTreeMap<(String, String, u16), u64>,
-    latency: BTreeMap<String, ([u64; BUCKETS_MS.len()], u64, f64)>,
+    routes: BTreeMap<String, RouteStats>,
     tokens: BTreeMap<String, u64>,
+}
+
+/// One route's counters. Nested maps keyed by `String` are looked up by `&str`, so counting a
+/// request allocates nothing once its route, method and status have been seen.
+#[derive(Default)]
+struct RouteStats {
+    /// Method → status → requests.
+    requests: BTreeMap<String, BTreeMap<u16, u64>>,
+    buckets: [u64; BUCKETS_MS.len()],
+    count: u64,
+    sum_s: f64,
 }
 
 impl Metrics {
     fn observe(&self, route: &str, method: &str, status: u16, ms: f64) {
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        *m.requests.entry((route.to_string(), method.to_string(), status)).or_default() += 1;
-        let e = m.latency.entry(route.to_string()).or_default();
+        if !m.routes.contains_key(route) {
+            m.routes.insert(route.to_string(), RouteStats::default());
+        }
+        let Some(r) = m.routes.get_mut(route) else { return };
+        if !r.requests.contains_key(method) {
+            r.requests.insert(method.to_string(), BTreeMap::new());
+        }
+        if let Some(by_status) = r.requests.get_mut(method) {
+            *by_status.entry(status).or_default() += 1;
+        }
         for (i, b) in BUCKETS_MS.iter().enumerate() {
             if ms <= *b {
-                e.0[i] += 1;
+                r.buckets[i] += 1;
             }
         }
-        e.1 += 1;
-        e.2 += ms / 1000.0;
+        r.count += 1;
+        r.sum_s += ms / 1000.0;
     }
 
     pub fn token_issued(&self, grant: &str) {
@@ -53,16 +71,21 @@ impl Metrics {
         let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut s = String::new();
         s.push_str("# HELP valet_http_requests_total HTTP requests by route, method and status.\n# TYPE valet_http_requests_total counter\n");
-        for ((route, method, status), n) in &m.requests {
-            let _ = writeln!(s, "valet_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}");
+        for (route, r) in &m.routes {
+            for (method, by_status) in &r.requests {
+                for (status, n) in by_status {
+                    let _ = writeln!(s, "valet_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}");
+                }
+            }
         }
         s.push_str("# HELP valet_http_request_duration_seconds Request latency by route.\n# TYPE valet_http_request_duration_seconds histogram\n");
-        for (route, (buckets, count, sum)) in &m.latency {
+        for (route, r) in &m.routes {
             for (i, b) in BUCKETS_MS.iter().enumerate() {
-                let _ = writeln!(s, "valet_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{}\"}} {}", b / 1000.0, buckets[i]);
+                let _ = writeln!(s, "valet_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{}\"}} {}", b / 1000.0, r.buckets[i]);
             }
+            let count = r.count;
             let _ = writeln!(s, "valet_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}");
-            let _ = writeln!(s, "valet_http_request_duration_seconds_sum{{route=\"{route}\"}} {sum}");
+            let _ = writeln!(s, "valet_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", r.sum_s);
             let _ = writeln!(s, "valet_http_request_duration_seconds_count{{route=\"{route}\"}} {count}");
         }
         s.push_str("# HELP valet_tokens_issued_total Successful token responses by grant.\n# TYPE valet_tokens_issued_total counter\n");
@@ -83,11 +106,16 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
         .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
-    let path = req.uri().path().to_string();
-    let span = tracing::info_span!("request", id = %request_id, method = %method, path = %path);
+        .unwrap_or_else(|| {
+            let mut b = [0u8; 16];
+            state.engine.rng().fill(&mut b);
+            uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+        });
+    // Cheap handles (reference-counted or inline), not copies: the request moves on below.
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let span = tracing::info_span!("request", id = %request_id, method = %method, path = %uri.path());
     let mut resp = async {
         let resp = next.run(req).await;
         let ms = start.elapsed().as_secs_f64() * 1000.0;
@@ -100,7 +128,8 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     }
     .instrument(span)
     .await;
-    state.metrics.observe(&route, &method, resp.status().as_u16(), start.elapsed().as_secs_f64() * 1000.0);
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    state.metrics.observe(route, method.as_str(), resp.status().as_u16(), start.elapsed().as_secs_f64() * 1000.0);
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         h.insert("x-request-id", v);
@@ -132,4 +161,38 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 
 pub async fn not_found() -> Response {
     http::plain(StatusCode::NOT_FOUND, "not found")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_count_per_route_method_and_status() {
+        let m = Metrics::default();
+        m.observe("/b", "GET", 200, 0.2);
+        m.observe("/a", "POST", 400, 3.0);
+        m.observe("/a", "POST", 200, 0.7);
+        m.observe("/a", "POST", 200, 2000.0);
+        m.observe("/a", "GET", 200, 0.1);
+        m.token_issued("client_credentials");
+        let text = m.render();
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("valet_http_requests_total")).collect();
+        assert_eq!(
+            lines,
+            [
+                "valet_http_requests_total{route=\"/a\",method=\"GET\",status=\"200\"} 1",
+                "valet_http_requests_total{route=\"/a\",method=\"POST\",status=\"200\"} 2",
+                "valet_http_requests_total{route=\"/a\",method=\"POST\",status=\"400\"} 1",
+                "valet_http_requests_total{route=\"/b\",method=\"GET\",status=\"200\"} 1",
+            ]
+        );
+        // Cumulative buckets: 0.1 and 0.7 ms are under 1 ms, 3 ms under 5 ms, 2 s only in +Inf.
+        assert!(text.contains("valet_http_request_duration_seconds_bucket{route=\"/a\",le=\"0.001\"} 2\n"), "{text}");
+        assert!(text.contains("valet_http_request_duration_seconds_bucket{route=\"/a\",le=\"0.005\"} 3\n"), "{text}");
+        assert!(text.contains("valet_http_request_duration_seconds_bucket{route=\"/a\",le=\"1\"} 3\n"), "{text}");
+        assert!(text.contains("valet_http_request_duration_seconds_bucket{route=\"/a\",le=\"+Inf\"} 4\n"), "{text}");
+        assert!(text.contains("valet_http_request_duration_seconds_count{route=\"/a\"} 4\n"), "{text}");
+        assert!(text.contains("valet_tokens_issued_total{grant=\"client_credentials\"} 1\n"), "{text}");
+    }
 }
