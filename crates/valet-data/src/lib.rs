@@ -104,7 +104,8 @@ impl DataApi {
     /// The rows a read returns, as cells. On a SQLite file it runs on the store's read
     /// connections on this thread: `Cost::Point` for a read by key (microseconds, inline on the
     /// async worker), `Cost::Scan` for one whose cost depends on the data (inline within a
-    /// budget, else off the worker: `SqliteReader::read_bounded`). Elsewhere through the pool.
+    /// budget, else off the worker: `SqliteReader::read_bounded`). Elsewhere, and when every
+    /// read connection is busy, through the pool.
     pub(crate) async fn read_cells(&self, sql: &str, params: &Params, cost: Cost) -> DataResult<Vec<Vec<Cell>>> {
         if let Some(reader) = &self.reader {
             let args = params.reader_args();
@@ -120,10 +121,13 @@ impl DataApi {
                 Ok(out)
             };
             let done = match cost {
-                Cost::Point => reader.read(run).and_then(|r| r),
+                Cost::Point => reader.read(run).map(|r| r.and_then(|rows| rows)),
                 Cost::Scan => reader.read_bounded(run),
             };
-            return done.map_err(DataError::internal);
+            // `None`: every read connection is busy; the pool below waits for one of its own.
+            if let Some(done) = done {
+                return done.map_err(DataError::internal);
+            }
         }
         let rows = sqlx::query_with(sql, params.to_args()?).fetch_all(&self.pool).await?;
         rows.iter().map(|row| (0..sqlx::Row::len(row)).map(|i| value::cell(row, i)).collect()).collect()

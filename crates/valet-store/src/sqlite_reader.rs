@@ -19,6 +19,7 @@
 //! transaction committed before it started (WAL readers never wait for the writer).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -29,6 +30,10 @@ use crate::SQLITE_PRAGMAS;
 /// Idle connections kept: the runtime's workers plus the blocking threads that read at the
 /// same time; more would only hold file handles.
 const MAX_IDLE: usize = 8;
+
+/// Connections alive at most. Each caches up to 2 MiB of pages; a burst of slow SOQL queries
+/// (each holding one connection under `block_in_place`) beyond this reads through the pool.
+pub const MAX_OPEN: usize = 16;
 
 /// The VM steps a bounded read may take inline (SQLite counts roughly one per opcode; about a
 /// millisecond of work on this project's 2-vCPU bench machine) before it is moved off the
@@ -61,31 +66,32 @@ impl ToSql for Param<'_> {
 pub struct SqliteReader {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Connections alive, idle or in use (at most [`MAX_OPEN`]).
+    open: AtomicUsize,
 }
 
 impl SqliteReader {
     pub(crate) fn new(path: PathBuf) -> SqliteReader {
-        SqliteReader { path, idle: Mutex::new(Vec::new()) }
+        SqliteReader { path, idle: Mutex::new(Vec::new()), open: AtomicUsize::new(0) }
     }
 
-    /// Runs `f` on a read connection, on this thread. Use for reads by key.
-    pub fn read<R>(&self, f: impl FnOnce(&Connection) -> R) -> rusqlite::Result<R> {
-        let conn = match self.lock().pop() {
-            Some(c) => c,
-            None => self.open()?,
+    /// Runs `f` on a read connection, on this thread. Use for reads by key. `None` when
+    /// [`MAX_OPEN`] connections are in use: the caller reads through the pool instead, which
+    /// waits for a connection without blocking the thread.
+    pub fn read<R>(&self, f: impl FnOnce(&Connection) -> R) -> Option<rusqlite::Result<R>> {
+        let conn = match self.take()? {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
         };
         let out = f(&conn);
-        let mut idle = self.lock();
-        if idle.len() < MAX_IDLE {
-            idle.push(conn);
-        }
-        Ok(out)
+        self.give(conn);
+        Some(Ok(out))
     }
 
     /// [`SqliteReader::read`] for reads that may take long. `f` runs inline with a budget of
     /// [`INLINE_STEPS`] SQLite VM steps; if SQLite interrupts it there, it runs again from the
     /// start through [`SqliteReader::read_heavy`]. `f` must only read (it may run twice).
-    pub fn read_bounded<R>(&self, f: impl Fn(&Connection) -> rusqlite::Result<R>) -> rusqlite::Result<R> {
+    pub fn read_bounded<R>(&self, f: impl Fn(&Connection) -> rusqlite::Result<R>) -> Option<rusqlite::Result<R>> {
         let first = self.read(|c| {
             // Called every INLINE_STEPS steps: the first call ends the inline attempt.
             c.progress_handler(INLINE_STEPS, Some(|| true));
@@ -94,14 +100,16 @@ impl SqliteReader {
             out
         })?;
         match first {
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::OperationInterrupted => self.read_heavy(f)?,
-            done => done,
+            Ok(Err(rusqlite::Error::SqliteFailure(e, _))) if e.code == rusqlite::ErrorCode::OperationInterrupted => {
+                self.read_heavy(f).map(|r| r.and_then(|done| done))
+            }
+            other => Some(other.and_then(|done| done)),
         }
     }
 
     /// [`SqliteReader::read`] for reads known to take long: on tokio's multi-thread runtime the
     /// worker hands its other tasks over first (`block_in_place`); elsewhere it runs inline.
-    pub fn read_heavy<R>(&self, f: impl FnOnce(&Connection) -> R) -> rusqlite::Result<R> {
+    pub fn read_heavy<R>(&self, f: impl FnOnce(&Connection) -> R) -> Option<rusqlite::Result<R>> {
         let multi = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         if multi {
@@ -111,9 +119,37 @@ impl SqliteReader {
         }
     }
 
+    /// An idle connection, or a new one while fewer than [`MAX_OPEN`] are alive.
+    fn take(&self) -> Option<rusqlite::Result<Connection>> {
+        if let Some(c) = self.lock().pop() {
+            return Some(Ok(c));
+        }
+        if self.open.fetch_add(1, Ordering::AcqRel) >= MAX_OPEN {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        let conn = self.open();
+        if conn.is_err() {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+        }
+        Some(conn)
+    }
+
+    fn give(&self, conn: Connection) {
+        let mut idle = self.lock();
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        } else {
+            drop(idle);
+            drop(conn);
+            self.open.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
     /// Drops the idle connections (the store is closing; a later read opens new ones).
     pub(crate) fn close(&self) {
-        self.lock().clear();
+        let closed = std::mem::take(&mut *self.lock()).len();
+        self.open.fetch_sub(closed, Ordering::AcqRel);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
@@ -165,6 +201,7 @@ mod tests {
                 let r = rows.next().unwrap().unwrap();
                 (r.get(0).unwrap(), r.get(1).unwrap(), r.get(2).unwrap())
             })
+            .unwrap()
             .unwrap();
         assert_eq!(got, (41, "a".to_string(), 42));
         // A placeholder without a value is an error, not a NULL.
@@ -172,7 +209,7 @@ mod tests {
             let mut s = c.prepare("SELECT $3").unwrap();
             bind(&mut s, &[Param::Int(1)]).is_err()
         });
-        assert!(err.unwrap());
+        assert!(err.unwrap().unwrap());
     }
 
     /// A read over the inline budget is interrupted and run again in full: the answer is the
@@ -190,12 +227,33 @@ mod tests {
             c.progress_handler(INLINE_STEPS, Some(|| true));
             count(c)
         });
-        assert!(matches!(inline, Ok(Err(rusqlite::Error::SqliteFailure(e, _))) if e.code == rusqlite::ErrorCode::OperationInterrupted));
-        assert_eq!(reader.read_bounded(count).unwrap(), 300_000);
+        assert!(matches!(inline, Some(Ok(Err(rusqlite::Error::SqliteFailure(e, _)))) if e.code == rusqlite::ErrorCode::OperationInterrupted));
+        assert_eq!(reader.read_bounded(count).unwrap().unwrap(), 300_000);
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
-        assert_eq!(rt.block_on(async { reader.read_bounded(count) }).unwrap(), 300_000);
+        assert_eq!(rt.block_on(async { reader.read_bounded(count) }).unwrap().unwrap(), 300_000);
         // The handler is gone afterwards: a plain read of the same size is not interrupted.
-        assert_eq!(reader.read(count).unwrap().unwrap(), 300_000);
+        assert_eq!(reader.read(count).unwrap().unwrap().unwrap(), 300_000);
+    }
+
+    /// At most MAX_OPEN connections are alive: one more concurrent read is told to use the
+    /// pool, and once the others are done reads are served again from the idle ones.
+    #[test]
+    fn open_connections_are_bounded() {
+        fn nest(reader: &SqliteReader, depth: usize) -> bool {
+            if depth == 0 {
+                // Every connection is held by the reads around this one.
+                return reader.read(|_| ()).is_none();
+            }
+            reader.read(|_| nest(reader, depth - 1)).unwrap().unwrap()
+        }
+        let dir = tempfile::tempdir().unwrap();
+        Connection::open(dir.path().join("r.db")).unwrap();
+        let reader = SqliteReader::new(dir.path().join("r.db"));
+        assert!(nest(&reader, MAX_OPEN));
+        assert_eq!(reader.open.load(Ordering::Acquire), MAX_IDLE);
+        assert!(reader.read(|_| ()).is_some());
+        reader.close();
+        assert_eq!(reader.open.load(Ordering::Acquire), 0);
     }
 
     #[test]
@@ -203,7 +261,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         Connection::open(dir.path().join("r.db")).unwrap();
         let reader = SqliteReader::new(dir.path().join("r.db"));
-        let refused = reader.read(|c| c.execute_batch("CREATE TABLE t (x INTEGER)").is_err()).unwrap();
+        let refused = reader.read(|c| c.execute_batch("CREATE TABLE t (x INTEGER)").is_err()).unwrap().unwrap();
         assert!(refused);
     }
 }

@@ -1166,8 +1166,8 @@ impl SqlStore {
 impl SqlStore {
     /// One row by one key, decoded: the shape of every single-row lookup here.
     async fn fetch_opt<T>(&self, sql: &str, key: &str, decode: fn(&dyn Cols) -> StoreResult<T>) -> StoreResult<Option<T>> {
-        if let Some(reader) = self.sqlite_reader() {
-            return read_one(reader, sql, &[Param::Text(key)], decode);
+        if let Some(done) = self.sqlite_reader().and_then(|r| read_one(r, sql, &[Param::Text(key)], decode)) {
+            return done;
         }
         let row = sqlx::query(sql).bind(key).fetch_optional(&self.pool).await.map_err(db_err)?;
         row.as_ref().map(|r| decode(r)).transpose()
@@ -1178,8 +1178,8 @@ impl SqlStore {
     async fn fetch_by_token_key<T>(&self, sql: &str, key: &TokenHash, decode: fn(&dyn Cols) -> StoreResult<T>) -> StoreResult<Option<T>> {
         let legacy = key.legacy();
         let legacy = legacy.as_ref().unwrap_or(key).as_str();
-        if let Some(reader) = self.sqlite_reader() {
-            return read_one(reader, sql, &[Param::Text(key.as_str()), Param::Text(legacy)], decode);
+        if let Some(done) = self.sqlite_reader().and_then(|r| read_one(r, sql, &[Param::Text(key.as_str()), Param::Text(legacy)], decode)) {
+            return done;
         }
         let row = sqlx::query(sql)
             .bind(key.as_str())
@@ -1192,18 +1192,17 @@ impl SqlStore {
 }
 
 /// The first row of a read by key on the SQLite read connections (on this thread: see
-/// `sqlite_reader`), decoded.
-fn read_one<T>(reader: &SqliteReader, sql: &str, args: &[Param<'_>], decode: fn(&dyn Cols) -> StoreResult<T>) -> StoreResult<Option<T>> {
+/// `sqlite_reader`), decoded; `None` when they are all busy (read through the pool then).
+fn read_one<T>(reader: &SqliteReader, sql: &str, args: &[Param<'_>], decode: fn(&dyn Cols) -> StoreResult<T>) -> Option<StoreResult<Option<T>>> {
     let backend = |e: rusqlite::Error| StoreError::Backend(e.to_string());
-    reader
-        .read(|c| {
-            let mut stmt = c.prepare_cached(sql).map_err(backend)?;
-            sqlite_reader::bind(&mut stmt, args).map_err(backend)?;
-            let mut rows = stmt.raw_query();
-            match rows.next().map_err(backend)? {
-                Some(row) => decode(row).map(Some),
-                None => Ok(None),
-            }
-        })
-        .map_err(backend)?
+    let done = reader.read(|c| {
+        let mut stmt = c.prepare_cached(sql).map_err(backend)?;
+        sqlite_reader::bind(&mut stmt, args).map_err(backend)?;
+        let mut rows = stmt.raw_query();
+        match rows.next().map_err(backend)? {
+            Some(row) => decode(row).map(Some),
+            None => Ok(None),
+        }
+    })?;
+    Some(done.map_err(backend).and_then(|r| r))
 }
