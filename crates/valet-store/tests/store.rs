@@ -559,7 +559,13 @@ async fn codes_consume_exactly_once(store: Arc<SqlStore>) {
     let got = store.get_code(&code.code_hash).await.unwrap().unwrap();
     assert_eq!(got.family_id, Some(format!("fam-{}", winners[0])));
     assert_eq!(got.consumed_at, Some(T0 + 1000 + winners[0]));
-    // The winner's family is stored with the redemption; the losers' are not.
+    // The winner's family is stored with the redemption, as given; the losers' are not.
+    let stored = store.get_family(&format!("fam-{}", winners[0])).await.unwrap().unwrap();
+    let given = family_for(&user, &app, &format!("fam-{}", winners[0]));
+    assert_eq!(
+        (stored.org_id, stored.app_id, stored.user_id, stored.scopes, stored.grant, stored.auth_time, stored.created_at, stored.revoked_at),
+        (given.org_id, given.app_id, given.user_id, given.scopes, given.grant, given.auth_time, given.created_at, given.revoked_at)
+    );
     for i in 0..20 {
         let stored = store.get_family(&format!("fam-{i}")).await.unwrap().is_some();
         assert_eq!(stored, i == winners[0], "family fam-{i}");
