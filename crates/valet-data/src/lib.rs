@@ -108,10 +108,9 @@ impl DataApi {
     /// read connection is busy, through the pool.
     pub(crate) async fn read_cells(&self, sql: &str, params: &Params, cost: Cost) -> DataResult<Vec<Vec<Cell>>> {
         if let Some(reader) = &self.reader {
-            let args = params.reader_args();
             let run = |c: &rusqlite::Connection| -> rusqlite::Result<Vec<Vec<Cell>>> {
                 let mut stmt = c.prepare_cached(sql)?;
-                valet_store::sqlite_reader::bind(&mut stmt, &args)?;
+                valet_store::sqlite_reader::bind(&mut stmt, params.values())?;
                 let n = stmt.column_count();
                 let mut rows = stmt.raw_query();
                 let mut out = Vec::new();

@@ -11,7 +11,7 @@ use valet_core::ids::SfId;
 use crate::error::{DataError, DataResult};
 use crate::registry::Schema;
 use crate::schema::{Auto, DefaultValue, FieldDef, FieldType, ObjectDef};
-use crate::value::{cell, from_json, Params, SqlValue};
+use crate::value::{from_json, Cell, Params, SqlValue};
 use crate::{Caller, Cost, DataApi};
 
 /// A parsed write: field → value (`None` = null), in body order.
@@ -87,15 +87,12 @@ impl DataApi {
             if !id.starts_with(&target.key_prefix) {
                 return Err(wrong_type());
             }
-            let deleted_col = if target.read_only() { "0" } else { "is_deleted" };
-            let sql = format!("SELECT {deleted_col} FROM \"{}\" WHERE id = $1 AND \"{}\" = $2", target.table, target.org_column());
-            let row = sqlx::query(&sql).bind(id.as_str()).bind(caller.org_id.as_str()).fetch_optional(&self.pool).await?;
-            match row {
+            match self.record_state(caller, target, &SfId::from_trusted(id.clone())).await? {
                 None => {
                     return Err(DataError::bad_request("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id").with_fields(vec![f.name.clone()]));
                 }
-                Some(r) if cell(&r, 0)?.as_i64() == Some(1) => return Err(DataError::entity_deleted().with_fields(vec![f.name.clone()])),
-                Some(_) => {}
+                Some(true) => return Err(DataError::entity_deleted().with_fields(vec![f.name.clone()])),
+                Some(false) => {}
             }
         }
         Ok(())
@@ -204,7 +201,7 @@ impl DataApi {
         p.text(id.as_str());
         p.text(caller.org_id.as_str());
         let rows = self.read_cells(&sql, &p, Cost::Point).await?;
-        Ok(rows.first().map(|r| r.first().and_then(crate::value::Cell::as_i64) == Some(1)))
+        Ok(rows.first().map(|r| r.first().and_then(Cell::as_i64) == Some(1)))
     }
 
     /// `GET /sobjects/<Type>/<id>[?fields=a,b]`.

@@ -6,7 +6,6 @@ use sqlx::{Arguments, Row, ValueRef as _};
 use valet_core::clock::sf_datetime;
 use valet_core::ids::SfId;
 use valet_soql::CivilDate;
-use valet_store::sqlite_reader::Param;
 
 use crate::error::{DataError, DataResult};
 use crate::schema::{FieldDef, FieldType, Storage};
@@ -18,6 +17,17 @@ pub enum SqlValue {
     Text(String),
     Int(i64),
     Real(f64),
+}
+
+impl rusqlite::ToSql for SqlValue {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            SqlValue::Text(s) => ValueRef::Text(s.as_bytes()),
+            SqlValue::Int(i) => ValueRef::Integer(*i),
+            SqlValue::Real(f) => ValueRef::Real(*f),
+        }))
+    }
 }
 
 /// Parameters in `$1, $2, ...` order: both backends read `$N` as "argument N".
@@ -47,16 +57,9 @@ impl Params {
         self.0.is_empty()
     }
 
-    /// The same values for the SQLite read connections.
-    pub fn reader_args(&self) -> Vec<Param<'_>> {
-        self.0
-            .iter()
-            .map(|v| match v {
-                SqlValue::Text(s) => Param::Text(s),
-                SqlValue::Int(i) => Param::Int(*i),
-                SqlValue::Real(f) => Param::Real(*f),
-            })
-            .collect()
+    /// The values, in `$N` order (bound as they are on the SQLite read connections).
+    pub fn values(&self) -> &[SqlValue] {
+        &self.0
     }
 
     pub fn to_args(&self) -> DataResult<AnyArguments<'static>> {

@@ -40,19 +40,21 @@ struct RouteStats {
     sum_s: f64,
 }
 
+/// The value under `key`, made if missing: looked up by `&str`, so the key is copied only
+/// the first time (`entry` would need an owned `String` on every call).
+#[allow(clippy::expect_used)] // the key was inserted just above
+fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
 impl Metrics {
     fn observe(&self, route: &str, method: &str, status: u16, ms: f64) {
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if !m.routes.contains_key(route) {
-            m.routes.insert(route.to_string(), RouteStats::default());
-        }
-        let Some(r) = m.routes.get_mut(route) else { return };
-        if !r.requests.contains_key(method) {
-            r.requests.insert(method.to_string(), BTreeMap::new());
-        }
-        if let Some(by_status) = r.requests.get_mut(method) {
-            *by_status.entry(status).or_default() += 1;
-        }
+        let r = slot(&mut m.routes, route);
+        *slot(&mut r.requests, method).entry(status).or_default() += 1;
         for (i, b) in BUCKETS_MS.iter().enumerate() {
             if ms <= *b {
                 r.buckets[i] += 1;

@@ -22,7 +22,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, Statement, ToSql};
 
 use crate::SQLITE_PRAGMAS;
@@ -42,24 +41,6 @@ pub const INLINE_STEPS: std::os::raw::c_int = 200_000;
 
 /// Prepared statements kept per connection (rusqlite's cache is an LRU keyed by the SQL).
 const STATEMENT_CACHE: usize = 128;
-
-/// A value bound to a `$N` parameter.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Param<'a> {
-    Int(i64),
-    Real(f64),
-    Text(&'a str),
-}
-
-impl ToSql for Param<'_> {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(match self {
-            Param::Int(i) => ValueRef::Integer(*i),
-            Param::Real(f) => ValueRef::Real(*f),
-            Param::Text(s) => ValueRef::Text(s.as_bytes()),
-        }))
-    }
-}
 
 /// The read connections of one SQLite database file.
 #[derive(Debug)]
@@ -170,7 +151,7 @@ impl SqliteReader {
 
 /// Binds `args` to a statement written with `$1`, `$2`, … placeholders (the form every query
 /// in Valet uses on both backends), by name, so a placeholder may appear out of order or twice.
-pub fn bind(stmt: &mut Statement<'_>, args: &[Param<'_>]) -> rusqlite::Result<()> {
+pub fn bind<P: ToSql>(stmt: &mut Statement<'_>, args: &[P]) -> rusqlite::Result<()> {
     for i in 1..=stmt.parameter_count() {
         let n = stmt
             .parameter_name(i)
@@ -196,7 +177,7 @@ mod tests {
         let got: (i64, String, i64) = reader
             .read(|c| {
                 let mut s = c.prepare("SELECT $2, $1, $2 + 1").unwrap();
-                bind(&mut s, &[Param::Text("a"), Param::Int(41)]).unwrap();
+                bind::<&dyn ToSql>(&mut s, &[&"a", &41]).unwrap();
                 let mut rows = s.raw_query();
                 let r = rows.next().unwrap().unwrap();
                 (r.get(0).unwrap(), r.get(1).unwrap(), r.get(2).unwrap())
@@ -207,7 +188,7 @@ mod tests {
         // A placeholder without a value is an error, not a NULL.
         let err = reader.read(|c| {
             let mut s = c.prepare("SELECT $3").unwrap();
-            bind(&mut s, &[Param::Int(1)]).is_err()
+            bind(&mut s, &[1]).is_err()
         });
         assert!(err.unwrap().unwrap());
     }

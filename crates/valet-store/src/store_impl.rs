@@ -11,7 +11,7 @@ use valet_core::secret::TokenHash;
 use valet_core::store::{AppPatch, Issuance, Store, StoreError, StoreResult, SweepReport, UserPatch};
 
 use crate::rows::{self, bool_int, to_json, Cols};
-use crate::sqlite_reader::{self, Param, SqliteReader};
+use crate::sqlite_reader::{self, SqliteReader};
 use crate::{db_err, sqlite_writer, tokens, unique_violation, Backend, SqlStore};
 
 /// Revoked refresh tokens are kept this long so that a replayed (rotated-away) token is still
@@ -1193,7 +1193,7 @@ impl SqlStore {
 impl SqlStore {
     /// One row by one key, decoded: the shape of every single-row lookup here.
     async fn fetch_opt<T>(&self, sql: &str, key: &str, decode: fn(&dyn Cols) -> StoreResult<T>) -> StoreResult<Option<T>> {
-        if let Some(done) = self.sqlite_reader().and_then(|r| read_one(r, sql, &[Param::Text(key)], decode)) {
+        if let Some(done) = self.sqlite_reader().and_then(|r| read_one(r, sql, &[key], decode)) {
             return done;
         }
         let row = sqlx::query(sql).bind(key).fetch_optional(&self.pool).await.map_err(db_err)?;
@@ -1205,7 +1205,7 @@ impl SqlStore {
     async fn fetch_by_token_key<T>(&self, sql: &str, key: &TokenHash, decode: fn(&dyn Cols) -> StoreResult<T>) -> StoreResult<Option<T>> {
         let legacy = key.legacy();
         let legacy = legacy.as_ref().unwrap_or(key).as_str();
-        if let Some(done) = self.sqlite_reader().and_then(|r| read_one(r, sql, &[Param::Text(key.as_str()), Param::Text(legacy)], decode)) {
+        if let Some(done) = self.sqlite_reader().and_then(|r| read_one(r, sql, &[key.as_str(), legacy], decode)) {
             return done;
         }
         let row = sqlx::query(sql)
@@ -1220,7 +1220,7 @@ impl SqlStore {
 
 /// The first row of a read by key on the SQLite read connections (on this thread: see
 /// `sqlite_reader`), decoded; `None` when they are all busy (read through the pool then).
-fn read_one<T>(reader: &SqliteReader, sql: &str, args: &[Param<'_>], decode: fn(&dyn Cols) -> StoreResult<T>) -> Option<StoreResult<Option<T>>> {
+fn read_one<T>(reader: &SqliteReader, sql: &str, args: &[&str], decode: fn(&dyn Cols) -> StoreResult<T>) -> Option<StoreResult<Option<T>>> {
     let backend = |e: rusqlite::Error| StoreError::Backend(e.to_string());
     let done = reader.read(|c| {
         let mut stmt = c.prepare_cached(sql).map_err(backend)?;
