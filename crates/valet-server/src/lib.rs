@@ -27,17 +27,34 @@ pub struct HttpOptions {
     pub secure_cookies: bool,
 }
 
-/// Shared state of every handler: cheap to clone.
+/// Shared state of every handler: one reference count to clone (axum clones the state for
+/// every extractor and middleware of every request).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] shares.
+pub struct Shared {
     pub engine: Arc<Engine>,
-    pub opts: Arc<HttpOptions>,
-    pub metrics: Arc<Metrics>,
-    pub throttle: Arc<ui::throttle::LoginThrottle>,
+    pub opts: HttpOptions,
+    pub metrics: Metrics,
+    pub throttle: ui::throttle::LoginThrottle,
     /// Outbound HTTP (back-channel logout): short timeouts, no redirects.
     pub http: reqwest::Client,
     /// The REST data API's engine (`/services/data`).
     pub data: Arc<valet_data::DataApi>,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// Builds the whole application.
@@ -48,14 +65,14 @@ pub fn app(engine: Arc<Engine>, data: Arc<valet_data::DataApi>, opts: HttpOption
         .build()
         .unwrap_or_default();
     engine.set_fetcher(Arc::new(http::Outbound(outbound.clone())));
-    let state = AppState {
+    let state = AppState::new(Shared {
         engine,
-        opts: Arc::new(opts),
-        metrics: Arc::new(Metrics::default()),
-        throttle: Arc::new(ui::throttle::LoginThrottle::default()),
+        opts,
+        metrics: Metrics::default(),
+        throttle: ui::throttle::LoginThrottle::default(),
         http: outbound,
         data,
-    };
+    });
     router(state)
 }
 

@@ -98,44 +98,50 @@ impl Metrics {
     }
 }
 
-/// Every request: a request id (kept from `X-Request-Id` when it is sane), a span with the
-/// method and path (never the query), metrics, and the headers every response carries.
+/// The target of the access log's one event per request. `valet serve` formats events with
+/// this target by hand (`valet::access_log`); any other subscriber sees ordinary events.
+pub const ACCESS_LOG_TARGET: &str = "valet::access";
+
+/// Every request: a request id (kept from `X-Request-Id` when it is sane), a span with that id
+/// around the handler (so that whatever it logs carries the id), the access log line (id,
+/// method, path — never the query —, status, milliseconds), metrics, and the headers every
+/// response carries.
 pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let request_id = req
         .headers()
         .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .map(str::to_string)
+        .filter(|v| {
+            let v = v.as_bytes();
+            !v.is_empty() && v.len() <= 64 && v.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+        })
+        .cloned()
         .unwrap_or_else(|| {
             let mut b = [0u8; 16];
             state.engine.rng().fill(&mut b);
-            uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+            let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            let id = uuid::Builder::from_random_bytes(b).into_uuid();
+            HeaderValue::from_str(id.hyphenated().encode_lower(&mut text)).unwrap_or(HeaderValue::from_static("-"))
         });
+    // Checked above (kept) or made of hex digits and hyphens (generated).
+    let id = request_id.to_str().unwrap_or("-");
     // Cheap handles (reference-counted or inline), not copies: the request moves on below.
     let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let span = tracing::info_span!("request", id = %request_id, method = %method, path = %uri.path());
-    let mut resp = async {
-        let resp = next.run(req).await;
-        let ms = start.elapsed().as_secs_f64() * 1000.0;
-        if resp.status().is_server_error() {
-            tracing::error!(status = resp.status().as_u16(), ms, "request failed");
-        } else {
-            tracing::info!(status = resp.status().as_u16(), ms, "request");
-        }
-        resp
+    let mut resp = next.run(req).instrument(tracing::info_span!("request", id)).await;
+    let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let status = resp.status().as_u16();
+    let path = uri.path();
+    if resp.status().is_server_error() {
+        tracing::error!(target: ACCESS_LOG_TARGET, id, method = method.as_str(), path, status, ms = elapsed_ms);
+    } else {
+        tracing::info!(target: ACCESS_LOG_TARGET, id, method = method.as_str(), path, status, ms = elapsed_ms);
     }
-    .instrument(span)
-    .await;
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    state.metrics.observe(route, method.as_str(), resp.status().as_u16(), start.elapsed().as_secs_f64() * 1000.0);
+    state.metrics.observe(route, method.as_str(), status, elapsed_ms);
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        h.insert("x-request-id", v);
-    }
+    h.insert("x-request-id", request_id);
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("DENY"));
     h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static("frame-ancestors 'none'"));

@@ -10,10 +10,12 @@ macro_rules! println {
     ($($arg:tt)*) => { $crate::output::write_line(format_args!($($arg)*)) };
 }
 
+mod access_log;
 mod cli;
 mod cmd;
 mod config;
 mod output;
+mod log_writer;
 mod policy;
 mod setup;
 

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
+use tracing_subscriber::fmt::format;
 use valet_core::clock::SystemClock;
 use valet_core::keys::MasterKey;
 use valet_core::rand::OsRandom;
@@ -13,24 +14,48 @@ use valet_core::store::Store;
 use valet_core::{Engine, EngineConfig, EngineError};
 use valet_store::SqlStore;
 
+use crate::access_log::AccessAware;
 use crate::config::{Config, LogFormat, MasterKeySetting, Source};
+use crate::log_writer::{BatchedStderr, FlushOnDrop};
 use crate::CliResult;
 
 /// Logs go to stderr, so stdout carries only what a command prints for its user.
 pub fn init_logging(cfg: &Config) {
+    init_logging_to(cfg, std::io::stderr);
+}
+
+/// [`init_logging`] for `valet serve`: lines are batched into few writes
+/// ([`BatchedStderr`]); the guard writes what is left when it is dropped.
+pub fn init_server_logging(cfg: &Config) -> Option<FlushOnDrop> {
+    match BatchedStderr::start() {
+        Ok((writer, guard)) => {
+            init_logging_to(cfg, writer);
+            Some(guard)
+        }
+        Err(e) => {
+            eprintln!("warning: cannot start the log writer ({e}); logging unbatched");
+            init_logging(cfg);
+            None
+        }
+    }
+}
+
+fn init_logging_to<W>(cfg: &Config, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log_filter.value)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(ansi);
     let result = match cfg.log_format.value {
-        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Pretty => builder.event_format(AccessAware::text(format())).try_init(),
         LogFormat::Json => builder
             .json()
-            .flatten_event(true)
-            .with_current_span(false)
+            .event_format(AccessAware::json(format().json().flatten_event(true).with_current_span(false)))
             .try_init(),
     };
     if let Err(e) = result {

@@ -351,6 +351,9 @@ struct Server {
     child: Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
+    /// Everything written to stderr (the log), read to the end by a thread.
+    log: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    log_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -372,14 +375,23 @@ impl Server {
         });
         // Drain stderr so the server never blocks on a full pipe.
         let mut err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = err.read_to_end(&mut sink);
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let log_reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
         });
         Server {
             child,
             lines,
             seen: Vec::new(),
+            log,
+            log_reader: Some(log_reader),
         }
     }
 
@@ -400,7 +412,7 @@ impl Server {
         }
     }
 
-    fn stop(mut self) -> Vec<String> {
+    fn stop(&mut self) -> Vec<String> {
         #[cfg(unix)]
         {
             let _ = Command::new("kill")
@@ -424,6 +436,14 @@ impl Server {
         let rest: Vec<String> = self.lines.try_iter().collect();
         self.seen.extend(rest);
         std::mem::take(&mut self.seen)
+    }
+
+    /// The log (stderr) up to the process's end: call after [`Server::stop`].
+    fn log(&mut self) -> String {
+        if let Some(reader) = self.log_reader.take() {
+            let _ = reader.join();
+        }
+        String::from_utf8_lossy(&self.log.lock().unwrap()).to_string()
     }
 }
 
@@ -474,6 +494,17 @@ fn serve_prints_the_admin_password_once_and_answers_readyz() {
     assert_eq!(users.as_array().unwrap().len(), 1);
     let first = server.stop().join("\n");
     assert!(first.contains("Admin password"), "{first}");
+    // The log: one access line per request (batched, and all written by the time the
+    // process ends: the last line is the one logged after the listener closed).
+    let log = server.log();
+    let access: Vec<&str> = log.lines().filter(|l| l.contains(" valet::access: request ")).collect();
+    assert!(
+        access.iter().any(|l| l.contains(" method=GET path=/.well-known/openid-configuration status=200 ms=")
+            && l.contains(" id=")),
+        "{log}"
+    );
+    assert!(access.iter().any(|l| l.contains(" path=/readyz status=200 ")), "{log}");
+    assert!(log.trim_end().ends_with("stopped"), "{log}");
     assert!(first.contains("won't be shown again"), "{first}");
     assert!(
         first.contains(&format!("http://127.0.0.1:{port}/login")),

@@ -27,7 +27,8 @@ const SWEEP_FIRST_AFTER: Duration = Duration::from_secs(5);
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
     let env = Env::from_process()?;
     let cfg = Config::load(global, Some(&args.net), &env, Purpose::Server)?;
-    setup::init_logging(&cfg);
+    // Held to the end: the last lines are written when it drops.
+    let _log = setup::init_server_logging(&cfg);
     let net = cfg
         .net
         .clone()
