@@ -314,19 +314,8 @@ impl Store for SqlStore {
     }
 
     async fn delete_app(&self, id: &SfId) -> StoreResult<()> {
-        // Children first: the foreign keys would refuse the app's row otherwise.
-        const CHILDREN: &[&str] = &[
-            "DELETE FROM auth_codes WHERE app_id = $1",
-            "DELETE FROM device_codes WHERE app_id = $1",
-            "DELETE FROM registration_tokens WHERE app_id = $1",
-            "DELETE FROM access_tokens WHERE app_id = $1",
-            "DELETE FROM refresh_tokens WHERE app_id = $1",
-            "DELETE FROM token_families WHERE app_id = $1",
-            "DELETE FROM consents WHERE app_id = $1",
-            "DELETE FROM app_secrets WHERE app_id = $1",
-        ];
         let mut tx = self.begin_write().await?;
-        for sql in CHILDREN {
+        for sql in APP_CHILDREN {
             sqlx::query(sql)
                 .bind(id.as_str())
                 .execute(&mut *tx)
@@ -680,21 +669,9 @@ impl Store for SqlStore {
         app_id: Option<&SfId>,
         now: Millis,
     ) -> StoreResult<u64> {
-        // Two fixed statement sets rather than `$3 IS NULL OR app_id = $3`, which PostgreSQL
-        // cannot plan around (it would scan every family of the user either way).
-        const ALL_APPS: &[&str] = &[
-            "UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-            "UPDATE access_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-            "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-        ];
-        const ONE_APP: &[&str] = &[
-            "UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND app_id = $3 AND revoked_at IS NULL",
-            "UPDATE access_tokens SET revoked_at = $1 WHERE user_id = $2 AND app_id = $3 AND revoked_at IS NULL",
-            "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND app_id = $3 AND revoked_at IS NULL",
-        ];
         let mut tx = self.begin_write().await?;
         let mut families = 0;
-        let statements = if app_id.is_some() { ONE_APP } else { ALL_APPS };
+        let statements = if app_id.is_some() { REVOKE_ONE_APP } else { REVOKE_ALL_APPS };
         for (i, sql) in statements.iter().enumerate() {
             let mut q = sqlx::query(sql).bind(now).bind(user_id.as_str());
             if let Some(app_id) = app_id {
@@ -1061,6 +1038,35 @@ struct SweepRule {
     unless_used: Option<&'static str>,
 }
 
+/// What `delete_app` deletes before the app: children first, or the foreign keys would
+/// refuse the app's row.
+const APP_CHILDREN: &[&str] = &[
+    "DELETE FROM auth_codes WHERE app_id = $1",
+    "DELETE FROM device_codes WHERE app_id = $1",
+    "DELETE FROM registration_tokens WHERE app_id = $1",
+    // Tokens by their family: their own app_id is not indexed (migration 0015).
+    "DELETE FROM access_tokens WHERE family_id IN (SELECT id FROM token_families WHERE app_id = $1)",
+    "DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM token_families WHERE app_id = $1)",
+    "DELETE FROM token_families WHERE app_id = $1",
+    "DELETE FROM consents WHERE app_id = $1",
+    "DELETE FROM app_secrets WHERE app_id = $1",
+];
+
+/// `revoke_user_families`, for every app and for one: two fixed statement sets rather than
+/// `$3 IS NULL OR app_id = $3`, which PostgreSQL cannot plan around (it would scan every
+/// family of the user either way). The tokens go through their families: their own user_id
+/// and app_id are not indexed (migration 0015).
+const REVOKE_ALL_APPS: &[&str] = &[
+    "UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    "UPDATE access_tokens SET revoked_at = $1 WHERE family_id IN (SELECT id FROM token_families WHERE user_id = $2) AND revoked_at IS NULL",
+    "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id IN (SELECT id FROM token_families WHERE user_id = $2) AND revoked_at IS NULL",
+];
+const REVOKE_ONE_APP: &[&str] = &[
+    "UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND app_id = $3 AND revoked_at IS NULL",
+    "UPDATE access_tokens SET revoked_at = $1 WHERE family_id IN (SELECT id FROM token_families WHERE user_id = $2 AND app_id = $3) AND revoked_at IS NULL",
+    "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id IN (SELECT id FROM token_families WHERE user_id = $2 AND app_id = $3) AND revoked_at IS NULL",
+];
+
 /// A token family that no token or code refers to.
 const FAMILY_UNUSED: &str = "NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = token_families.id) \
      AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = token_families.id) \
@@ -1174,6 +1180,13 @@ impl SqlStore {
             after = upto;
             tokio::time::sleep(SWEEP_PAUSE).await;
         }
+    }
+
+    /// The statements that find rows by their owner (an app being deleted, a user's grants
+    /// revoked). For the tests that check the plans: none may read a whole token table.
+    #[doc(hidden)]
+    pub fn by_owner_statements() -> Vec<&'static str> {
+        APP_CHILDREN.iter().chain(REVOKE_ALL_APPS).chain(REVOKE_ONE_APP).copied().collect()
     }
 
     /// Every statement the sweeper runs, with the index that must serve it; each takes two

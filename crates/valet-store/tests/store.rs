@@ -1335,7 +1335,8 @@ async fn sweep_in_windows(store: &SqlStore, user: &User, app: &App, now: i64) {
 }
 
 /// Every statement of the sweeper is an index range (and its family checks index look-ups):
-/// none reads a whole table, however many rows it holds. PostgreSQL is told to avoid
+/// none reads a whole table, however many rows it holds; nor does deleting an app or
+/// revoking a user's grants read a whole token table. PostgreSQL is told to avoid
 /// sequential scans, which it would rightly prefer on tables this small, so that its plan
 /// shows what it can use; one it cannot avoid still shows as "Seq Scan".
 async fn sweep_statements_use_their_index(store: &SqlStore) {
@@ -1367,6 +1368,22 @@ async fn sweep_statements_use_their_index(store: &SqlStore) {
             Backend::Postgres => plan.contains("Seq Scan"),
         };
         assert!(!full_scan, "{sql}\nreads a whole table:\n{plan}");
+    }
+    // Deleting an app, revoking a user's grants: the token tables through their family index.
+    for sql in SqlStore::by_owner_statements() {
+        let params = (1..=3).filter(|i| sql.contains(&format!("${i}"))).count();
+        let explain = format!("{prefix}{sql}");
+        let mut q = sqlx::query(&explain);
+        for i in 0..params {
+            q = if i == 0 && sql.starts_with("UPDATE") { q.bind(T0) } else { q.bind("x") };
+        }
+        let rows = q.fetch_all(&mut *conn).await.unwrap();
+        let plan = rows.iter().map(|r| sqlx::Row::try_get::<String, _>(r, col).unwrap()).collect::<Vec<_>>().join("\n");
+        let scans_tokens = match store.backend() {
+            Backend::Sqlite => plan.lines().any(|l| l.trim_start().starts_with("SCAN") && l.contains("_tokens")),
+            Backend::Postgres => plan.lines().any(|l| l.contains("Seq Scan on") && l.contains("_tokens")),
+        };
+        assert!(!scans_tokens, "{sql}\nreads a whole token table:\n{plan}");
     }
     if store.backend() == Backend::Postgres {
         sqlx::query("RESET enable_seqscan").execute(&mut *conn).await.unwrap();
