@@ -234,7 +234,12 @@ impl DataApi {
         // from the schema only). The query skips deleted rows, so only a miss needs the second
         // look that tells a deleted record from one that never existed.
         let env = crate::soql::Env { org_id: caller.org_id.as_str(), today: self.today(), query_all: false, dialect: self.dialect };
-        let c = crate::soql::compile_by_id(&schema, o, &selected, id.as_str(), &env);
+        let all_fields = fields.map(str::trim).is_none_or(str::is_empty);
+        let cached = if all_fields { schema.select_all(&o.name) } else { None };
+        let c = crate::soql::compile_by_id(&schema, o, &selected, id.as_str(), &env, cached.as_deref());
+        if all_fields && cached.is_none() {
+            schema.remember_select_all(&o.name, &c.select);
+        }
         if let Some(rec) = self.fetch_records(&c, 0, 1, version, Cost::Point).await?.pop() {
             return Ok(rec);
         }

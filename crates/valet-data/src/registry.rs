@@ -25,9 +25,42 @@ const MAX_CUSTOM_FIELDS: usize = 500;
 #[derive(Debug, Clone)]
 pub struct Schema {
     pub objects: Vec<ObjectDef>,
+    /// Per object, the select list of a record GET of all its fields (`compile_by_id`):
+    /// formatting it was a tenth of the request. It depends on the schema alone, so it lives
+    /// (and is dropped) with it.
+    select_all: SelectCache,
+}
+
+/// Object name → select list. A clone starts empty (it is filled on use).
+#[derive(Default)]
+struct SelectCache(Mutex<HashMap<String, Arc<str>>>);
+
+impl Clone for SelectCache {
+    fn clone(&self) -> Self {
+        SelectCache::default()
+    }
+}
+
+impl std::fmt::Debug for SelectCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SelectCache")
+    }
 }
 
 impl Schema {
+    pub fn new(objects: Vec<ObjectDef>) -> Schema {
+        Schema { objects, select_all: SelectCache::default() }
+    }
+
+    /// The cached select list of all of `object`'s fields, if made before.
+    pub(crate) fn select_all(&self, object: &str) -> Option<Arc<str>> {
+        self.select_all.0.lock().unwrap_or_else(|p| p.into_inner()).get(object).cloned()
+    }
+
+    pub(crate) fn remember_select_all(&self, object: &str, select: &str) {
+        self.select_all.0.lock().unwrap_or_else(|p| p.into_inner()).insert(object.to_string(), Arc::from(select));
+    }
+
     pub fn object(&self, name: &str) -> Option<&ObjectDef> {
         self.objects.iter().find(|o| o.name.eq_ignore_ascii_case(name))
     }
@@ -221,7 +254,7 @@ impl DataApi {
                 o.fields.push(f);
             }
         }
-        Ok(Schema { objects })
+        Ok(Schema::new(objects))
     }
 
     /// Defines a custom object: its table (system fields and `Name`), its indexes and its row.

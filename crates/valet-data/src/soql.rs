@@ -281,13 +281,19 @@ pub fn compile<'s>(text: &str, q: &Query, schema: &'s Schema, env: &Env<'_>) -> 
 /// What `GET /sobjects/<Type>/<id>` reads: `fields` of the live record `id` (an 18-character
 /// ID) of the caller's org, compiled as `SELECT <fields> FROM <Type> WHERE Id = '<id>'` is,
 /// without writing and parsing that text for every request.
-pub fn compile_by_id<'s>(schema: &'s Schema, root: &'s ObjectDef, fields: &[&'s FieldDef], id: &str, env: &Env<'_>) -> Compiled<'s> {
+///
+/// `select`: the select list of these `fields` made before (it depends on the schema and the
+/// fields alone), or `None` to make it.
+pub fn compile_by_id<'s>(schema: &'s Schema, root: &'s ObjectDef, fields: &[&'s FieldDef], id: &str, env: &Env<'_>, select: Option<&str>) -> Compiled<'s> {
     let mut c = Compiler::new("", schema, root, env);
     let id_ph = c.params.text(id);
     let mut conds = c.root_conditions();
     conds.push(format!("t0.id = {id_ph}"));
     let fields: Vec<OutField<'s>> = fields.iter().map(|f| OutField { join: 0, field: f }).collect();
-    let select = fields.iter().map(|o| c.value_expr(0, o.field)).collect::<Vec<_>>().join(", ");
+    let select = match select {
+        Some(s) => s.to_string(),
+        None => fields.iter().map(|o| c.value_expr(0, o.field)).collect::<Vec<_>>().join(", "),
+    };
     Compiled {
         root,
         shape: Shape::Records { fields, joins_used: vec![] },
