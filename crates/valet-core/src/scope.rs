@@ -1,7 +1,6 @@
 //! OAuth scopes as Salesforce defines them (spec §7): a set, parsed once from the
 //! space-separated wire form, with Salesforce's synonyms and implications.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 /// Every scope Valet knows, with the words the consent page shows for it.
@@ -44,9 +43,57 @@ pub const KNOWN_SCOPES: &[(&str, &str)] = &[
     ("forgot_password", "Reset passwords headlessly"),
 ];
 
-/// A set of scopes, kept sorted so that storage and comparisons are stable.
+const N: usize = KNOWN_SCOPES.len();
+const _: () = assert!(N <= 64, "a ScopeSet is a 64-bit set over KNOWN_SCOPES");
+
+/// Positions in [`KNOWN_SCOPES`] in byte order of the names: the order a set iterates and
+/// prints in (as the `BTreeSet<String>` it replaced did, so stored and sent strings are the
+/// same).
+const BY_NAME: [u8; N] = sort_by_name();
+
+const fn name_less(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut i = 0;
+    while i < a.len() && i < b.len() {
+        if a[i] != b[i] {
+            return a[i] < b[i];
+        }
+        i += 1;
+    }
+    a.len() < b.len()
+}
+
+const fn sort_by_name() -> [u8; N] {
+    let mut idx = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        idx[i] = i as u8;
+        i += 1;
+    }
+    let mut i = 1;
+    while i < N {
+        let mut j = i;
+        while j > 0 && name_less(KNOWN_SCOPES[idx[j] as usize].0, KNOWN_SCOPES[idx[j - 1] as usize].0) {
+            let t = idx[j];
+            idx[j] = idx[j - 1];
+            idx[j - 1] = t;
+            j -= 1;
+        }
+        i += 1;
+    }
+    idx
+}
+
+/// The bit of a known scope.
+fn bit(name: &str) -> Option<u64> {
+    KNOWN_SCOPES.iter().position(|(k, _)| *k == name).map(|i| 1 << i)
+}
+
+/// A set of scopes: one bit per entry of [`KNOWN_SCOPES`], so that copying one (into a
+/// family, a token, a response: several times per request) allocates nothing. Iterates and
+/// prints in byte order of the names, so storage and comparisons are stable.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct ScopeSet(BTreeSet<String>);
+pub struct ScopeSet(u64);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("unknown scope: {0}")]
@@ -54,49 +101,48 @@ pub struct UnknownScope(pub String);
 
 impl ScopeSet {
     pub fn empty() -> Self {
-        ScopeSet(BTreeSet::new())
+        ScopeSet(0)
     }
 
     /// Parses a space-separated list (the wire form), rejecting scopes Valet does not know.
     /// Repeated whitespace and duplicates are tolerated as clients send them.
     pub fn parse(s: &str) -> Result<Self, UnknownScope> {
-        let mut set = BTreeSet::new();
+        let mut set = 0;
         for part in s.split([' ', '+', '\t']).filter(|p| !p.is_empty()) {
-            if !KNOWN_SCOPES.iter().any(|(k, _)| *k == part) {
-                return Err(UnknownScope(part.chars().take(64).collect()));
-            }
-            set.insert(part.to_string());
+            set |= bit(part).ok_or_else(|| UnknownScope(part.chars().take(64).collect()))?;
         }
         Ok(ScopeSet(set))
     }
 
-    /// Reads a set that Valet itself stored (already validated when written).
+    /// Reads a set that Valet itself stored (validated when written). A name Valet no longer
+    /// knows grants nothing and is dropped.
     pub fn from_stored(s: &str) -> Self {
-        ScopeSet(s.split(' ').filter(|p| !p.is_empty()).map(str::to_string).collect())
+        ScopeSet(s.split(' ').filter_map(bit).fold(0, |acc, b| acc | b))
     }
 
     pub fn contains(&self, s: &str) -> bool {
-        self.0.contains(s)
+        bit(s).is_some_and(|b| self.0 & b != 0)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0 == 0
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(String::as_str)
+    pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
+        BY_NAME.iter().filter(|&&i| self.0 & (1 << i) != 0).map(|&i| KNOWN_SCOPES[usize::from(i)].0)
     }
 
     pub fn intersect(&self, other: &ScopeSet) -> ScopeSet {
-        ScopeSet(self.0.intersection(&other.0).cloned().collect())
+        ScopeSet(self.0 & other.0)
     }
 
     pub fn is_subset(&self, other: &ScopeSet) -> bool {
-        self.0.is_subset(&other.0)
+        self.0 & !other.0 == 0
     }
 
+    /// Adds a known scope (an unknown name is ignored: no set holds one).
     pub fn insert(&mut self, s: &str) {
-        self.0.insert(s.to_string());
+        self.0 |= bit(s).unwrap_or(0);
     }
 
     /// `refresh_token` or its synonym `offline_access`.
@@ -106,7 +152,8 @@ impl ScopeSet {
 
     /// The set without `refresh_token`/`offline_access`, for flows that never issue one.
     pub fn without_refresh(&self) -> ScopeSet {
-        ScopeSet(self.0.iter().filter(|s| *s != "refresh_token" && *s != "offline_access").cloned().collect())
+        let refresh = bit("refresh_token").unwrap_or(0) | bit("offline_access").unwrap_or(0);
+        ScopeSet(self.0 & !refresh)
     }
 
     /// Scopes that reach the REST data API (§7: `api` or `full`).
@@ -135,7 +182,7 @@ impl ScopeSet {
 impl fmt::Display for ScopeSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
-        for s in &self.0 {
+        for s in self.iter() {
             if !first {
                 f.write_str(" ")?;
             }
@@ -154,6 +201,8 @@ impl fmt::Debug for ScopeSet {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -163,5 +212,30 @@ mod tests {
         assert!(s.allows_refresh() && s.allows_api());
         assert_eq!(ScopeSet::parse("api admin"), Err(UnknownScope("admin".into())));
         assert!(ScopeSet::parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn sets_iterate_in_name_order_and_combine() {
+        let names: Vec<&str> = KNOWN_SCOPES.iter().map(|(k, _)| *k).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        let all = ScopeSet::parse(&names.join(" ")).unwrap();
+        assert_eq!(all.iter().collect::<Vec<_>>(), sorted);
+        assert_eq!(ScopeSet::from_stored(&all.to_string()), all);
+
+        let a = ScopeSet::parse("web openid refresh_token api").unwrap();
+        let b = ScopeSet::from_stored("api offline_access openid no_longer_known");
+        assert_eq!(b.to_string(), "api offline_access openid");
+        assert_eq!(a.intersect(&b).to_string(), "api openid");
+        assert!(a.intersect(&b).is_subset(&a) && !a.is_subset(&b));
+        assert_eq!(a.without_refresh().to_string(), "api openid web");
+        assert_eq!(b.without_refresh().to_string(), "api openid");
+        assert!(!a.contains("offline_access") && a.contains("web") && !a.contains("nope"));
+        let mut c = ScopeSet::empty();
+        c.insert("id");
+        c.insert("unknown");
+        c.insert("id");
+        assert_eq!(c.to_string(), "id");
+        assert_eq!(format!("{c:?}"), "ScopeSet(id)");
     }
 }
