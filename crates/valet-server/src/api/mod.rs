@@ -12,7 +12,7 @@ pub mod sobjects;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
@@ -67,7 +67,7 @@ pub fn json_response<T: Serialize>(status: StatusCode, headers: &HeaderMap, v: &
     let pretty = headers.get("x-prettyprint").is_some();
     let body = if pretty { serde_json::to_string_pretty(v) } else { serde_json::to_string(v) };
     match body {
-        Ok(b) => (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json;charset=UTF-8"))], b).into_response(),
+        Ok(b) => crate::http::body_response(status, "application/json;charset=UTF-8", b),
         Err(e) => ApiError::from(valet_data::DataError::internal(e)).into_response(),
     }
 }
