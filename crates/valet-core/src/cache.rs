@@ -272,6 +272,9 @@ impl Store for CachedStore {
     async fn get_refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>> {
         self.inner.get_refresh_token(hash).await
     }
+    async fn get_refresh_token_and_family(&self, hash: &TokenHash) -> StoreResult<Option<(RefreshToken, Option<TokenFamily>)>> {
+        self.inner.get_refresh_token_and_family(hash).await
+    }
     async fn rotate_refresh_token(&self, old: &TokenHash, new: &RefreshToken, successor_sealed: &[u8], now: Millis) -> StoreResult<bool> {
         self.inner.rotate_refresh_token(old, new, successor_sealed, now).await
     }

@@ -252,6 +252,27 @@ pub(crate) fn family(row: &dyn Cols) -> StoreResult<TokenFamily> {
     })
 }
 
+/// [`FAMILY_COLS`] of `token_families f`, each as `f_<name>` (read through [`Prefixed`]), for a
+/// read that returns a token and its family in one row.
+pub(crate) const FAMILY_COLS_AS_F: &str = "f.id AS f_id, f.org_id AS f_org_id, f.app_id AS f_app_id, f.user_id AS f_user_id, \
+     f.scopes AS f_scopes, f.grant_type AS f_grant_type, f.auth_time AS f_auth_time, f.created_at AS f_created_at, f.revoked_at AS f_revoked_at";
+
+/// A row's columns named `<prefix><name>`, read by `<name>`: one decoder serves a table's own
+/// rows and its columns inside a join.
+pub(crate) struct Prefixed<'a>(pub &'a dyn Cols, pub &'static str);
+
+impl Cols for Prefixed<'_> {
+    fn int(&self, name: &str) -> StoreResult<Option<i64>> {
+        self.0.int(&format!("{}{name}", self.1))
+    }
+    fn text(&self, name: &str) -> StoreResult<Option<String>> {
+        self.0.text(&format!("{}{name}", self.1))
+    }
+    fn blob(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.0.blob(&format!("{}{name}", self.1))
+    }
+}
+
 /// Selected from `access_tokens t LEFT JOIN token_families f`: the family's revocation is
 /// folded into `revoked_at` so that no caller can forget to check the family.
 pub(crate) const ACCESS_COLS_FOLDED: &str =
@@ -292,6 +313,15 @@ pub(crate) fn refresh_token(row: &dyn Cols) -> StoreResult<RefreshToken> {
         replaced_by: replaced_by.map(TokenHash::from_stored),
         successor_sealed: col(row, "successor_sealed")?,
     })
+}
+
+/// A refresh token ([`REFRESH_COLS_FOLDED`]) and its family ([`FAMILY_COLS_AS_F`]; `None` when
+/// the join found none) from one row.
+pub(crate) fn refresh_token_and_family(row: &dyn Cols) -> StoreResult<(RefreshToken, Option<TokenFamily>)> {
+    let token = refresh_token(row)?;
+    let f = Prefixed(row, "f_");
+    let family = if f.text("id")?.is_some() { Some(family(&f)?) } else { None };
+    Ok((token, family))
 }
 
 pub(crate) const SESSION_COLS: &str = "id_hash, org_id, user_id, auth_time, created_at, expires_at";
@@ -348,4 +378,17 @@ pub(crate) fn permission_set(row: &dyn Cols) -> StoreResult<PermissionSet> {
         label: col(row, "label")?,
         created_at: col(row, "created_at")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The aliased list names every family column, in order.
+    #[test]
+    fn family_cols_as_f_follow_family_cols() {
+        let made: Vec<String> = FAMILY_COLS.split(", ").map(|c| format!("f.{c} AS f_{c}")).collect();
+        let listed: Vec<&str> = FAMILY_COLS_AS_F.split(", ").map(str::trim).collect();
+        assert_eq!(listed, made);
+    }
 }

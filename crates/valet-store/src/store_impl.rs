@@ -631,6 +631,15 @@ impl Store for SqlStore {
         self.fetch_by_token_key(&sql, hash, rows::refresh_token).await
     }
 
+    async fn get_refresh_token_and_family(&self, hash: &TokenHash) -> StoreResult<Option<(RefreshToken, Option<TokenFamily>)>> {
+        let sql = format!(
+            "SELECT {}, {} FROM refresh_tokens t LEFT JOIN token_families f ON f.id = t.family_id WHERE t.token_hash IN ($1, $2)",
+            rows::REFRESH_COLS_FOLDED,
+            rows::FAMILY_COLS_AS_F
+        );
+        self.fetch_by_token_key(&sql, hash, rows::refresh_token_and_family).await
+    }
+
     async fn rotate_refresh_token(
         &self,
         old: &TokenHash,

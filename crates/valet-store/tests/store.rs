@@ -83,6 +83,16 @@ both_backends!(
 
 // ---- fixtures ----
 
+/// `get_refresh_token_and_family` gives what `get_refresh_token` and `get_family` give.
+async fn same_as_two_reads(store: &SqlStore, hash: &TokenHash) {
+    let (token, family) = store.get_refresh_token_and_family(hash).await.unwrap().expect("the token");
+    let alone = store.get_refresh_token(hash).await.unwrap().unwrap();
+    assert_eq!(format!("{token:?}"), format!("{alone:?}"));
+    let fam = store.get_family(&alone.family_id).await.unwrap();
+    assert!(fam.is_some());
+    assert_eq!(format!("{family:?}"), format!("{fam:?}"));
+}
+
 fn sfid(prefix: KeyPrefix) -> SfId {
     SfId::generate(prefix, &OsRandom)
 }
@@ -665,12 +675,18 @@ async fn family_revocation_folds_into_token_reads(store: Arc<SqlStore>) {
         Some(T0 + 5)
     );
 
+    // The refresh grant's one read: the token as `get_refresh_token` reads it and the family as
+    // `get_family` does, field for field (before the family's revocation and after, below).
+    same_as_two_reads(&store, &rt.token_hash).await;
+
     // A token added to the family after it was revoked still reads as revoked (the fold).
     store.revoke_family("fam-1", T0 + 100).await.unwrap();
+    same_as_two_reads(&store, &rt.token_hash).await;
     let late = access_for(&fam, "at-late", T0 + 7_200_000);
     store.insert_access_token(&late).await.unwrap();
     let late_rt = refresh_for(&fam, "rt-late");
     store.insert_refresh_token(&late_rt).await.unwrap();
+    same_as_two_reads(&store, &late_rt.token_hash).await;
     assert_eq!(
         store
             .get_access_token(&at.token_hash)

@@ -199,7 +199,7 @@ impl Engine {
             return Err(OAuthError::expired_refresh_token().into());
         }
         let hash = TokenHash::of(token);
-        let rt = self.store.get_refresh_token(&hash).await?.ok_or_else(OAuthError::expired_refresh_token)?;
+        let (rt, family) = self.store.get_refresh_token_and_family(&hash).await?.ok_or_else(OAuthError::expired_refresh_token)?;
         let hash = rt.token_hash.clone();
         if rt.app_id != app.id {
             return Err(OAuthError::expired_refresh_token().into());
@@ -228,7 +228,7 @@ impl Engine {
         if expired_by_policy {
             return Err(OAuthError::expired_refresh_token().into());
         }
-        let family = self.store.get_family(&rt.family_id).await?.ok_or_else(OAuthError::expired_refresh_token)?;
+        let family = family.ok_or_else(OAuthError::expired_refresh_token)?;
         let user = self.store.get_user(&rt.user_id).await?.ok_or_else(OAuthError::inactive_user)?;
         if !user.active {
             return Err(OAuthError::inactive_user().into());
