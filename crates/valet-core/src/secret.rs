@@ -184,6 +184,8 @@ pub fn hmac_sha256_b64(key: &[u8], message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
     use crate::ids::KeyPrefix;
 

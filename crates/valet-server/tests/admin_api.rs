@@ -124,8 +124,8 @@ both_backends!(admin_token_minting_refuses_non_admins, |app: &TestApp| async mov
 });
 
 both_backends!(apps_crud_policy_merge_and_secrets, |app: &TestApp| async move {
-    let t = admin_token(app).await;
-    let t = Some(t.as_str());
+    let token = admin_token(app).await;
+    let t = Some(token.as_str());
     let apps = format!("{V1}/apps");
     // Create: 201 with the secret once; defaults like the CLI.
     let (s, a, _) = call(app, Method::POST, &apps, t, Some(json!({"name": " Billing ", "callback_urls": ["https://billing.example/cb"], "policy": {"require_pkce": true, "id_token": {"valid_minutes": 5}}}))).await;
@@ -198,10 +198,10 @@ both_backends!(apps_crud_policy_merge_and_secrets, |app: &TestApp| async move {
         assert_eq!(e["field"].as_str(), field, "{body}: {e}");
     }
     // Bodies that are not JSON objects, not JSON, or too large.
-    let r = app.client().patch(app.url(&url)).bearer_auth(t.unwrap()).header("content-type", "application/json").body("{nope").send().await.unwrap();
+    let r = app.client().patch(app.url(&url)).bearer_auth(&token).header("content-type", "application/json").body("{nope").send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert_error(&r.json().await.unwrap(), "invalid_json");
-    let r = app.client().patch(app.url(&url)).bearer_auth(t.unwrap()).form(&[("name", "x")]).send().await.unwrap();
+    let r = app.client().patch(app.url(&url)).bearer_auth(&token).form(&[("name", "x")]).send().await.unwrap();
     assert_eq!(r.status(), 415);
     let big = json!({"name": "x".repeat(70 * 1024)});
     let (s, e, _) = call(app, Method::PATCH, &url, t, Some(big)).await;

@@ -30,7 +30,7 @@ both_backends!(untrusted_requests_get_an_error_page_never_a_redirect, |app: &Tes
         let r = b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(&q).unwrap()))).send().await.unwrap();
         assert_eq!(r.status(), 400, "{q:?}");
         assert!(r.headers().get("location").is_none());
-        assert_eq!(r.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"), true);
+        assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
         let html = r.text().await.unwrap();
         assert!(html.contains(code), "{code} in {html}");
     }
@@ -55,7 +55,7 @@ both_backends!(trusted_requests_get_errors_by_redirect, |app: &TestApp| async mo
     let loc = location(b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap()))).send().await.unwrap()).await;
     assert!(loc.contains("error=unsupported_response_type") && loc.contains("state=s1"), "{loc}");
     for bad in [vec![("code_challenge", "abc")], vec![("code_challenge_method", "S256")], vec![("code_challenge", &"a".repeat(43)), ("code_challenge_method", "S512")]] {
-        let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+        let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, *v)).collect();
         let loc = location(b.get(authorize_url(app, &bad)).send().await.unwrap()).await;
         assert!(loc.contains("error=invalid_request"), "{bad:?} -> {loc}");
     }

@@ -30,6 +30,7 @@ use crate::SQLITE_PRAGMAS;
 pub(crate) type Write = Box<dyn FnOnce(&mut Connection) + Send>;
 
 /// What the writer thread is asked to do.
+#[allow(clippy::large_enum_variant)] // boxing the job would allocate once per issuance, the hot path
 pub(crate) enum Msg {
     Job(Job),
     /// A write of its own (its own transaction), run before the batch that drained it: the
@@ -316,6 +317,8 @@ fn percent_decode(s: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
 
     #[test]

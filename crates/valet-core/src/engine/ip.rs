@@ -101,6 +101,8 @@ pub fn check(policy: &AppPolicy, ip: Option<IpAddr>, at: IpCheck) -> Result<(), 
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
 
     #[test]

@@ -83,6 +83,8 @@ pub fn check_strength(password: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
     use super::*;

@@ -11,6 +11,7 @@ use valet_proto::OAuthError;
 use crate::http;
 use crate::AppState;
 
+#[allow(clippy::result_large_err)] // the error is the response itself, returned at once
 fn parse(body: &Bytes) -> Result<ClientMetadata, Response> {
     serde_json::from_slice(body).map_err(|e| {
         let e = OAuthError { error: "invalid_client_metadata".into(), error_description: Some(format!("the body is not valid client metadata: {e}").into()) };
