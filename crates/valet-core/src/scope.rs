@@ -84,10 +84,53 @@ const fn sort_by_name() -> [u8; N] {
     idx
 }
 
-/// The bit of a known scope.
-fn bit(name: &str) -> Option<u64> {
-    KNOWN_SCOPES.iter().position(|(k, _)| *k == name).map(|i| 1 << i)
+const fn name_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
+
+/// The bit of a known scope.
+const fn bit(name: &str) -> Option<u64> {
+    let mut i = 0;
+    while i < N {
+        if name_eq(KNOWN_SCOPES[i].0, name) {
+            return Some(1 << i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The bits of known scopes, made at compile time (an unknown name does not compile).
+const fn mask(names: &[&str]) -> u64 {
+    let mut m = 0;
+    let mut i = 0;
+    while i < names.len() {
+        match bit(names[i]) {
+            Some(b) => m |= b,
+            None => panic!("not a known scope"),
+        }
+        i += 1;
+    }
+    m
+}
+
+/// `refresh_token` and its synonym `offline_access`.
+const REFRESH: u64 = mask(&["refresh_token", "offline_access"]);
+/// Scopes that reach the REST data API (§7).
+const API: u64 = mask(&["api", "full"]);
+/// Scopes that give access to the identity URL (§6.4).
+const IDENTITY: u64 = mask(&["id", "profile", "email", "address", "phone", "openid", "api", "full", "web", "refresh_token"]);
 
 /// A set of scopes: one bit per entry of [`KNOWN_SCOPES`], so that copying one (into a
 /// family, a token, a response: several times per request) allocates nothing. Iterates and
@@ -129,7 +172,12 @@ impl ScopeSet {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
-        BY_NAME.iter().filter(|&&i| self.0 & (1 << i) != 0).map(|&i| KNOWN_SCOPES[usize::from(i)].0)
+        self.entries().map(|(name, _)| *name)
+    }
+
+    /// The set's entries of [`KNOWN_SCOPES`], in name order.
+    fn entries(&self) -> impl Iterator<Item = &'static (&'static str, &'static str)> + '_ {
+        BY_NAME.iter().filter(|&&i| self.0 & (1 << i) != 0).map(|&i| &KNOWN_SCOPES[usize::from(i)])
     }
 
     pub fn intersect(&self, other: &ScopeSet) -> ScopeSet {
@@ -147,35 +195,27 @@ impl ScopeSet {
 
     /// `refresh_token` or its synonym `offline_access`.
     pub fn allows_refresh(&self) -> bool {
-        self.contains("refresh_token") || self.contains("offline_access")
+        self.0 & REFRESH != 0
     }
 
     /// The set without `refresh_token`/`offline_access`, for flows that never issue one.
     pub fn without_refresh(&self) -> ScopeSet {
-        let refresh = bit("refresh_token").unwrap_or(0) | bit("offline_access").unwrap_or(0);
-        ScopeSet(self.0 & !refresh)
+        ScopeSet(self.0 & !REFRESH)
     }
 
     /// Scopes that reach the REST data API (§7: `api` or `full`).
     pub fn allows_api(&self) -> bool {
-        self.contains("api") || self.contains("full")
+        self.0 & API != 0
     }
 
     /// Scopes that give access to the identity URL (§6.4).
     pub fn allows_identity(&self) -> bool {
-        ["id", "profile", "email", "address", "phone", "openid", "api", "full", "web", "refresh_token"]
-            .iter()
-            .any(|s| self.contains(s))
+        self.0 & IDENTITY != 0
     }
 
     /// The consent page's plain-words description of each scope.
     pub fn descriptions(&self) -> Vec<(&str, &'static str)> {
-        self.iter()
-            .map(|s| {
-                let d = KNOWN_SCOPES.iter().find(|(k, _)| *k == s).map(|(_, d)| *d).unwrap_or("");
-                (s, d)
-            })
-            .collect()
+        self.entries().map(|(name, words)| (*name, *words)).collect()
     }
 }
 
