@@ -209,7 +209,8 @@ impl DataApi {
         let schema = self.schema(&caller.org_id).await?;
         let o = object(&schema, object_name)?;
         let id = parse_id(id)?;
-        let selected: Vec<&FieldDef> = match fields.map(str::trim).filter(|s| !s.is_empty()) {
+        let chosen = fields.map(str::trim).filter(|s| !s.is_empty());
+        let selected: Vec<&FieldDef> = match chosen {
             None => o.fields.iter().collect(),
             Some(list) => {
                 let mut v: Vec<&FieldDef> = vec![];
@@ -234,12 +235,7 @@ impl DataApi {
         // from the schema only). The query skips deleted rows, so only a miss needs the second
         // look that tells a deleted record from one that never existed.
         let env = crate::soql::Env { org_id: caller.org_id.as_str(), today: self.today(), query_all: false, dialect: self.dialect };
-        let all_fields = fields.map(str::trim).is_none_or(str::is_empty);
-        let cached = if all_fields { schema.select_all(&o.name) } else { None };
-        let c = crate::soql::compile_by_id(&schema, o, &selected, id.as_str(), &env, cached.as_deref());
-        if all_fields && cached.is_none() {
-            schema.remember_select_all(&o.name, &c.select);
-        }
+        let c = crate::soql::compile_by_id(&schema, o, &selected, id.as_str(), &env, chosen.is_none());
         if let Some(rec) = self.fetch_records(&c, 0, 1, version, Cost::Point).await?.pop() {
             return Ok(rec);
         }

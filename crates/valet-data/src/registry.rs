@@ -52,13 +52,16 @@ impl Schema {
         Schema { objects, select_all: SelectCache::default() }
     }
 
-    /// The cached select list of all of `object`'s fields, if made before.
-    pub(crate) fn select_all(&self, object: &str) -> Option<Arc<str>> {
-        self.select_all.0.lock().unwrap_or_else(|p| p.into_inner()).get(object).cloned()
-    }
-
-    pub(crate) fn remember_select_all(&self, object: &str, select: &str) {
-        self.select_all.0.lock().unwrap_or_else(|p| p.into_inner()).insert(object.to_string(), Arc::from(select));
+    /// The select list of all of `object`'s fields: made by `make` the first time.
+    pub(crate) fn select_all(&self, object: &str, make: impl FnOnce() -> String) -> Arc<str> {
+        let cached = self.select_all.0.lock().unwrap_or_else(|p| p.into_inner()).get(object).cloned();
+        if let Some(select) = cached {
+            return select;
+        }
+        // Made outside the lock; two first requests may both make it, the same text.
+        let select: Arc<str> = Arc::from(make());
+        self.select_all.0.lock().unwrap_or_else(|p| p.into_inner()).insert(object.to_string(), select.clone());
+        select
     }
 
     pub fn object(&self, name: &str) -> Option<&ObjectDef> {

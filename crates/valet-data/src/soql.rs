@@ -282,18 +282,16 @@ pub fn compile<'s>(text: &str, q: &Query, schema: &'s Schema, env: &Env<'_>) -> 
 /// ID) of the caller's org, compiled as `SELECT <fields> FROM <Type> WHERE Id = '<id>'` is,
 /// without writing and parsing that text for every request.
 ///
-/// `select`: the select list of these `fields` made before (it depends on the schema and the
-/// fields alone), or `None` to make it.
-pub fn compile_by_id<'s>(schema: &'s Schema, root: &'s ObjectDef, fields: &[&'s FieldDef], id: &str, env: &Env<'_>, select: Option<&str>) -> Compiled<'s> {
+/// `all_fields`: `fields` are all of `root`'s, whose select list is made once per schema
+/// ([`Schema::select_all`]).
+pub fn compile_by_id<'s>(schema: &'s Schema, root: &'s ObjectDef, fields: &[&'s FieldDef], id: &str, env: &Env<'_>, all_fields: bool) -> Compiled<'s> {
     let mut c = Compiler::new("", schema, root, env);
     let id_ph = c.params.text(id);
     let mut conds = c.root_conditions();
     conds.push(format!("t0.id = {id_ph}"));
     let fields: Vec<OutField<'s>> = fields.iter().map(|f| OutField { join: 0, field: f }).collect();
-    let select = match select {
-        Some(s) => s.to_string(),
-        None => fields.iter().map(|o| c.value_expr(0, o.field)).collect::<Vec<_>>().join(", "),
-    };
+    let make = || fields.iter().map(|o| c.value_expr(0, o.field)).collect::<Vec<_>>().join(", ");
+    let select = if all_fields { schema.select_all(&root.name, make).to_string() } else { make() };
     Compiled {
         root,
         shape: Shape::Records { fields, joins_used: vec![] },
