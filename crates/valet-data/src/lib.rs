@@ -18,6 +18,7 @@ pub mod ddl;
 pub mod describe;
 pub mod error;
 pub mod query;
+pub mod record_json;
 pub mod records;
 pub mod registry;
 pub mod schema;

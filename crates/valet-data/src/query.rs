@@ -15,11 +15,13 @@
 //! deleted between two pages may shift what the later page contains (Salesforce's cursors are
 //! snapshots). `totalSize` is the count taken for the first page.
 
+use serde::Serialize;
 use serde_json::{json, Value as Json};
 use sqlx::Row;
 use valet_soql::Query;
 
 use crate::error::{DataError, DataResult};
+use crate::record_json::{self, RecordJson};
 use crate::registry::Schema;
 use crate::soql::{self, AggregateFn2, Compiled, Env, Shape};
 use crate::value::{cell, Cell, Params};
@@ -35,22 +37,45 @@ pub const LOCATOR_TTL_MS: i64 = 15 * 60 * 1000;
 #[derive(Debug)]
 pub struct Page {
     pub total_size: u64,
-    pub records: Vec<Json>,
+    pub records: Vec<RecordJson>,
     /// `(locator id, offset of the next page)` when more remain.
     pub next: Option<(String, u64)>,
 }
 
 impl Page {
-    /// The body of `/query`.
-    pub fn to_json(&self, version: &str) -> Json {
-        let mut m = serde_json::Map::new();
-        m.insert("totalSize".into(), json!(self.total_size));
-        m.insert("done".into(), json!(self.next.is_none()));
-        if let Some((id, off)) = &self.next {
-            m.insert("nextRecordsUrl".into(), json!(format!("/services/data/v{version}/query/{id}-{off}")));
+    /// The body of `/query`, in Salesforce's key order.
+    pub fn body<'a>(&'a self, version: &'a str) -> PageBody<'a> {
+        PageBody {
+            total_size: self.total_size,
+            done: self.next.is_none(),
+            next_records_url: self.next.as_ref().map(|(id, off)| NextUrl { version, id, offset: *off }),
+            records: &self.records,
         }
-        m.insert("records".into(), Json::Array(self.records.clone()));
-        Json::Object(m)
+    }
+}
+
+/// `{"totalSize", "done", "nextRecordsUrl"?, "records"}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageBody<'a> {
+    total_size: u64,
+    done: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_records_url: Option<NextUrl<'a>>,
+    records: &'a [RecordJson],
+}
+
+/// `/services/data/v62.0/query/<locator>-<offset>`.
+#[derive(Debug)]
+struct NextUrl<'a> {
+    version: &'a str,
+    id: &'a str,
+    offset: u64,
+}
+
+impl Serialize for NextUrl<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("/services/data/v{}/query/{}-{}", self.version, self.id, self.offset))
     }
 }
 
@@ -150,7 +175,7 @@ impl DataApi {
                     };
                     rec.insert(format!("expr{i}"), j);
                 }
-                let rows = if c.limit == Some(0) || c.offset > 0 { vec![] } else { vec![Json::Object(rec)] };
+                let rows = if c.limit == Some(0) || c.offset > 0 { vec![] } else { vec![serde_json::value::to_raw_value(&rec).map_err(DataError::internal)?] };
                 Ok(Page { total_size: rows.len() as u64, records: rows, next: None })
             }
             Shape::Records { .. } => {
@@ -207,10 +232,10 @@ impl DataApi {
         (format!("SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT {lim} OFFSET {off}", c.select, c.from, c.where_, c.order_by), p)
     }
 
-    pub(crate) async fn fetch_records(&self, c: &Compiled<'_>, offset: u64, take: u64, version: &str, cost: Cost) -> DataResult<Vec<Json>> {
+    pub(crate) async fn fetch_records(&self, c: &Compiled<'_>, offset: u64, take: u64, version: &str, cost: Cost) -> DataResult<Vec<RecordJson>> {
         let (sql, p) = Self::page_sql(c, offset, take);
         let rows = self.read_cells(&sql, &p, cost).await?;
-        Ok(rows.into_iter().map(|cells| soql::record_json(c, cells, version)).collect())
+        rows.into_iter().map(|cells| record_json::write(c, cells, version)).collect()
     }
 
     async fn store_locator(&self, caller: &Caller, text: &str, all: bool, batch: u32, total: u64) -> DataResult<String> {

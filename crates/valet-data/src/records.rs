@@ -9,6 +9,7 @@ use sqlx::Row;
 use valet_core::ids::SfId;
 
 use crate::error::{DataError, DataResult};
+use crate::record_json::RecordJson;
 use crate::registry::Schema;
 use crate::schema::{Auto, DefaultValue, FieldDef, FieldType, ObjectDef};
 use crate::value::{from_json, Cell, Params, SqlValue};
@@ -205,7 +206,7 @@ impl DataApi {
     }
 
     /// `GET /sobjects/<Type>/<id>[?fields=a,b]`.
-    pub async fn retrieve(&self, caller: &Caller, object_name: &str, id: &str, fields: Option<&str>, version: &str) -> DataResult<Json> {
+    pub async fn retrieve(&self, caller: &Caller, object_name: &str, id: &str, fields: Option<&str>, version: &str) -> DataResult<RecordJson> {
         let schema = self.schema(&caller.org_id).await?;
         let o = object(&schema, object_name)?;
         let id = parse_id(id)?;
@@ -329,7 +330,7 @@ impl DataApi {
     }
 
     /// The ten most recently modified records (the `recentItems` of basic information).
-    pub async fn recent_items(&self, caller: &Caller, o: &ObjectDef, version: &str) -> DataResult<Vec<Json>> {
+    pub async fn recent_items(&self, caller: &Caller, o: &ObjectDef, version: &str) -> DataResult<Vec<RecordJson>> {
         let schema = self.schema(&caller.org_id).await?;
         let name = o.name_field().map(|f| f.name.clone()).unwrap_or_else(|| "Id".into());
         let order = if o.field("LastModifiedDate").is_some() { " ORDER BY LastModifiedDate DESC" } else { "" };

@@ -9,7 +9,6 @@
 //!   are deterministic.
 //! - Relationship paths (`Account.Owner.Name`) become `LEFT JOIN`s on the lookup column.
 
-use serde_json::{json, Map, Value as Json};
 use valet_soql::{AggregateFn, CompareOp, Condition, FieldPath, Literal, NullsOrder, Query, SelectItem, SortDirection, Span, Value};
 
 use crate::ddl::Dialect;
@@ -561,73 +560,3 @@ impl<'s, 'q> Compiler<'s, 'q> {
     }
 }
 
-/// Turns one result row into a Salesforce record (`attributes`, fields, nested parents).
-pub fn record_json(c: &Compiled<'_>, cells: Vec<crate::value::Cell>, version: &str) -> Json {
-    let Shape::Records { fields, joins_used } = &c.shape else { return Json::Null };
-    let n = fields.len();
-    let mut cells = cells.into_iter();
-    let mut values: Vec<crate::value::Cell> = Vec::with_capacity(n);
-    for _ in 0..n {
-        values.push(cells.next().unwrap_or(crate::value::Cell::Null));
-    }
-    let parent_ids: Vec<Option<String>> = joins_used.iter().map(|_| cells.next().and_then(crate::value::Cell::into_text)).collect();
-    let root_id = fields.iter().zip(values.iter()).find(|(o, _)| o.join == 0 && o.field.is("Id")).and_then(|(_, v)| match v {
-        crate::value::Cell::Text(t) => Some(t.clone()),
-        _ => None,
-    });
-    let mut root = Map::new();
-    root.insert("attributes".into(), attributes(&c.root.name, root_id.as_deref(), version));
-    for (o, v) in fields.iter().zip(values) {
-        let val = v.to_json(o.field.ftype);
-        if o.join == 0 {
-            root.insert(o.field.name.clone(), val);
-            continue;
-        }
-        // The chain of joins from the root to this field's object.
-        let mut chain = vec![o.join];
-        let mut j = c.joins[o.join].2;
-        while j != 0 {
-            chain.push(j);
-            j = c.joins[j].2;
-        }
-        chain.reverse();
-        // The nested parent objects on the way; a missing parent is `null` and ends the walk.
-        let steps: Vec<(String, Option<Json>)> = chain
-            .iter()
-            .map(|jj| {
-                let pos = joins_used.iter().position(|x| x == jj);
-                let pid = pos.and_then(|p| parent_ids.get(p).cloned().flatten());
-                (c.joins[*jj].0.clone(), pid.map(|pid| attributes(&c.joins[*jj].1.name, Some(&pid), version)))
-            })
-            .collect();
-        insert_path(&mut root, &steps, &o.field.name, val);
-    }
-    Json::Object(root)
-}
-
-fn insert_path(map: &mut Map<String, Json>, steps: &[(String, Option<Json>)], key: &str, val: Json) {
-    let Some(((name, attrs), rest)) = steps.split_first() else {
-        map.insert(key.to_string(), val);
-        return;
-    };
-    let Some(attrs) = attrs else {
-        map.entry(name.clone()).or_insert(Json::Null);
-        return;
-    };
-    let entry = map.entry(name.clone()).or_insert_with(|| {
-        let mut m = Map::new();
-        m.insert("attributes".into(), attrs.clone());
-        Json::Object(m)
-    });
-    if let Json::Object(m) = entry {
-        insert_path(m, rest, key, val);
-    }
-}
-
-/// `{"type": "Account", "url": "/services/data/v62.0/sobjects/Account/001..."}`.
-pub fn attributes(object: &str, id: Option<&str>, version: &str) -> Json {
-    match id {
-        Some(id) => json!({"type": object, "url": format!("/services/data/v{version}/sobjects/{object}/{id}")}),
-        None => json!({"type": object}),
-    }
-}

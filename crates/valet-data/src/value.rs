@@ -1,6 +1,7 @@
 //! Values between JSON, SQL parameters and SQL rows, by storage class.
 
-use serde_json::{json, Value as Json};
+use serde::{Serialize, Serializer};
+use serde_json::Value as Json;
 use sqlx::any::{AnyArguments, AnyRow, AnyTypeInfoKind};
 use sqlx::{Arguments, Row, ValueRef as _};
 use valet_core::clock::sf_datetime;
@@ -146,25 +147,46 @@ impl Cell {
         }
     }
 
-    /// The JSON Salesforce sends for a field of this type.
-    pub fn to_json(self, ftype: FieldType) -> Json {
-        if self == Cell::Null {
-            return Json::Null;
-        }
-        match ftype.storage() {
-            Storage::Bool => Json::Bool(self.as_i64().unwrap_or(0) != 0),
-            Storage::Int => self.as_i64().map_or(Json::Null, |i| json!(i)),
-            Storage::Real => self.as_f64().map_or(Json::Null, number_json),
-            Storage::DateTime => self.as_i64().map_or(Json::Null, |ms| Json::String(sf_datetime(ms))),
-            Storage::Id | Storage::Text | Storage::Date => self.into_text().map_or(Json::Null, Json::String),
-        }
+    /// The JSON Salesforce sends for a field of this type (records write [`FieldValue`] in
+    /// place; this is for the few values that become part of a `Value` tree).
+    pub fn to_json(&self, ftype: FieldType) -> Json {
+        serde_json::to_value(FieldValue(self, ftype)).unwrap_or(Json::Null)
     }
 }
 
-/// Whole numbers print without a fraction (`5.0` → `5.0` is what Salesforce sends for doubles;
-/// serde_json prints f64 5.0 as `5.0`, which clients read as the same number).
-fn number_json(f: f64) -> Json {
-    serde_json::Number::from_f64(f).map_or(Json::Null, Json::Number)
+/// A cell written as the JSON Salesforce sends for a field of this type: booleans from 0/1,
+/// numbers as numbers (a non-finite one as `null`), date-times in Salesforce's format, the rest
+/// as strings.
+pub struct FieldValue<'a>(pub &'a Cell, pub FieldType);
+
+impl Serialize for FieldValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let FieldValue(cell, ftype) = *self;
+        if *cell == Cell::Null {
+            return s.serialize_unit();
+        }
+        match ftype.storage() {
+            Storage::Bool => s.serialize_bool(cell.as_i64().unwrap_or(0) != 0),
+            Storage::Int => match cell.as_i64() {
+                Some(i) => s.serialize_i64(i),
+                None => s.serialize_unit(),
+            },
+            Storage::Real => match cell.as_f64() {
+                Some(f) if f.is_finite() => s.serialize_f64(f),
+                _ => s.serialize_unit(),
+            },
+            Storage::DateTime => match cell.as_i64() {
+                Some(ms) => s.serialize_str(&sf_datetime(ms)),
+                None => s.serialize_unit(),
+            },
+            Storage::Id | Storage::Text | Storage::Date => match cell {
+                Cell::Text(t) => s.serialize_str(t),
+                Cell::Int(i) => s.collect_str(i),
+                Cell::Real(f) => s.collect_str(f),
+                Cell::Null => s.serialize_unit(),
+            },
+        }
+    }
 }
 
 /// A value for a field, parsed from a request body (`None` = set to null).

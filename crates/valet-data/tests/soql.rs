@@ -198,12 +198,12 @@ both_backends!(org_isolation, |db| async move {
     db.api.create(&b, "Account", &json!({"Name": "Acme"})).await.unwrap();
     let page = db.api.query(&b, "SELECT Name, Owner.Username FROM Account", true, None, "62.0").await.unwrap();
     assert_eq!(page.total_size, 1);
-    assert_eq!(page.records[0]["Owner"]["Username"], "other@example.org");
+    assert_eq!(common::record(&page.records[0])["Owner"]["Username"], "other@example.org");
     assert_eq!(db.query("SELECT COUNT() FROM Account WHERE Name = 'Acme'").await["totalSize"], 1);
     let users = db.api.query(&b, "SELECT Username FROM User", false, None, "62.0").await.unwrap();
     assert_eq!(users.total_size, 1);
     let orgs = db.api.query(&b, "SELECT Name FROM Organization", false, None, "62.0").await.unwrap();
-    assert_eq!(orgs.records[0]["Name"], "Other");
+    assert_eq!(common::record(&orgs.records[0])["Name"], "Other");
 });
 
 // `totalSize` is the number of rows the query returns in all, across batches: after its OFFSET

@@ -304,7 +304,7 @@ both_backends!(query, |app: &TestApp| async move {
     let t = token(app).await;
     let acme = create(app, &t, "Account", json!({"Name": "Acme", "Industry": "Banking"})).await;
     create(app, &t, "Account", json!({"Name": "Globex"})).await;
-    create(app, &t, "Contact", json!({"LastName": "Doe", "AccountId": acme})).await;
+    let doe = create(app, &t, "Contact", json!({"LastName": "Doe", "AccountId": acme})).await;
     create(app, &t, "Contact", json!({"LastName": "Orphan"})).await;
     // jsforce: %20; simple-salesforce: + and a trailing slash.
     let r = get(app, &format!("/services/data/v50.0/query?q={}", "SELECT%20Id%2C%20Name%20FROM%20Account%20WHERE%20Name%20%3D%20%27acme%27"), &t).await;
@@ -321,6 +321,19 @@ both_backends!(query, |app: &TestApp| async move {
     assert_eq!(r.body["records"][0]["Account"]["attributes"]["type"], "Account");
     assert_eq!(r.body["records"][0]["Account"]["Owner"]["Username"], app.user.username);
     assert_eq!(r.body["records"][1]["Account"], Value::Null);
+    // On the wire a record is in Salesforce's order: `attributes`, then the select list's, a
+    // parent where its first field was selected.
+    let q = enc("SELECT Account.Name, LastName, Account.Owner.Username, Id FROM Contact WHERE LastName = 'Doe'");
+    let text = app.client().get(app.url(&format!("/services/data/v62.0/query?q={q}"))).bearer_auth(&t).send().await.unwrap().text().await.unwrap();
+    let (owner, user) = (app.user.id.as_str(), &app.user.username);
+    let expected = format!(
+        r#"{{"totalSize":1,"done":true,"records":[{{"attributes":{{"type":"Contact","url":"/services/data/v62.0/sobjects/Contact/{doe}"}},"Account":{{"attributes":{{"type":"Account","url":"/services/data/v62.0/sobjects/Account/{acme}"}},"Name":"Acme","Owner":{{"attributes":{{"type":"User","url":"/services/data/v62.0/sobjects/User/{owner}"}},"Username":"{user}"}}}},"LastName":"Doe","Id":"{doe}"}}]}}"#
+    );
+    assert_eq!(text, expected);
+    // `X-PrettyPrint` indents the records too.
+    let pretty = app.client().get(app.url(&format!("/services/data/v62.0/query?q={q}"))).bearer_auth(&t).header("x-prettyprint", "1").send().await.unwrap().text().await.unwrap();
+    assert!(pretty.contains("\n      \"attributes\": {\n        \"type\": \"Contact\""), "{pretty}");
+    assert_eq!(serde_json::from_str::<Value>(&pretty).unwrap(), serde_json::from_str::<Value>(&text).unwrap());
     let r = get(app, &format!("/services/data/v62.0/query?q={}", enc("SELECT COUNT() FROM Contact")), &t).await;
     assert_eq!(r.body, json!({"totalSize": 2, "done": true, "records": []}));
     // What the sf CLI and simple-salesforce ask during login.
@@ -447,7 +460,8 @@ both_backends!(org_isolation, |app: &TestApp| async move {
     // And the other way round.
     let e = app.data.retrieve(&b, "Account", &mine, None, "62.0").await.unwrap_err();
     assert_eq!(e.status, 404);
-    assert_eq!(app.data.retrieve(&b, "Account", &secret, None, "62.0").await.unwrap()["Name"], "Secret");
+    let rec = app.data.retrieve(&b, "Account", &secret, None, "62.0").await.unwrap();
+    assert_eq!(serde_json::from_str::<Value>(rec.get()).unwrap()["Name"], "Secret");
 });
 
 both_backends!(custom_objects, |app: &TestApp| async move {

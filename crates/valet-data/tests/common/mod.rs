@@ -82,12 +82,13 @@ impl Db {
     }
 
     pub async fn query(&self, q: &str) -> Value {
-        self.api.query(&self.caller, q, false, None, "62.0").await.unwrap_or_else(|e| panic!("{q}: {e}")).to_json("62.0")
+        let page = self.api.query(&self.caller, q, false, None, "62.0").await.unwrap_or_else(|e| panic!("{q}: {e}"));
+        serde_json::to_value(page.body("62.0")).unwrap()
     }
 
     pub async fn query_err(&self, q: &str) -> valet_data::DataError {
         match self.api.query(&self.caller, q, false, None, "62.0").await {
-            Ok(p) => panic!("{q} succeeded: {}", p.to_json("62.0")),
+            Ok(p) => panic!("{q} succeeded: {}", serde_json::to_string(&p.body("62.0")).unwrap()),
             Err(e) => e,
         }
     }
@@ -97,6 +98,11 @@ impl Db {
         let v = self.query(q).await;
         v["records"].as_array().unwrap().iter().map(|r| pick(r, key)).collect()
     }
+}
+
+/// A record's JSON text as a value.
+pub fn record(r: &valet_data::record_json::RecordJson) -> Value {
+    serde_json::from_str(r.get()).unwrap()
 }
 
 /// `a.b.c` inside a record, rendered as a plain string.

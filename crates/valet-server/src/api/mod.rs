@@ -65,7 +65,9 @@ pub fn latest() -> u32 {
 /// JSON with Salesforce's content type; pretty-printed when the client sends `X-PrettyPrint`.
 pub fn json_response<T: Serialize>(status: StatusCode, headers: &HeaderMap, v: &T) -> Response {
     let pretty = headers.get("x-prettyprint").is_some();
-    let body = if pretty { serde_json::to_string_pretty(v) } else { serde_json::to_string(v) };
+    // Records are JSON text already (`RecordJson`): pretty output reads them back as values so
+    // that they are indented too.
+    let body = if pretty { serde_json::to_value(v).and_then(|v| serde_json::to_string_pretty(&v)) } else { serde_json::to_string(v) };
     match body {
         Ok(b) => crate::http::body_response(status, "application/json;charset=UTF-8", b),
         Err(e) => ApiError::from(valet_data::DataError::internal(e)).into_response(),

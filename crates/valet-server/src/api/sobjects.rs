@@ -93,11 +93,11 @@ pub async fn query(state: &AppState, a: &Authed, v: &Version, all: bool, req: Re
     let pairs = query_pairs(&req)?;
     let q = param(&pairs, "q").filter(|q| !q.trim().is_empty()).ok_or_else(|| ApiError::new(400, "MALFORMED_QUERY", "A query string has to be specified"))?;
     let page = state.data.query(&a.caller, q, all, batch(req.headers()), v.as_str()).await?;
-    Ok(json_response(StatusCode::OK, req.headers(), &page.to_json(v.as_str())))
+    Ok(json_response(StatusCode::OK, req.headers(), &page.body(v.as_str())))
 }
 
 /// `GET /query/<locator>-<offset>`: the next batch (jsforce requests it under its own version).
 pub async fn query_more(state: &AppState, a: &Authed, v: &Version, locator: &str, req: Request) -> ApiResult {
     let page = state.data.query_more(&a.caller, locator, batch(req.headers()), v.as_str()).await?;
-    Ok(json_response(StatusCode::OK, req.headers(), &page.to_json(v.as_str())))
+    Ok(json_response(StatusCode::OK, req.headers(), &page.body(v.as_str())))
 }
