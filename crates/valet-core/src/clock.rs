@@ -81,8 +81,52 @@ pub fn iso8601(ms: Millis) -> String {
 
 /// Same as [`iso8601`] with milliseconds and Salesforce's `+0000` offset (REST record dates).
 pub fn sf_datetime(ms: Millis) -> String {
-    let base = iso8601(ms);
-    format!("{}.{:03}+0000", &base[..19], ms.rem_euclid(1000))
+    SfDateTime(ms).to_string()
+}
+
+/// A REST record date-time (`2022-11-04T22:25:39.962+0000`) written in place: a record holds
+/// several, so years 0–9999 are written digit by digit rather than through `format!`.
+#[derive(Debug, Clone, Copy)]
+pub struct SfDateTime(pub Millis);
+
+impl SfDateTime {
+    /// The 28 bytes, for a year 0–9999.
+    fn digits(self) -> Option<[u8; 28]> {
+        let ms = self.0;
+        let secs = ms.div_euclid(1000);
+        let rem = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        let y = u32::try_from(y).ok().filter(|y| *y <= 9999)?;
+        let mut b = *b"0000-00-00T00:00:00.000+0000";
+        let mut put = |at: usize, width: usize, mut v: u32| {
+            for i in (at..at + width).rev() {
+                b[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        // Each value below fits its width: `rem` < 86,400 and the remainder < 1,000.
+        let (hh, mm, ss, frac) = (rem / 3600, (rem % 3600) / 60, rem % 60, ms.rem_euclid(1000));
+        put(0, 4, y);
+        put(5, 2, m);
+        put(8, 2, d);
+        put(11, 2, hh as u32);
+        put(14, 2, mm as u32);
+        put(17, 2, ss as u32);
+        put(20, 3, frac as u32);
+        Some(b)
+    }
+}
+
+impl std::fmt::Display for SfDateTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.digits() {
+            Some(b) => f.write_str(std::str::from_utf8(&b).map_err(|_| std::fmt::Error)?),
+            None => {
+                let base = iso8601(self.0);
+                write!(f, "{}.{:03}+0000", base.trim_end_matches('Z'), self.0.rem_euclid(1000))
+            }
+        }
+    }
 }
 
 // Howard Hinnant's days-to-civil algorithm.
@@ -106,6 +150,16 @@ mod tests {
         assert_eq!(super::iso8601(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::iso8601(1_667_600_739_962), "2022-11-04T22:25:39Z");
         assert_eq!(super::sf_datetime(1_667_600_739_962), "2022-11-04T22:25:39.962+0000");
+        // The digit-by-digit form agrees with the formatted one over the years it covers.
+        let formatted = |ms: super::Millis| format!("{}.{:03}+0000", super::iso8601(ms).trim_end_matches('Z'), ms.rem_euclid(1000));
+        let mut ms: super::Millis = -62_167_219_200_000; // 0000-01-01
+        while ms < 253_402_300_800_000 {
+            assert_eq!(super::sf_datetime(ms), formatted(ms), "{ms}");
+            ms += 77_777_777_777 + 997;
+        }
+        for edge in [-62_167_219_200_001, 253_402_300_800_000, 0, 999, -1] {
+            assert_eq!(super::sf_datetime(edge), formatted(edge), "{edge}");
+        }
     }
 
     #[test]

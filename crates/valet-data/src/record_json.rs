@@ -88,7 +88,9 @@ impl Serialize for Object<'_, '_, '_> {
         m.serialize_entry("attributes", &Attributes { object, id, version: row.version })?;
         let mut written: Vec<usize> = vec![];
         for ((o, value), chain) in row.fields.iter().zip(&row.values).zip(&row.chains) {
-            if !chain.starts_with(self.path) {
+            // (Every chain starts with the root's empty path; `starts_with` would still call
+            // `memcmp` per field.)
+            if depth > 0 && !chain.starts_with(self.path) {
                 continue;
             }
             if chain.len() == depth {

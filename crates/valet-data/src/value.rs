@@ -4,7 +4,7 @@ use serde::{Serialize, Serializer};
 use serde_json::Value as Json;
 use sqlx::any::{AnyArguments, AnyRow, AnyTypeInfoKind};
 use sqlx::{Arguments, Row, ValueRef as _};
-use valet_core::clock::sf_datetime;
+use valet_core::clock::SfDateTime;
 use valet_core::ids::SfId;
 use valet_soql::CivilDate;
 
@@ -176,7 +176,7 @@ impl Serialize for FieldValue<'_> {
                 _ => s.serialize_unit(),
             },
             Storage::DateTime => match cell.as_i64() {
-                Some(ms) => s.serialize_str(&sf_datetime(ms)),
+                Some(ms) => s.collect_str(&SfDateTime(ms)),
                 None => s.serialize_unit(),
             },
             Storage::Id | Storage::Text | Storage::Date => match cell {

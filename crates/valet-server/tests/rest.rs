@@ -334,6 +334,11 @@ both_backends!(query, |app: &TestApp| async move {
     let pretty = app.client().get(app.url(&format!("/services/data/v62.0/query?q={q}"))).bearer_auth(&t).header("x-prettyprint", "1").send().await.unwrap().text().await.unwrap();
     assert!(pretty.contains("\n      \"attributes\": {\n        \"type\": \"Contact\""), "{pretty}");
     assert_eq!(serde_json::from_str::<Value>(&pretty).unwrap(), serde_json::from_str::<Value>(&text).unwrap());
+    let url = app.url(&format!("/services/data/v62.0/sobjects/Contact/{doe}?fields=LastName"));
+    let text = app.client().get(&url).bearer_auth(&t).send().await.unwrap().text().await.unwrap();
+    assert_eq!(text, format!(r#"{{"attributes":{{"type":"Contact","url":"/services/data/v62.0/sobjects/Contact/{doe}"}},"Id":"{doe}","LastName":"Doe"}}"#));
+    let pretty = app.client().get(&url).bearer_auth(&t).header("x-prettyprint", "1").send().await.unwrap().text().await.unwrap();
+    assert!(pretty.starts_with("{\n  \"Id\": "), "{pretty}");
     let r = get(app, &format!("/services/data/v62.0/query?q={}", enc("SELECT COUNT() FROM Contact")), &t).await;
     assert_eq!(r.body, json!({"totalSize": 2, "done": true, "records": []}));
     // What the sf CLI and simple-salesforce ask during login.

@@ -64,7 +64,7 @@ pub fn latest() -> u32 {
 
 /// JSON with Salesforce's content type; pretty-printed when the client sends `X-PrettyPrint`.
 pub fn json_response<T: Serialize>(status: StatusCode, headers: &HeaderMap, v: &T) -> Response {
-    let pretty = headers.get("x-prettyprint").is_some();
+    let pretty = headers.contains_key("x-prettyprint");
     // Records are JSON text already (`RecordJson`): pretty output reads them back as values so
     // that they are indented too.
     let body = if pretty { serde_json::to_value(v).and_then(|v| serde_json::to_string_pretty(&v)) } else { serde_json::to_string(v) };
@@ -72,6 +72,15 @@ pub fn json_response<T: Serialize>(status: StatusCode, headers: &HeaderMap, v: &
         Ok(b) => crate::http::body_response(status, "application/json;charset=UTF-8", b),
         Err(e) => ApiError::from(valet_data::DataError::internal(e)).into_response(),
     }
+}
+
+/// One record, already JSON text: its bytes become the body as they are (pretty-printed
+/// through [`json_response`] when asked).
+pub fn record_response(headers: &HeaderMap, rec: valet_data::record_json::RecordJson) -> Response {
+    if headers.contains_key("x-prettyprint") {
+        return json_response(StatusCode::OK, headers, &rec);
+    }
+    crate::http::body_response(StatusCode::OK, "application/json;charset=UTF-8", String::from(Box::<str>::from(rec)))
 }
 
 pub fn no_content() -> Response {

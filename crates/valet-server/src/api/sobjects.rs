@@ -9,7 +9,7 @@ use valet_data::DataError;
 
 use super::auth::Authed;
 use super::error::ApiError;
-use super::{json_response, no_content, ApiResult, Version, MAX_BODY};
+use super::{json_response, no_content, record_response, ApiResult, Version, MAX_BODY};
 use crate::AppState;
 
 /// The query string as pairs (`+` and `%20` both decode to a space).
@@ -72,7 +72,7 @@ pub async fn create(state: &AppState, a: &Authed, _v: &Version, object: &str, re
 pub async fn retrieve(state: &AppState, a: &Authed, v: &Version, object: &str, id: &str, req: Request) -> ApiResult {
     let pairs = query_pairs(&req)?;
     let rec = state.data.retrieve(&a.caller, object, id, param(&pairs, "fields"), v.as_str()).await?;
-    Ok(json_response(StatusCode::OK, req.headers(), &rec))
+    Ok(record_response(req.headers(), rec))
 }
 
 /// `PATCH` → 204.
