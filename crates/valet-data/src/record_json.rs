@@ -1,7 +1,7 @@
 //! One result row written as Salesforce writes a record: `attributes` first, then the fields in
 //! the select list's order, a parent's fields nested under its relationship name where the
 //! first of them was selected (`"Account": {"attributes": …, "Name": …}`), a missing parent as
-//! `null`.
+//! `null`. Every `attributes` has the record's `url`, whether or not its `Id` was selected.
 //!
 //! The row goes straight to JSON text ([`RecordJson`]), without a `serde_json::Value` tree per
 //! record: building and then serializing that tree was ≈ 14 % of a REST record GET.
@@ -16,15 +16,15 @@ use crate::value::{Cell, FieldValue};
 /// A record as JSON text, embedded as it is in the response that carries it.
 pub type RecordJson = Box<RawValue>;
 
-/// Writes one row of a records query (`cells`: the selected fields, then the ids of the joined
-/// parents, as [`Compiled::select`] lists them).
+/// Writes one row of a records query (`cells` as [`Shape::Records`] lists them).
 pub fn write(c: &Compiled<'_>, cells: Vec<Cell>, version: &str) -> DataResult<RecordJson> {
-    let Shape::Records { fields, joins_used } = &c.shape else {
+    let Shape::Records { fields, joins_used, root_id_appended } = &c.shape else {
         return Err(DataError::internal("a record written from a query that returns none"));
     };
     let mut cells = cells.into_iter();
     let values: Vec<Cell> = fields.iter().map(|_| cells.next().unwrap_or(Cell::Null)).collect();
     let parent_ids: Vec<Option<String>> = joins_used.iter().map(|_| cells.next().and_then(Cell::into_text)).collect();
+    let appended_id = if *root_id_appended { cells.next().and_then(Cell::into_text) } else { None };
     // Per field, the joins from the root to its object (empty, so no allocation, for the root's).
     let chains = fields
         .iter()
@@ -39,7 +39,7 @@ pub fn write(c: &Compiled<'_>, cells: Vec<Cell>, version: &str) -> DataResult<Re
             chain
         })
         .collect();
-    let row = Row { c, fields, joins_used, values, parent_ids, chains, version };
+    let row = Row { c, fields, joins_used, values, parent_ids, appended_id, chains, version };
     serde_json::value::to_raw_value(&Object { row: &row, path: &[] }).map_err(DataError::internal)
 }
 
@@ -51,6 +51,8 @@ struct Row<'a, 's> {
     values: Vec<Cell>,
     /// Per entry of `joins_used`: the parent's id, `None` when the row has no such parent.
     parent_ids: Vec<Option<String>>,
+    /// The root's ID when it was read without being selected.
+    appended_id: Option<String>,
     chains: Vec<Vec<usize>>,
     version: &'a str,
 }
@@ -61,8 +63,11 @@ impl Row<'_, '_> {
         self.parent_ids.get(pos)?.as_deref()
     }
 
-    /// The root's `Id`, when it was selected.
+    /// The root's `Id`, selected or appended.
     fn root_id(&self) -> Option<&str> {
+        if let Some(id) = &self.appended_id {
+            return Some(id);
+        }
         self.fields.iter().zip(&self.values).find(|(o, _)| o.join == 0 && o.field.is("Id")).and_then(|(_, v)| match v {
             Cell::Text(t) => Some(t.as_str()),
             _ => None,

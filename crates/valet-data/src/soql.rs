@@ -50,8 +50,10 @@ pub struct OutField<'s> {
 pub enum Shape<'s> {
     /// `COUNT()`: only `totalSize`.
     Count,
-    /// Fields: one record per row.
-    Records { fields: Vec<OutField<'s>>, joins_used: Vec<usize> },
+    /// Fields: one record per row. Each row holds the fields' values, then the IDs of the
+    /// `joins_used` parents, then, when `root_id_appended`, the root's ID (not selected, but
+    /// every record's `attributes.url` names it, as Salesforce's do).
+    Records { fields: Vec<OutField<'s>>, joins_used: Vec<usize>, root_id_appended: bool },
     /// Aggregates: one `AggregateResult` row.
     Aggregate(Vec<(AggregateFn2, usize, &'s FieldDef)>),
 }
@@ -172,7 +174,7 @@ pub fn compile<'s>(text: &str, q: &Query, schema: &'s Schema, env: &Env<'_>) -> 
                 fields.push(OutField { join, field: f });
             }
         }
-        Shape::Records { fields, joins_used: vec![] }
+        Shape::Records { fields, joins_used: vec![], root_id_appended: false }
     };
 
     let mut conds = c.root_conditions();
@@ -222,7 +224,7 @@ pub fn compile<'s>(text: &str, q: &Query, schema: &'s Schema, env: &Env<'_>) -> 
     let mut select = String::new();
     let mut shape = shape;
     match &mut shape {
-        Shape::Records { fields, joins_used } => {
+        Shape::Records { fields, joins_used, root_id_appended } => {
             let mut cols: Vec<String> = fields.iter().map(|o| c.value_expr(o.join, o.field)).collect();
             // The ID of each parent whose fields are shown (for `attributes.url`, and to tell a
             // missing parent, `"Account": null`, from one whose fields are null). Ancestors of
@@ -242,6 +244,12 @@ pub fn compile<'s>(text: &str, q: &Query, schema: &'s Schema, env: &Env<'_>) -> 
                 cols.push(format!("{}.id", c.joins[*j].alias));
             }
             *joins_used = used;
+            if !fields.iter().any(|o| o.join == 0 && o.field.is("Id")) {
+                if let Some(id) = root.field("Id") {
+                    cols.push(c.value_expr(0, id));
+                    *root_id_appended = true;
+                }
+            }
             select = cols.join(", ");
         }
         Shape::Aggregate(aggs) => {
@@ -293,7 +301,7 @@ pub fn compile_by_id<'s>(schema: &'s Schema, root: &'s ObjectDef, fields: &[&'s 
     let select = if all_fields { schema.select_all(&root.name, make).to_string() } else { make() };
     Compiled {
         root,
-        shape: Shape::Records { fields, joins_used: vec![] },
+        shape: Shape::Records { fields, joins_used: vec![], root_id_appended: false },
         from: format!("\"{}\" t0", root.table),
         where_: conds.join(" AND "),
         order_by: "t0.id ASC".into(),

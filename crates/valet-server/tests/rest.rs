@@ -321,6 +321,9 @@ both_backends!(query, |app: &TestApp| async move {
     assert_eq!(r.body["records"][0]["Account"]["attributes"]["type"], "Account");
     assert_eq!(r.body["records"][0]["Account"]["Owner"]["Username"], app.user.username);
     assert_eq!(r.body["records"][1]["Account"], Value::Null);
+    // `attributes.url` names the record even when its Id was not selected, as Salesforce's do.
+    assert_eq!(r.body["records"][0]["attributes"], json!({"type": "Contact", "url": format!("/services/data/v62.0/sobjects/Contact/{doe}")}));
+    assert_eq!(r.body["records"][0].get("Id"), None);
     // On the wire a record is in Salesforce's order: `attributes`, then the select list's, a
     // parent where its first field was selected.
     let q = enc("SELECT Account.Name, LastName, Account.Owner.Username, Id FROM Contact WHERE LastName = 'Doe'");
