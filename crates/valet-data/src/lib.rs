@@ -134,9 +134,8 @@ impl DataApi {
     }
 
     /// A new record ID: key prefix, pod `0`, 11 random base-62 characters, checksum.
-    pub(crate) fn new_id(&self, prefix: &str) -> SfId {
-        let s = format!("{prefix}0{}", valet_core::rand::alnum(self.rng.as_ref(), 11));
-        SfId::from_trusted(valet_core::ids::to18(&s))
+    pub(crate) fn new_id(&self, prefix: &str) -> DataResult<SfId> {
+        SfId::random(prefix, self.rng.as_ref()).map_err(|_| DataError::internal(format!("key prefix {prefix:?} is not three alphanumerics")))
     }
 
     /// Today's date in UTC, for SOQL date literals.

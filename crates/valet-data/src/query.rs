@@ -239,7 +239,7 @@ impl DataApi {
     }
 
     async fn store_locator(&self, caller: &Caller, text: &str, all: bool, batch: u32, total: u64) -> DataResult<String> {
-        let id = self.new_id("01g").to_string();
+        let id = self.new_id("01g")?.to_string();
         let now = self.clock.now_ms();
         // Expired locators go as new ones come (an index on expires_at keeps this cheap).
         sqlx::query("DELETE FROM data_query_locators WHERE expires_at <= $1").bind(now).execute(&self.pool).await?;

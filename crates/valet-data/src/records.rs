@@ -88,7 +88,8 @@ impl DataApi {
             if !id.starts_with(&target.key_prefix) {
                 return Err(wrong_type());
             }
-            match self.record_state(caller, target, &SfId::from_trusted(id.clone())).await? {
+            let Ok(id) = SfId::parse(id) else { return Err(wrong_type()) };
+            match self.record_state(caller, target, &id).await? {
                 None => {
                     return Err(DataError::bad_request("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id").with_fields(vec![f.name.clone()]));
                 }
@@ -133,7 +134,7 @@ impl DataApi {
         }
         self.check_references(&schema, caller, &changes).await?;
 
-        let id = self.new_id(&o.key_prefix);
+        let id = self.new_id(&o.key_prefix)?;
         let now = self.clock.now_ms();
         let mut cols: Vec<String> = vec!["id".into(), "org_id".into(), "is_deleted".into(), "created_date".into(), "created_by_id".into(), "last_modified_date".into(), "last_modified_by_id".into(), "system_modstamp".into()];
         let mut p = Params::default();

@@ -95,8 +95,13 @@ fn flag(row: &dyn Cols, name: &str) -> StoreResult<bool> {
     Ok(col::<i64>(row, name)? != 0)
 }
 
-fn id(row: &dyn Cols, name: &str) -> StoreResult<SfId> {
-    Ok(SfId::from_trusted(col(row, name)?))
+pub(crate) fn id(row: &dyn Cols, name: &str) -> StoreResult<SfId> {
+    stored_id(&col::<String>(row, name)?, name)
+}
+
+/// An id column's value; a damaged one is an error, never a panic.
+fn stored_id(s: &str, column: &str) -> StoreResult<SfId> {
+    SfId::from_trusted(s).map_err(|_| StoreError::Backend(format!("malformed id in column {column}")))
 }
 
 fn hash(row: &dyn Cols, name: &str) -> StoreResult<TokenHash> {
@@ -362,7 +367,7 @@ pub(crate) fn device_code(row: &dyn Cols) -> StoreResult<DeviceCode> {
         app_id: id(row, "app_id")?,
         scopes: scopes(row, "scopes")?,
         status: DeviceStatus::from_stored(&status).ok_or_else(|| StoreError::Backend(format!("unknown device status {status}")))?,
-        user_id: user.map(SfId::from_trusted),
+        user_id: user.as_deref().map(|u| stored_id(u, "user_id")).transpose()?,
         interval_secs: col(row, "interval_secs")?,
         last_polled_at: col(row, "last_polled_at")?,
         created_at: col(row, "created_at")?,

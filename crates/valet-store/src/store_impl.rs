@@ -806,7 +806,7 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
         match row {
-            Some(r) => Ok(Some((SfId::from_trusted(rows::col(&r, "org_id")?), SfId::from_trusted(rows::col(&r, "registrar_id")?)))),
+            Some(r) => Ok(Some((rows::id(&r, "org_id")?, rows::id(&r, "registrar_id")?))),
             None => Ok(None),
         }
     }
@@ -832,7 +832,7 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
         match row {
-            Some(r) => Ok(Some(SfId::from_trusted(rows::col(&r, "app_id")?))),
+            Some(r) => Ok(Some(rows::id(&r, "app_id")?)),
             None => Ok(None),
         }
     }
