@@ -49,7 +49,10 @@ impl TokenHash {
         if let Some(head) = time_head(value) {
             key.push_str(&head);
         }
-        key.push_str(&hex::encode(d.as_ref()));
+        let mut digits = [0u8; 64];
+        if hex::encode_to_slice(d.as_ref(), &mut digits).is_ok() {
+            key.push_str(std::str::from_utf8(&digits).unwrap_or_default());
+        }
         TokenHash(key)
     }
     /// The key older releases stored the same value under (the bare digest), for a lookup that

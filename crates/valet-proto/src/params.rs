@@ -85,6 +85,12 @@ fn form_pairs(s: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Decodes one `application/x-www-form-urlencoded` value (`+` is a space, `%XX` a byte; a
+/// malformed escape stays as it is; bytes that are not UTF-8 become U+FFFD).
+pub fn form_decode(s: &str) -> String {
+    decode(s.as_bytes())
+}
+
 fn decode(s: &[u8]) -> String {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
@@ -104,7 +110,8 @@ fn decode(s: &[u8]) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    // Valid UTF-8 (nearly always) keeps its buffer: one allocation per decoded string.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -131,6 +138,10 @@ mod tests {
         assert_eq!(p.get("d").unwrap(), Some("%zz"));
         assert_eq!(p.get("e").unwrap(), Some("%4"));
         assert_eq!(p.get("zz").unwrap(), None);
+        // Bytes that are not UTF-8 become U+FFFD, the rest is kept.
+        let p = Params::from_urlencoded(b"f=a%FFb&g=%C3%A9");
+        assert_eq!(p.get("f").unwrap(), Some("a\u{FFFD}b"));
+        assert_eq!(p.get("g").unwrap(), Some("é"));
     }
 
     #[test]

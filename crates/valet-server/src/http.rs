@@ -10,6 +10,7 @@ use valet_core::engine::client_assertion::{unverified_client_id, CLIENT_ASSERTIO
 use valet_core::engine::token::{ClientAuth, TokenError};
 use valet_core::secret::Secret;
 use valet_proto::token::BodyClientAuth;
+use valet_proto::params::form_decode;
 use valet_proto::{OAuthError, Params};
 
 /// Largest request body any endpoint reads (64 KiB is far above any legitimate OAuth request).
@@ -88,8 +89,7 @@ fn parse_basic(v: &HeaderValue) -> Result<Option<(String, String)>, OAuthError> 
         return Ok(None);
     }
     let (id, secret) = decode_basic(s).ok_or_else(OAuthError::invalid_client)?;
-    let id = Params::from_urlencoded(format!("x={id}").as_bytes()).get_lenient("x").unwrap_or("").to_string();
-    let secret = Params::from_urlencoded(format!("x={secret}").as_bytes()).get_lenient("x").unwrap_or("").to_string();
+    let (id, secret) = (form_decode(&id), form_decode(&secret));
     if id.is_empty() {
         return Err(OAuthError::invalid_client());
     }
@@ -139,14 +139,21 @@ impl Format {
 }
 
 /// Renders ordered pairs in the chosen format.
-pub fn render_pairs(status: StatusCode, format: Format, json: String, pairs: &[(&str, String)], root: &str) -> Response {
+/// A response body in the format the client asked for: `json` as it is, or the `pairs` made
+/// (only then) as a form or XML.
+pub fn render_pairs<K: AsRef<str>>(status: StatusCode, format: Format, json: String, pairs: impl FnOnce() -> Vec<(K, String)>, root: &str) -> Response {
     let (ctype, body) = match format {
         Format::Json => ("application/json;charset=UTF-8", json),
-        Format::UrlEncoded => ("application/x-www-form-urlencoded;charset=UTF-8", serde_urlencoded::to_string(pairs).unwrap_or_default()),
+        Format::UrlEncoded => {
+            let pairs = pairs();
+            let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_ref(), v.as_str())).collect();
+            ("application/x-www-form-urlencoded;charset=UTF-8", serde_urlencoded::to_string(refs).unwrap_or_default())
+        }
         Format::Xml => {
             let mut s = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><{root}>");
-            for (k, v) in pairs {
-                s.push_str(&format!("<{k}>{}</{k}>", xml_escape(v)));
+            for (k, v) in pairs() {
+                let k = k.as_ref();
+                s.push_str(&format!("<{k}>{}</{k}>", xml_escape(&v)));
             }
             s.push_str(&format!("</{root}>"));
             ("application/xml;charset=UTF-8", s)
@@ -161,12 +168,15 @@ pub fn xml_escape(s: &str) -> String {
 
 /// An OAuth error as the token endpoint answers it: 400 in Salesforce's dialect.
 pub fn oauth_error(format: Format, e: &OAuthError) -> Response {
-    let mut pairs = vec![("error", e.error.to_string())];
-    if let Some(d) = &e.error_description {
-        pairs.push(("error_description", d.to_string()));
-    }
+    let pairs = || {
+        let mut pairs = vec![("error", e.error.to_string())];
+        if let Some(d) = &e.error_description {
+            pairs.push(("error_description", d.to_string()));
+        }
+        pairs
+    };
     let json = serde_json::to_string(e).unwrap_or_default();
-    render_pairs(StatusCode::BAD_REQUEST, format, json, &pairs, "OAuth")
+    render_pairs(StatusCode::BAD_REQUEST, format, json, pairs, "OAuth")
 }
 
 /// A fault: logged with its detail, answered with a generic body.

@@ -31,9 +31,7 @@ pub async fn token(State(state): State<AppState>, req: Request) -> Response {
         Ok(resp) => {
             state.metrics.token_issued(grant);
             let json = serde_json::to_string(&resp).unwrap_or_default();
-            let owned = resp.pairs();
-            let pairs: Vec<(&str, String)> = owned.iter().map(|(k, v)| (k.as_ref(), v.clone())).collect();
-            http::render_pairs(axum::http::StatusCode::OK, format, json, &pairs, "OAuth")
+            http::render_pairs(axum::http::StatusCode::OK, format, json, || resp.pairs(), "OAuth")
         }
         Err(e) => http::token_error(format, e),
     }
@@ -50,15 +48,17 @@ async fn device_start(state: &AppState, format: Format, auth: Option<valet_core:
     match state.engine.device_start(auth, scope).await {
         Ok(d) => {
             let json = serde_json::to_string(&d).unwrap_or_default();
-            let pairs = [
-                ("device_code", d.device_code.clone()),
-                ("user_code", d.user_code.clone()),
-                ("verification_uri", d.verification_uri.clone()),
-                ("verification_uri_complete", d.verification_uri_complete.clone()),
-                ("interval", d.interval.to_string()),
-                ("expires_in", d.expires_in.to_string()),
-            ];
-            http::render_pairs(axum::http::StatusCode::OK, format, json, &pairs, "OAuth")
+            let pairs = || {
+                vec![
+                    ("device_code", d.device_code.clone()),
+                    ("user_code", d.user_code.clone()),
+                    ("verification_uri", d.verification_uri.clone()),
+                    ("verification_uri_complete", d.verification_uri_complete.clone()),
+                    ("interval", d.interval.to_string()),
+                    ("expires_in", d.expires_in.to_string()),
+                ]
+            };
+            http::render_pairs(axum::http::StatusCode::OK, format, json, pairs, "OAuth")
         }
         Err(e) => http::token_error(format, e),
     }

@@ -56,9 +56,8 @@ pub async fn identity(State(state): State<AppState>, Path((org, user)): Path<(St
         return http::jsonp(cb, &json);
     }
     let format = Format::negotiate(&headers, &params);
-    let pairs = flatten(&serde_json::to_value(&identity).unwrap_or_default());
-    let pairs: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    let mut r = http::render_pairs(StatusCode::OK, format, json, &pairs, "user");
+    let pairs = || flatten(&serde_json::to_value(&identity).unwrap_or_default());
+    let mut r = http::render_pairs(StatusCode::OK, format, json, pairs, "user");
     r.headers_mut().remove(axum::http::header::PRAGMA);
     r
 }
