@@ -98,16 +98,18 @@ impl CachedStore {
         self.maps.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The cached value for `key`, or `load`'s (stored when found and nothing changed meanwhile).
-    async fn cached<K, V, F>(&self, map: fn(&mut Maps) -> &mut HashMap<K, V>, key: K, load: F) -> StoreResult<Option<V>>
+    /// The cached value for `key`, or `load`'s (stored under `key.to_owned()` when found and
+    /// nothing changed meanwhile: a hit makes no owned key).
+    async fn cached<Q, K, V, F>(&self, map: fn(&mut Maps) -> &mut HashMap<K, V>, key: &Q, load: F) -> StoreResult<Option<V>>
     where
-        K: Hash + Eq,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        K: Hash + Eq + std::borrow::Borrow<Q>,
         V: Clone,
         F: std::future::Future<Output = StoreResult<Option<V>>>,
     {
         let generation = {
             let mut maps = self.lock();
-            if let Some(v) = map(&mut maps).get(&key) {
+            if let Some(v) = map(&mut maps).get(key) {
                 return Ok(Some(v.clone()));
             }
             maps.generation
@@ -120,7 +122,7 @@ impl CachedStore {
                 if m.len() >= CAPACITY {
                     m.clear();
                 }
-                m.insert(key, v.clone());
+                m.insert(key.to_owned(), v.clone());
             }
         }
         Ok(loaded)
@@ -166,7 +168,7 @@ impl Store for CachedStore {
         Ok(loaded)
     }
     async fn get_org(&self, id: &SfId) -> StoreResult<Option<Org>> {
-        self.cached(|m| &mut m.orgs, id.clone(), self.inner.get_org(id)).await
+        self.cached(|m| &mut m.orgs, id, self.inner.get_org(id)).await
     }
     async fn update_org_settings(&self, id: &SfId, settings: &OrgSettings, now: Millis) -> StoreResult<()> {
         self.write(self.inner.update_org_settings(id, settings, now)).await
@@ -176,10 +178,10 @@ impl Store for CachedStore {
         self.write(self.inner.insert_user(user)).await
     }
     async fn get_user(&self, id: &SfId) -> StoreResult<Option<User>> {
-        self.cached(|m| &mut m.users, id.clone(), self.inner.get_user(id)).await
+        self.cached(|m| &mut m.users, id, self.inner.get_user(id)).await
     }
     async fn get_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        self.cached(|m| &mut m.users_by_name, username.to_lowercase(), self.inner.get_user_by_username(username)).await
+        self.cached(|m| &mut m.users_by_name, username.to_lowercase().as_str(), self.inner.get_user_by_username(username)).await
     }
     async fn list_users(&self, org_id: &SfId) -> StoreResult<Vec<User>> {
         self.inner.list_users(org_id).await
@@ -192,10 +194,10 @@ impl Store for CachedStore {
         self.write(self.inner.insert_app(app)).await
     }
     async fn get_app(&self, id: &SfId) -> StoreResult<Option<App>> {
-        self.cached(|m| &mut m.apps, id.clone(), self.inner.get_app(id)).await
+        self.cached(|m| &mut m.apps, id, self.inner.get_app(id)).await
     }
     async fn get_app_by_consumer_key(&self, key: &str) -> StoreResult<Option<App>> {
-        self.cached(|m| &mut m.apps_by_key, key.to_string(), self.inner.get_app_by_consumer_key(key)).await
+        self.cached(|m| &mut m.apps_by_key, key, self.inner.get_app_by_consumer_key(key)).await
     }
     async fn list_apps(&self, org_id: &SfId) -> StoreResult<Vec<App>> {
         self.inner.list_apps(org_id).await
@@ -217,7 +219,7 @@ impl Store for CachedStore {
         self.write(self.inner.insert_app_secret(app_id, hash, sealed, now)).await
     }
     async fn live_app_secrets(&self, app_id: &SfId) -> StoreResult<Vec<AppSecret>> {
-        let found = self.cached(|m| &mut m.secrets, app_id.clone(), async { self.inner.live_app_secrets(app_id).await.map(Some) }).await?;
+        let found = self.cached(|m| &mut m.secrets, app_id, async { self.inner.live_app_secrets(app_id).await.map(Some) }).await?;
         Ok(found.unwrap_or_default())
     }
     async fn retire_app_secrets_except(&self, app_id: &SfId, keep: i64, now: Millis) -> StoreResult<u64> {
@@ -261,7 +263,7 @@ impl Store for CachedStore {
         self.inner.store_issuance(issuance).await
     }
     async fn get_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>> {
-        self.cached(|m| &mut m.access_tokens, hash.clone(), self.inner.get_access_token(hash)).await
+        self.cached(|m| &mut m.access_tokens, hash, self.inner.get_access_token(hash)).await
     }
     async fn revoke_access_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<bool> {
         self.write(self.inner.revoke_access_token(hash, now)).await
@@ -357,7 +359,7 @@ impl Store for CachedStore {
         self.write(self.inner.unassign_permission_set(user_id, ps_id)).await
     }
     async fn user_permission_sets(&self, user_id: &SfId) -> StoreResult<Vec<String>> {
-        let found = self.cached(|m| &mut m.permission_sets, user_id.clone(), async { self.inner.user_permission_sets(user_id).await.map(Some) }).await?;
+        let found = self.cached(|m| &mut m.permission_sets, user_id, async { self.inner.user_permission_sets(user_id).await.map(Some) }).await?;
         Ok(found.unwrap_or_default())
     }
 
