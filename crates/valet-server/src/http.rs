@@ -143,7 +143,7 @@ impl Format {
 /// (only then) as a form or XML.
 pub fn render_pairs<K: AsRef<str>>(status: StatusCode, format: Format, json: String, pairs: impl FnOnce() -> Vec<(K, String)>, root: &str) -> Response {
     let (ctype, body) = match format {
-        Format::Json => ("application/json;charset=UTF-8", json),
+        Format::Json => (JSON_UTF8, json),
         Format::UrlEncoded => {
             let pairs = pairs();
             let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_ref(), v.as_str())).collect();
@@ -183,7 +183,7 @@ pub fn oauth_error(format: Format, e: &OAuthError) -> Response {
 pub fn fault(err: &dyn std::fmt::Display) -> Response {
     tracing::error!(error = %err, "internal error");
     let body = serde_json::to_string(&OAuthError::server_error()).unwrap_or_default();
-    no_store(body_response(StatusCode::INTERNAL_SERVER_ERROR, "application/json;charset=UTF-8", body))
+    no_store(body_response(StatusCode::INTERNAL_SERVER_ERROR, JSON_UTF8, body))
 }
 
 pub fn token_error(format: Format, e: TokenError) -> Response {
@@ -200,6 +200,9 @@ pub fn no_store(mut r: Response) -> Response {
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     r
 }
+
+/// The content type of every JSON body Valet sends (Salesforce's spelling).
+pub const JSON_UTF8: &str = "application/json;charset=UTF-8";
 
 /// Headers a response ends up with: its content type, `no_store`'s two, the four `observe`
 /// adds, and room to spare. A header map grows (reallocates and rehashes) past 6 entries when
@@ -219,7 +222,7 @@ pub fn body_response(status: StatusCode, content_type: &'static str, body: Strin
 /// JSON with Salesforce's content type.
 pub fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
     match serde_json::to_string(v) {
-        Ok(body) => body_response(status, "application/json;charset=UTF-8", body),
+        Ok(body) => body_response(status, JSON_UTF8, body),
         Err(e) => fault(&e),
     }
 }

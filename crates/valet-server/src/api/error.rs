@@ -50,7 +50,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_string(&[self.error.wire()]).unwrap_or_else(|_| "[]".into());
-        let mut r = (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json;charset=UTF-8"))], body).into_response();
+        let mut r = crate::http::body_response(status, crate::http::JSON_UTF8, body);
         if self.www_authenticate {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
         }

@@ -69,7 +69,7 @@ pub fn json_response<T: Serialize>(status: StatusCode, headers: &HeaderMap, v: &
     // that they are indented too.
     let body = if pretty { serde_json::to_value(v).and_then(|v| serde_json::to_string_pretty(&v)) } else { serde_json::to_string(v) };
     match body {
-        Ok(b) => crate::http::body_response(status, "application/json;charset=UTF-8", b),
+        Ok(b) => crate::http::body_response(status, crate::http::JSON_UTF8, b),
         Err(e) => ApiError::from(valet_data::DataError::internal(e)).into_response(),
     }
 }
@@ -80,7 +80,7 @@ pub fn record_response(headers: &HeaderMap, rec: valet_data::record_json::Record
     if headers.contains_key("x-prettyprint") {
         return json_response(StatusCode::OK, headers, &rec);
     }
-    crate::http::body_response(StatusCode::OK, "application/json;charset=UTF-8", String::from(Box::<str>::from(rec)))
+    crate::http::body_response(StatusCode::OK, crate::http::JSON_UTF8, String::from(Box::<str>::from(rec)))
 }
 
 pub fn no_content() -> Response {
