@@ -9,6 +9,8 @@
 //!   are deterministic.
 //! - Relationship paths (`Account.Owner.Name`) become `LEFT JOIN`s on the lookup column.
 
+use std::sync::Arc;
+
 use valet_soql::{AggregateFn, CompareOp, Condition, FieldPath, Literal, NullsOrder, Query, SelectItem, SortDirection, Span, Value};
 
 use crate::ddl::Dialect;
@@ -76,7 +78,8 @@ pub struct Compiled<'s> {
     /// `ORDER BY ...` (records only).
     pub order_by: String,
     /// The select list of a records query (fields, then the IDs of joined parents).
-    pub select: String,
+    /// (Shared with the schema's cache for a record GET of all fields: no copy per request.)
+    pub select: Arc<str>,
     pub params: Params,
     pub limit: Option<u64>,
     pub offset: u64,
@@ -277,7 +280,7 @@ pub fn compile<'s>(text: &str, q: &Query, schema: &'s Schema, env: &Env<'_>) -> 
         from,
         where_: conds.join(" AND "),
         order_by: order.join(", "),
-        select,
+        select: Arc::from(select),
         params: c.params,
         limit: q.limit,
         offset: q.offset.unwrap_or(0),
@@ -298,7 +301,7 @@ pub fn compile_by_id<'s>(schema: &'s Schema, root: &'s ObjectDef, fields: &[&'s 
     conds.push(format!("t0.id = {id_ph}"));
     let fields: Vec<OutField<'s>> = fields.iter().map(|f| OutField { join: 0, field: f }).collect();
     let make = || fields.iter().map(|o| c.value_expr(0, o.field)).collect::<Vec<_>>().join(", ");
-    let select = if all_fields { schema.select_all(&root.name, make).to_string() } else { make() };
+    let select = if all_fields { schema.select_all(&root.name, make) } else { Arc::from(make()) };
     Compiled {
         root,
         shape: Shape::Records { fields, joins_used: vec![], root_id_appended: false },
