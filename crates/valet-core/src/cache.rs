@@ -100,7 +100,12 @@ impl CachedStore {
 
     /// The cached value for `key`, or `load`'s (stored under `key.to_owned()` when found and
     /// nothing changed meanwhile: a hit makes no owned key).
-    async fn cached<Q, K, V, F>(&self, map: fn(&mut Maps) -> &mut HashMap<K, V>, key: &Q, load: F) -> StoreResult<Option<V>>
+    async fn cached<Q, K, V, F>(
+        &self,
+        map: fn(&mut Maps) -> &mut HashMap<K, V>,
+        key: &Q,
+        load: F,
+    ) -> StoreResult<Option<V>>
     where
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
         K: Hash + Eq + std::borrow::Borrow<Q>,
@@ -181,7 +186,12 @@ impl Store for CachedStore {
         self.cached(|m| &mut m.users, id, self.inner.get_user(id)).await
     }
     async fn get_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        self.cached(|m| &mut m.users_by_name, username.to_lowercase().as_str(), self.inner.get_user_by_username(username)).await
+        self.cached(
+            |m| &mut m.users_by_name,
+            username.to_lowercase().as_str(),
+            self.inner.get_user_by_username(username),
+        )
+        .await
     }
     async fn list_users(&self, org_id: &SfId) -> StoreResult<Vec<User>> {
         self.inner.list_users(org_id).await
@@ -219,7 +229,9 @@ impl Store for CachedStore {
         self.write(self.inner.insert_app_secret(app_id, hash, sealed, now)).await
     }
     async fn live_app_secrets(&self, app_id: &SfId) -> StoreResult<Vec<AppSecret>> {
-        let found = self.cached(|m| &mut m.secrets, app_id, async { self.inner.live_app_secrets(app_id).await.map(Some) }).await?;
+        let found = self
+            .cached(|m| &mut m.secrets, app_id, async { self.inner.live_app_secrets(app_id).await.map(Some) })
+            .await?;
         Ok(found.unwrap_or_default())
     }
     async fn retire_app_secrets_except(&self, app_id: &SfId, keep: i64, now: Millis) -> StoreResult<u64> {
@@ -274,10 +286,19 @@ impl Store for CachedStore {
     async fn get_refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>> {
         self.inner.get_refresh_token(hash).await
     }
-    async fn get_refresh_token_and_family(&self, hash: &TokenHash) -> StoreResult<Option<(RefreshToken, Option<TokenFamily>)>> {
+    async fn get_refresh_token_and_family(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<(RefreshToken, Option<TokenFamily>)>> {
         self.inner.get_refresh_token_and_family(hash).await
     }
-    async fn rotate_refresh_token(&self, old: &TokenHash, new: &RefreshToken, successor_sealed: &[u8], now: Millis) -> StoreResult<bool> {
+    async fn rotate_refresh_token(
+        &self,
+        old: &TokenHash,
+        new: &RefreshToken,
+        successor_sealed: &[u8],
+        now: Millis,
+    ) -> StoreResult<bool> {
         self.inner.rotate_refresh_token(old, new, successor_sealed, now).await
     }
     async fn user_has_live_family(&self, user_id: &SfId, app_id: &SfId, now: Millis) -> StoreResult<bool> {
@@ -307,7 +328,14 @@ impl Store for CachedStore {
         self.inner.list_signing_keys().await
     }
 
-    async fn insert_initial_access_token(&self, hash: &TokenHash, org_id: &SfId, registrar_id: &SfId, now: Millis, expires_at: Option<Millis>) -> StoreResult<()> {
+    async fn insert_initial_access_token(
+        &self,
+        hash: &TokenHash,
+        org_id: &SfId,
+        registrar_id: &SfId,
+        now: Millis,
+        expires_at: Option<Millis>,
+    ) -> StoreResult<()> {
         self.inner.insert_initial_access_token(hash, org_id, registrar_id, now, expires_at).await
     }
     async fn get_initial_access_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<Option<(SfId, SfId)>> {
@@ -329,7 +357,13 @@ impl Store for CachedStore {
     async fn get_device_code_by_user_code(&self, user_code_hash: &TokenHash) -> StoreResult<Option<DeviceCode>> {
         self.inner.get_device_code_by_user_code(user_code_hash).await
     }
-    async fn decide_device_code(&self, device_code_hash: &TokenHash, status: DeviceStatus, user_id: &SfId, now: Millis) -> StoreResult<bool> {
+    async fn decide_device_code(
+        &self,
+        device_code_hash: &TokenHash,
+        status: DeviceStatus,
+        user_id: &SfId,
+        now: Millis,
+    ) -> StoreResult<bool> {
         self.inner.decide_device_code(device_code_hash, status, user_id, now).await
     }
     async fn poll_device_code(&self, device_code_hash: &TokenHash, now: Millis) -> StoreResult<Option<Millis>> {
@@ -359,7 +393,11 @@ impl Store for CachedStore {
         self.write(self.inner.unassign_permission_set(user_id, ps_id)).await
     }
     async fn user_permission_sets(&self, user_id: &SfId) -> StoreResult<Vec<String>> {
-        let found = self.cached(|m| &mut m.permission_sets, user_id, async { self.inner.user_permission_sets(user_id).await.map(Some) }).await?;
+        let found = self
+            .cached(|m| &mut m.permission_sets, user_id, async {
+                self.inner.user_permission_sets(user_id).await.map(Some)
+            })
+            .await?;
         Ok(found.unwrap_or_default())
     }
 

@@ -35,9 +35,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> Millis {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         d.as_millis() as i64
     }
 }
@@ -71,12 +69,7 @@ pub fn iso8601(ms: Millis) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
 /// Same as [`iso8601`] with milliseconds and Salesforce's `+0000` offset (REST record dates).
@@ -151,7 +144,8 @@ mod tests {
         assert_eq!(super::iso8601(1_667_600_739_962), "2022-11-04T22:25:39Z");
         assert_eq!(super::sf_datetime(1_667_600_739_962), "2022-11-04T22:25:39.962+0000");
         // The digit-by-digit form agrees with the formatted one over the years it covers.
-        let formatted = |ms: super::Millis| format!("{}.{:03}+0000", super::iso8601(ms).trim_end_matches('Z'), ms.rem_euclid(1000));
+        let formatted =
+            |ms: super::Millis| format!("{}.{:03}+0000", super::iso8601(ms).trim_end_matches('Z'), ms.rem_euclid(1000));
         let mut ms: super::Millis = -62_167_219_200_000; // 0000-01-01
         while ms < 253_402_300_800_000 {
             assert_eq!(super::sf_datetime(ms), formatted(ms), "{ms}");

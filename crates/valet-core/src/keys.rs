@@ -7,8 +7,8 @@ use aws_lc_rs::aead::{Aad, RandomizedNonceKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::{
-    EcdsaKeyPair, KeyPair as _, UnparsedPublicKey, VerificationAlgorithm, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING,
-    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
+    EcdsaKeyPair, KeyPair as _, UnparsedPublicKey, VerificationAlgorithm, ECDSA_P256_SHA256_FIXED,
+    ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -118,7 +118,12 @@ impl std::fmt::Debug for SigningKey {
 
 impl SigningKey {
     /// Generates a key for `alg` and its encrypted record.
-    pub fn generate(alg: JwsAlg, kid: String, master: &MasterKey, now: Millis) -> Result<(SigningKey, SigningKeyRecord), KeyError> {
+    pub fn generate(
+        alg: JwsAlg,
+        kid: String,
+        master: &MasterKey,
+        now: Millis,
+    ) -> Result<(SigningKey, SigningKeyRecord), KeyError> {
         let (pair, der) = match alg {
             JwsAlg::Rs256 => {
                 let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Crypto)?;
@@ -146,25 +151,47 @@ impl SigningKey {
         let der = master.open(&record.private_der_encrypted)?;
         let pair = match alg {
             JwsAlg::Rs256 => Pair::Rsa(KeyPair::from_pkcs8(&der).map_err(|_| KeyError::Decrypt)?),
-            JwsAlg::Es256 => Pair::Ec(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der).map_err(|_| KeyError::Decrypt)?),
+            JwsAlg::Es256 => Pair::Ec(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der).map_err(|_| KeyError::Decrypt)?,
+            ),
         };
         Ok(SigningKey::from_pair(record.kid.clone(), pair))
     }
 
     fn from_pair(kid: String, pair: Pair) -> SigningKey {
         let b64 = |bytes: &[u8]| Some(URL_SAFE_NO_PAD.encode(bytes));
-        let blank = Jwk { kty: String::new(), n: None, e: None, crv: None, x: None, y: None, alg: String::new(), use_: "sig".into(), kid: kid.clone() };
+        let blank = Jwk {
+            kty: String::new(),
+            n: None,
+            e: None,
+            crv: None,
+            x: None,
+            y: None,
+            alg: String::new(),
+            use_: "sig".into(),
+            kid: kid.clone(),
+        };
         let jwk = match &pair {
             Pair::Rsa(p) => {
                 let public = p.public_key();
-                let (n, e) = (public.modulus().big_endian_without_leading_zero(), public.exponent().big_endian_without_leading_zero());
+                let (n, e) = (
+                    public.modulus().big_endian_without_leading_zero(),
+                    public.exponent().big_endian_without_leading_zero(),
+                );
                 Jwk { kty: "RSA".into(), n: b64(n), e: b64(e), alg: JwsAlg::Rs256.as_str().into(), ..blank }
             }
             Pair::Ec(p) => {
                 // The public key is the uncompressed point 0x04 || x || y.
                 let xy = p.public_key().as_ref().get(1..).unwrap_or_default();
                 let (x, y) = xy.split_at(xy.len() / 2);
-                Jwk { kty: "EC".into(), crv: Some("P-256".into()), x: b64(x), y: b64(y), alg: JwsAlg::Es256.as_str().into(), ..blank }
+                Jwk {
+                    kty: "EC".into(),
+                    crv: Some("P-256".into()),
+                    x: b64(x),
+                    y: b64(y),
+                    alg: JwsAlg::Es256.as_str().into(),
+                    ..blank
+                }
             }
         };
         SigningKey { kid, pair: Arc::new(pair), jwk }
@@ -185,7 +212,11 @@ impl SigningKey {
 
     /// Signs with a header of the caller's; its `alg` must be this key's, or no verifier
     /// would accept the token.
-    pub fn sign_jwt_with_header(&self, header: &serde_json::Value, claims: &serde_json::Value) -> Result<String, KeyError> {
+    pub fn sign_jwt_with_header(
+        &self,
+        header: &serde_json::Value,
+        claims: &serde_json::Value,
+    ) -> Result<String, KeyError> {
         if header.get("alg").and_then(|a| a.as_str()) != Some(self.alg().as_str()) {
             return Err(KeyError::AlgMismatch);
         }
@@ -240,10 +271,17 @@ impl KeyRing {
     /// The ring of the stored keys (newest first, as the store lists them): for each algorithm
     /// the first key marked active, else its newest key.
     pub fn from_records(records: &[SigningKeyRecord], master: &MasterKey) -> Result<KeyRing, KeyError> {
-        let keys = records.iter().map(|r| SigningKey::from_record(r, master).map(|k| (k, r.active))).collect::<Result<Vec<_>, _>>()?;
+        let keys = records
+            .iter()
+            .map(|r| SigningKey::from_record(r, master).map(|k| (k, r.active)))
+            .collect::<Result<Vec<_>, _>>()?;
         let active = |alg: JwsAlg| {
             let of_alg = || keys.iter().filter(move |(k, _)| k.alg() == alg);
-            of_alg().find(|(_, active)| *active).or_else(|| of_alg().next()).map(|(k, _)| k.clone()).ok_or(KeyError::Missing(alg.as_str()))
+            of_alg()
+                .find(|(_, active)| *active)
+                .or_else(|| of_alg().next())
+                .map(|(k, _)| k.clone())
+                .ok_or(KeyError::Missing(alg.as_str()))
         };
         let (active, active_es256) = (active(JwsAlg::Rs256)?, active(JwsAlg::Es256)?);
         let mut all: Vec<SigningKey> = keys.into_iter().map(|(k, _)| k).collect();
@@ -319,12 +357,21 @@ mod tests {
         let master = MasterKey::generate(&crate::rand::OsRandom);
         let (rsa, _) = SigningKey::generate(JwsAlg::Rs256, "1".into(), &master, 0).unwrap();
         let (ec, _) = SigningKey::generate(JwsAlg::Es256, "2".into(), &master, 0).unwrap();
-        let names = |k: &SigningKey| serde_json::to_value(&k.jwk).unwrap().as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        let names = |k: &SigningKey| {
+            serde_json::to_value(&k.jwk).unwrap().as_object().unwrap().keys().cloned().collect::<Vec<_>>()
+        };
         let rsa_json = serde_json::to_string(&rsa.jwk).unwrap();
-        assert!(rsa_json.starts_with(r#"{"kty":"RSA","n":""#) && rsa_json.ends_with(r#"","e":"AQAB","alg":"RS256","use":"sig","kid":"1"}"#), "{rsa_json}");
+        assert!(
+            rsa_json.starts_with(r#"{"kty":"RSA","n":""#)
+                && rsa_json.ends_with(r#"","e":"AQAB","alg":"RS256","use":"sig","kid":"1"}"#),
+            "{rsa_json}"
+        );
         assert_eq!(names(&ec), ["alg", "crv", "kid", "kty", "use", "x", "y"]);
         let jwk = serde_json::to_value(&ec.jwk).unwrap();
-        assert_eq!((jwk["kty"].as_str(), jwk["crv"].as_str(), jwk["alg"].as_str(), jwk["use"].as_str()), (Some("EC"), Some("P-256"), Some("ES256"), Some("sig")));
+        assert_eq!(
+            (jwk["kty"].as_str(), jwk["crv"].as_str(), jwk["alg"].as_str(), jwk["use"].as_str()),
+            (Some("EC"), Some("P-256"), Some("ES256"), Some("sig"))
+        );
         let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
         let y = URL_SAFE_NO_PAD.decode(jwk["y"].as_str().unwrap()).unwrap();
         assert_eq!((x.len(), y.len()), (32, 32));
@@ -351,7 +398,8 @@ mod tests {
         let lying = serde_json::json!({"alg": "RS256", "kid": "2"});
         assert!(matches!(ec.sign_jwt_with_header(&lying, &claims), Err(KeyError::AlgMismatch)));
         let Pair::Ec(pair) = &*ec.pair else { panic!("an EC key") };
-        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(lying.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let input =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(lying.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
         let sig = pair.sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes()).unwrap();
         assert!(ec.verify_jwt(&format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))).is_none());
     }

@@ -6,14 +6,14 @@
 
 pub mod cache;
 pub mod clock;
+pub mod engine;
 pub mod ids;
+pub mod keys;
 pub mod model;
 pub mod rand;
 pub mod scope;
 pub mod secret;
 pub mod store;
-pub mod engine;
-pub mod keys;
 
 /// The newest REST API version Valet serves (`vNN.0`).
 pub const API_VERSION_LATEST: &str = "62.0";

@@ -130,9 +130,13 @@ pub enum RefreshTokenPolicy {
     ValidUntilRevoked,
     ExpireImmediately,
     /// Absolute lifetime.
-    ExpireAfter { minutes: u64 },
+    ExpireAfter {
+        minutes: u64,
+    },
     /// Idle lifetime: expires when not used for this long.
-    ExpireIfUnused { minutes: u64 },
+    ExpireIfUnused {
+        minutes: u64,
+    },
 }
 
 /// ID token settings (spec §6.7, seed 002 "Configure ID token").
@@ -615,7 +619,10 @@ mod stored_json_tests {
         assert_eq!(p.jwt_access_token_alg, JwsAlg::Es256);
         assert_eq!(serde_json::to_value(p).unwrap()["jwt_access_token_alg"], "ES256");
         for bad in [r#""es256""#, r#""HS256""#, r#""none""#, "1"] {
-            assert!(serde_json::from_str::<AppPolicy>(&format!(r#"{{"jwt_access_token_alg": {bad}}}"#)).is_err(), "{bad}");
+            assert!(
+                serde_json::from_str::<AppPolicy>(&format!(r#"{{"jwt_access_token_alg": {bad}}}"#)).is_err(),
+                "{bad}"
+            );
         }
     }
 }

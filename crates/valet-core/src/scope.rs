@@ -130,7 +130,8 @@ const REFRESH: u64 = mask(&["refresh_token", "offline_access"]);
 /// Scopes that reach the REST data API (§7).
 const API: u64 = mask(&["api", "full"]);
 /// Scopes that give access to the identity URL (§6.4).
-const IDENTITY: u64 = mask(&["id", "profile", "email", "address", "phone", "openid", "api", "full", "web", "refresh_token"]);
+const IDENTITY: u64 =
+    mask(&["id", "profile", "email", "address", "phone", "openid", "api", "full", "web", "refresh_token"]);
 
 /// A set of scopes: one bit per entry of [`KNOWN_SCOPES`], so that copying one (into a
 /// family, a token, a response: several times per request) allocates nothing. Iterates and

@@ -142,7 +142,12 @@ pub fn new_jwt_session_id(now: Millis, rng: &dyn Random) -> String {
 /// `<15-char org id>!AQ<96 chars>`: the shape the sf CLI parses the org id from. The first 8
 /// of the 96 are the issue time ([`TokenHash::of`]), the other 88 random (528 bits).
 pub fn new_access_token(org: &SfId, now: Millis, rng: &dyn Random) -> Secret {
-    Secret(format!("{}{ACCESS_TOKEN_MARK}{}{}", org.id15(), clock::sortable(now), rand::token_chars(rng, 96 - TIME_HEAD_LEN)))
+    Secret(format!(
+        "{}{ACCESS_TOKEN_MARK}{}{}",
+        org.id15(),
+        clock::sortable(now),
+        rand::token_chars(rng, 96 - TIME_HEAD_LEN)
+    ))
 }
 
 /// `5Aep861<80 chars>==`, matching `[A-Za-z0-9._-]+={0,2}` (sf CLI auth URLs): the issue
@@ -222,18 +227,18 @@ mod tests {
     fn keys_of_issued_values_sort_by_issue_time() {
         let rng = crate::rand::OsRandom;
         let org = SfId::generate(KeyPrefix::Organization, &rng);
-        let makers: [&dyn Fn(Millis) -> Secret; 3] = [
-            &|t| new_access_token(&org, t, &rng),
-            &|t| new_refresh_token(t, &rng),
-            &|t| new_authorization_code(t, &rng),
-        ];
+        let makers: [&dyn Fn(Millis) -> Secret; 3] =
+            [&|t| new_access_token(&org, t, &rng), &|t| new_refresh_token(t, &rng), &|t| {
+                new_authorization_code(t, &rng)
+            }];
         for make in makers {
             let (early, late) = (make(1_764_000_000_000), make(1_764_000_000_001));
             let (ek, lk) = (early.hash(), late.hash());
             assert!(ek.as_str() < lk.as_str());
             assert_eq!(ek.as_str().len(), 72);
             // The legacy key is the bare digest older releases stored.
-            let digest = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, early.expose().as_bytes()).as_ref());
+            let digest =
+                hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, early.expose().as_bytes()).as_ref());
             assert_eq!(ek.legacy().unwrap().as_str(), digest);
         }
         // Values of other shapes (sessions, JWTs, older tokens without a head) keep the bare digest.
@@ -242,10 +247,12 @@ mod tests {
         // A JWT access token is ordered by the head of its `sfi` claim.
         let jwt = |sfi: &str| {
             use base64::Engine;
-            let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"scp":"api","sfi":"{sfi}"}}"#));
+            let claims =
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"scp":"api","sfi":"{sfi}"}}"#));
             format!("eyJhbGciOiJFUzI1NiJ9.{claims}.c2ln")
         };
-        let (early, late) = (jwt(&new_jwt_session_id(1_764_000_000_000, &rng)), jwt(&new_jwt_session_id(1_764_000_000_001, &rng)));
+        let (early, late) =
+            (jwt(&new_jwt_session_id(1_764_000_000_000, &rng)), jwt(&new_jwt_session_id(1_764_000_000_001, &rng)));
         let (ek, lk) = (TokenHash::of(&early), TokenHash::of(&late));
         assert_eq!((ek.as_str().len(), lk.as_str().len()), (72, 72));
         assert!(ek.as_str() < lk.as_str());

@@ -144,14 +144,23 @@ pub trait Store: Send + Sync + 'static {
     async fn get_refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>>;
     /// [`Store::get_refresh_token`] and the token's family (`None` if it is gone), in one read
     /// where the store can (the refresh grant needs both: one round trip fewer on PostgreSQL).
-    async fn get_refresh_token_and_family(&self, hash: &TokenHash) -> StoreResult<Option<(RefreshToken, Option<TokenFamily>)>> {
+    async fn get_refresh_token_and_family(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<(RefreshToken, Option<TokenFamily>)>> {
         let Some(token) = self.get_refresh_token(hash).await? else { return Ok(None) };
         let family = self.get_family(&token.family_id).await?;
         Ok(Some((token, family)))
     }
     /// Atomically replaces `old` by `new` (rotation): succeeds only if `old` was not yet
     /// replaced or revoked. Returns false when another request rotated it first.
-    async fn rotate_refresh_token(&self, old: &TokenHash, new: &RefreshToken, successor_sealed: &[u8], now: Millis) -> StoreResult<bool>;
+    async fn rotate_refresh_token(
+        &self,
+        old: &TokenHash,
+        new: &RefreshToken,
+        successor_sealed: &[u8],
+        now: Millis,
+    ) -> StoreResult<bool>;
     /// Whether the user holds any unrevoked family of the app with a live token in it.
     async fn user_has_live_family(&self, user_id: &SfId, app_id: &SfId, now: Millis) -> StoreResult<bool>;
     /// Revokes every family of a user (disable, password change) or of a user x app pair.
@@ -169,7 +178,14 @@ pub trait Store: Send + Sync + 'static {
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
 
     // Dynamic client registration
-    async fn insert_initial_access_token(&self, hash: &TokenHash, org_id: &SfId, registrar_id: &SfId, now: Millis, expires_at: Option<Millis>) -> StoreResult<()>;
+    async fn insert_initial_access_token(
+        &self,
+        hash: &TokenHash,
+        org_id: &SfId,
+        registrar_id: &SfId,
+        now: Millis,
+        expires_at: Option<Millis>,
+    ) -> StoreResult<()>;
     /// The org and registrar app of an unexpired initial access token.
     async fn get_initial_access_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<Option<(SfId, SfId)>>;
     /// Sets (or replaces) the registration access token of an app.
@@ -182,7 +198,13 @@ pub trait Store: Send + Sync + 'static {
     async fn get_device_code_by_user_code(&self, user_code_hash: &TokenHash) -> StoreResult<Option<DeviceCode>>;
     /// Records the user's decision (`Approved` or `Denied`) if the code is still pending and
     /// unexpired; false otherwise.
-    async fn decide_device_code(&self, device_code_hash: &TokenHash, status: DeviceStatus, user_id: &SfId, now: Millis) -> StoreResult<bool>;
+    async fn decide_device_code(
+        &self,
+        device_code_hash: &TokenHash,
+        status: DeviceStatus,
+        user_id: &SfId,
+        now: Millis,
+    ) -> StoreResult<bool>;
     /// Sets `last_polled_at = now` and returns the previous value, atomically (for `slow_down`).
     async fn poll_device_code(&self, device_code_hash: &TokenHash, now: Millis) -> StoreResult<Option<Millis>>;
     /// Moves an approved code to `Consumed`; true for exactly one caller.

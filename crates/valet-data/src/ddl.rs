@@ -92,16 +92,27 @@ pub fn field_indexes(table: &str, f: &FieldDef, d: Dialect) -> Vec<String> {
     let mut out = Vec::new();
     if f.name_field {
         let key = if f.storage() == Storage::Text { format!("LOWER(\"{c}\")") } else { format!("\"{c}\"") };
-        out.push(format!("CREATE INDEX IF NOT EXISTS \"{}\" ON \"{table}\" (org_id, {}, id)", index_name(table, c), sort_key(&key, d)));
+        out.push(format!(
+            "CREATE INDEX IF NOT EXISTS \"{}\" ON \"{table}\" (org_id, {}, id)",
+            index_name(table, c),
+            sort_key(&key, d)
+        ));
     }
     if matches!(c.as_str(), "created_date" | "last_modified_date") {
-        out.push(format!("CREATE INDEX IF NOT EXISTS \"{}\" ON \"{table}\" (org_id, {}, id)", index_name(table, c), sort_key(&format!("\"{c}\""), d)));
+        out.push(format!(
+            "CREATE INDEX IF NOT EXISTS \"{}\" ON \"{table}\" (org_id, {}, id)",
+            index_name(table, c),
+            sort_key(&format!("\"{c}\""), d)
+        ));
     }
     if f.ftype == FieldType::Reference && !matches!(c.as_str(), "created_by_id" | "last_modified_by_id") {
         out.push(format!("CREATE INDEX IF NOT EXISTS \"{}\" ON \"{table}\" (org_id, \"{c}\")", index_name(table, c)));
     }
     if c == "case_number" {
-        out.push(format!("CREATE UNIQUE INDEX IF NOT EXISTS \"{}\" ON \"{table}\" (org_id, case_number)", index_name(table, "case_number_u")));
+        out.push(format!(
+            "CREATE UNIQUE INDEX IF NOT EXISTS \"{}\" ON \"{table}\" (org_id, case_number)",
+            index_name(table, "case_number_u")
+        ));
     }
     out
 }
@@ -182,7 +193,10 @@ mod tests {
         let s = create_object(&acc, Dialect::Postgres).join(";\n");
         assert!(s.contains("\"name\" TEXT COLLATE \"C\""), "{s}");
         assert!(s.contains("\"annual_revenue\" DOUBLE PRECISION"), "{s}");
-        assert!(s.contains("obj_account_name_idx\" ON \"obj_account\" (org_id, LOWER(\"name\") NULLS FIRST, id)"), "{s}");
+        assert!(
+            s.contains("obj_account_name_idx\" ON \"obj_account\" (org_id, LOWER(\"name\") NULLS FIRST, id)"),
+            "{s}"
+        );
         assert!(s.contains("(org_id, \"owner_id\")"), "{s}");
         let s = create_object(&acc, Dialect::Sqlite).join(";\n");
         assert!(s.contains("(org_id, \"created_date\", id)"), "{s}");

@@ -129,23 +129,31 @@ impl DataApi {
             .objects
             .iter()
             .flat_map(|c| {
-                c.fields.iter().filter(move |f| f.reference_to.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(&o.name)) && !c.read_only()).map(move |f| {
-                    json!({
-                        "cascadeDelete": false,
-                        "childSObject": c.name,
-                        "deprecatedAndHidden": false,
-                        "field": f.name,
-                        "relationshipName": null,
-                        "restrictedDelete": false,
+                c.fields
+                    .iter()
+                    .filter(move |f| {
+                        f.reference_to.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(&o.name)) && !c.read_only()
                     })
-                })
+                    .map(move |f| {
+                        json!({
+                            "cascadeDelete": false,
+                            "childSObject": c.name,
+                            "deprecatedAndHidden": false,
+                            "field": f.name,
+                            "relationshipName": null,
+                            "restrictedDelete": false,
+                        })
+                    })
             })
             .collect();
         if let Json::Object(m) = &mut d {
             m.insert("fields".into(), Json::Array(o.fields.iter().map(|f| field_json(o, f)).collect()));
             m.insert("childRelationships".into(), Json::Array(children));
             m.insert("recordTypeInfos".into(), json!([]));
-            m.insert("supportedScopes".into(), json!([{"label": format!("All {}", o.label_plural), "name": "everything"}]));
+            m.insert(
+                "supportedScopes".into(),
+                json!([{"label": format!("All {}", o.label_plural), "name": "everything"}]),
+            );
         }
         Ok(d)
     }

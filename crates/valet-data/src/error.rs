@@ -54,7 +54,11 @@ impl DataError {
 
     /// An ID that names no record (Salesforce's odd "external ID" wording, spec §11.14).
     pub fn record_not_found(id: &str) -> Self {
-        DataError::new(404, "NOT_FOUND", format!("Provided external ID field does not exist or is not accessible: {id}"))
+        DataError::new(
+            404,
+            "NOT_FOUND",
+            format!("Provided external ID field does not exist or is not accessible: {id}"),
+        )
     }
 
     pub fn entity_deleted() -> Self {
@@ -63,7 +67,8 @@ impl DataError {
 
     pub fn malformed_id(id: &str) -> Self {
         let shown: String = id.chars().take(40).collect();
-        DataError::new(400, "MALFORMED_ID", format!("Record ID: id value of incorrect type: {shown}")).with_fields(vec!["Id".into()])
+        DataError::new(400, "MALFORMED_ID", format!("Record ID: id value of incorrect type: {shown}"))
+            .with_fields(vec!["Id".into()])
     }
 
     pub fn invalid_field(message: impl Into<String>) -> Self {
@@ -77,7 +82,14 @@ impl DataError {
     /// A database fault: the caller sees Salesforce's generic 500, the log keeps the cause.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "data API internal error");
-        DataError { detail: Some(cause.to_string()), ..DataError::new(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this ErrorId if you contact support.") }
+        DataError {
+            detail: Some(cause.to_string()),
+            ..DataError::new(
+                500,
+                "UNKNOWN_EXCEPTION",
+                "An unexpected error occurred. Please include this ErrorId if you contact support.",
+            )
+        }
     }
 
     /// The error of a failed SOQL parse, rendered as Salesforce does (row, column, caret).

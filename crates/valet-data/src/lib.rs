@@ -69,11 +69,22 @@ pub struct DataApi {
 impl DataApi {
     /// Uses the store's pool; call [`DataApi::migrate`] before serving.
     pub fn new(store: &valet_store::SqlStore, clock: Arc<dyn Clock>, rng: Arc<dyn Random>) -> DataApi {
-        DataApi { pool: store.pool().clone(), reader: store.sqlite_reader().cloned(), dialect: store.backend().into(), clock, rng, schemas: Default::default() }
+        DataApi {
+            pool: store.pool().clone(),
+            reader: store.sqlite_reader().cloned(),
+            dialect: store.backend().into(),
+            clock,
+            rng,
+            schemas: Default::default(),
+        }
     }
 
     /// [`DataApi::new`] then [`DataApi::migrate`].
-    pub async fn open(store: &valet_store::SqlStore, clock: Arc<dyn Clock>, rng: Arc<dyn Random>) -> DataResult<DataApi> {
+    pub async fn open(
+        store: &valet_store::SqlStore,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Random>,
+    ) -> DataResult<DataApi> {
         let api = DataApi::new(store, clock, rng);
         api.migrate().await?;
         Ok(api)
@@ -116,7 +127,11 @@ impl DataApi {
                 let mut rows = stmt.raw_query();
                 let mut out = Vec::new();
                 while let Some(row) = rows.next()? {
-                    out.push((0..n).map(|i| row.get_ref(i).map(Cell::from_sqlite)).collect::<rusqlite::Result<Vec<Cell>>>()?);
+                    out.push(
+                        (0..n)
+                            .map(|i| row.get_ref(i).map(Cell::from_sqlite))
+                            .collect::<rusqlite::Result<Vec<Cell>>>()?,
+                    );
                 }
                 Ok(out)
             };
@@ -135,7 +150,8 @@ impl DataApi {
 
     /// A new record ID: key prefix, pod `0`, 11 random base-62 characters, checksum.
     pub(crate) fn new_id(&self, prefix: &str) -> DataResult<SfId> {
-        SfId::random(prefix, self.rng.as_ref()).map_err(|_| DataError::internal(format!("key prefix {prefix:?} is not three alphanumerics")))
+        SfId::random(prefix, self.rng.as_ref())
+            .map_err(|_| DataError::internal(format!("key prefix {prefix:?} is not three alphanumerics")))
     }
 
     /// Today's date in UTC, for SOQL date literals.

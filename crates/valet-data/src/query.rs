@@ -99,7 +99,14 @@ fn parse(text: &str) -> DataResult<Query> {
 
 impl DataApi {
     /// `GET /query?q=` (or `/queryAll` when `all`).
-    pub async fn query(&self, caller: &Caller, text: &str, all: bool, batch: Option<u32>, version: &str) -> DataResult<Page> {
+    pub async fn query(
+        &self,
+        caller: &Caller,
+        text: &str,
+        all: bool,
+        batch: Option<u32>,
+        version: &str,
+    ) -> DataResult<Page> {
         let schema = self.schema(&caller.org_id).await?;
         let batch = batch.unwrap_or(DEFAULT_BATCH);
         let page = self.run_query_text(caller, &schema, text, all, batch, version).await?;
@@ -111,7 +118,13 @@ impl DataApi {
     }
 
     /// `GET /query/<locator>-<offset>`.
-    pub async fn query_more(&self, caller: &Caller, locator: &str, batch: Option<u32>, version: &str) -> DataResult<Page> {
+    pub async fn query_more(
+        &self,
+        caller: &Caller,
+        locator: &str,
+        batch: Option<u32>,
+        version: &str,
+    ) -> DataResult<Page> {
         let invalid = || DataError::bad_request("INVALID_QUERY_LOCATOR", "invalid query locator");
         let (id, offset) = locator.rsplit_once('-').ok_or_else(invalid)?;
         let offset: u64 = offset.parse().map_err(|_| invalid())?;
@@ -143,7 +156,11 @@ impl DataApi {
         let records = self.fetch_records(&c, c.offset + offset, take, version, Cost::Scan).await?;
         let next_off = offset + records.len() as u64;
         let done = records.is_empty() || next_off >= total;
-        sqlx::query("UPDATE data_query_locators SET expires_at = $1 WHERE id = $2").bind(now + LOCATOR_TTL_MS).bind(id).execute(&self.pool).await?;
+        sqlx::query("UPDATE data_query_locators SET expires_at = $1 WHERE id = $2")
+            .bind(now + LOCATOR_TTL_MS)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(Page { total_size: total, records, next: (!done).then(|| (id.to_string(), next_off)) })
     }
 
@@ -152,7 +169,15 @@ impl DataApi {
     }
 
     /// Parses, compiles and runs the first page of a query (no locator is stored here).
-    pub(crate) async fn run_query_text(&self, caller: &Caller, schema: &Schema, text: &str, all: bool, batch: u32, version: &str) -> DataResult<Page> {
+    pub(crate) async fn run_query_text(
+        &self,
+        caller: &Caller,
+        schema: &Schema,
+        text: &str,
+        all: bool,
+        batch: u32,
+        version: &str,
+    ) -> DataResult<Page> {
         let q = parse(text)?;
         let env = self.env(caller, all);
         let c = soql::compile(text, &q, schema, &env)?;
@@ -169,13 +194,21 @@ impl DataApi {
                 for (i, (func, _, f)) in aggs.iter().enumerate() {
                     let v = row.get(i).cloned().unwrap_or(Cell::Null);
                     let j = match func {
-                        AggregateFn2::Count | AggregateFn2::Other(valet_soql::AggregateFn::CountDistinct) => json!(v.as_i64().unwrap_or(0)),
-                        AggregateFn2::Other(valet_soql::AggregateFn::Sum | valet_soql::AggregateFn::Avg) => v.as_f64().map_or(Json::Null, |x| json!(x)),
+                        AggregateFn2::Count | AggregateFn2::Other(valet_soql::AggregateFn::CountDistinct) => {
+                            json!(v.as_i64().unwrap_or(0))
+                        }
+                        AggregateFn2::Other(valet_soql::AggregateFn::Sum | valet_soql::AggregateFn::Avg) => {
+                            v.as_f64().map_or(Json::Null, |x| json!(x))
+                        }
                         AggregateFn2::Other(_) => v.to_json(f.ftype),
                     };
                     rec.insert(format!("expr{i}"), j);
                 }
-                let rows = if c.limit == Some(0) || c.offset > 0 { vec![] } else { vec![serde_json::value::to_raw_value(&rec).map_err(DataError::internal)?] };
+                let rows = if c.limit == Some(0) || c.offset > 0 {
+                    vec![]
+                } else {
+                    vec![serde_json::value::to_raw_value(&rec).map_err(DataError::internal)?]
+                };
                 Ok(Page { total_size: rows.len() as u64, records: rows, next: None })
             }
             Shape::Records { .. } => {
@@ -212,7 +245,13 @@ impl DataApi {
                 let mut p = c.params.clone();
                 let lim = p.int(i64::try_from(limit).unwrap_or(i64::MAX));
                 let off = p.int(i64::try_from(c.offset).unwrap_or(i64::MAX));
-                (format!("SELECT COUNT(*) FROM (SELECT 1 AS one FROM {} WHERE {} LIMIT {lim} OFFSET {off}) AS returned", c.from, c.where_), p)
+                (
+                    format!(
+                        "SELECT COUNT(*) FROM (SELECT 1 AS one FROM {} WHERE {} LIMIT {lim} OFFSET {off}) AS returned",
+                        c.from, c.where_
+                    ),
+                    p,
+                )
             }
             None => (format!("SELECT COUNT(*) FROM {} WHERE {}", c.from, c.where_), c.params.clone()),
         };
@@ -229,16 +268,36 @@ impl DataApi {
         let mut p = c.params.clone();
         let lim = p.int(i64::try_from(take).unwrap_or(i64::MAX));
         let off = p.int(i64::try_from(offset).unwrap_or(i64::MAX));
-        (format!("SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT {lim} OFFSET {off}", c.select, c.from, c.where_, c.order_by), p)
+        (
+            format!(
+                "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT {lim} OFFSET {off}",
+                c.select, c.from, c.where_, c.order_by
+            ),
+            p,
+        )
     }
 
-    pub(crate) async fn fetch_records(&self, c: &Compiled<'_>, offset: u64, take: u64, version: &str, cost: Cost) -> DataResult<Vec<RecordJson>> {
+    pub(crate) async fn fetch_records(
+        &self,
+        c: &Compiled<'_>,
+        offset: u64,
+        take: u64,
+        version: &str,
+        cost: Cost,
+    ) -> DataResult<Vec<RecordJson>> {
         let (sql, p) = Self::page_sql(c, offset, take);
         let rows = self.read_cells(&sql, &p, cost).await?;
         rows.into_iter().map(|cells| record_json::write(c, cells, version)).collect()
     }
 
-    async fn store_locator(&self, caller: &Caller, text: &str, all: bool, batch: u32, total: u64) -> DataResult<String> {
+    async fn store_locator(
+        &self,
+        caller: &Caller,
+        text: &str,
+        all: bool,
+        batch: u32,
+        total: u64,
+    ) -> DataResult<String> {
         let id = self.new_id("01g")?.to_string();
         let now = self.clock.now_ms();
         // Expired locators go as new ones come (an index on expires_at keeps this cheap).

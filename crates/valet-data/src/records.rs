@@ -48,7 +48,11 @@ pub fn parse_id(s: &str) -> DataResult<SfId> {
 impl DataApi {
     fn parse_body<'o>(&self, o: &'o ObjectDef, body: &Json, mode: Write) -> DataResult<Changes<'o>> {
         let Json::Object(map) = body else {
-            return Err(DataError::json_parse(format!("Cannot deserialize instance of {} from {} value", o.name, json_kind(body))));
+            return Err(DataError::json_parse(format!(
+                "Cannot deserialize instance of {} from {} value",
+                o.name,
+                json_kind(body)
+            )));
         };
         let mut out: Changes<'o> = Vec::new();
         for (k, v) in map {
@@ -61,7 +65,9 @@ impl DataApi {
                 }
                 continue; // checked against the URL by the caller
             }
-            let f = o.field(k).ok_or_else(|| DataError::invalid_field(format!("No such column '{k}' on sobject of type {}", o.name)))?;
+            let f = o.field(k).ok_or_else(|| {
+                DataError::invalid_field(format!("No such column '{k}' on sobject of type {}", o.name))
+            })?;
             let allowed = match mode {
                 Write::Create => f.createable,
                 Write::Update => f.updateable,
@@ -83,7 +89,11 @@ impl DataApi {
             let target = f.reference_to.as_deref().and_then(|t| schema.object(t));
             let Some(target) = target else { continue };
             let wrong_type = || {
-                DataError::bad_request("FIELD_INTEGRITY_EXCEPTION", format!("{}: id value of incorrect type: {id}", f.label)).with_fields(vec![f.name.clone()])
+                DataError::bad_request(
+                    "FIELD_INTEGRITY_EXCEPTION",
+                    format!("{}: id value of incorrect type: {id}", f.label),
+                )
+                .with_fields(vec![f.name.clone()])
             };
             if !id.starts_with(&target.key_prefix) {
                 return Err(wrong_type());
@@ -91,7 +101,8 @@ impl DataApi {
             let Ok(id) = SfId::parse(id) else { return Err(wrong_type()) };
             match self.record_state(caller, target, &id).await? {
                 None => {
-                    return Err(DataError::bad_request("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id").with_fields(vec![f.name.clone()]));
+                    return Err(DataError::bad_request("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+                        .with_fields(vec![f.name.clone()]));
                 }
                 Some(true) => return Err(DataError::entity_deleted().with_fields(vec![f.name.clone()])),
                 Some(false) => {}
@@ -130,13 +141,26 @@ impl DataApi {
             .map(|f| f.name.clone())
             .collect();
         if !missing.is_empty() {
-            return Err(DataError::bad_request("REQUIRED_FIELD_MISSING", format!("Required fields are missing: [{}]", missing.join(", "))).with_fields(missing));
+            return Err(DataError::bad_request(
+                "REQUIRED_FIELD_MISSING",
+                format!("Required fields are missing: [{}]", missing.join(", ")),
+            )
+            .with_fields(missing));
         }
         self.check_references(&schema, caller, &changes).await?;
 
         let id = self.new_id(&o.key_prefix)?;
         let now = self.clock.now_ms();
-        let mut cols: Vec<String> = vec!["id".into(), "org_id".into(), "is_deleted".into(), "created_date".into(), "created_by_id".into(), "last_modified_date".into(), "last_modified_by_id".into(), "system_modstamp".into()];
+        let mut cols: Vec<String> = vec![
+            "id".into(),
+            "org_id".into(),
+            "is_deleted".into(),
+            "created_date".into(),
+            "created_by_id".into(),
+            "last_modified_date".into(),
+            "last_modified_by_id".into(),
+            "system_modstamp".into(),
+        ];
         let mut p = Params::default();
         let mut vals: Vec<String> = vec![
             p.text(id.as_str()),
@@ -154,17 +178,22 @@ impl DataApi {
             vals.push(p.push(v.clone()));
         }
         if let Some(name) = o.fields.iter().find(|f| f.auto == Auto::FullName) {
-            let get = |n: &str| changes.iter().find(|(f, _)| f.is(n)).and_then(|(_, v)| match v {
-                Some(SqlValue::Text(t)) => Some(t.clone()),
-                _ => None,
-            });
-            let full = format!("{} {}", get("FirstName").unwrap_or_default(), get("LastName").unwrap_or_default()).trim().to_string();
+            let get = |n: &str| {
+                changes.iter().find(|(f, _)| f.is(n)).and_then(|(_, v)| match v {
+                    Some(SqlValue::Text(t)) => Some(t.clone()),
+                    _ => None,
+                })
+            };
+            let full = format!("{} {}", get("FirstName").unwrap_or_default(), get("LastName").unwrap_or_default())
+                .trim()
+                .to_string();
             if let Some(col) = name.column_name() {
                 cols.push(format!("\"{col}\""));
                 vals.push(p.text(&full));
             }
         }
-        let case_number = o.fields.iter().find(|f| f.auto == Auto::CaseNumber).and_then(|f| f.column_name().map(str::to_string));
+        let case_number =
+            o.fields.iter().find(|f| f.auto == Auto::CaseNumber).and_then(|f| f.column_name().map(str::to_string));
         let base_len = p.len();
         for attempt in 0..5 {
             let mut p = p.clone();
@@ -172,11 +201,12 @@ impl DataApi {
             let mut vals = vals.clone();
             if let Some(col) = &case_number {
                 // Auto-number: the next 8-digit number of the org (unique index; retried on a race).
-                let max: Option<String> = sqlx::query(&format!("SELECT MAX(\"{col}\") FROM \"{}\" WHERE org_id = $1", o.table))
-                    .bind(caller.org_id.as_str())
-                    .fetch_one(&self.pool)
-                    .await?
-                    .try_get(0)?;
+                let max: Option<String> =
+                    sqlx::query(&format!("SELECT MAX(\"{col}\") FROM \"{}\" WHERE org_id = $1", o.table))
+                        .bind(caller.org_id.as_str())
+                        .fetch_one(&self.pool)
+                        .await?
+                        .try_get(0)?;
                 let next = max.and_then(|m| m.parse::<u64>().ok()).unwrap_or(1000) + 1;
                 cols.push(format!("\"{col}\""));
                 vals.push(p.text(&format!("{next:08}")));
@@ -185,7 +215,9 @@ impl DataApi {
             let sql = format!("INSERT INTO \"{}\" ({}) VALUES ({})", o.table, cols.join(", "), vals.join(", "));
             match sqlx::query_with(&sql, p.to_args()?).execute(&self.pool).await {
                 Ok(_) => return Ok(id),
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() && case_number.is_some() && attempt < 4 => continue,
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() && case_number.is_some() && attempt < 4 => {
+                    continue
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -207,7 +239,14 @@ impl DataApi {
     }
 
     /// `GET /sobjects/<Type>/<id>[?fields=a,b]`.
-    pub async fn retrieve(&self, caller: &Caller, object_name: &str, id: &str, fields: Option<&str>, version: &str) -> DataResult<RecordJson> {
+    pub async fn retrieve(
+        &self,
+        caller: &Caller,
+        object_name: &str,
+        id: &str,
+        fields: Option<&str>,
+        version: &str,
+    ) -> DataResult<RecordJson> {
         let schema = self.schema(&caller.org_id).await?;
         let o = object(&schema, object_name)?;
         let id = parse_id(id)?;
@@ -236,7 +275,12 @@ impl DataApi {
         // The record is read as `SELECT <fields> FROM <Type> WHERE Id = '<id>'` compiles (names
         // from the schema only). The query skips deleted rows, so only a miss needs the second
         // look that tells a deleted record from one that never existed.
-        let env = crate::soql::Env { org_id: caller.org_id.as_str(), today: self.today(), query_all: false, dialect: self.dialect };
+        let env = crate::soql::Env {
+            org_id: caller.org_id.as_str(),
+            today: self.today(),
+            query_all: false,
+            dialect: self.dialect,
+        };
         let c = crate::soql::compile_by_id(&schema, o, &selected, id.as_str(), &env, chosen.is_none());
         if let Some(rec) = self.fetch_records(&c, 0, 1, version, Cost::Point).await?.pop() {
             return Ok(rec);
@@ -264,9 +308,14 @@ impl DataApi {
             }
         }
         let changes = self.parse_body(o, body, Write::Update)?;
-        let missing: Vec<String> = changes.iter().filter(|(f, v)| f.required && v.is_none()).map(|(f, _)| f.name.clone()).collect();
+        let missing: Vec<String> =
+            changes.iter().filter(|(f, v)| f.required && v.is_none()).map(|(f, _)| f.name.clone()).collect();
         if !missing.is_empty() {
-            return Err(DataError::bad_request("REQUIRED_FIELD_MISSING", format!("Required fields are missing: [{}]", missing.join(", "))).with_fields(missing));
+            return Err(DataError::bad_request(
+                "REQUIRED_FIELD_MISSING",
+                format!("Required fields are missing: [{}]", missing.join(", ")),
+            )
+            .with_fields(missing));
         }
         match self.record_state(caller, o, &id).await? {
             None => return Err(DataError::record_not_found(id.as_str())),
@@ -291,9 +340,16 @@ impl DataApi {
         let id_ph = p.text(id.as_str());
         let org_ph = p.text(caller.org_id.as_str());
         let mut tx = self.pool.begin().await?;
-        sqlx::query_with(&format!("UPDATE \"{}\" SET {} WHERE id = {id_ph} AND org_id = {org_ph} AND is_deleted = 0", o.table, sets.join(", ")), p.to_args()?)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query_with(
+            &format!(
+                "UPDATE \"{}\" SET {} WHERE id = {id_ph} AND org_id = {org_ph} AND is_deleted = 0",
+                o.table,
+                sets.join(", ")
+            ),
+            p.to_args()?,
+        )
+        .execute(&mut *tx)
+        .await?;
         if let Some(name) = o.fields.iter().find(|f| f.auto == Auto::FullName).and_then(|f| f.column_name()) {
             if changes.iter().any(|(f, _)| f.is("FirstName") || f.is("LastName")) {
                 sqlx::query(&format!("UPDATE \"{}\" SET \"{name}\" = TRIM(COALESCE(first_name, '') || ' ' || COALESCE(last_name, '')) WHERE id = $1 AND org_id = $2", o.table))
@@ -320,7 +376,13 @@ impl DataApi {
             "UPDATE \"{}\" SET is_deleted = 1, last_modified_date = $1, system_modstamp = $1, last_modified_by_id = $2 WHERE id = $3 AND org_id = $4 AND is_deleted = 0",
             o.table
         );
-        let done = sqlx::query(&sql).bind(now).bind(caller.user_id.as_str()).bind(id.as_str()).bind(caller.org_id.as_str()).execute(&self.pool).await?;
+        let done = sqlx::query(&sql)
+            .bind(now)
+            .bind(caller.user_id.as_str())
+            .bind(id.as_str())
+            .bind(caller.org_id.as_str())
+            .execute(&self.pool)
+            .await?;
         if done.rows_affected() == 1 {
             return Ok(());
         }

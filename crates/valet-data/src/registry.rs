@@ -172,10 +172,11 @@ impl DataApi {
     pub async fn schema(&self, org: &SfId) -> DataResult<Arc<Schema>> {
         let due = self.schemas.lock().checked.is_none_or(|t| t.elapsed() >= SCHEMA_RECHECK);
         if due {
-            let rows: i64 = sqlx::query("SELECT (SELECT COUNT(*) FROM data_objects) + (SELECT COUNT(*) FROM data_fields)")
-                .fetch_one(&self.pool)
-                .await?
-                .try_get(0)?;
+            let rows: i64 =
+                sqlx::query("SELECT (SELECT COUNT(*) FROM data_objects) + (SELECT COUNT(*) FROM data_fields)")
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get(0)?;
             let mut s = self.schemas.lock();
             if s.rows != Some(rows) {
                 s.schemas.clear();
@@ -245,7 +246,10 @@ impl DataApi {
                 precision: u32::try_from(r.try_get::<i64, _>(5)?).unwrap_or(18),
                 scale: u32::try_from(r.try_get::<i64, _>(6)?).unwrap_or(0),
                 required: r.try_get::<i64, _>(7)? != 0,
-                relationship_name: reference_to.as_ref().and_then(|_| ApiName::parse_custom(&name).ok()).map(|n| n.relationship()),
+                relationship_name: reference_to
+                    .as_ref()
+                    .and_then(|_| ApiName::parse_custom(&name).ok())
+                    .map(|n| n.relationship()),
                 reference_to,
                 picklist: serde_json::from_str(&picklist).unwrap_or_default(),
                 restricted_picklist: true,
@@ -280,7 +284,11 @@ impl DataApi {
         if exists.is_some() {
             return Err(duplicate(format!("{name} already exists")));
         }
-        let count: i64 = sqlx::query("SELECT COUNT(*) FROM data_objects WHERE org_id = $1").bind(org.as_str()).fetch_one(&mut *tx).await?.try_get(0)?;
+        let count: i64 = sqlx::query("SELECT COUNT(*) FROM data_objects WHERE org_id = $1")
+            .bind(org.as_str())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
         let n = usize::try_from(count).unwrap_or(0);
         if n >= 62 * 62 {
             return Err(admin_err("too many custom objects"));
@@ -288,7 +296,10 @@ impl DataApi {
         let prefix = format!("a{}{}", BASE62[n / 62] as char, BASE62[n % 62] as char);
         let mut table = format!("obj_{}", name.sql_ident());
         for k in 2.. {
-            let taken = sqlx::query("SELECT 1 FROM data_objects WHERE table_name = $1").bind(&table).fetch_optional(&mut *tx).await?;
+            let taken = sqlx::query("SELECT 1 FROM data_objects WHERE table_name = $1")
+                .bind(&table)
+                .fetch_optional(&mut *tx)
+                .await?;
             if taken.is_none() {
                 break;
             }
@@ -307,8 +318,22 @@ impl DataApi {
             .execute(&mut *tx)
             .await?;
         let mut fields = schema::system_fields(true);
-        fields.push(FieldDef { name_field: true, required: true, length: 80, ..custom_field_base("Name", &format!("{label} Name"), FieldType::String, "name") });
-        let obj = ObjectDef { name: name.to_string(), label, label_plural: plural, key_prefix: prefix, table, custom: true, backing: Backing::Owned, fields };
+        fields.push(FieldDef {
+            name_field: true,
+            required: true,
+            length: 80,
+            ..custom_field_base("Name", &format!("{label} Name"), FieldType::String, "name")
+        });
+        let obj = ObjectDef {
+            name: name.to_string(),
+            label,
+            label_plural: plural,
+            key_prefix: prefix,
+            table,
+            custom: true,
+            backing: Backing::Owned,
+            fields,
+        };
         for stmt in ddl::create_object(&obj, self.dialect) {
             sqlx::query(&stmt).execute(&mut *tx).await?;
         }
@@ -320,7 +345,9 @@ impl DataApi {
     /// Adds a custom field to a custom or standard object (`ALTER TABLE ... ADD COLUMN`).
     pub async fn add_field(&self, org: &SfId, new: NewField) -> DataResult<FieldDef> {
         let schema = self.schema(org).await?;
-        let obj = schema.object(new.object.trim()).ok_or_else(|| DataError::new(404, "NOT_FOUND", format!("no object {}", new.object)))?;
+        let obj = schema
+            .object(new.object.trim())
+            .ok_or_else(|| DataError::new(404, "NOT_FOUND", format!("no object {}", new.object)))?;
         if obj.read_only() {
             return Err(admin_err(format!("{} is read-only", obj.name)));
         }
@@ -331,7 +358,10 @@ impl DataApi {
         // Salesforce's limit on custom fields per object; it also keeps every table far below
         // PostgreSQL's 1,600-column ceiling.
         if obj.fields.iter().filter(|f| f.name.ends_with("__c")).count() >= MAX_CUSTOM_FIELDS {
-            return Err(admin_err(format!("{} already has {MAX_CUSTOM_FIELDS} custom fields, the most an object may have", obj.name)));
+            return Err(admin_err(format!(
+                "{} already has {MAX_CUSTOM_FIELDS} custom fields, the most an object may have",
+                obj.name
+            )));
         }
         let ftype = FieldType::parse_custom(&new.field_type).ok_or_else(|| {
             admin_err(format!("unknown field type '{}': use text, textarea, number, currency, percent, checkbox, date, datetime, email, phone, url, picklist or lookup", new.field_type))
@@ -341,10 +371,14 @@ impl DataApi {
             return Err(admin_err("labels are 1 to 40 characters"));
         }
         let (length, precision, scale) = match ftype {
-            FieldType::String | FieldType::Phone | FieldType::Url | FieldType::Picklist => (new.length.unwrap_or(255), 0, 0),
+            FieldType::String | FieldType::Phone | FieldType::Url | FieldType::Picklist => {
+                (new.length.unwrap_or(255), 0, 0)
+            }
             FieldType::Email => (new.length.unwrap_or(80), 0, 0),
             FieldType::TextArea => (new.length.unwrap_or(32768), 0, 0),
-            FieldType::Double | FieldType::Percent | FieldType::Int => (0, new.precision.unwrap_or(18), new.scale.unwrap_or(0)),
+            FieldType::Double | FieldType::Percent | FieldType::Int => {
+                (0, new.precision.unwrap_or(18), new.scale.unwrap_or(0))
+            }
             FieldType::Currency => (0, new.precision.unwrap_or(18), new.scale.unwrap_or(2)),
             _ => (0, 0, 0),
         };
@@ -355,7 +389,8 @@ impl DataApi {
         if !(1..=18).contains(&precision) && precision != 0 || scale > precision {
             return Err(admin_err("precision is 1 to 18 and scale at most the precision"));
         }
-        let picklist: Vec<String> = new.picklist_values.iter().map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+        let picklist: Vec<String> =
+            new.picklist_values.iter().map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
         if ftype == FieldType::Picklist && picklist.is_empty() {
             return Err(admin_err("a picklist needs --values"));
         }
@@ -375,7 +410,11 @@ impl DataApi {
         let mut tx = self.begin_ddl().await?;
         let mut column = name.sql_ident();
         for k in 2.. {
-            let taken = sqlx::query("SELECT 1 FROM data_fields WHERE table_name = $1 AND column_name = $2").bind(&obj.table).bind(&column).fetch_optional(&mut *tx).await?;
+            let taken = sqlx::query("SELECT 1 FROM data_fields WHERE table_name = $1 AND column_name = $2")
+                .bind(&obj.table)
+                .bind(&column)
+                .fetch_optional(&mut *tx)
+                .await?;
             if taken.is_none() {
                 break;
             }
@@ -421,7 +460,12 @@ impl DataApi {
             // Existing rows read as false, not null (checkboxes are never null).
             let mut p = Params::default();
             let org_ph = p.push(SqlValue::Text(org.as_str().to_string()));
-            sqlx::query_with(&format!("UPDATE \"{}\" SET \"{column}\" = 0 WHERE org_id = {org_ph}", obj.table), p.to_args()?).execute(&mut *tx).await?;
+            sqlx::query_with(
+                &format!("UPDATE \"{}\" SET \"{column}\" = 0 WHERE org_id = {org_ph}", obj.table),
+                p.to_args()?,
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         for stmt in ddl::field_indexes(&obj.table, &f, self.dialect) {
             sqlx::query(&stmt).execute(&mut *tx).await?;
@@ -448,7 +492,12 @@ impl DataApi {
                     .fields
                     .iter()
                     .filter(|f| f.custom || (o.custom && f.name == "Name") || include_standard)
-                    .map(|f| FieldSummary { name: f.name.clone(), field_type: f.ftype.stored_name().into(), required: f.required, reference_to: f.reference_to.clone() })
+                    .map(|f| FieldSummary {
+                        name: f.name.clone(),
+                        field_type: f.ftype.stored_name().into(),
+                        required: f.required,
+                        reference_to: f.reference_to.clone(),
+                    })
                     .collect(),
             })
             .collect())

@@ -54,7 +54,12 @@ impl FieldType {
     pub fn storage(self) -> Storage {
         match self {
             FieldType::Id | FieldType::Reference => Storage::Id,
-            FieldType::String | FieldType::TextArea | FieldType::Email | FieldType::Phone | FieldType::Url | FieldType::Picklist => Storage::Text,
+            FieldType::String
+            | FieldType::TextArea
+            | FieldType::Email
+            | FieldType::Phone
+            | FieldType::Url
+            | FieldType::Picklist => Storage::Text,
             FieldType::Int => Storage::Int,
             FieldType::Double | FieldType::Currency | FieldType::Percent => Storage::Real,
             FieldType::Boolean => Storage::Bool,
@@ -358,11 +363,18 @@ fn textarea(name: &str, label: &str, column: &str) -> FieldDef {
 }
 
 fn picklist(name: &str, label: &str, column: &str, values: &[&str]) -> FieldDef {
-    FieldDef { picklist: values.iter().map(|v| v.to_string()).collect(), ..base(name, label, FieldType::Picklist, column) }
+    FieldDef {
+        picklist: values.iter().map(|v| v.to_string()).collect(),
+        ..base(name, label, FieldType::Picklist, column)
+    }
 }
 
 fn lookup(name: &str, label: &str, column: &str, to: &str, rel: &str) -> FieldDef {
-    FieldDef { reference_to: Some(to.into()), relationship_name: Some(rel.into()), ..base(name, label, FieldType::Reference, column) }
+    FieldDef {
+        reference_to: Some(to.into()),
+        relationship_name: Some(rel.into()),
+        ..base(name, label, FieldType::Reference, column)
+    }
 }
 
 fn read_only(mut f: FieldDef) -> FieldDef {
@@ -388,23 +400,61 @@ pub fn system_fields(owner: bool) -> Vec<FieldDef> {
         required(read_only(f("IsDeleted", "Deleted", FieldType::Boolean, "is_deleted"))),
     ];
     if owner {
-        v.push(required(FieldDef { createable: true, updateable: true, ..lookup("OwnerId", "Owner ID", "owner_id", "User", "Owner") }));
+        v.push(required(FieldDef {
+            createable: true,
+            updateable: true,
+            ..lookup("OwnerId", "Owner ID", "owner_id", "User", "Owner")
+        }));
     }
     v.extend([
         required(read_only(f("CreatedDate", "Created Date", FieldType::DateTime, "created_date"))),
         required(read_only(lookup("CreatedById", "Created By ID", "created_by_id", "User", "CreatedBy"))),
         required(read_only(f("LastModifiedDate", "Last Modified Date", FieldType::DateTime, "last_modified_date"))),
-        required(read_only(lookup("LastModifiedById", "Last Modified By ID", "last_modified_by_id", "User", "LastModifiedBy"))),
+        required(read_only(lookup(
+            "LastModifiedById",
+            "Last Modified By ID",
+            "last_modified_by_id",
+            "User",
+            "LastModifiedBy",
+        ))),
         required(read_only(f("SystemModstamp", "System Modstamp", FieldType::DateTime, "system_modstamp"))),
     ]);
     v
 }
 
 const INDUSTRIES: &[&str] = &[
-    "Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications", "Construction", "Consulting", "Education",
-    "Electronics", "Energy", "Engineering", "Entertainment", "Environmental", "Finance", "Food & Beverage", "Government", "Healthcare",
-    "Hospitality", "Insurance", "Machinery", "Manufacturing", "Media", "Not For Profit", "Recreation", "Retail", "Shipping",
-    "Technology", "Telecommunications", "Transportation", "Utilities", "Other",
+    "Agriculture",
+    "Apparel",
+    "Banking",
+    "Biotechnology",
+    "Chemicals",
+    "Communications",
+    "Construction",
+    "Consulting",
+    "Education",
+    "Electronics",
+    "Energy",
+    "Engineering",
+    "Entertainment",
+    "Environmental",
+    "Finance",
+    "Food & Beverage",
+    "Government",
+    "Healthcare",
+    "Hospitality",
+    "Insurance",
+    "Machinery",
+    "Manufacturing",
+    "Media",
+    "Not For Profit",
+    "Recreation",
+    "Retail",
+    "Shipping",
+    "Technology",
+    "Telecommunications",
+    "Transportation",
+    "Utilities",
+    "Other",
 ];
 const LEAD_SOURCES: &[&str] = &["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"];
 
@@ -424,109 +474,207 @@ fn owned(name: &str, label: &str, plural: &str, prefix: &str, fields: Vec<FieldD
 }
 
 fn account() -> ObjectDef {
-    owned("Account", "Account", "Accounts", "001", vec![
-        name_field(required(text("Name", "Account Name", "name", 255))),
-        picklist("Type", "Account Type", "type", &["Prospect", "Customer - Direct", "Customer - Channel", "Channel Partner / Reseller", "Installation Partner", "Technology Partner", "Other"]),
-        lookup("ParentId", "Parent Account ID", "parent_id", "Account", "Parent"),
-        text("AccountNumber", "Account Number", "account_number", 40),
-        text("Site", "Account Site", "site", 80),
-        picklist("Industry", "Industry", "industry", INDUSTRIES),
-        f("AnnualRevenue", "Annual Revenue", FieldType::Currency, "annual_revenue"),
-        f("NumberOfEmployees", "Employees", FieldType::Int, "number_of_employees"),
-        picklist("Rating", "Account Rating", "rating", &["Hot", "Warm", "Cold"]),
-        f("Phone", "Account Phone", FieldType::Phone, "phone"),
-        f("Fax", "Account Fax", FieldType::Phone, "fax"),
-        f("Website", "Website", FieldType::Url, "website"),
-        text("BillingStreet", "Billing Street", "billing_street", 255),
-        text("BillingCity", "Billing City", "billing_city", 40),
-        text("BillingState", "Billing State/Province", "billing_state", 80),
-        text("BillingPostalCode", "Billing Zip/Postal Code", "billing_postal_code", 20),
-        text("BillingCountry", "Billing Country", "billing_country", 80),
-        textarea("Description", "Account Description", "description"),
-    ])
+    owned(
+        "Account",
+        "Account",
+        "Accounts",
+        "001",
+        vec![
+            name_field(required(text("Name", "Account Name", "name", 255))),
+            picklist(
+                "Type",
+                "Account Type",
+                "type",
+                &[
+                    "Prospect",
+                    "Customer - Direct",
+                    "Customer - Channel",
+                    "Channel Partner / Reseller",
+                    "Installation Partner",
+                    "Technology Partner",
+                    "Other",
+                ],
+            ),
+            lookup("ParentId", "Parent Account ID", "parent_id", "Account", "Parent"),
+            text("AccountNumber", "Account Number", "account_number", 40),
+            text("Site", "Account Site", "site", 80),
+            picklist("Industry", "Industry", "industry", INDUSTRIES),
+            f("AnnualRevenue", "Annual Revenue", FieldType::Currency, "annual_revenue"),
+            f("NumberOfEmployees", "Employees", FieldType::Int, "number_of_employees"),
+            picklist("Rating", "Account Rating", "rating", &["Hot", "Warm", "Cold"]),
+            f("Phone", "Account Phone", FieldType::Phone, "phone"),
+            f("Fax", "Account Fax", FieldType::Phone, "fax"),
+            f("Website", "Website", FieldType::Url, "website"),
+            text("BillingStreet", "Billing Street", "billing_street", 255),
+            text("BillingCity", "Billing City", "billing_city", 40),
+            text("BillingState", "Billing State/Province", "billing_state", 80),
+            text("BillingPostalCode", "Billing Zip/Postal Code", "billing_postal_code", 20),
+            text("BillingCountry", "Billing Country", "billing_country", 80),
+            textarea("Description", "Account Description", "description"),
+        ],
+    )
 }
 
 fn contact() -> ObjectDef {
-    owned("Contact", "Contact", "Contacts", "003", vec![
-        lookup("AccountId", "Account ID", "account_id", "Account", "Account"),
-        text("FirstName", "First Name", "first_name", 40),
-        required(text("LastName", "Last Name", "last_name", 80)),
-        FieldDef { auto: Auto::FullName, ..name_field(required(read_only(text("Name", "Full Name", "name", 121)))) },
-        text("Title", "Title", "title", 128),
-        text("Department", "Department", "department", 80),
-        f("Email", "Email", FieldType::Email, "email"),
-        f("Phone", "Business Phone", FieldType::Phone, "phone"),
-        f("MobilePhone", "Mobile Phone", FieldType::Phone, "mobile_phone"),
-        f("Birthdate", "Birthdate", FieldType::Date, "birthdate"),
-        picklist("LeadSource", "Lead Source", "lead_source", LEAD_SOURCES),
-        text("MailingCity", "Mailing City", "mailing_city", 40),
-        text("MailingCountry", "Mailing Country", "mailing_country", 80),
-        FieldDef { default: Some(DefaultValue::Bool(false)), ..required(f("HasOptedOutOfEmail", "Email Opt Out", FieldType::Boolean, "has_opted_out_of_email")) },
-        textarea("Description", "Contact Description", "description"),
-    ])
+    owned(
+        "Contact",
+        "Contact",
+        "Contacts",
+        "003",
+        vec![
+            lookup("AccountId", "Account ID", "account_id", "Account", "Account"),
+            text("FirstName", "First Name", "first_name", 40),
+            required(text("LastName", "Last Name", "last_name", 80)),
+            FieldDef {
+                auto: Auto::FullName,
+                ..name_field(required(read_only(text("Name", "Full Name", "name", 121))))
+            },
+            text("Title", "Title", "title", 128),
+            text("Department", "Department", "department", 80),
+            f("Email", "Email", FieldType::Email, "email"),
+            f("Phone", "Business Phone", FieldType::Phone, "phone"),
+            f("MobilePhone", "Mobile Phone", FieldType::Phone, "mobile_phone"),
+            f("Birthdate", "Birthdate", FieldType::Date, "birthdate"),
+            picklist("LeadSource", "Lead Source", "lead_source", LEAD_SOURCES),
+            text("MailingCity", "Mailing City", "mailing_city", 40),
+            text("MailingCountry", "Mailing Country", "mailing_country", 80),
+            FieldDef {
+                default: Some(DefaultValue::Bool(false)),
+                ..required(f("HasOptedOutOfEmail", "Email Opt Out", FieldType::Boolean, "has_opted_out_of_email"))
+            },
+            textarea("Description", "Contact Description", "description"),
+        ],
+    )
 }
 
 fn lead() -> ObjectDef {
-    owned("Lead", "Lead", "Leads", "00Q", vec![
-        text("FirstName", "First Name", "first_name", 40),
-        required(text("LastName", "Last Name", "last_name", 80)),
-        FieldDef { auto: Auto::FullName, ..name_field(required(read_only(text("Name", "Full Name", "name", 121)))) },
-        required(text("Company", "Company", "company", 255)),
-        text("Title", "Title", "title", 128),
-        f("Email", "Email", FieldType::Email, "email"),
-        f("Phone", "Phone", FieldType::Phone, "phone"),
-        f("Website", "Website", FieldType::Url, "website"),
-        FieldDef {
-            default: Some(DefaultValue::Text("Open - Not Contacted".into())),
-            ..required(picklist("Status", "Status", "status", &["Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted"]))
-        },
-        picklist("LeadSource", "Lead Source", "lead_source", LEAD_SOURCES),
-        picklist("Industry", "Industry", "industry", INDUSTRIES),
-        picklist("Rating", "Rating", "rating", &["Hot", "Warm", "Cold"]),
-        f("AnnualRevenue", "Annual Revenue", FieldType::Currency, "annual_revenue"),
-        f("NumberOfEmployees", "Employees", FieldType::Int, "number_of_employees"),
-        text("City", "City", "city", 40),
-        text("State", "State/Province", "state", 80),
-        text("Country", "Country", "country", 80),
-        FieldDef { default: Some(DefaultValue::Bool(false)), ..required(read_only(f("IsConverted", "Converted", FieldType::Boolean, "is_converted"))) },
-        textarea("Description", "Description", "description"),
-    ])
+    owned(
+        "Lead",
+        "Lead",
+        "Leads",
+        "00Q",
+        vec![
+            text("FirstName", "First Name", "first_name", 40),
+            required(text("LastName", "Last Name", "last_name", 80)),
+            FieldDef {
+                auto: Auto::FullName,
+                ..name_field(required(read_only(text("Name", "Full Name", "name", 121))))
+            },
+            required(text("Company", "Company", "company", 255)),
+            text("Title", "Title", "title", 128),
+            f("Email", "Email", FieldType::Email, "email"),
+            f("Phone", "Phone", FieldType::Phone, "phone"),
+            f("Website", "Website", FieldType::Url, "website"),
+            FieldDef {
+                default: Some(DefaultValue::Text("Open - Not Contacted".into())),
+                ..required(picklist(
+                    "Status",
+                    "Status",
+                    "status",
+                    &["Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted"],
+                ))
+            },
+            picklist("LeadSource", "Lead Source", "lead_source", LEAD_SOURCES),
+            picklist("Industry", "Industry", "industry", INDUSTRIES),
+            picklist("Rating", "Rating", "rating", &["Hot", "Warm", "Cold"]),
+            f("AnnualRevenue", "Annual Revenue", FieldType::Currency, "annual_revenue"),
+            f("NumberOfEmployees", "Employees", FieldType::Int, "number_of_employees"),
+            text("City", "City", "city", 40),
+            text("State", "State/Province", "state", 80),
+            text("Country", "Country", "country", 80),
+            FieldDef {
+                default: Some(DefaultValue::Bool(false)),
+                ..required(read_only(f("IsConverted", "Converted", FieldType::Boolean, "is_converted")))
+            },
+            textarea("Description", "Description", "description"),
+        ],
+    )
 }
 
 fn opportunity() -> ObjectDef {
-    owned("Opportunity", "Opportunity", "Opportunities", "006", vec![
-        lookup("AccountId", "Account ID", "account_id", "Account", "Account"),
-        name_field(required(text("Name", "Name", "name", 120))),
-        textarea("Description", "Description", "description"),
-        required(picklist("StageName", "Stage", "stage_name", &[
-            "Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers", "Perception Analysis",
-            "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost",
-        ])),
-        f("Amount", "Amount", FieldType::Currency, "amount"),
-        f("Probability", "Probability (%)", FieldType::Percent, "probability"),
-        required(f("CloseDate", "Close Date", FieldType::Date, "close_date")),
-        picklist("Type", "Opportunity Type", "type", &["Existing Business", "New Business"]),
-        text("NextStep", "Next Step", "next_step", 255),
-        picklist("LeadSource", "Lead Source", "lead_source", LEAD_SOURCES),
-    ])
+    owned(
+        "Opportunity",
+        "Opportunity",
+        "Opportunities",
+        "006",
+        vec![
+            lookup("AccountId", "Account ID", "account_id", "Account", "Account"),
+            name_field(required(text("Name", "Name", "name", 120))),
+            textarea("Description", "Description", "description"),
+            required(picklist(
+                "StageName",
+                "Stage",
+                "stage_name",
+                &[
+                    "Prospecting",
+                    "Qualification",
+                    "Needs Analysis",
+                    "Value Proposition",
+                    "Id. Decision Makers",
+                    "Perception Analysis",
+                    "Proposal/Price Quote",
+                    "Negotiation/Review",
+                    "Closed Won",
+                    "Closed Lost",
+                ],
+            )),
+            f("Amount", "Amount", FieldType::Currency, "amount"),
+            f("Probability", "Probability (%)", FieldType::Percent, "probability"),
+            required(f("CloseDate", "Close Date", FieldType::Date, "close_date")),
+            picklist("Type", "Opportunity Type", "type", &["Existing Business", "New Business"]),
+            text("NextStep", "Next Step", "next_step", 255),
+            picklist("LeadSource", "Lead Source", "lead_source", LEAD_SOURCES),
+        ],
+    )
 }
 
 fn case() -> ObjectDef {
-    owned("Case", "Case", "Cases", "500", vec![
-        FieldDef { auto: Auto::CaseNumber, ..name_field(required(read_only(text("CaseNumber", "Case Number", "case_number", 30)))) },
-        lookup("ContactId", "Contact ID", "contact_id", "Contact", "Contact"),
-        lookup("AccountId", "Account ID", "account_id", "Account", "Account"),
-        text("SuppliedName", "Name", "supplied_name", 80),
-        f("SuppliedEmail", "Email Address", FieldType::Email, "supplied_email"),
-        picklist("Type", "Case Type", "type", &["Mechanical", "Electrical", "Electronic", "Structural", "Other"]),
-        FieldDef { default: Some(DefaultValue::Text("New".into())), ..picklist("Status", "Status", "status", &["New", "Working", "Escalated", "Closed"]) },
-        picklist("Reason", "Case Reason", "reason", &["Installation", "Equipment Complexity", "Performance", "Breakdown", "Equipment Design", "Feedback", "Other"]),
-        picklist("Origin", "Case Origin", "origin", &["Phone", "Email", "Web"]),
-        text("Subject", "Subject", "subject", 255),
-        FieldDef { default: Some(DefaultValue::Text("Medium".into())), ..picklist("Priority", "Priority", "priority", &["High", "Medium", "Low"]) },
-        textarea("Description", "Description", "description"),
-        FieldDef { default: Some(DefaultValue::Bool(false)), ..required(f("IsEscalated", "Escalated", FieldType::Boolean, "is_escalated")) },
-    ])
+    owned(
+        "Case",
+        "Case",
+        "Cases",
+        "500",
+        vec![
+            FieldDef {
+                auto: Auto::CaseNumber,
+                ..name_field(required(read_only(text("CaseNumber", "Case Number", "case_number", 30))))
+            },
+            lookup("ContactId", "Contact ID", "contact_id", "Contact", "Contact"),
+            lookup("AccountId", "Account ID", "account_id", "Account", "Account"),
+            text("SuppliedName", "Name", "supplied_name", 80),
+            f("SuppliedEmail", "Email Address", FieldType::Email, "supplied_email"),
+            picklist("Type", "Case Type", "type", &["Mechanical", "Electrical", "Electronic", "Structural", "Other"]),
+            FieldDef {
+                default: Some(DefaultValue::Text("New".into())),
+                ..picklist("Status", "Status", "status", &["New", "Working", "Escalated", "Closed"])
+            },
+            picklist(
+                "Reason",
+                "Case Reason",
+                "reason",
+                &[
+                    "Installation",
+                    "Equipment Complexity",
+                    "Performance",
+                    "Breakdown",
+                    "Equipment Design",
+                    "Feedback",
+                    "Other",
+                ],
+            ),
+            picklist("Origin", "Case Origin", "origin", &["Phone", "Email", "Web"]),
+            text("Subject", "Subject", "subject", 255),
+            FieldDef {
+                default: Some(DefaultValue::Text("Medium".into())),
+                ..picklist("Priority", "Priority", "priority", &["High", "Medium", "Low"])
+            },
+            textarea("Description", "Description", "description"),
+            FieldDef {
+                default: Some(DefaultValue::Bool(false)),
+                ..required(f("IsEscalated", "Escalated", FieldType::Boolean, "is_escalated"))
+            },
+        ],
+    )
 }
 
 fn expr(name: &str, label: &str, ftype: FieldType, e: &'static str) -> FieldDef {
@@ -622,7 +770,17 @@ mod tests {
     fn custom_names() {
         assert!(ApiName::parse_custom("Widget__c").is_ok());
         assert!(ApiName::parse_custom("Unit_Price__c").is_ok());
-        for bad in ["Widget", "__c", "1a__c", "a__b__c", "a_b___c", "a-b__c", "a\"b__c", "a b__c", &format!("{}__c", "a".repeat(38))] {
+        for bad in [
+            "Widget",
+            "__c",
+            "1a__c",
+            "a__b__c",
+            "a_b___c",
+            "a-b__c",
+            "a\"b__c",
+            "a b__c",
+            &format!("{}__c", "a".repeat(38)),
+        ] {
             assert!(ApiName::parse_custom(bad).is_err(), "{bad}");
         }
         assert_eq!(ApiName::parse_custom("Owner__c").unwrap().relationship(), "Owner__r");

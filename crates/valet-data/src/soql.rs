@@ -11,7 +11,9 @@
 
 use std::sync::Arc;
 
-use valet_soql::{AggregateFn, CompareOp, Condition, FieldPath, Literal, NullsOrder, Query, SelectItem, SortDirection, Span, Value};
+use valet_soql::{
+    AggregateFn, CompareOp, Condition, FieldPath, Literal, NullsOrder, Query, SelectItem, SortDirection, Span, Value,
+};
 
 use crate::ddl::Dialect;
 use crate::error::{DataError, DataResult};
@@ -128,7 +130,10 @@ pub fn compile<'s>(text: &str, q: &Query, schema: &'s Schema, env: &Env<'_>) -> 
     let mut c = Compiler::new(text, schema, root, env);
     if let Some(off) = q.offset {
         if off > MAX_OFFSET {
-            return Err(DataError::bad_request("NUMBER_OUTSIDE_VALID_RANGE", format!("Maximum SOQL offset allowed is {MAX_OFFSET}")));
+            return Err(DataError::bad_request(
+                "NUMBER_OUTSIDE_VALID_RANGE",
+                format!("Maximum SOQL offset allowed is {MAX_OFFSET}"),
+            ));
         }
     }
 
@@ -152,7 +157,12 @@ pub fn compile<'s>(text: &str, q: &Query, schema: &'s Schema, env: &Env<'_>) -> 
                         AggregateFn::CountDistinct => true,
                     };
                     if !ok {
-                        return Err(DataError::soql_at("MALFORMED_QUERY", text, *span, &format!("field {} does not support aggregate operator {}", p_name(field), agg_name(*func))));
+                        return Err(DataError::soql_at(
+                            "MALFORMED_QUERY",
+                            text,
+                            *span,
+                            &format!("field {} does not support aggregate operator {}", p_name(field), agg_name(*func)),
+                        ));
                     }
                     aggs.push((AggregateFn2::Other(*func), j, f));
                 }
@@ -160,7 +170,12 @@ pub fn compile<'s>(text: &str, q: &Query, schema: &'s Schema, env: &Env<'_>) -> 
             }
         }
         if let Some(o) = q.order_by.first() {
-            return Err(DataError::soql_at("MALFORMED_QUERY", text, o.field.span, &format!("Ordered field must be grouped or aggregated: {}", o.field.dotted())));
+            return Err(DataError::soql_at(
+                "MALFORMED_QUERY",
+                text,
+                o.field.span,
+                &format!("Ordered field must be grouped or aggregated: {}", o.field.dotted()),
+            ));
         }
         Shape::Aggregate(aggs)
     } else {
@@ -171,7 +186,12 @@ pub fn compile<'s>(text: &str, q: &Query, schema: &'s Schema, env: &Env<'_>) -> 
                 let (join, f) = c.resolve(p)?;
                 let key = format!("{}.{}", c.joins[join].path.join("."), f.name.to_ascii_lowercase());
                 if seen.contains(&key) {
-                    return Err(DataError::soql_at("MALFORMED_QUERY", text, p.span, &format!("duplicate field selected: {}", p.dotted())));
+                    return Err(DataError::soql_at(
+                        "MALFORMED_QUERY",
+                        text,
+                        p.span,
+                        &format!("duplicate field selected: {}", p.dotted()),
+                    ));
                 }
                 seen.push(key);
                 fields.push(OutField { join, field: f });
@@ -294,7 +314,14 @@ pub fn compile<'s>(text: &str, q: &Query, schema: &'s Schema, env: &Env<'_>) -> 
 ///
 /// `all_fields`: `fields` are all of `root`'s, whose select list is made once per schema
 /// ([`Schema::select_all`]).
-pub fn compile_by_id<'s>(schema: &'s Schema, root: &'s ObjectDef, fields: &[&'s FieldDef], id: &str, env: &Env<'_>, all_fields: bool) -> Compiled<'s> {
+pub fn compile_by_id<'s>(
+    schema: &'s Schema,
+    root: &'s ObjectDef,
+    fields: &[&'s FieldDef],
+    id: &str,
+    env: &Env<'_>,
+    all_fields: bool,
+) -> Compiled<'s> {
     let mut c = Compiler::new("", schema, root, env);
     let id_ph = c.params.text(id);
     let mut conds = c.root_conditions();
@@ -341,7 +368,14 @@ impl<'s, 'q> Compiler<'s, 'q> {
             dialect: env.dialect,
             query_all: env.query_all,
             today: env.today,
-            joins: vec![Join { path: vec![], alias: "t0".into(), object: root, on_column: String::new(), rel_name: String::new(), parent: 0 }],
+            joins: vec![Join {
+                path: vec![],
+                alias: "t0".into(),
+                object: root,
+                on_column: String::new(),
+                rel_name: String::new(),
+                parent: 0,
+            }],
             params,
             org_ph,
         }
@@ -349,9 +383,13 @@ impl<'s, 'q> Compiler<'s, 'q> {
 
     /// The join and field a path names, adding joins as needed.
     fn resolve(&mut self, p: &FieldPath) -> DataResult<(usize, &'s FieldDef)> {
-        let mut parts: Vec<(&str, Span)> = p.parts.iter().map(String::as_str).zip(p.part_spans.iter().copied()).collect();
+        let mut parts: Vec<(&str, Span)> =
+            p.parts.iter().map(String::as_str).zip(p.part_spans.iter().copied()).collect();
         // `SELECT Account.Name FROM Account`: a path may start with the object's own name.
-        if parts.len() > 1 && parts[0].0.eq_ignore_ascii_case(&self.joins[0].object.name) && self.joins[0].object.relationship(parts[0].0).is_none() {
+        if parts.len() > 1
+            && parts[0].0.eq_ignore_ascii_case(&self.joins[0].object.name)
+            && self.joins[0].object.relationship(parts[0].0).is_none()
+        {
             parts.remove(0);
         }
         let Some(((field_name, field_span), rels)) = parts.split_last() else {
@@ -372,7 +410,12 @@ impl<'s, 'q> Compiler<'s, 'q> {
             };
             let target_name = lookup.reference_to.as_deref().unwrap_or("");
             let Some(target) = self.schema.object(target_name) else {
-                return Err(DataError::soql_at("INVALID_FIELD", self.text, *span, &format!("Didn't understand relationship '{rel}' in field path.")));
+                return Err(DataError::soql_at(
+                    "INVALID_FIELD",
+                    self.text,
+                    *span,
+                    &format!("Didn't understand relationship '{rel}' in field path."),
+                ));
             };
             let mut path = self.joins[j].path.clone();
             path.push(rel.to_ascii_lowercase());
@@ -381,15 +424,29 @@ impl<'s, 'q> Compiler<'s, 'q> {
                 continue;
             }
             if self.joins.len() >= 32 {
-                return Err(DataError::soql_at("MALFORMED_QUERY", self.text, *span, "too many relationships in one query"));
+                return Err(DataError::soql_at(
+                    "MALFORMED_QUERY",
+                    self.text,
+                    *span,
+                    "too many relationships in one query",
+                ));
             }
             let on_column = self.col_raw(j, lookup.column_name().unwrap_or("id"));
             let alias = format!("t{}", self.joins.len());
-            self.joins.push(Join { path, alias, object: target, on_column, rel_name: lookup.relationship_name.clone().unwrap_or_default(), parent: j });
+            self.joins.push(Join {
+                path,
+                alias,
+                object: target,
+                on_column,
+                rel_name: lookup.relationship_name.clone().unwrap_or_default(),
+                parent: j,
+            });
             j = self.joins.len() - 1;
         }
         let obj = self.joins[j].object;
-        let f = obj.field(field_name).ok_or_else(|| DataError::soql_at("INVALID_FIELD", self.text, *field_span, &invalid_field_msg(field_name, &obj.name)))?;
+        let f = obj.field(field_name).ok_or_else(|| {
+            DataError::soql_at("INVALID_FIELD", self.text, *field_span, &invalid_field_msg(field_name, &obj.name))
+        })?;
         Ok((j, f))
     }
 
@@ -418,7 +475,8 @@ impl<'s, 'q> Compiler<'s, 'q> {
             Column::Col(c) => format!("{alias}.\"{c}\""),
             Column::Expr(x) => format!("({})", x.replace("{t}", alias)),
         };
-        let virtual_text = matches!(self.joins[j].object.backing, Backing::Virtual { .. }) && matches!(f.storage(), Storage::Text | Storage::Date);
+        let virtual_text = matches!(self.joins[j].object.backing, Backing::Virtual { .. })
+            && matches!(f.storage(), Storage::Text | Storage::Date);
         if virtual_text && self.dialect == Dialect::Postgres {
             format!("({e} COLLATE \"C\")")
         } else {
@@ -475,7 +533,10 @@ impl<'s, 'q> Compiler<'s, 'q> {
                 }
                 if !plain.is_empty() {
                     let key = self.sort_key(j, f);
-                    let list: Vec<String> = plain.into_iter().map(|ph| if f.storage() == Storage::Text { format!("LOWER({ph})") } else { ph }).collect();
+                    let list: Vec<String> = plain
+                        .into_iter()
+                        .map(|ph| if f.storage() == Storage::Text { format!("LOWER({ph})") } else { ph })
+                        .collect();
                     alts.push(format!("({} IS NOT NULL AND {key} IN ({}))", self.value_expr(j, f), list.join(", ")));
                 }
                 let positive = format!("({})", alts.join(" OR "));
@@ -488,11 +549,21 @@ impl<'s, 'q> Compiler<'s, 'q> {
             Condition::Like { field, pattern } => {
                 let (j, f) = self.resolve(field)?;
                 if f.storage() != Storage::Text {
-                    return Err(DataError::soql_at("INVALID_QUERY_FILTER_OPERATOR", self.text, field.span, &format!("invalid operator on {} field: {}", f.ftype.soql_type_word(), f.name)));
+                    return Err(DataError::soql_at(
+                        "INVALID_QUERY_FILTER_OPERATOR",
+                        self.text,
+                        field.span,
+                        &format!("invalid operator on {} field: {}", f.ftype.soql_type_word(), f.name),
+                    ));
                 }
                 let like = pattern.to_sql_like('\\');
                 if like.contains('\0') {
-                    return Err(DataError::soql_at("MALFORMED_QUERY", self.text, pattern.span, "invalid character in LIKE pattern"));
+                    return Err(DataError::soql_at(
+                        "MALFORMED_QUERY",
+                        self.text,
+                        pattern.span,
+                        "invalid character in LIKE pattern",
+                    ));
                 }
                 let ph = self.params.text(&like);
                 let e = self.value_expr(j, f);
@@ -513,17 +584,31 @@ impl<'s, 'q> Compiler<'s, 'q> {
     /// Binds a literal for a field of the given storage, or explains the type mismatch.
     fn bind_literal(&mut self, f: &FieldDef, lit: &Literal) -> DataResult<String> {
         if self.params.len() >= MAX_PARAMS {
-            return Err(DataError::soql_at("MALFORMED_QUERY", self.text, lit.span, &format!("too many values in one query (at most {MAX_PARAMS})")));
+            return Err(DataError::soql_at(
+                "MALFORMED_QUERY",
+                self.text,
+                lit.span,
+                &format!("too many values in one query (at most {MAX_PARAMS})"),
+            ));
         }
         let v = match (f.storage(), &lit.value) {
             (Storage::Text, Value::String(s)) if s.contains('\0') => return Err(self.type_error(f, lit)),
             (Storage::Text, Value::String(s)) => SqlValue::Text(s.clone()),
             (Storage::Id, Value::String(s)) => {
-                let id = valet_core::ids::SfId::parse(s).map_err(|_| DataError::soql_at("INVALID_QUERY_FILTER_OPERATOR", self.text, lit.span, &format!("invalid ID field: {s}")))?;
+                let id = valet_core::ids::SfId::parse(s).map_err(|_| {
+                    DataError::soql_at(
+                        "INVALID_QUERY_FILTER_OPERATOR",
+                        self.text,
+                        lit.span,
+                        &format!("invalid ID field: {s}"),
+                    )
+                })?;
                 SqlValue::Text(id.as_str().to_string())
             }
             (Storage::Int, Value::Int(i)) => SqlValue::Int(*i),
-            (Storage::Int | Storage::Real, Value::Decimal(d)) => SqlValue::Real(d.parse::<f64>().map_err(|_| self.type_error(f, lit))?),
+            (Storage::Int | Storage::Real, Value::Decimal(d)) => {
+                SqlValue::Real(d.parse::<f64>().map_err(|_| self.type_error(f, lit))?)
+            }
             (Storage::Real, Value::Int(i)) => SqlValue::Real(*i as f64),
             (Storage::Bool, Value::Bool(b)) => SqlValue::Int(i64::from(*b)),
             (Storage::Date, Value::Date(d)) => SqlValue::Text(d.to_string()),
@@ -539,17 +624,27 @@ impl<'s, 'q> Compiler<'s, 'q> {
             return match op {
                 CompareOp::Eq => Ok(format!("{e} IS NULL")),
                 CompareOp::Ne => Ok(format!("{e} IS NOT NULL")),
-                _ => Err(DataError::soql_at("MALFORMED_QUERY", self.text, lit.span, "null is only valid with = and !=")),
+                _ => {
+                    Err(DataError::soql_at("MALFORMED_QUERY", self.text, lit.span, "null is only valid with = and !="))
+                }
             };
         }
         if f.storage() == Storage::Bool && !matches!(op, CompareOp::Eq | CompareOp::Ne) {
-            return Err(DataError::soql_at("INVALID_QUERY_FILTER_OPERATOR", self.text, lit.span, &format!("invalid operator on boolean field: {}", f.name)));
+            return Err(DataError::soql_at(
+                "INVALID_QUERY_FILTER_OPERATOR",
+                self.text,
+                lit.span,
+                &format!("invalid operator on boolean field: {}", f.name),
+            ));
         }
         if let Value::DateLiteral(dl) = &lit.value {
             let (start, end) = dl.range(self.today, true);
             let (s, t) = match f.storage() {
                 Storage::Date => (SqlValue::Text(start.to_string()), SqlValue::Text(end.to_string())),
-                Storage::DateTime => (SqlValue::Int(start.days_since_epoch() * 86_400_000), SqlValue::Int(end.days_since_epoch() * 86_400_000)),
+                Storage::DateTime => (
+                    SqlValue::Int(start.days_since_epoch() * 86_400_000),
+                    SqlValue::Int(end.days_since_epoch() * 86_400_000),
+                ),
                 _ => return Err(self.type_error(f, lit)),
             };
             let (s, t) = (self.params.push(s), self.params.push(t));
@@ -563,11 +658,14 @@ impl<'s, 'q> Compiler<'s, 'q> {
             });
         }
         let ph = self.bind_literal(f, lit)?;
-        let (key, rhs) = if f.storage() == Storage::Text { (format!("LOWER({e})"), format!("LOWER({ph})")) } else { (e.clone(), ph) };
+        let (key, rhs) = if f.storage() == Storage::Text {
+            (format!("LOWER({e})"), format!("LOWER({ph})"))
+        } else {
+            (e.clone(), ph)
+        };
         Ok(match op {
             CompareOp::Ne => format!("({e} IS NULL OR {key} <> {rhs})"),
             other => format!("({e} IS NOT NULL AND {key} {} {rhs})", other.as_sql()),
         })
     }
 }
-

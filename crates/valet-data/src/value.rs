@@ -112,10 +112,14 @@ pub fn cell(row: &AnyRow, i: usize) -> DataResult<Cell> {
     Ok(match kind {
         AnyTypeInfoKind::Null => Cell::Null,
         AnyTypeInfoKind::Bool => Cell::Int(i64::from(row.try_get::<bool, _>(i).map_err(e)?)),
-        AnyTypeInfoKind::SmallInt | AnyTypeInfoKind::Integer | AnyTypeInfoKind::BigInt => Cell::Int(row.try_get::<i64, _>(i).map_err(e)?),
+        AnyTypeInfoKind::SmallInt | AnyTypeInfoKind::Integer | AnyTypeInfoKind::BigInt => {
+            Cell::Int(row.try_get::<i64, _>(i).map_err(e)?)
+        }
         AnyTypeInfoKind::Real | AnyTypeInfoKind::Double => Cell::Real(row.try_get::<f64, _>(i).map_err(e)?),
         AnyTypeInfoKind::Text => Cell::Text(row.try_get::<String, _>(i).map_err(e)?),
-        AnyTypeInfoKind::Blob => Cell::Text(String::from_utf8_lossy(&row.try_get::<Vec<u8>, _>(i).map_err(e)?).into_owned()),
+        AnyTypeInfoKind::Blob => {
+            Cell::Text(String::from_utf8_lossy(&row.try_get::<Vec<u8>, _>(i).map_err(e)?).into_owned())
+        }
     })
 }
 
@@ -195,8 +199,11 @@ pub fn from_json(f: &FieldDef, v: &Json) -> DataResult<Option<SqlValue>> {
         return Ok(None);
     }
     let wrong = || {
-        DataError::bad_request("INVALID_TYPE_ON_FIELD_IN_RECORD", format!("{}: value not of required type: {}", f.label, shown(v)))
-            .with_fields(vec![f.name.clone()])
+        DataError::bad_request(
+            "INVALID_TYPE_ON_FIELD_IN_RECORD",
+            format!("{}: value not of required type: {}", f.label, shown(v)),
+        )
+        .with_fields(vec![f.name.clone()])
     };
     let as_text = || -> DataResult<String> {
         match v {
@@ -219,15 +226,25 @@ pub fn from_json(f: &FieldDef, v: &Json) -> DataResult<Option<SqlValue>> {
             }
             let n = s.chars().count();
             if n > f.length as usize {
-                return Err(DataError::bad_request("STRING_TOO_LONG", format!("{}: data value too large: {} (max length={})", f.label, truncate(&s, 100), f.length))
-                    .with_fields(vec![f.name.clone()]));
+                return Err(DataError::bad_request(
+                    "STRING_TOO_LONG",
+                    format!("{}: data value too large: {} (max length={})", f.label, truncate(&s, 100), f.length),
+                )
+                .with_fields(vec![f.name.clone()]));
             }
             if f.ftype == FieldType::Email && !valid_email(&s) {
-                return Err(DataError::bad_request("INVALID_EMAIL_ADDRESS", format!("{}: invalid email address: {}", f.label, truncate(&s, 100))).with_fields(vec![f.name.clone()]));
+                return Err(DataError::bad_request(
+                    "INVALID_EMAIL_ADDRESS",
+                    format!("{}: invalid email address: {}", f.label, truncate(&s, 100)),
+                )
+                .with_fields(vec![f.name.clone()]));
             }
             if f.ftype == FieldType::Picklist && f.restricted_picklist && !f.picklist.iter().any(|p| p == &s) {
-                return Err(DataError::bad_request("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", format!("{}: bad value for restricted picklist field: {}", f.label, truncate(&s, 100)))
-                    .with_fields(vec![f.name.clone()]));
+                return Err(DataError::bad_request(
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    format!("{}: bad value for restricted picklist field: {}", f.label, truncate(&s, 100)),
+                )
+                .with_fields(vec![f.name.clone()]));
             }
             SqlValue::Text(s)
         }
@@ -237,7 +254,11 @@ pub fn from_json(f: &FieldDef, v: &Json) -> DataResult<Option<SqlValue>> {
                 return Ok(None);
             }
             let id = SfId::parse(&s).map_err(|_| {
-                DataError::bad_request("MALFORMED_ID", format!("{}: id value of incorrect type: {}", f.label, truncate(&s, 40))).with_fields(vec![f.name.clone()])
+                DataError::bad_request(
+                    "MALFORMED_ID",
+                    format!("{}: id value of incorrect type: {}", f.label, truncate(&s, 40)),
+                )
+                .with_fields(vec![f.name.clone()])
             })?;
             SqlValue::Text(id.as_str().to_string())
         }
@@ -256,8 +277,11 @@ pub fn from_json(f: &FieldDef, v: &Json) -> DataResult<Option<SqlValue>> {
             let int_digits = f.precision.saturating_sub(f.scale).min(18);
             let bound = 10f64.powi(int_digits as i32);
             if !x.is_finite() || x.abs() >= bound {
-                return Err(DataError::bad_request("NUMBER_OUTSIDE_VALID_RANGE", format!("{}: value outside of valid range on numeric field: {}", f.label, shown(v)))
-                    .with_fields(vec![f.name.clone()]));
+                return Err(DataError::bad_request(
+                    "NUMBER_OUTSIDE_VALID_RANGE",
+                    format!("{}: value outside of valid range on numeric field: {}", f.label, shown(v)),
+                )
+                .with_fields(vec![f.name.clone()]));
             }
             if f.storage() == Storage::Int {
                 SqlValue::Int(x.round() as i64)
@@ -269,7 +293,9 @@ pub fn from_json(f: &FieldDef, v: &Json) -> DataResult<Option<SqlValue>> {
         Storage::Date => {
             let s = as_text()?;
             // Salesforce also accepts a datetime for a date field and keeps its date part.
-            let d = parse_date(s.get(..10).unwrap_or(&s)).filter(|_| s.len() == 10 || s.as_bytes().get(10) == Some(&b'T')).ok_or_else(wrong)?;
+            let d = parse_date(s.get(..10).unwrap_or(&s))
+                .filter(|_| s.len() == 10 || s.as_bytes().get(10) == Some(&b'T'))
+                .ok_or_else(wrong)?;
             SqlValue::Text(d.to_string())
         }
         Storage::DateTime => {
@@ -327,7 +353,13 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     }
     let rest = s.get(10..)?;
     let rest = rest.strip_prefix('T').or_else(|| rest.strip_prefix(' '))?;
-    let num = |t: &str| -> Option<i64> { if t.len() == 2 && t.bytes().all(|c| c.is_ascii_digit()) { t.parse().ok() } else { None } };
+    let num = |t: &str| -> Option<i64> {
+        if t.len() == 2 && t.bytes().all(|c| c.is_ascii_digit()) {
+            t.parse().ok()
+        } else {
+            None
+        }
+    };
     let hh = num(rest.get(0..2)?)?;
     if rest.as_bytes().get(2) != Some(&b':') {
         return None;

@@ -34,7 +34,15 @@ async fn load(db: &Db) {
             args.add(format!("Account {i:06}")).unwrap();
             args.add(["Banking", "Retail", "Technology", "Energy", "Media"][i % 5].to_string()).unwrap();
             args.add(BASE + i as i64 * MINUTE).unwrap();
-            values.push(format!("(${}, $1, 0, ${}, $2, ${}, $2, ${}, $2, ${}, ${})", n + 1, n + 4, n + 4, n + 4, n + 2, n + 3));
+            values.push(format!(
+                "(${}, $1, 0, ${}, $2, ${}, $2, ${}, $2, ${}, ${})",
+                n + 1,
+                n + 4,
+                n + 4,
+                n + 4,
+                n + 2,
+                n + 3
+            ));
         }
         let sql = format!(
             "INSERT INTO obj_account (id, org_id, is_deleted, created_date, created_by_id, last_modified_date, last_modified_by_id, system_modstamp, owner_id, name, industry) VALUES {}",
@@ -101,10 +109,16 @@ both_backends!(hundred_thousand_rows, |db| async move {
     assert_eq!(v["records"][0]["Name"], "Account 000000");
     // The page is all the query returns: totalSize is its length, without counting the
     // 100,000 matching rows.
-    assert_eq!((v["totalSize"].as_u64(), v["done"].as_bool(), v["records"].as_array().unwrap().len()), (Some(10), Some(true), 10));
+    assert_eq!(
+        (v["totalSize"].as_u64(), v["done"].as_bool(), v["records"].as_array().unwrap().len()),
+        (Some(10), Some(true), 10)
+    );
 
     // 4. A LIMIT beyond one batch: the count stops at the limit.
     let (ms, v) = timed_first_page(db, "SELECT Id, Name FROM Account ORDER BY Name LIMIT 2500").await;
     println!("first page of LIMIT 2500 ordered by name: {ms} ms");
-    assert_eq!((v["totalSize"].as_u64(), v["done"].as_bool(), v["records"].as_array().unwrap().len()), (Some(2500), Some(false), 2000));
+    assert_eq!(
+        (v["totalSize"].as_u64(), v["done"].as_bool(), v["records"].as_array().unwrap().len()),
+        (Some(2500), Some(false), 2000)
+    );
 });

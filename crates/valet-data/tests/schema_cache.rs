@@ -39,10 +39,17 @@ both_backends!(the_record_get_sees_a_field_added_after_it, |db| async move {
         assert_eq!(rec["Name"], "Acme");
         assert!(rec.get("Tier__c").is_none(), "{rec}");
     }
-    let only = common::record(&db.api.retrieve(&db.caller, "Account", id.as_str(), Some("Name"), "62.0").await.unwrap());
+    let only =
+        common::record(&db.api.retrieve(&db.caller, "Account", id.as_str(), Some("Name"), "62.0").await.unwrap());
     assert_eq!(only.as_object().unwrap().keys().filter(|k| *k != "attributes").collect::<Vec<_>>(), ["Id", "Name"]);
 
-    let field = valet_data::NewField { object: "Account".into(), name: "Tier__c".into(), field_type: "text".into(), length: Some(20), ..Default::default() };
+    let field = valet_data::NewField {
+        object: "Account".into(),
+        name: "Tier__c".into(),
+        field_type: "text".into(),
+        length: Some(20),
+        ..Default::default()
+    };
     db.api.add_field(org, field).await.unwrap();
     db.api.update(&db.caller, "Account", id.as_str(), &serde_json::json!({"Tier__c": "Gold"})).await.unwrap();
     let rec = common::record(&db.api.retrieve(&db.caller, "Account", id.as_str(), None, "62.0").await.unwrap());

@@ -12,16 +12,41 @@ pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-e
 /// One token request, with each grant's own required parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenRequest {
-    AuthorizationCode { code: String, redirect_uri: Option<String>, code_verifier: Option<String>, hybrid: bool },
-    RefreshToken { refresh_token: String, scope: Option<String>, hybrid: bool },
-    ClientCredentials { scope: Option<String> },
-    JwtBearer { assertion: String },
-    Password { username: String, password: String },
+    AuthorizationCode {
+        code: String,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+        hybrid: bool,
+    },
+    RefreshToken {
+        refresh_token: String,
+        scope: Option<String>,
+        hybrid: bool,
+    },
+    ClientCredentials {
+        scope: Option<String>,
+    },
+    JwtBearer {
+        assertion: String,
+    },
+    Password {
+        username: String,
+        password: String,
+    },
     /// Salesforce's device flow, step 1 (`response_type=device_code` at the token endpoint).
-    DeviceStart { scope: Option<String> },
+    DeviceStart {
+        scope: Option<String>,
+    },
     /// Device polling: Salesforce's `grant_type=device` (code in `code`) or RFC 8628's URN.
-    DevicePoll { device_code: String },
-    TokenExchange { subject_token: String, subject_token_type: String, actor_token: Option<String>, scope: Option<String> },
+    DevicePoll {
+        device_code: String,
+    },
+    TokenExchange {
+        subject_token: String,
+        subject_token_type: String,
+        actor_token: Option<String>,
+        scope: Option<String>,
+    },
 }
 
 /// Client credentials as presented in the request body (Basic is read by the server).
@@ -82,7 +107,9 @@ impl TokenRequest {
                 password: required(p, "password", OAuthError::authentication_failure)?,
             },
             "device" => TokenRequest::DevicePoll { device_code: required(p, "code", missing("code"))? },
-            GRANT_DEVICE_CODE => TokenRequest::DevicePoll { device_code: required(p, "device_code", missing("device_code"))? },
+            GRANT_DEVICE_CODE => {
+                TokenRequest::DevicePoll { device_code: required(p, "device_code", missing("device_code"))? }
+            }
             GRANT_TOKEN_EXCHANGE => TokenRequest::TokenExchange {
                 subject_token: required(p, "subject_token", missing("subject_token"))?,
                 subject_token_type: required(p, "subject_token_type", missing("subject_token_type"))?,
@@ -170,7 +197,8 @@ impl TokenResponse {
         if let Some(e) = self.expires_in {
             v.push(("expires_in", e.to_string()));
         }
-        let mut v: Vec<(std::borrow::Cow<'static, str>, String)> = v.into_iter().map(|(k, x)| (std::borrow::Cow::Borrowed(k), x)).collect();
+        let mut v: Vec<(std::borrow::Cow<'static, str>, String)> =
+            v.into_iter().map(|(k, x)| (std::borrow::Cow::Borrowed(k), x)).collect();
         for (k, x) in &self.hybrid {
             v.push((std::borrow::Cow::Owned(k.clone()), x.clone()));
         }
@@ -189,7 +217,12 @@ mod tests {
         let p = Params::from_urlencoded(b"grant_type=authorization_code&code=abc%3D%3D&redirect_uri=x");
         assert_eq!(
             TokenRequest::from_params(&p).unwrap(),
-            TokenRequest::AuthorizationCode { code: "abc==".into(), redirect_uri: Some("x".into()), code_verifier: None, hybrid: false }
+            TokenRequest::AuthorizationCode {
+                code: "abc==".into(),
+                redirect_uri: Some("x".into()),
+                code_verifier: None,
+                hybrid: false
+            }
         );
         let p = Params::from_urlencoded(b"");
         assert_eq!(TokenRequest::from_params(&p).unwrap_err(), OAuthError::unsupported_grant_type());

@@ -9,8 +9,8 @@ use base64::Engine as _;
 use valet_core::engine::client_assertion::{unverified_client_id, CLIENT_ASSERTION_TYPE};
 use valet_core::engine::token::{ClientAuth, TokenError};
 use valet_core::secret::Secret;
-use valet_proto::token::BodyClientAuth;
 use valet_proto::params::form_decode;
+use valet_proto::token::BodyClientAuth;
 use valet_proto::{OAuthError, Params};
 
 /// Largest request body any endpoint reads (64 KiB is far above any legitimate OAuth request).
@@ -26,13 +26,16 @@ pub async fn read_params(req: Request) -> Result<(HeaderMap, Params), OAuthError
     let headers = req.headers().clone();
     let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     if ctype.starts_with("multipart/form-data") {
-        let mut mp = Multipart::from_request(req, &()).await.map_err(|_| OAuthError::invalid_request("malformed multipart body"))?;
+        let mut mp = Multipart::from_request(req, &())
+            .await
+            .map_err(|_| OAuthError::invalid_request("malformed multipart body"))?;
         let mut total = 0usize;
         loop {
             match mp.next_field().await {
                 Ok(Some(field)) => {
                     let name = field.name().unwrap_or("").to_string();
-                    let value = field.text().await.map_err(|_| OAuthError::invalid_request("malformed multipart body"))?;
+                    let value =
+                        field.text().await.map_err(|_| OAuthError::invalid_request("malformed multipart body"))?;
                     total += name.len() + value.len();
                     if total > MAX_BODY {
                         return Err(OAuthError::invalid_request("request body too large"));
@@ -43,8 +46,13 @@ pub async fn read_params(req: Request) -> Result<(HeaderMap, Params), OAuthError
                 Err(_) => return Err(OAuthError::invalid_request("malformed multipart body")),
             }
         }
-    } else if ctype.is_empty() || ctype.starts_with("application/x-www-form-urlencoded") || ctype.starts_with("text/plain") {
-        let body = Bytes::from_request(req, &()).await.map_err(|_| OAuthError::invalid_request("request body too large or unreadable"))?;
+    } else if ctype.is_empty()
+        || ctype.starts_with("application/x-www-form-urlencoded")
+        || ctype.starts_with("text/plain")
+    {
+        let body = Bytes::from_request(req, &())
+            .await
+            .map_err(|_| OAuthError::invalid_request("request body too large or unreadable"))?;
         params.extend(Params::from_urlencoded(&body));
     }
     Ok((headers, params))
@@ -66,17 +74,37 @@ pub fn client_auth(headers: &HeaderMap, params: &Params) -> Result<Option<Client
             if body.client_id.as_deref().is_some_and(|b| b != id) {
                 return Err(OAuthError::invalid_client());
             }
-            Ok(Some(ClientAuth { client_id: id, secret: (!secret.is_empty()).then(|| Secret::new(secret)), assertion: None, client_ip: None }))
+            Ok(Some(ClientAuth {
+                client_id: id,
+                secret: (!secret.is_empty()).then(|| Secret::new(secret)),
+                assertion: None,
+                client_ip: None,
+            }))
         }
         None => {
             if let Some(assertion) = body.client_assertion {
                 if body.client_assertion_type.as_deref() != Some(CLIENT_ASSERTION_TYPE) {
-                    return Err(OAuthError::invalid_request("client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer"));
+                    return Err(OAuthError::invalid_request(
+                        "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ));
                 }
-                let id = body.client_id.or_else(|| unverified_client_id(&assertion)).ok_or_else(OAuthError::invalid_client)?;
-                return Ok(Some(ClientAuth { client_id: id, secret: body.client_secret.map(Secret::new), assertion: Some(assertion), client_ip: None }));
+                let id = body
+                    .client_id
+                    .or_else(|| unverified_client_id(&assertion))
+                    .ok_or_else(OAuthError::invalid_client)?;
+                return Ok(Some(ClientAuth {
+                    client_id: id,
+                    secret: body.client_secret.map(Secret::new),
+                    assertion: Some(assertion),
+                    client_ip: None,
+                }));
             }
-            Ok(body.client_id.map(|id| ClientAuth { client_id: id, secret: body.client_secret.map(Secret::new), assertion: None, client_ip: None }))
+            Ok(body.client_id.map(|id| ClientAuth {
+                client_id: id,
+                secret: body.client_secret.map(Secret::new),
+                assertion: None,
+                client_ip: None,
+            }))
         }
     }
 }
@@ -141,7 +169,13 @@ impl Format {
 /// Renders ordered pairs in the chosen format.
 /// A response body in the format the client asked for: `json` as it is, or the `pairs` made
 /// (only then) as a form or XML.
-pub fn render_pairs<K: AsRef<str>>(status: StatusCode, format: Format, json: String, pairs: impl FnOnce() -> Vec<(K, String)>, root: &str) -> Response {
+pub fn render_pairs<K: AsRef<str>>(
+    status: StatusCode,
+    format: Format,
+    json: String,
+    pairs: impl FnOnce() -> Vec<(K, String)>,
+    root: &str,
+) -> Response {
     let (ctype, body) = match format {
         Format::Json => (JSON_UTF8, json),
         Format::UrlEncoded => {
@@ -276,7 +310,8 @@ pub fn valid_callback(name: &str) -> bool {
 }
 
 pub fn jsonp(callback: &str, json: &str) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/javascript;charset=UTF-8")], format!("{callback}({json})")).into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/javascript;charset=UTF-8")], format!("{callback}({json})"))
+        .into_response()
 }
 
 /// An empty 200.

@@ -76,14 +76,22 @@ impl Metrics {
         for (route, r) in &m.routes {
             for (method, by_status) in &r.requests {
                 for (status, n) in by_status {
-                    let _ = writeln!(s, "valet_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}");
+                    let _ = writeln!(
+                        s,
+                        "valet_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
+                    );
                 }
             }
         }
         s.push_str("# HELP valet_http_request_duration_seconds Request latency by route.\n# TYPE valet_http_request_duration_seconds histogram\n");
         for (route, r) in &m.routes {
             for (i, b) in BUCKETS_MS.iter().enumerate() {
-                let _ = writeln!(s, "valet_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{}\"}} {}", b / 1000.0, r.buckets[i]);
+                let _ = writeln!(
+                    s,
+                    "valet_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{}\"}} {}",
+                    b / 1000.0,
+                    r.buckets[i]
+                );
             }
             let count = r.count;
             let _ = writeln!(s, "valet_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}");

@@ -111,7 +111,8 @@ async fn serve_tls(
                 req
             });
             let builder = Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), TowerToHyperService::new(service));
+            let conn =
+                builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), TowerToHyperService::new(service));
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%remote, error = %e, "connection ended with an error");
             }
@@ -144,7 +145,8 @@ mod tests {
     use tokio::io::AsyncWriteExt;
 
     fn test_app() -> Router {
-        Router::new().route("/ip", get(|ConnectInfo(addr): ConnectInfo<SocketAddr>| async move { addr.ip().to_string() }))
+        Router::new()
+            .route("/ip", get(|ConnectInfo(addr): ConnectInfo<SocketAddr>| async move { addr.ip().to_string() }))
     }
 
     #[tokio::test]
@@ -193,11 +195,12 @@ mod tests {
         for c in rustls_pemfile::certs(&mut ca_pem.as_slice()) {
             roots.add(c.unwrap()).unwrap();
         }
-        let mut cc = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let mut cc =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
         cc.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
@@ -79,7 +79,8 @@ pub fn self_signed(data_dir: &Path) -> Result<SelfSigned, TlsError> {
         let key_pem = fs::read_to_string(&ca_key_path).map_err(|e| io_err(&ca_key_path, e))?;
         let key = KeyPair::from_pem(&key_pem).map_err(|e| pem_err(&ca_key_path, e))?;
         let ca_certs = read_certs(&ca_pem_path)?;
-        let ca_valid = ca_certs.first().and_then(|c| not_after_days(c.as_ref())).is_some_and(|d| d > today + RENEW_BEFORE_DAYS);
+        let ca_valid =
+            ca_certs.first().and_then(|c| not_after_days(c.as_ref())).is_some_and(|d| d > today + RENEW_BEFORE_DAYS);
         ca_valid.then_some(key)
     } else {
         None
@@ -126,7 +127,10 @@ pub fn self_signed(data_dir: &Path) -> Result<SelfSigned, TlsError> {
     Ok(SelfSigned { config, ca_path: ca_pem_path, created_ca })
 }
 
-fn server_config(certs: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<Arc<ServerConfig>, TlsError> {
+fn server_config(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -172,9 +176,8 @@ fn leaf_params(today: i64) -> Result<CertificateParams, TlsError> {
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let data = fs::read(path).map_err(|e| io_err(path, e))?;
-    let certs = rustls_pemfile::certs(&mut data.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_err(path, e))?;
+    let certs =
+        rustls_pemfile::certs(&mut data.as_slice()).collect::<Result<Vec<_>, _>>().map_err(|e| pem_err(path, e))?;
     if certs.is_empty() {
         return Err(TlsError::Pem { path: path.to_path_buf(), why: "no CERTIFICATE block found".into() });
     }
@@ -227,7 +230,6 @@ fn today_days() -> i64 {
         .unwrap_or_default();
     secs.div_euclid(86_400)
 }
-
 
 // Howard Hinnant's algorithms between days since the epoch and civil dates.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {

@@ -22,7 +22,16 @@ fn get<'a>(pairs: &'a [(String, String)], k: &str) -> Option<&'a str> {
 both_backends!(user_agent_flow_puts_tokens_in_the_fragment, |app: &TestApp| async move {
     let b = app.browser();
     let loc = app
-        .authorize(&b, &[("response_type", "token"), ("client_id", &app.app.consumer_key), ("redirect_uri", CALLBACK), ("scope", "api refresh_token"), ("state", "xyz")])
+        .authorize(
+            &b,
+            &[
+                ("response_type", "token"),
+                ("client_id", &app.app.consumer_key),
+                ("redirect_uri", CALLBACK),
+                ("scope", "api refresh_token"),
+                ("state", "xyz"),
+            ],
+        )
         .await;
     assert!(loc.starts_with(&format!("{CALLBACK}#")), "{loc}");
     let f = fragment(&loc);
@@ -35,24 +44,48 @@ both_backends!(user_agent_flow_puts_tokens_in_the_fragment, |app: &TestApp| asyn
     assert_eq!(app.userinfo_status(at).await, 200);
     // `token id_token` needs a nonce, and returns an ID token with it.
     let loc = app
-        .authorize(&b, &[("response_type", "token id_token"), ("client_id", &app.app.consumer_key), ("redirect_uri", CALLBACK), ("scope", "api openid"), ("nonce", "abc")])
+        .authorize(
+            &b,
+            &[
+                ("response_type", "token id_token"),
+                ("client_id", &app.app.consumer_key),
+                ("redirect_uri", CALLBACK),
+                ("scope", "api openid"),
+                ("nonce", "abc"),
+            ],
+        )
         .await;
     let f = fragment(&loc);
     let claims = verify_jwt(app, get(&f, "id_token").unwrap()).await;
     assert_eq!(claims["nonce"], "abc");
-    let q = [("response_type", "token id_token"), ("client_id", app.app.consumer_key.as_str()), ("redirect_uri", CALLBACK)];
-    let r = b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap()))).send().await.unwrap();
+    let q =
+        [("response_type", "token id_token"), ("client_id", app.app.consumer_key.as_str()), ("redirect_uri", CALLBACK)];
+    let r = b
+        .get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap())))
+        .send()
+        .await
+        .unwrap();
     let loc = r.headers()["location"].to_str().unwrap().to_string();
     assert!(loc.contains("#error=invalid_request"), "errors go in the fragment: {loc}");
     // Blocked org-wide: the same request is refused.
     app.engine.set_org_settings(OrgSettings { allow_user_agent_flow: false, ..Default::default() }).await.unwrap();
     let q = [("response_type", "token"), ("client_id", app.app.consumer_key.as_str()), ("redirect_uri", CALLBACK)];
-    let r = b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap()))).send().await.unwrap();
+    let r = b
+        .get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap())))
+        .send()
+        .await
+        .unwrap();
     assert!(r.headers()["location"].to_str().unwrap().contains("#error=oauth_flow_disabled"));
 });
 
 both_backends!(client_credentials_runs_as_the_configured_user, |app: &TestApp| async move {
-    let form = |id: &str, secret: &str| vec![("grant_type".to_string(), "client_credentials".to_string()), ("client_id".into(), id.into()), ("client_secret".into(), secret.into())];
+    let form = |id: &str, secret: &str| {
+        vec![
+            ("grant_type".to_string(), "client_credentials".to_string()),
+            ("client_id".into(), id.into()),
+            ("client_secret".into(), secret.into()),
+        ]
+    };
     let post = |f: Vec<(String, String)>| {
         let c = app.client();
         let url = app.url("/services/oauth2/token");
@@ -66,25 +99,42 @@ both_backends!(client_credentials_runs_as_the_configured_user, |app: &TestApp| a
     assert_eq!((s, e["error"].as_str()), (400, Some("unsupported_grant_type")));
     // On, but no Run-As user.
     let policy = AppPolicy { enable_client_credentials_flow: true, ..AppPolicy::default() };
-    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy.clone()), ..Default::default() }).await.unwrap();
+    app.engine
+        .update_app(&app.app.consumer_key, AppPatch { policy: Some(policy.clone()), ..Default::default() })
+        .await
+        .unwrap();
     let (_, e) = post(form(&app.app.consumer_key, &app.secret)).await;
     assert_eq!(e["error_description"], "no client credentials user enabled");
     // With a Run-As user: a token for that user, no refresh token, Basic works too.
     let policy = AppPolicy { client_credentials_user: Some("jane@example.com".into()), ..policy };
-    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    app.engine
+        .update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() })
+        .await
+        .unwrap();
     let (s, t) = post(form(&app.app.consumer_key, &app.secret)).await;
     assert_eq!(s, 200, "{t}");
     assert!(t.get("refresh_token").is_none());
     assert_eq!(t["scope"], "api id openid web");
     assert!(t["id"].as_str().unwrap().ends_with(app.user.id.as_str()));
     assert!(t["signature"].is_string() && t["issued_at"].is_string() && t["api_instance_url"].is_string());
-    let r = app.client().post(app.url("/services/oauth2/token")).basic_auth(&app.app.consumer_key, Some(&app.secret)).form(&[("grant_type", "client_credentials"), ("scope", "api")]).send().await.unwrap();
+    let r = app
+        .client()
+        .post(app.url("/services/oauth2/token"))
+        .basic_auth(&app.app.consumer_key, Some(&app.secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", "api")])
+        .send()
+        .await
+        .unwrap();
     let t: Value = r.json().await.unwrap();
     assert_eq!(t["scope"], "api");
     // Wrong secret, and no secret at all.
     let (_, e) = post(form(&app.app.consumer_key, "nope")).await;
     assert_eq!(e["error"], "invalid_client");
-    let (_, e) = post(vec![("grant_type".into(), "client_credentials".into()), ("client_id".into(), app.app.consumer_key.clone())]).await;
+    let (_, e) = post(vec![
+        ("grant_type".into(), "client_credentials".into()),
+        ("client_id".into(), app.app.consumer_key.clone()),
+    ])
+    .await;
     assert_eq!(e["error"], "invalid_client");
 });
 
@@ -107,8 +157,14 @@ both_backends!(password_flow_is_blocked_until_the_org_allows_it, |app: &TestApp|
         }
     };
     let (s, e) = post(form(PASSWORD)).await;
-    assert_eq!((s, e["error"].as_str(), e["error_description"].as_str()), (400, Some("invalid_grant"), Some("authentication failure")));
-    app.engine.set_org_settings(OrgSettings { allow_username_password_flow: true, ..Default::default() }).await.unwrap();
+    assert_eq!(
+        (s, e["error"].as_str(), e["error_description"].as_str()),
+        (400, Some("invalid_grant"), Some("authentication failure"))
+    );
+    app.engine
+        .set_org_settings(OrgSettings { allow_username_password_flow: true, ..Default::default() })
+        .await
+        .unwrap();
     let (s, t) = post(form(PASSWORD)).await;
     assert_eq!(s, 200, "{t}");
     assert!(t.get("refresh_token").is_none() && t.get("scope").is_none());
@@ -127,7 +183,13 @@ fn jwt_signer() -> (String, impl Fn(&Value) -> String) {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let input = format!("{}.{}", b64.encode(r#"{"alg":"RS256"}"#), b64.encode(claims.to_string()));
         let mut sig = vec![0u8; pair.public_modulus_len()];
-        pair.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), input.as_bytes(), &mut sig).unwrap();
+        pair.sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            input.as_bytes(),
+            &mut sig,
+        )
+        .unwrap();
         format!("{input}.{}", b64.encode(sig))
     };
     (cert.pem(), sign)
@@ -136,14 +198,25 @@ fn jwt_signer() -> (String, impl Fn(&Value) -> String) {
 both_backends!(jwt_bearer_needs_certificate_audience_and_approval, |app: &TestApp| async move {
     let (pem, sign) = jwt_signer();
     let policy = AppPolicy { enable_jwt_bearer_flow: true, jwt_certificate_pem: Some(pem), ..AppPolicy::default() };
-    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy.clone()), ..Default::default() }).await.unwrap();
+    app.engine
+        .update_app(&app.app.consumer_key, AppPatch { policy: Some(policy.clone()), ..Default::default() })
+        .await
+        .unwrap();
     let now = valet_core::clock::Clock::now_secs(&app.clock);
     let claims = |aud: &str, exp: Value| serde_json::json!({"iss": app.app.consumer_key, "sub": "jane@example.com", "aud": aud, "exp": exp});
     let post = |assertion: String| {
         let c = app.client();
         let url = app.url("/services/oauth2/token");
         async move {
-            let r = c.post(url).form(&[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", assertion.as_str())]).send().await.unwrap();
+            let r = c
+                .post(url)
+                .form(&[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                    ("assertion", assertion.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         }
     };
@@ -170,21 +243,34 @@ both_backends!(jwt_bearer_needs_certificate_audience_and_approval, |app: &TestAp
     let (_, e) = post(other(&claims(&app.base, (now + 300).into()))).await;
     assert_eq!(e["error_description"], "invalid assertion");
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let none = format!("{}.{}.", b64.encode(r#"{"alg":"none"}"#), b64.encode(claims(&app.base, (now + 300).into()).to_string()));
+    let none = format!(
+        "{}.{}.",
+        b64.encode(r#"{"alg":"none"}"#),
+        b64.encode(claims(&app.base, (now + 300).into()).to_string())
+    );
     let (_, e) = post(none).await;
     assert_eq!(e["error_description"], "invalid assertion");
-    let (_, e) = post(sign(&serde_json::json!({"iss": "3MVG9nobody", "sub": "jane@example.com", "aud": app.base, "exp": now + 300}))).await;
+    let (_, e) = post(sign(
+        &serde_json::json!({"iss": "3MVG9nobody", "sub": "jane@example.com", "aud": app.base, "exp": now + 300}),
+    ))
+    .await;
     assert_eq!(e["error"], "invalid_client_id");
     // Admin-approved apps admit only pre-authorized users.
     let policy = AppPolicy { permitted_users: PermittedUsers::AdminApprovedPreAuthorized, ..policy };
-    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    app.engine
+        .update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() })
+        .await
+        .unwrap();
     let (_, e) = post(sign(&claims(&app.base, (now + 300).into()))).await;
     assert_eq!(e["error"], "invalid_app_access");
 });
 
 both_backends!(device_flow_salesforce_and_rfc8628, |app: &TestApp| async move {
     // Salesforce's variant with the sf CLI's client: multipart start at the token endpoint.
-    let form = reqwest::multipart::Form::new().text("response_type", "device_code").text("client_id", "PlatformCLI").text("scope", "refresh_token web api");
+    let form = reqwest::multipart::Form::new()
+        .text("response_type", "device_code")
+        .text("client_id", "PlatformCLI")
+        .text("scope", "refresh_token web api");
     let r = app.client().post(app.url("/services/oauth2/token")).multipart(form).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let d: Value = r.json().await.unwrap();
@@ -197,7 +283,12 @@ both_backends!(device_flow_salesforce_and_rfc8628, |app: &TestApp| async move {
         let c = app.client();
         let url = app.url("/services/oauth2/token");
         async move {
-            let r = c.post(url).form(&[("grant_type", "device"), ("client_id", "PlatformCLI"), ("code", code.as_str())]).send().await.unwrap();
+            let r = c
+                .post(url)
+                .form(&[("grant_type", "device"), ("client_id", "PlatformCLI"), ("code", code.as_str())])
+                .send()
+                .await
+                .unwrap();
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         }
     };
@@ -213,13 +304,22 @@ both_backends!(device_flow_salesforce_and_rfc8628, |app: &TestApp| async move {
     let html = b.get(app.url("/setup/connect")).send().await.unwrap().text().await.unwrap();
     let csrf = hidden(&html, "csrf");
     let typed = format!("{}-{}", &user_code[..4], &user_code[4..]).to_lowercase();
-    let r = b.post(app.url("/setup/connect")).form(&[("csrf", csrf.as_str()), ("user_code", typed.as_str())]).send().await.unwrap();
+    let r = b
+        .post(app.url("/setup/connect"))
+        .form(&[("csrf", csrf.as_str()), ("user_code", typed.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
     assert!(html.contains("Salesforce CLI"), "{html}");
     let r = b
         .post(app.url("/setup/connect/approve"))
-        .form(&[("csrf", hidden(&html, "csrf").as_str()), ("user_code", hidden(&html, "user_code").as_str()), ("decision", "allow")])
+        .form(&[
+            ("csrf", hidden(&html, "csrf").as_str()),
+            ("user_code", hidden(&html, "user_code").as_str()),
+            ("decision", "allow"),
+        ])
         .send()
         .await
         .unwrap();
@@ -234,32 +334,61 @@ both_backends!(device_flow_salesforce_and_rfc8628, |app: &TestApp| async move {
     assert_eq!(e["error"], "invalid_grant", "a device code is used once");
 
     // RFC 8628: its own endpoint, the URN grant, denial and expiry.
-    let r = app.client().post(app.url("/services/oauth2/device_authorization")).form(&[("client_id", "PlatformCLI")]).send().await.unwrap();
+    let r = app
+        .client()
+        .post(app.url("/services/oauth2/device_authorization"))
+        .form(&[("client_id", "PlatformCLI")])
+        .send()
+        .await
+        .unwrap();
     let d: Value = r.json().await.unwrap();
     assert!(d["verification_uri_complete"].as_str().unwrap().contains("user_code="));
     let html = b.get(app.url("/setup/connect")).send().await.unwrap().text().await.unwrap();
-    let r = b.post(app.url("/setup/connect")).form(&[("csrf", hidden(&html, "csrf").as_str()), ("user_code", d["user_code"].as_str().unwrap())]).send().await.unwrap();
+    let r = b
+        .post(app.url("/setup/connect"))
+        .form(&[("csrf", hidden(&html, "csrf").as_str()), ("user_code", d["user_code"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
     let html = r.text().await.unwrap();
     b.post(app.url("/setup/connect/approve"))
-        .form(&[("csrf", hidden(&html, "csrf").as_str()), ("user_code", hidden(&html, "user_code").as_str()), ("decision", "deny")])
+        .form(&[
+            ("csrf", hidden(&html, "csrf").as_str()),
+            ("user_code", hidden(&html, "user_code").as_str()),
+            ("decision", "deny"),
+        ])
         .send()
         .await
         .unwrap();
     let r = app
         .client()
         .post(app.url("/services/oauth2/token"))
-        .form(&[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", "PlatformCLI"), ("device_code", d["device_code"].as_str().unwrap())])
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", "PlatformCLI"),
+            ("device_code", d["device_code"].as_str().unwrap()),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "access_denied");
-    let r = app.client().post(app.url("/services/oauth2/device_authorization")).form(&[("client_id", "PlatformCLI")]).send().await.unwrap();
+    let r = app
+        .client()
+        .post(app.url("/services/oauth2/device_authorization"))
+        .form(&[("client_id", "PlatformCLI")])
+        .send()
+        .await
+        .unwrap();
     let d: Value = r.json().await.unwrap();
     app.clock.advance_ms(11 * 60 * 1000);
     let r = app
         .client()
         .post(app.url("/services/oauth2/token"))
-        .form(&[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", "PlatformCLI"), ("device_code", d["device_code"].as_str().unwrap())])
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", "PlatformCLI"),
+            ("device_code", d["device_code"].as_str().unwrap()),
+        ])
         .send()
         .await
         .unwrap();
@@ -269,29 +398,62 @@ both_backends!(device_flow_salesforce_and_rfc8628, |app: &TestApp| async move {
     let csrf = hidden(&html, "csrf");
     let mut last = 0;
     for _ in 0..6 {
-        last = b.post(app.url("/setup/connect")).form(&[("csrf", csrf.as_str()), ("user_code", "BBBBBBBB")]).send().await.unwrap().status().as_u16();
+        last = b
+            .post(app.url("/setup/connect"))
+            .form(&[("csrf", csrf.as_str()), ("user_code", "BBBBBBBB")])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
     }
     assert_eq!(last, 429);
     // An app without the device flow enabled is refused.
-    let r = app.client().post(app.url("/services/oauth2/device_authorization")).form(&[("client_id", app.app.consumer_key.as_str())]).send().await.unwrap();
+    let r = app
+        .client()
+        .post(app.url("/services/oauth2/device_authorization"))
+        .form(&[("client_id", app.app.consumer_key.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "oauth_flow_disabled");
 });
 
 both_backends!(admin_approved_apps_need_a_permission_set, |app: &TestApp| async move {
-    let policy = AppPolicy { permitted_users: PermittedUsers::AdminApprovedPreAuthorized, permission_sets: vec!["Integrations".into()], ..AppPolicy::default() };
-    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    let policy = AppPolicy {
+        permitted_users: PermittedUsers::AdminApprovedPreAuthorized,
+        permission_sets: vec!["Integrations".into()],
+        ..AppPolicy::default()
+    };
+    app.engine
+        .update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() })
+        .await
+        .unwrap();
     let b = app.browser();
-    let q = [("response_type", "code"), ("client_id", app.app.consumer_key.as_str()), ("redirect_uri", CALLBACK), ("scope", "api")];
+    let q = [
+        ("response_type", "code"),
+        ("client_id", app.app.consumer_key.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("scope", "api"),
+    ];
     let loc = app.authorize(&b, &q).await;
     assert!(loc.contains("error=OAUTH_APP_ACCESS_DENIED"), "{loc}");
     app.engine.create_permission_set("Integrations", None).await.unwrap();
     app.engine.assign_permission_set("jane@example.com", "Integrations", true).await.unwrap();
     // Pre-authorized: no approval page, straight to the code.
-    let r = b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap()))).send().await.unwrap();
+    let r = b
+        .get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap())))
+        .send()
+        .await
+        .unwrap();
     let loc = r.headers()["location"].to_str().unwrap().to_string();
     assert!(loc.contains("code="), "{loc}");
     app.engine.assign_permission_set("jane@example.com", "Integrations", false).await.unwrap();
-    let r = b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap()))).send().await.unwrap();
+    let r = b
+        .get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap())))
+        .send()
+        .await
+        .unwrap();
     assert!(r.headers()["location"].to_str().unwrap().contains("OAUTH_APP_ACCESS_DENIED"));
 });
 
@@ -304,8 +466,16 @@ fn hs256(key: &[u8], claims: &Value) -> String {
 
 both_backends!(client_assertions_private_key_jwt_and_client_secret_jwt, |app: &TestApp| async move {
     let (pem, sign) = jwt_signer();
-    let policy = AppPolicy { enable_client_credentials_flow: true, client_credentials_user: Some("jane@example.com".into()), jwt_certificate_pem: Some(pem), ..AppPolicy::default() };
-    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    let policy = AppPolicy {
+        enable_client_credentials_flow: true,
+        client_credentials_user: Some("jane@example.com".into()),
+        jwt_certificate_pem: Some(pem),
+        ..AppPolicy::default()
+    };
+    app.engine
+        .update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() })
+        .await
+        .unwrap();
     let now = valet_core::clock::Clock::now_secs(&app.clock);
     let key = app.app.consumer_key.clone();
     let claims = |jti: &str| serde_json::json!({"iss": key, "sub": key, "aud": app.url("/services/oauth2/token"), "exp": now + 60, "jti": jti});
@@ -346,10 +516,16 @@ both_backends!(client_assertions_private_key_jwt_and_client_secret_jwt, |app: &T
 
 both_backends!(jwt_access_tokens_work_and_revoke, |app: &TestApp| async move {
     let policy = AppPolicy { jwt_access_tokens: true, jwt_access_token_minutes: 5, ..AppPolicy::default() };
-    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    app.engine
+        .update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() })
+        .await
+        .unwrap();
     let t = app.tokens("api refresh_token").await;
     let at = t["access_token"].as_str().unwrap().to_string();
-    let header: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(at.split('.').next().unwrap()).unwrap()).unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(at.split('.').next().unwrap()).unwrap(),
+    )
+    .unwrap();
     assert_eq!(header["typ"], "JWT");
     assert_eq!(header["tty"], "sfdc-core-token");
     assert_eq!(header["kid"], app.engine.keys().active.kid, "RS256 with the RSA key by default");
@@ -365,7 +541,8 @@ both_backends!(jwt_access_tokens_work_and_revoke, |app: &TestApp| async move {
 both_backends!(es256_jwt_access_tokens, |app: &TestApp| async move {
     use valet_core::model::{AssetTokenSettings, JwsAlg};
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let header = |jwt: &str| -> Value { serde_json::from_slice(&b64.decode(jwt.split('.').next().unwrap()).unwrap()).unwrap() };
+    let header =
+        |jwt: &str| -> Value { serde_json::from_slice(&b64.decode(jwt.split('.').next().unwrap()).unwrap()).unwrap() };
     let policy = AppPolicy {
         jwt_access_tokens: true,
         jwt_access_token_alg: JwsAlg::Es256,
@@ -374,14 +551,29 @@ both_backends!(es256_jwt_access_tokens, |app: &TestApp| async move {
         asset_tokens: AssetTokenSettings { enabled: true, ..Default::default() },
         ..AppPolicy::default()
     };
-    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy.clone()), ..Default::default() }).await.unwrap();
+    app.engine
+        .update_app(&app.app.consumer_key, AppPatch { policy: Some(policy.clone()), ..Default::default() })
+        .await
+        .unwrap();
     let t = app.tokens("api openid refresh_token").await;
-    let r = app.client().post(app.url("/services/oauth2/token")).basic_auth(&app.app.consumer_key, Some(&app.secret)).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+    let r = app
+        .client()
+        .post(app.url("/services/oauth2/token"))
+        .basic_auth(&app.app.consumer_key, Some(&app.secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
     let cc: Value = r.json().await.unwrap();
     let r = app
         .client()
         .post(app.url("/services/oauth2/token"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap()), ("client_id", &app.app.consumer_key), ("client_secret", &app.secret)])
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ("client_id", &app.app.consumer_key),
+            ("client_secret", &app.secret),
+        ])
         .send()
         .await
         .unwrap();
@@ -389,7 +581,8 @@ both_backends!(es256_jwt_access_tokens, |app: &TestApp| async move {
     let introspect = |token: String| {
         let c = app.client();
         let url = app.url("/services/oauth2/introspect");
-        let form = [("token", token), ("client_id", app.app.consumer_key.clone()), ("client_secret", app.secret.clone())];
+        let form =
+            [("token", token), ("client_id", app.app.consumer_key.clone()), ("client_secret", app.secret.clone())];
         async move { c.post(url).form(&form).send().await.unwrap().json::<Value>().await.unwrap() }
     };
     let me = |token: String| {
@@ -410,7 +603,11 @@ both_backends!(es256_jwt_access_tokens, |app: &TestApp| async move {
         assert_eq!(r.status(), 200, "{flow}: a Bearer on the REST API");
         assert_eq!(r.json::<Value>().await.unwrap()["id"], app.user.id.as_str());
         let i = introspect(at.clone()).await;
-        assert_eq!((i["active"].as_bool(), i["token_type"].as_str()), (Some(true), Some("access_token")), "{flow}: {i}");
+        assert_eq!(
+            (i["active"].as_bool(), i["token_type"].as_str()),
+            (Some(true), Some("access_token")),
+            "{flow}: {i}"
+        );
         assert_eq!(app.userinfo_status(&at).await, 200, "{flow}");
     }
     // ID tokens stay RS256.
@@ -432,8 +629,18 @@ both_backends!(es256_jwt_access_tokens, |app: &TestApp| async move {
     assert_eq!(me(at.to_string()).await.status(), 401);
     // Back to RS256: the next token is Salesforce's again.
     let policy = AppPolicy { jwt_access_token_alg: JwsAlg::Rs256, ..policy };
-    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
-    let r = app.client().post(app.url("/services/oauth2/token")).basic_auth(&app.app.consumer_key, Some(&app.secret)).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+    app.engine
+        .update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() })
+        .await
+        .unwrap();
+    let r = app
+        .client()
+        .post(app.url("/services/oauth2/token"))
+        .basic_auth(&app.app.consumer_key, Some(&app.secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
     let at = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
     assert_eq!(header(&at)["kid"], app.engine.keys().active.kid);
     verify_jwt(app, &at).await;
@@ -449,13 +656,21 @@ both_backends!(headless_code_and_credentials_flow, |app: &TestApp| async move {
         ("code_challenge", s256(&v)),
         ("state", "hs".to_string()),
     ];
-    let basic = |u: &str, p: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")));
+    let basic =
+        |u: &str, p: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")));
     let post = |auth: String| {
         let c = app.client();
         let url = app.url("/services/oauth2/authorize");
         let form = form.clone();
         async move {
-            let r = c.post(url).header("Auth-Request-Type", "Named-User").header("Authorization", auth).form(&form).send().await.unwrap();
+            let r = c
+                .post(url)
+                .header("Auth-Request-Type", "Named-User")
+                .header("Authorization", auth)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         }
     };
@@ -464,7 +679,10 @@ both_backends!(headless_code_and_credentials_flow, |app: &TestApp| async move {
     assert_eq!((s, e["error"].as_str()), (400, Some("oauth_flow_disabled")));
     app.engine.set_org_settings(OrgSettings { allow_code_credentials_flow: true, ..Default::default() }).await.unwrap();
     let policy = AppPolicy { enable_code_credentials_flow: true, ..AppPolicy::default() };
-    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    app.engine
+        .update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() })
+        .await
+        .unwrap();
     let (_, e) = post(basic("jane@example.com", "wrong")).await;
     assert_eq!(e["error"], "login_error");
     let (s, body) = post(basic("jane@example.com", PASSWORD)).await;
@@ -473,7 +691,13 @@ both_backends!(headless_code_and_credentials_flow, |app: &TestApp| async move {
     let (s, t) = app.exchange(body["code"].as_str().unwrap(), &v).await;
     assert_eq!(s, 200, "{t}");
     // A browser POST to authorize is still refused.
-    let r = app.client().post(app.url("/services/oauth2/authorize")).form(&[("response_type", "code")]).send().await.unwrap();
+    let r = app
+        .client()
+        .post(app.url("/services/oauth2/authorize"))
+        .form(&[("response_type", "code")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
 });
 
@@ -543,7 +767,13 @@ fn external_issuer() -> (Value, impl Fn(&Value) -> String) {
     let sign = move |claims: &Value| {
         let input = format!("{}.{}", b64.encode(r#"{"alg":"RS256","kid":"ext1"}"#), b64.encode(claims.to_string()));
         let mut sig = vec![0u8; pair.public_modulus_len()];
-        pair.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), input.as_bytes(), &mut sig).unwrap();
+        pair.sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            input.as_bytes(),
+            &mut sig,
+        )
+        .unwrap();
         format!("{input}.{}", b64.encode(sig))
     };
     (jwks, sign)
@@ -568,20 +798,48 @@ both_backends!(token_exchange_with_trusted_issuers_and_asset_tokens, |app: &Test
     let (jwks, sign) = external_issuer();
     // The issuer publishes its JWKS on loopback.
     let served = jwks.clone();
-    let router = axum::Router::new().route("/jwks", axum::routing::get(move || { let j = served.clone(); async move { axum::Json(j) } }));
+    let router = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let j = served.clone();
+            async move { axum::Json(j) }
+        }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let jwks_url = format!("http://{}/jwks", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let policy = AppPolicy {
         enable_token_exchange_flow: true,
         token_exchange_issuers: vec![
-            TrustedIssuer { issuer: "https://idp.example".into(), audience: Some("valet".into()), user_claim: "email".into(), jwks_url: Some(jwks_url), jwks: None, certificate_pem: None },
-            TrustedIssuer { issuer: "https://static.example".into(), audience: None, user_claim: "sub".into(), jwks_url: None, jwks: Some(jwks), certificate_pem: None },
+            TrustedIssuer {
+                issuer: "https://idp.example".into(),
+                audience: Some("valet".into()),
+                user_claim: "email".into(),
+                jwks_url: Some(jwks_url),
+                jwks: None,
+                certificate_pem: None,
+            },
+            TrustedIssuer {
+                issuer: "https://static.example".into(),
+                audience: None,
+                user_claim: "sub".into(),
+                jwks_url: None,
+                jwks: Some(jwks),
+                certificate_pem: None,
+            },
         ],
-        asset_tokens: AssetTokenSettings { enabled: true, valid_minutes: 1, audiences: vec!["https://assets.example".into()], ..Default::default() },
+        asset_tokens: AssetTokenSettings {
+            enabled: true,
+            valid_minutes: 1,
+            audiences: vec!["https://assets.example".into()],
+            ..Default::default()
+        },
         ..AppPolicy::default()
     };
-    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    app.engine
+        .update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() })
+        .await
+        .unwrap();
     let now = valet_core::clock::Clock::now_secs(&app.clock);
     let exchange = |subject: String, extra: Vec<(&'static str, String)>| {
         let c = app.client();
@@ -634,13 +892,11 @@ both_backends!(token_exchange_with_trusted_issuers_and_asset_tokens, |app: &Test
     // Asset token: a Valet access token with api + openid, and a device actor token.
     let t = app.tokens("api openid").await;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let actor = format!("{}.{}.", b64.encode(r#"{"alg":"none"}"#), b64.encode(r#"{"did":"device-42","Name":"Thermostat"}"#));
+    let actor =
+        format!("{}.{}.", b64.encode(r#"{"alg":"none"}"#), b64.encode(r#"{"did":"device-42","Name":"Thermostat"}"#));
     let (s, a) = exchange(
         t["access_token"].as_str().unwrap().to_string(),
-        vec![
-            ("actor_token", actor.clone()),
-            ("actor_token_type", "urn:ietf:params:oauth:token-type:jwt".into()),
-        ],
+        vec![("actor_token", actor.clone()), ("actor_token_type", "urn:ietf:params:oauth:token-type:jwt".into())],
     )
     .await;
     // The subject token type must be an access token for asset tokens.
@@ -658,13 +914,22 @@ both_backends!(ip_restrictions_and_relaxation, |app: &TestApp| async move {
     let t = app.tokens("api refresh_token").await;
     let rt = t["refresh_token"].as_str().unwrap().to_string();
     let set = |ranges: Vec<&str>, relax: IpRelaxation| {
-        let policy = AppPolicy { ip_ranges: ranges.into_iter().map(String::from).collect(), ip_relaxation: relax, ..AppPolicy::default() };
+        let policy = AppPolicy {
+            ip_ranges: ranges.into_iter().map(String::from).collect(),
+            ip_relaxation: relax,
+            ..AppPolicy::default()
+        };
         app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() })
     };
     let refresh = || {
         let c = app.client();
         let url = app.url("/services/oauth2/token");
-        let form = [("grant_type", "refresh_token".to_string()), ("refresh_token", rt.clone()), ("client_id", app.app.consumer_key.clone()), ("client_secret", app.secret.clone())];
+        let form = [
+            ("grant_type", "refresh_token".to_string()),
+            ("refresh_token", rt.clone()),
+            ("client_id", app.app.consumer_key.clone()),
+            ("client_secret", app.secret.clone()),
+        ];
         async move {
             let r = c.post(url).form(&form).send().await.unwrap();
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
@@ -676,7 +941,11 @@ both_backends!(ip_restrictions_and_relaxation, |app: &TestApp| async move {
     assert_eq!((s, e["error_description"].as_str()), (400, Some("IP restricted or invalid login hours")));
     let b = app.browser();
     let q = [("response_type", "code"), ("client_id", app.app.consumer_key.as_str()), ("redirect_uri", CALLBACK)];
-    let r = b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap()))).send().await.unwrap();
+    let r = b
+        .get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap())))
+        .send()
+        .await
+        .unwrap();
     assert!(r.headers()["location"].to_str().unwrap().contains("error=invalid_grant"), "authorize refuses too");
     set(vec!["10.0.0.0/8"], IpRelaxation::EnforceRelaxRefresh).await.unwrap();
     assert_eq!(refresh().await.0, 200, "refresh is relaxed");
@@ -689,13 +958,21 @@ both_backends!(ip_restrictions_and_relaxation, |app: &TestApp| async move {
 
 both_backends!(refresh_rotation_with_reuse_detection_and_grace, |app: &TestApp| async move {
     let policy = AppPolicy { refresh_token_rotation: true, refresh_token_grace_seconds: 30, ..AppPolicy::default() };
-    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    app.engine
+        .update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() })
+        .await
+        .unwrap();
     let t = app.tokens("api refresh_token").await;
     let rt1 = t["refresh_token"].as_str().unwrap().to_string();
     let refresh = |rt: String| {
         let c = app.client();
         let url = app.url("/services/oauth2/token");
-        let form = [("grant_type", "refresh_token".to_string()), ("refresh_token", rt), ("client_id", app.app.consumer_key.clone()), ("client_secret", app.secret.clone())];
+        let form = [
+            ("grant_type", "refresh_token".to_string()),
+            ("refresh_token", rt),
+            ("client_id", app.app.consumer_key.clone()),
+            ("client_secret", app.secret.clone()),
+        ];
         async move {
             let r = c.post(url).form(&form).send().await.unwrap();
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
@@ -707,10 +984,13 @@ both_backends!(refresh_rotation_with_reuse_detection_and_grace, |app: &TestApp| 
         tasks.push(refresh(rt1.clone()));
     }
     let results = futures::future::join_all(tasks).await;
-    let successors: std::collections::BTreeSet<String> = results.iter().map(|(s, b)| {
-        assert_eq!(*s, 200, "{b}");
-        b["refresh_token"].as_str().unwrap().to_string()
-    }).collect();
+    let successors: std::collections::BTreeSet<String> = results
+        .iter()
+        .map(|(s, b)| {
+            assert_eq!(*s, 200, "{b}");
+            b["refresh_token"].as_str().unwrap().to_string()
+        })
+        .collect();
     assert_eq!(successors.len(), 1, "one family, one successor: {successors:?}");
     let rt2 = successors.into_iter().next().unwrap();
     assert_ne!(rt2, rt1);
@@ -729,7 +1009,12 @@ both_backends!(staged_rotation_of_consumer_key_and_secret, |app: &TestApp| async
     let refresh = |id: String, secret: String| {
         let c = app.client();
         let url = app.url("/services/oauth2/token");
-        let form = [("grant_type", "refresh_token".to_string()), ("refresh_token", rt.clone()), ("client_id", id), ("client_secret", secret)];
+        let form = [
+            ("grant_type", "refresh_token".to_string()),
+            ("refresh_token", rt.clone()),
+            ("client_id", id),
+            ("client_secret", secret),
+        ];
         async move {
             let r = c.post(url).form(&form).send().await.unwrap();
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
@@ -742,7 +1027,12 @@ both_backends!(staged_rotation_of_consumer_key_and_secret, |app: &TestApp| async
     let rotated = app.engine.rotate_consumer_key(&old_key).await.unwrap();
     let new_key = rotated.consumer_key.clone();
     assert_ne!(new_key, old_key);
-    for (id, secret) in [(&old_key, &old_secret), (&new_key, &old_secret), (&old_key, &new_secret.expose().to_string()), (&new_key, &new_secret.expose().to_string())] {
+    for (id, secret) in [
+        (&old_key, &old_secret),
+        (&new_key, &old_secret),
+        (&old_key, &new_secret.expose().to_string()),
+        (&new_key, &new_secret.expose().to_string()),
+    ] {
         assert_eq!(refresh(id.clone(), secret.clone()).await.0, 200, "{id} / secret");
     }
     // Retire the old ones: only the new pair works; issued tokens survive.
@@ -774,11 +1064,26 @@ both_backends!(hybrid_app_flows_add_session_fields, |app: &TestApp| async move {
     assert_eq!(t["sidCookieName"], "sid");
     assert!(t["csrf_token"].is_string());
     let (s, r) = app
-        .token(&[("grant_type", "hybrid_refresh"), ("refresh_token", t["refresh_token"].as_str().unwrap()), ("client_id", &app.app.consumer_key), ("client_secret", &app.secret)])
+        .token(&[
+            ("grant_type", "hybrid_refresh"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ("client_id", &app.app.consumer_key),
+            ("client_secret", &app.secret),
+        ])
         .await;
     assert_eq!(s, 200);
     assert_eq!(r["visualforce_sid"], r["access_token"]);
-    let loc = app.authorize(&b, &[("response_type", "hybrid_token"), ("client_id", &app.app.consumer_key), ("redirect_uri", CALLBACK), ("scope", "api")]).await;
+    let loc = app
+        .authorize(
+            &b,
+            &[
+                ("response_type", "hybrid_token"),
+                ("client_id", &app.app.consumer_key),
+                ("redirect_uri", CALLBACK),
+                ("scope", "api"),
+            ],
+        )
+        .await;
     let f = fragment(&loc);
     assert_eq!(get(&f, "lightning_sid"), get(&f, "access_token"));
 });

@@ -7,7 +7,12 @@ mod common;
 use common::*;
 
 fn authorize_url(app: &TestApp, extra: &[(&str, &str)]) -> String {
-    let mut q: Vec<(&str, &str)> = vec![("response_type", "code"), ("client_id", &app.app.consumer_key), ("redirect_uri", CALLBACK), ("state", "s1")];
+    let mut q: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("client_id", &app.app.consumer_key),
+        ("redirect_uri", CALLBACK),
+        ("state", "s1"),
+    ];
     q.extend_from_slice(extra);
     app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(&q).unwrap()))
 }
@@ -23,11 +28,25 @@ both_backends!(untrusted_requests_get_an_error_page_never_a_redirect, |app: &Tes
         (vec![("response_type", "code"), ("client_id", "3MVG9nope"), ("redirect_uri", CALLBACK)], "invalid_client_id"),
         (vec![("response_type", "code"), ("redirect_uri", CALLBACK)], "invalid_client_id"),
         (vec![("response_type", "code"), ("client_id", &app.app.consumer_key)], "redirect_uri_missing"),
-        (vec![("response_type", "code"), ("client_id", &app.app.consumer_key), ("redirect_uri", "https://evil.example/cb")], "redirect_uri_mismatch"),
-        (vec![("response_type", "code"), ("client_id", &app.app.consumer_key), ("redirect_uri", "oob")], "invalid_request"),
+        (
+            vec![
+                ("response_type", "code"),
+                ("client_id", &app.app.consumer_key),
+                ("redirect_uri", "https://evil.example/cb"),
+            ],
+            "redirect_uri_mismatch",
+        ),
+        (
+            vec![("response_type", "code"), ("client_id", &app.app.consumer_key), ("redirect_uri", "oob")],
+            "invalid_request",
+        ),
     ];
     for (q, code) in cases {
-        let r = b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(&q).unwrap()))).send().await.unwrap();
+        let r = b
+            .get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(&q).unwrap())))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400, "{q:?}");
         assert!(r.headers().get("location").is_none());
         assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
@@ -35,14 +54,32 @@ both_backends!(untrusted_requests_get_an_error_page_never_a_redirect, |app: &Tes
         assert!(html.contains(code), "{code} in {html}");
     }
     // Normalisation tricks never match (exact string comparison).
-    for evil in ["http://localhost:1717/OauthRedirect/", "HTTP://localhost:1717/OauthRedirect", "http://localhost:1717/oauthredirect", "http://localhost:1717/OauthRedirect?x=1", "http://localhost:1717/OauthRedirect#x", "http://localhost:1717/%4FauthRedirect", "http://localhost:1717/OauthRedirect "] {
+    for evil in [
+        "http://localhost:1717/OauthRedirect/",
+        "HTTP://localhost:1717/OauthRedirect",
+        "http://localhost:1717/oauthredirect",
+        "http://localhost:1717/OauthRedirect?x=1",
+        "http://localhost:1717/OauthRedirect#x",
+        "http://localhost:1717/%4FauthRedirect",
+        "http://localhost:1717/OauthRedirect ",
+    ] {
         let q = [("response_type", "code"), ("client_id", app.app.consumer_key.as_str()), ("redirect_uri", evil)];
-        let r = b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap()))).send().await.unwrap();
+        let r = b
+            .get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap())))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400, "{evil}");
         assert!(r.headers().get("location").is_none());
     }
     // Hostile values are escaped on the error page.
-    let r = b.get(app.url("/services/oauth2/authorize?response_type=code&client_id=%3Cscript%3Ealert(1)%3C/script%3E&redirect_uri=x")).send().await.unwrap();
+    let r = b
+        .get(app.url(
+            "/services/oauth2/authorize?response_type=code&client_id=%3Cscript%3Ealert(1)%3C/script%3E&redirect_uri=x",
+        ))
+        .send()
+        .await
+        .unwrap();
     assert!(!r.text().await.unwrap().contains("<script>alert"));
 });
 
@@ -51,10 +88,25 @@ both_backends!(trusted_requests_get_errors_by_redirect, |app: &TestApp| async mo
     let loc = location(b.get(authorize_url(app, &[("scope", "api bogus_scope")])).send().await.unwrap()).await;
     assert!(loc.starts_with(&format!("{CALLBACK}?error=invalid_scope")), "{loc}");
     assert!(loc.ends_with("&state=s1"));
-    let q = [("response_type", "magic"), ("client_id", app.app.consumer_key.as_str()), ("redirect_uri", CALLBACK), ("state", "s1")];
-    let loc = location(b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap()))).send().await.unwrap()).await;
+    let q = [
+        ("response_type", "magic"),
+        ("client_id", app.app.consumer_key.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("state", "s1"),
+    ];
+    let loc = location(
+        b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap())))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert!(loc.contains("error=unsupported_response_type") && loc.contains("state=s1"), "{loc}");
-    for bad in [vec![("code_challenge", "abc")], vec![("code_challenge_method", "S256")], vec![("code_challenge", &"a".repeat(43)), ("code_challenge_method", "S512")]] {
+    for bad in [
+        vec![("code_challenge", "abc")],
+        vec![("code_challenge_method", "S256")],
+        vec![("code_challenge", &"a".repeat(43)), ("code_challenge_method", "S512")],
+    ] {
         let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, *v)).collect();
         let loc = location(b.get(authorize_url(app, &bad)).send().await.unwrap()).await;
         assert!(loc.contains("error=invalid_request"), "{bad:?} -> {loc}");
@@ -63,7 +115,11 @@ both_backends!(trusted_requests_get_errors_by_redirect, |app: &TestApp| async mo
     let loc = location(b.get(authorize_url(app, &[("prompt", "none")])).send().await.unwrap()).await;
     assert!(loc.contains("error=login_required"), "{loc}");
     // The registered query string is kept when the code is appended.
-    let q = [("response_type", "code"), ("client_id", app.app.consumer_key.as_str()), ("redirect_uri", "https://app.example.com/cb?foo=bar")];
+    let q = [
+        ("response_type", "code"),
+        ("client_id", app.app.consumer_key.as_str()),
+        ("redirect_uri", "https://app.example.com/cb?foo=bar"),
+    ];
     let loc = app.authorize(&b, &q).await;
     assert!(loc.starts_with("https://app.example.com/cb?foo=bar&code=aPrx"), "{loc}");
 });
@@ -74,12 +130,26 @@ both_backends!(login_consent_and_remembered_consent, |app: &TestApp| async move 
     let loc = location(b.get(authorize_url(app, &[("login_hint", "jane@example.com")])).send().await.unwrap()).await;
     assert!(loc.starts_with("/login?continue=%2Fservices%2Foauth2%2Fauthorize"), "{loc}");
     let page = b.get(app.url(&loc)).send().await.unwrap();
-    let cookies: Vec<String> = page.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
-    assert!(cookies.iter().any(|c| c.starts_with("valet_csrf=") && c.contains("HttpOnly") && c.contains("SameSite=Strict")), "{cookies:?}");
+    let cookies: Vec<String> =
+        page.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    assert!(
+        cookies.iter().any(|c| c.starts_with("valet_csrf=") && c.contains("HttpOnly") && c.contains("SameSite=Strict")),
+        "{cookies:?}"
+    );
     let html = page.text().await.unwrap();
     assert!(html.contains("value=\"jane@example.com\""), "login_hint prefills the username");
     // Consent page shows the app and scopes in words; Allow gives a code.
-    let first = app.authorize(&b, &[("response_type", "code"), ("client_id", &app.app.consumer_key), ("redirect_uri", CALLBACK), ("scope", "api id")]).await;
+    let first = app
+        .authorize(
+            &b,
+            &[
+                ("response_type", "code"),
+                ("client_id", &app.app.consumer_key),
+                ("redirect_uri", CALLBACK),
+                ("scope", "api id"),
+            ],
+        )
+        .await;
     assert!(first.contains("code="));
     // Second time: consent is remembered, no page.
     let r = b.get(authorize_url(app, &[("scope", "api")])).send().await.unwrap();
@@ -91,14 +161,23 @@ both_backends!(login_consent_and_remembered_consent, |app: &TestApp| async move 
     assert!(html.contains("Test App") && html.contains("Manage user data via APIs"));
     let r = b
         .post(app.url("/services/oauth2/authorize/consent"))
-        .form(&[("csrf", hidden(&html, "csrf").as_str()), ("request", hidden(&html, "request").as_str()), ("decision", "deny")])
+        .form(&[
+            ("csrf", hidden(&html, "csrf").as_str()),
+            ("request", hidden(&html, "request").as_str()),
+            ("decision", "deny"),
+        ])
         .send()
         .await
         .unwrap();
     let loc = location(r).await;
     assert!(loc.contains("error=access_denied") && loc.contains("state=s1"), "{loc}");
     // A consent POST without the CSRF token is refused.
-    let r = b.post(app.url("/services/oauth2/authorize/consent")).form(&[("request", hidden(&html, "request").as_str()), ("decision", "allow")]).send().await.unwrap();
+    let r = b
+        .post(app.url("/services/oauth2/authorize/consent"))
+        .form(&[("request", hidden(&html, "request").as_str()), ("decision", "allow")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     // More scopes than approved asks again.
     let r = b.get(authorize_url(app, &[("scope", "api refresh_token")])).send().await.unwrap();
@@ -114,27 +193,69 @@ both_backends!(login_failures_throttle_and_session_renewal, |app: &TestApp| asyn
     let html = b.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
     let csrf = hidden(&html, "csrf");
     // Missing CSRF: refused.
-    let r = b.post(app.url("/login")).form(&[("username", "jane@example.com"), ("password", PASSWORD), ("continue", "/")]).send().await.unwrap();
+    let r = b
+        .post(app.url("/login"))
+        .form(&[("username", "jane@example.com"), ("password", PASSWORD), ("continue", "/")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     // Wrong passwords: one readable message, then throttled after five.
     for i in 0..5 {
-        let r = b.post(app.url("/login")).form(&[("username", "jane@example.com"), ("password", "wrong"), ("csrf", &csrf), ("continue", "/")]).send().await.unwrap();
+        let r = b
+            .post(app.url("/login"))
+            .form(&[("username", "jane@example.com"), ("password", "wrong"), ("csrf", &csrf), ("continue", "/")])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401, "attempt {i}");
         assert!(r.text().await.unwrap().contains("check your username and password"));
     }
-    let r = b.post(app.url("/login")).form(&[("username", "jane@example.com"), ("password", PASSWORD), ("csrf", &csrf), ("continue", "/")]).send().await.unwrap();
+    let r = b
+        .post(app.url("/login"))
+        .form(&[("username", "jane@example.com"), ("password", PASSWORD), ("csrf", &csrf), ("continue", "/")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 429);
     assert!(r.text().await.unwrap().contains("Too many failed login attempts"));
     // After the window the right password works; the session cookie is HttpOnly and Lax.
     app.clock.advance_ms(16 * 60 * 1000);
-    let r = b.post(app.url("/login")).form(&[("username", "jane@example.com"), ("password", PASSWORD), ("csrf", &csrf), ("continue", "//evil.example")]).send().await.unwrap();
+    let r = b
+        .post(app.url("/login"))
+        .form(&[
+            ("username", "jane@example.com"),
+            ("password", PASSWORD),
+            ("csrf", &csrf),
+            ("continue", "//evil.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/", "no open redirect through continue");
-    let sid = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).find(|c| c.starts_with("valet_sid=")).unwrap();
+    let sid = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("valet_sid="))
+        .unwrap();
     assert!(sid.contains("HttpOnly") && sid.contains("SameSite=Lax"), "{sid}");
     // Logging in again issues a different session id.
-    let r = b.post(app.url("/login")).form(&[("username", "jane@example.com"), ("password", PASSWORD), ("csrf", &csrf), ("continue", "/")]).send().await.unwrap();
-    let sid2 = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).find(|c| c.starts_with("valet_sid=")).unwrap();
+    let r = b
+        .post(app.url("/login"))
+        .form(&[("username", "jane@example.com"), ("password", PASSWORD), ("csrf", &csrf), ("continue", "/")])
+        .send()
+        .await
+        .unwrap();
+    let sid2 = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("valet_sid="))
+        .unwrap();
     assert_ne!(sid, sid2);
     let home = b.get(app.url("/")).send().await.unwrap().text().await.unwrap();
     assert!(home.contains("Jane Doe"), "{home}");
@@ -193,14 +314,24 @@ both_backends!(rp_initiated_front_and_back_channel_logout, |app: &TestApp| async
         post_logout_redirect_uris: vec!["https://app.example.com/bye".into()],
         ..AppPolicy::default()
     };
-    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    app.engine
+        .update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() })
+        .await
+        .unwrap();
     let b = app.browser();
     let v = verifier();
     let code = app.code_with_pkce(&b, "api openid", &v).await;
     let (_, t) = app.exchange(&code, &v).await;
     let id_token = t["id_token"].as_str().unwrap();
     // An unregistered post-logout URI never redirects; without a hint the user must confirm.
-    let r = b.get(app.url(&format!("/services/auth/idp/oidc/logout?post_logout_redirect_uri={}", urlencode("https://evil.example/")))).send().await.unwrap();
+    let r = b
+        .get(app.url(&format!(
+            "/services/auth/idp/oidc/logout?post_logout_redirect_uri={}",
+            urlencode("https://evil.example/")
+        )))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("Log out of Valet?"));
     // With a valid hint and a registered URI: logged out and sent back with the state.
@@ -213,7 +344,12 @@ both_backends!(rp_initiated_front_and_back_channel_logout, |app: &TestApp| async
     assert_eq!(r.status(), 302);
     assert_eq!(r.headers()["location"], "https://app.example.com/bye?state=zz");
     let body = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
-    let token = serde_urlencoded::from_str::<Vec<(String, String)>>(&body).unwrap().into_iter().find(|(k, _)| k == "logout_token").unwrap().1;
+    let token = serde_urlencoded::from_str::<Vec<(String, String)>>(&body)
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == "logout_token")
+        .unwrap()
+        .1;
     let claims = verify_jwt(app, &token).await;
     assert_eq!(claims["aud"], app.app.consumer_key);
     assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());

@@ -10,11 +10,18 @@ use valet_core::model::{AppPolicy, OrgSettings, RefreshTokenPolicy};
 use valet_core::store::AppPatch;
 
 async fn set_policy(app: &TestApp, policy: AppPolicy) {
-    app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() }).await.unwrap();
+    app.engine
+        .update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() })
+        .await
+        .unwrap();
 }
 
 async fn refresh(app: &TestApp, rt: &str, secret: Option<&str>) -> (u16, Value) {
-    let mut form = vec![("grant_type", "refresh_token".to_string()), ("refresh_token", rt.to_string()), ("client_id", app.app.consumer_key.clone())];
+    let mut form = vec![
+        ("grant_type", "refresh_token".to_string()),
+        ("refresh_token", rt.to_string()),
+        ("client_id", app.app.consumer_key.clone()),
+    ];
     if let Some(s) = secret {
         form.push(("client_secret", s.to_string()));
     }
@@ -25,7 +32,11 @@ async fn refresh(app: &TestApp, rt: &str, secret: Option<&str>) -> (u16, Value) 
 both_backends!(refresh_token_policies, |app: &TestApp| async move {
     let minute = 60_000;
     // Expire if unused for 10 minutes: used at 9 minutes is fine, then unused for 11 is not.
-    set_policy(app, AppPolicy { refresh_token_policy: RefreshTokenPolicy::ExpireIfUnused { minutes: 10 }, ..AppPolicy::default() }).await;
+    set_policy(
+        app,
+        AppPolicy { refresh_token_policy: RefreshTokenPolicy::ExpireIfUnused { minutes: 10 }, ..AppPolicy::default() },
+    )
+    .await;
     let t = app.tokens("api refresh_token").await;
     let rt = t["refresh_token"].as_str().unwrap().to_string();
     app.clock.advance_ms(9 * minute);
@@ -35,7 +46,11 @@ both_backends!(refresh_token_policies, |app: &TestApp| async move {
     app.clock.advance_ms(11 * minute);
     assert_eq!(refresh(app, &rt, Some(&app.secret)).await.1["error_description"], "expired access/refresh token");
     // Expire after 30 minutes, however often it is used.
-    set_policy(app, AppPolicy { refresh_token_policy: RefreshTokenPolicy::ExpireAfter { minutes: 30 }, ..AppPolicy::default() }).await;
+    set_policy(
+        app,
+        AppPolicy { refresh_token_policy: RefreshTokenPolicy::ExpireAfter { minutes: 30 }, ..AppPolicy::default() },
+    )
+    .await;
     let t = app.tokens("api refresh_token").await;
     let rt = t["refresh_token"].as_str().unwrap().to_string();
     for _ in 0..2 {
@@ -45,7 +60,8 @@ both_backends!(refresh_token_policies, |app: &TestApp| async move {
     app.clock.advance_ms(3 * minute);
     assert_eq!(refresh(app, &rt, Some(&app.secret)).await.0, 400, "absolute lifetime reached");
     // Expire immediately: no usable refresh token is issued at all.
-    set_policy(app, AppPolicy { refresh_token_policy: RefreshTokenPolicy::ExpireImmediately, ..AppPolicy::default() }).await;
+    set_policy(app, AppPolicy { refresh_token_policy: RefreshTokenPolicy::ExpireImmediately, ..AppPolicy::default() })
+        .await;
     let t = app.tokens("api refresh_token").await;
     assert!(t.get("refresh_token").is_none(), "{t}");
 });
@@ -76,7 +92,15 @@ both_backends!(require_secret_switches, |app: &TestApp| async move {
     };
     let (s, e) = app.token(&form(&code).iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
     assert_eq!((s, e["error"].as_str()), (400, Some("invalid_client")));
-    set_policy(app, AppPolicy { require_secret_for_web_server_flow: false, require_secret_for_refresh_token_flow: false, ..AppPolicy::default() }).await;
+    set_policy(
+        app,
+        AppPolicy {
+            require_secret_for_web_server_flow: false,
+            require_secret_for_refresh_token_flow: false,
+            ..AppPolicy::default()
+        },
+    )
+    .await;
     let (s, t) = app.token(&form(&code).iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
     assert_eq!(s, 200, "{t}");
     let rt = t["refresh_token"].as_str().unwrap().to_string();
@@ -89,7 +113,12 @@ both_backends!(require_secret_switches, |app: &TestApp| async move {
 
 both_backends!(require_pkce_per_app_and_org_wide, |app: &TestApp| async move {
     let b = app.browser();
-    let q = [("response_type", "code"), ("client_id", app.app.consumer_key.as_str()), ("redirect_uri", CALLBACK), ("scope", "api")];
+    let q = [
+        ("response_type", "code"),
+        ("client_id", app.app.consumer_key.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("scope", "api"),
+    ];
     let loc = app.authorize(&b, &q).await;
     assert!(loc.contains("code="), "PKCE optional by default");
     set_policy(app, AppPolicy { require_pkce: true, ..AppPolicy::default() }).await;
@@ -111,12 +140,22 @@ both_backends!(introspect_all_tokens_switch, |app: &TestApp| async move {
     let intro = || {
         let c = app.client();
         let url = app.url("/services/oauth2/introspect");
-        let form = [("token", at.to_string()), ("client_id", other.app.consumer_key.clone()), ("client_secret", secret.clone())];
+        let form = [
+            ("token", at.to_string()),
+            ("client_id", other.app.consumer_key.clone()),
+            ("client_secret", secret.clone()),
+        ];
         async move { c.post(url).form(&form).send().await.unwrap().json::<Value>().await.unwrap() }
     };
     assert_eq!(intro().await["active"], false);
     app.engine
-        .update_app(&other.app.consumer_key, AppPatch { policy: Some(AppPolicy { introspect_all_tokens: true, ..AppPolicy::default() }), ..Default::default() })
+        .update_app(
+            &other.app.consumer_key,
+            AppPatch {
+                policy: Some(AppPolicy { introspect_all_tokens: true, ..AppPolicy::default() }),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(intro().await["active"], true);
@@ -140,17 +179,29 @@ both_backends!(id_token_settings, |app: &TestApp| async move {
     // Out-of-range validity is refused when set.
     let mut bad = AppPolicy::default();
     bad.id_token.valid_minutes = 721;
-    assert!(app.engine.update_app(&app.app.consumer_key, AppPatch { policy: Some(bad), ..Default::default() }).await.is_err());
+    assert!(app
+        .engine
+        .update_app(&app.app.consumer_key, AppPatch { policy: Some(bad), ..Default::default() })
+        .await
+        .is_err());
 });
 
 both_backends!(flows_disabled_per_app, |app: &TestApp| async move {
     let b = app.browser();
     set_policy(app, AppPolicy { enable_authorization_code_flow: false, ..AppPolicy::default() }).await;
     let q = [("response_type", "code"), ("client_id", app.app.consumer_key.as_str()), ("redirect_uri", CALLBACK)];
-    let r = b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap()))).send().await.unwrap();
+    let r = b
+        .get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap())))
+        .send()
+        .await
+        .unwrap();
     assert!(r.headers()["location"].to_str().unwrap().contains("error=oauth_flow_disabled"));
     set_policy(app, AppPolicy { enable_user_agent_flow: false, ..AppPolicy::default() }).await;
     let q = [("response_type", "token"), ("client_id", app.app.consumer_key.as_str()), ("redirect_uri", CALLBACK)];
-    let r = b.get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap()))).send().await.unwrap();
+    let r = b
+        .get(app.url(&format!("/services/oauth2/authorize?{}", serde_urlencoded::to_string(q).unwrap())))
+        .send()
+        .await
+        .unwrap();
     assert!(r.headers()["location"].to_str().unwrap().contains("#error=oauth_flow_disabled"));
 });

@@ -29,7 +29,11 @@ async fn call(app: &TestApp, method: Method, path: &str, token: Option<&str>, bo
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     let text = r.text().await.unwrap();
-    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status} not JSON: {text}")) };
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status} not JSON: {text}"))
+    };
     Resp { status, headers, body }
 }
 
@@ -54,7 +58,8 @@ fn enc(q: &str) -> String {
 }
 
 async fn create(app: &TestApp, t: &str, object: &str, body: Value) -> String {
-    let r = call(app, Method::POST, &format!("/services/data/v62.0/sobjects/{object}"), Some(t), Some(body.clone())).await;
+    let r =
+        call(app, Method::POST, &format!("/services/data/v62.0/sobjects/{object}"), Some(t), Some(body.clone())).await;
     assert_eq!(r.status, 201, "{body} → {}", r.body);
     r.body["id"].as_str().unwrap().to_string()
 }
@@ -119,12 +124,20 @@ both_backends!(token_checks, |app: &TestApp| async move {
     assert_eq!(r.status(), 200);
     // Without api scope: the message jsforce does not refresh on.
     let narrow = app.tokens("id web refresh_token").await;
-    check_401(&get(app, path, narrow["access_token"].as_str().unwrap()).await, "This session is not valid for use with the REST API");
+    check_401(
+        &get(app, path, narrow["access_token"].as_str().unwrap()).await,
+        "This session is not valid for use with the REST API",
+    );
     // Expired, then refreshed: the new token is accepted (jsforce's retry path).
     app.clock.advance_ms(3 * 24 * 3600 * 1000);
     check_401(&get(app, path, t).await, "Session expired or invalid");
     let (status, refreshed) = app
-        .token(&[("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap()), ("client_id", &app.app.consumer_key), ("client_secret", &app.secret)])
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", &app.app.consumer_key),
+            ("client_secret", &app.secret),
+        ])
         .await;
     assert_eq!(status, 200, "{refreshed}");
     assert_eq!(get(app, path, refreshed["access_token"].as_str().unwrap()).await.status, 200);
@@ -147,7 +160,10 @@ both_backends!(records_crud, |app: &TestApp| async move {
 
     let r = get(app, &format!("/services/data/v59.0/sobjects/Account/{id}"), &t).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["attributes"], json!({"type": "Account", "url": format!("/services/data/v59.0/sobjects/Account/{id}")}));
+    assert_eq!(
+        r.body["attributes"],
+        json!({"type": "Account", "url": format!("/services/data/v59.0/sobjects/Account/{id}")})
+    );
     assert_eq!(r.body["Name"], "Express Logistics");
     assert_eq!(r.body["NumberOfEmployees"], 12);
     assert_eq!(r.body["AnnualRevenue"], 1500.46);
@@ -167,17 +183,34 @@ both_backends!(records_crud, |app: &TestApp| async move {
     assert_eq!((r.status, err_code(&r)), (400, "INVALID_FIELD"));
 
     app.clock.advance_ms(1000);
-    let r = call(app, Method::PATCH, &format!("/services/data/v62.0/sobjects/Account/{id}"), Some(&t), Some(json!({"Name": "Acme 2", "Industry": "Banking", "Website": null}))).await;
+    let r = call(
+        app,
+        Method::PATCH,
+        &format!("/services/data/v62.0/sobjects/Account/{id}"),
+        Some(&t),
+        Some(json!({"Name": "Acme 2", "Industry": "Banking", "Website": null})),
+    )
+    .await;
     assert_eq!((r.status, &r.body), (204, &Value::Null));
     let r = get(app, &format!("/services/data/v62.0/sobjects/Account/{id}"), &t).await;
-    assert_eq!((r.body["Name"].as_str(), r.body["Industry"].as_str(), &r.body["Website"]), (Some("Acme 2"), Some("Banking"), &Value::Null));
+    assert_eq!(
+        (r.body["Name"].as_str(), r.body["Industry"].as_str(), &r.body["Website"]),
+        (Some("Acme 2"), Some("Banking"), &Value::Null)
+    );
     assert_ne!(r.body["LastModifiedDate"], r.body["CreatedDate"]);
 
     // A contact under the account: Name is derived, the lookup is checked.
     let cid = create(app, &t, "Contact", json!({"FirstName": "Ada", "LastName": "Lovelace", "AccountId": id, "Email": "ada@example.com", "Birthdate": "1815-12-10"})).await;
     let r = get(app, &format!("/services/data/v62.0/sobjects/Contact/{cid}"), &t).await;
     assert_eq!((r.body["Name"].as_str(), r.body["Birthdate"].as_str()), (Some("Ada Lovelace"), Some("1815-12-10")));
-    let r = call(app, Method::PATCH, &format!("/services/data/v62.0/sobjects/Contact/{cid}"), Some(&t), Some(json!({"LastName": "King"}))).await;
+    let r = call(
+        app,
+        Method::PATCH,
+        &format!("/services/data/v62.0/sobjects/Contact/{cid}"),
+        Some(&t),
+        Some(json!({"LastName": "King"})),
+    )
+    .await;
     assert_eq!(r.status, 204);
     assert_eq!(get(app, &format!("/services/data/v62.0/sobjects/Contact/{cid}"), &t).await.body["Name"], "Ada King");
 
@@ -187,25 +220,51 @@ both_backends!(records_crud, |app: &TestApp| async move {
     assert_eq!((r.status, err_code(&r), err_msg(&r)), (404, "ENTITY_IS_DELETED", "entity is deleted"));
     let r = call(app, Method::DELETE, &format!("/services/data/v62.0/sobjects/Account/{id}"), Some(&t), None).await;
     assert_eq!((r.status, err_code(&r)), (404, "ENTITY_IS_DELETED"));
-    let r = call(app, Method::PATCH, &format!("/services/data/v62.0/sobjects/Account/{id}"), Some(&t), Some(json!({"Name": "x"}))).await;
+    let r = call(
+        app,
+        Method::PATCH,
+        &format!("/services/data/v62.0/sobjects/Account/{id}"),
+        Some(&t),
+        Some(json!({"Name": "x"})),
+    )
+    .await;
     assert_eq!((r.status, err_code(&r)), (404, "ENTITY_IS_DELETED"));
 
     // Every standard object can be created with its required fields.
     create(app, &t, "Lead", json!({"LastName": "Smith", "Company": "Initech"})).await;
-    create(app, &t, "Opportunity", json!({"Name": "Big deal", "StageName": "Prospecting", "CloseDate": "2024-06-30", "Amount": 5000})).await;
+    create(
+        app,
+        &t,
+        "Opportunity",
+        json!({"Name": "Big deal", "StageName": "Prospecting", "CloseDate": "2024-06-30", "Amount": 5000}),
+    )
+    .await;
     let case = create(app, &t, "Case", json!({"Subject": "Broken"})).await;
     assert!(case.starts_with("500"));
     let r = get(app, &format!("/services/data/v62.0/sobjects/Case/{case}"), &t).await;
-    assert_eq!((r.body["CaseNumber"].as_str(), r.body["Status"].as_str(), r.body["Priority"].as_str()), (Some("00001001"), Some("New"), Some("Medium")));
+    assert_eq!(
+        (r.body["CaseNumber"].as_str(), r.body["Status"].as_str(), r.body["Priority"].as_str()),
+        (Some("00001001"), Some("New"), Some("Medium"))
+    );
     let case2 = create(app, &t, "Case", json!({"Subject": "Again"})).await;
-    assert_eq!(get(app, &format!("/services/data/v62.0/sobjects/Case/{case2}"), &t).await.body["CaseNumber"], "00001002");
+    assert_eq!(
+        get(app, &format!("/services/data/v62.0/sobjects/Case/{case2}"), &t).await.body["CaseNumber"],
+        "00001002"
+    );
 
     // The sf CLI's post-login read of the user.
     let r = get(app, &format!("/services/data/v51.0/sobjects/User/{}", app.user.id), &t).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["Username"], app.user.username);
     assert_eq!(r.body["IsActive"], true);
-    let r = call(app, Method::PATCH, &format!("/services/data/v62.0/sobjects/User/{}", app.user.id), Some(&t), Some(json!({"LastName": "x"}))).await;
+    let r = call(
+        app,
+        Method::PATCH,
+        &format!("/services/data/v62.0/sobjects/User/{}", app.user.id),
+        Some(&t),
+        Some(json!({"LastName": "x"})),
+    )
+    .await;
     assert_eq!((r.status, err_code(&r)), (405, "METHOD_NOT_ALLOWED"));
 });
 
@@ -217,16 +276,25 @@ both_backends!(record_errors, |app: &TestApp| async move {
     };
     let r = post(json!({"Industry": "Banking"})).await;
     assert_eq!(r.status, 400);
-    assert_eq!(r.body, json!([{"message": "Required fields are missing: [Name]", "errorCode": "REQUIRED_FIELD_MISSING", "fields": ["Name"]}]));
+    assert_eq!(
+        r.body,
+        json!([{"message": "Required fields are missing: [Name]", "errorCode": "REQUIRED_FIELD_MISSING", "fields": ["Name"]}])
+    );
     let r = post(json!({"Name": "x", "Foo": 1})).await;
     assert_eq!((err_code(&r), err_msg(&r)), ("INVALID_FIELD", "No such column 'Foo' on sobject of type Account"));
     let r = post(json!({"Id": "001000000000001AAA", "Name": "x"})).await;
-    assert_eq!((err_code(&r), err_msg(&r)), ("INVALID_FIELD", "The Id field should not be specified in the sobject data."));
+    assert_eq!(
+        (err_code(&r), err_msg(&r)),
+        ("INVALID_FIELD", "The Id field should not be specified in the sobject data.")
+    );
     let r = post(json!({"Name": "x".repeat(256)})).await;
     assert_eq!((r.status, err_code(&r)), (400, "STRING_TOO_LONG"));
     assert_eq!(r.body[0]["fields"], json!(["Name"]));
     let r = post(json!({"Name": "x", "NumberOfEmployees": "many"})).await;
-    assert_eq!((err_code(&r), err_msg(&r)), ("INVALID_TYPE_ON_FIELD_IN_RECORD", "Employees: value not of required type: many"));
+    assert_eq!(
+        (err_code(&r), err_msg(&r)),
+        ("INVALID_TYPE_ON_FIELD_IN_RECORD", "Employees: value not of required type: many")
+    );
     let r = post(json!({"Name": "x", "NumberOfEmployees": [1]})).await;
     assert_eq!(err_code(&r), "INVALID_TYPE_ON_FIELD_IN_RECORD");
     let r = post(json!({"Name": "x", "CreatedDate": "2024-01-01T00:00:00Z"})).await;
@@ -237,25 +305,54 @@ both_backends!(record_errors, |app: &TestApp| async move {
     assert_eq!(err_code(&r), "FIELD_INTEGRITY_EXCEPTION");
     let r = post(json!({"Name": "x", "ParentId": "001000000000001AAA"})).await;
     assert_eq!(err_code(&r), "INVALID_CROSS_REFERENCE_KEY");
-    let r = call(app, Method::POST, "/services/data/v62.0/sobjects/Contact", Some(&t), Some(json!({"LastName": "x", "Email": "nope"}))).await;
+    let r = call(
+        app,
+        Method::POST,
+        "/services/data/v62.0/sobjects/Contact",
+        Some(&t),
+        Some(json!({"LastName": "x", "Email": "nope"})),
+    )
+    .await;
     assert_eq!(err_code(&r), "INVALID_EMAIL_ADDRESS");
-    let r = call(app, Method::POST, "/services/data/v62.0/sobjects/Opportunity", Some(&t), Some(json!({"Name": "x", "StageName": "Prospecting", "CloseDate": "30/06/2024"}))).await;
+    let r = call(
+        app,
+        Method::POST,
+        "/services/data/v62.0/sobjects/Opportunity",
+        Some(&t),
+        Some(json!({"Name": "x", "StageName": "Prospecting", "CloseDate": "30/06/2024"})),
+    )
+    .await;
     assert_eq!(err_code(&r), "INVALID_TYPE_ON_FIELD_IN_RECORD");
     let r = post(json!([{"Name": "x"}])).await;
     assert_eq!((r.status, err_code(&r)), (400, "JSON_PARSER_ERROR"));
-    let r = app.client().post(app.url("/services/data/v62.0/sobjects/Account")).bearer_auth(&t).body("{\"Name\": ").send().await.unwrap();
+    let r = app
+        .client()
+        .post(app.url("/services/data/v62.0/sobjects/Account"))
+        .bearer_auth(&t)
+        .body("{\"Name\": ")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v[0]["errorCode"], "JSON_PARSER_ERROR");
     // The server may answer 413 and close before the whole body is sent; the client then sees
     // the connection close, which is the same refusal.
-    if let Ok(r) = app.client().post(app.url("/services/data/v62.0/sobjects/Account")).bearer_auth(&t).body(format!("{{\"Name\": \"{}\"}}", "x".repeat(300 * 1024))).send().await {
+    if let Ok(r) = app
+        .client()
+        .post(app.url("/services/data/v62.0/sobjects/Account"))
+        .bearer_auth(&t)
+        .body(format!("{{\"Name\": \"{}\"}}", "x".repeat(300 * 1024)))
+        .send()
+        .await
+    {
         assert_eq!(r.status(), 413);
     }
     // Unknown objects, malformed and unknown IDs.
     let r = post(json!({"Name": "x"})).await;
     assert_eq!(r.status, 201);
-    let r = call(app, Method::POST, "/services/data/v62.0/sobjects/Nope__c", Some(&t), Some(json!({"Name": "x"}))).await;
+    let r =
+        call(app, Method::POST, "/services/data/v62.0/sobjects/Nope__c", Some(&t), Some(json!({"Name": "x"}))).await;
     assert_eq!((r.status, err_code(&r)), (404, "NOT_FOUND"));
     let r = get(app, "/services/data/v62.0/sobjects/Account/001xx", &t).await;
     assert_eq!((r.status, err_code(&r)), (400, "MALFORMED_ID"));
@@ -263,9 +360,12 @@ both_backends!(record_errors, |app: &TestApp| async move {
     let r = get(app, "/services/data/v62.0/sobjects/Account/001000000000001AAA", &t).await;
     assert_eq!(r.status, 404);
     assert_eq!(err_msg(&r), "Provided external ID field does not exist or is not accessible: 001000000000001AAA");
-    let r = call(app, Method::PUT, "/services/data/v62.0/sobjects/Account/001000000000001AAA", Some(&t), Some(json!({}))).await;
+    let r =
+        call(app, Method::PUT, "/services/data/v62.0/sobjects/Account/001000000000001AAA", Some(&t), Some(json!({})))
+            .await;
     assert_eq!((r.status, err_msg(&r)), (405, "Method 'PUT' not allowed. Allowed are GET,HEAD,PATCH,DELETE"));
-    let r = call(app, Method::POST, "/services/data/v62.0/sobjects/Organization", Some(&t), Some(json!({"Name": "x"}))).await;
+    let r = call(app, Method::POST, "/services/data/v62.0/sobjects/Organization", Some(&t), Some(json!({"Name": "x"})))
+        .await;
     assert_eq!(r.status, 405);
 });
 
@@ -278,19 +378,36 @@ both_backends!(describe, |app: &TestApp| async move {
     let acc = objs.iter().find(|o| o["name"] == "Account").unwrap();
     assert_eq!(acc["keyPrefix"], "001");
     assert_eq!(acc["urls"]["rowTemplate"], "/services/data/v62.0/sobjects/Account/{ID}");
-    for (name, prefix) in [("Contact", "003"), ("Lead", "00Q"), ("Opportunity", "006"), ("Case", "500"), ("User", "005"), ("Organization", "00D")] {
+    for (name, prefix) in [
+        ("Contact", "003"),
+        ("Lead", "00Q"),
+        ("Opportunity", "006"),
+        ("Case", "500"),
+        ("User", "005"),
+        ("Organization", "00D"),
+    ] {
         assert!(objs.iter().any(|o| o["name"] == name && o["keyPrefix"] == prefix), "{name}");
     }
     let r = get(app, "/services/data/v62.0/sobjects/Account/describe/", &t).await;
     assert_eq!(r.status, 200);
     let fields = r.body["fields"].as_array().unwrap();
     let name = fields.iter().find(|f| f["name"] == "Name").unwrap();
-    assert_eq!((name["type"].as_str(), name["length"].as_u64(), name["nillable"].as_bool(), name["createable"].as_bool()), (Some("string"), Some(255), Some(false), Some(true)));
+    assert_eq!(
+        (name["type"].as_str(), name["length"].as_u64(), name["nillable"].as_bool(), name["createable"].as_bool()),
+        (Some("string"), Some(255), Some(false), Some(true))
+    );
     let owner = fields.iter().find(|f| f["name"] == "OwnerId").unwrap();
-    assert_eq!((owner["type"].as_str(), &owner["referenceTo"], owner["relationshipName"].as_str()), (Some("reference"), &json!(["User"]), Some("Owner")));
+    assert_eq!(
+        (owner["type"].as_str(), &owner["referenceTo"], owner["relationshipName"].as_str()),
+        (Some("reference"), &json!(["User"]), Some("Owner"))
+    );
     let industry = fields.iter().find(|f| f["name"] == "Industry").unwrap();
     assert!(industry["picklistValues"].as_array().unwrap().iter().any(|p| p["value"] == "Banking"));
-    assert!(r.body["childRelationships"].as_array().unwrap().iter().any(|c| c["childSObject"] == "Contact" && c["field"] == "AccountId"));
+    assert!(r.body["childRelationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["childSObject"] == "Contact" && c["field"] == "AccountId"));
     create(app, &t, "Account", json!({"Name": "Recent"})).await;
     let r = get(app, "/services/data/v59.0/sobjects/Account/", &t).await;
     assert_eq!(r.status, 200);
@@ -307,45 +424,96 @@ both_backends!(query, |app: &TestApp| async move {
     let doe = create(app, &t, "Contact", json!({"LastName": "Doe", "AccountId": acme})).await;
     create(app, &t, "Contact", json!({"LastName": "Orphan"})).await;
     // jsforce: %20; simple-salesforce: + and a trailing slash.
-    let r = get(app, &format!("/services/data/v50.0/query?q={}", "SELECT%20Id%2C%20Name%20FROM%20Account%20WHERE%20Name%20%3D%20%27acme%27"), &t).await;
+    let r = get(
+        app,
+        &format!(
+            "/services/data/v50.0/query?q={}",
+            "SELECT%20Id%2C%20Name%20FROM%20Account%20WHERE%20Name%20%3D%20%27acme%27"
+        ),
+        &t,
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!((r.body["totalSize"].as_u64(), r.body["done"].as_bool()), (Some(1), Some(true)));
     assert!(r.body.get("nextRecordsUrl").is_none());
-    assert_eq!(r.body["records"][0], json!({"attributes": {"type": "Account", "url": format!("/services/data/v50.0/sobjects/Account/{acme}")}, "Id": acme, "Name": "Acme"}));
+    assert_eq!(
+        r.body["records"][0],
+        json!({"attributes": {"type": "Account", "url": format!("/services/data/v50.0/sobjects/Account/{acme}")}, "Id": acme, "Name": "Acme"})
+    );
     let r = get(app, "/services/data/v59.0/query/?q=SELECT+Name+FROM+Account+ORDER+BY+Name+DESC", &t).await;
-    assert_eq!(r.body["records"].as_array().unwrap().iter().map(|x| x["Name"].as_str().unwrap()).collect::<Vec<_>>(), ["Globex", "Acme"]);
+    assert_eq!(
+        r.body["records"].as_array().unwrap().iter().map(|x| x["Name"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["Globex", "Acme"]
+    );
     // Parent relationships: a missing parent is null.
-    let r = get(app, &format!("/services/data/v62.0/query?q={}", enc("SELECT LastName, Account.Name, Account.Owner.Username FROM Contact ORDER BY LastName")), &t).await;
+    let r = get(
+        app,
+        &format!(
+            "/services/data/v62.0/query?q={}",
+            enc("SELECT LastName, Account.Name, Account.Owner.Username FROM Contact ORDER BY LastName")
+        ),
+        &t,
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["records"][0]["Account"]["Name"], "Acme");
     assert_eq!(r.body["records"][0]["Account"]["attributes"]["type"], "Account");
     assert_eq!(r.body["records"][0]["Account"]["Owner"]["Username"], app.user.username);
     assert_eq!(r.body["records"][1]["Account"], Value::Null);
     // `attributes.url` names the record even when its Id was not selected, as Salesforce's do.
-    assert_eq!(r.body["records"][0]["attributes"], json!({"type": "Contact", "url": format!("/services/data/v62.0/sobjects/Contact/{doe}")}));
+    assert_eq!(
+        r.body["records"][0]["attributes"],
+        json!({"type": "Contact", "url": format!("/services/data/v62.0/sobjects/Contact/{doe}")})
+    );
     assert_eq!(r.body["records"][0].get("Id"), None);
     // On the wire a record is in Salesforce's order: `attributes`, then the select list's, a
     // parent where its first field was selected.
     let q = enc("SELECT Account.Name, LastName, Account.Owner.Username, Id FROM Contact WHERE LastName = 'Doe'");
-    let text = app.client().get(app.url(&format!("/services/data/v62.0/query?q={q}"))).bearer_auth(&t).send().await.unwrap().text().await.unwrap();
+    let text = app
+        .client()
+        .get(app.url(&format!("/services/data/v62.0/query?q={q}")))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let (owner, user) = (app.user.id.as_str(), &app.user.username);
     let expected = format!(
         r#"{{"totalSize":1,"done":true,"records":[{{"attributes":{{"type":"Contact","url":"/services/data/v62.0/sobjects/Contact/{doe}"}},"Account":{{"attributes":{{"type":"Account","url":"/services/data/v62.0/sobjects/Account/{acme}"}},"Name":"Acme","Owner":{{"attributes":{{"type":"User","url":"/services/data/v62.0/sobjects/User/{owner}"}},"Username":"{user}"}}}},"LastName":"Doe","Id":"{doe}"}}]}}"#
     );
     assert_eq!(text, expected);
     // `X-PrettyPrint` indents the records too.
-    let pretty = app.client().get(app.url(&format!("/services/data/v62.0/query?q={q}"))).bearer_auth(&t).header("x-prettyprint", "1").send().await.unwrap().text().await.unwrap();
+    let pretty = app
+        .client()
+        .get(app.url(&format!("/services/data/v62.0/query?q={q}")))
+        .bearer_auth(&t)
+        .header("x-prettyprint", "1")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(pretty.contains("\n      \"attributes\": {\n        \"type\": \"Contact\""), "{pretty}");
     assert_eq!(serde_json::from_str::<Value>(&pretty).unwrap(), serde_json::from_str::<Value>(&text).unwrap());
     let url = app.url(&format!("/services/data/v62.0/sobjects/Contact/{doe}?fields=LastName"));
     let text = app.client().get(&url).bearer_auth(&t).send().await.unwrap().text().await.unwrap();
-    assert_eq!(text, format!(r#"{{"attributes":{{"type":"Contact","url":"/services/data/v62.0/sobjects/Contact/{doe}"}},"Id":"{doe}","LastName":"Doe"}}"#));
-    let pretty = app.client().get(&url).bearer_auth(&t).header("x-prettyprint", "1").send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        text,
+        format!(
+            r#"{{"attributes":{{"type":"Contact","url":"/services/data/v62.0/sobjects/Contact/{doe}"}},"Id":"{doe}","LastName":"Doe"}}"#
+        )
+    );
+    let pretty =
+        app.client().get(&url).bearer_auth(&t).header("x-prettyprint", "1").send().await.unwrap().text().await.unwrap();
     assert!(pretty.starts_with("{\n  \"Id\": "), "{pretty}");
     let r = get(app, &format!("/services/data/v62.0/query?q={}", enc("SELECT COUNT() FROM Contact")), &t).await;
     assert_eq!(r.body, json!({"totalSize": 2, "done": true, "records": []}));
     // What the sf CLI and simple-salesforce ask during login.
-    let r = get(app, &format!("/services/data/v51.0/query?q={}", enc("SELECT Id FROM ScratchOrgInfo limit 1")), &t).await;
+    let r =
+        get(app, &format!("/services/data/v51.0/query?q={}", enc("SELECT Id FROM ScratchOrgInfo limit 1")), &t).await;
     assert_eq!((r.status, err_code(&r)), (400, "INVALID_TYPE"));
     assert!(err_msg(&r).contains("sObject type 'ScratchOrgInfo' is not supported."), "{}", err_msg(&r));
     assert!(err_msg(&r).contains("ERROR at Row:1:Column:16"), "{}", err_msg(&r));
@@ -376,7 +544,10 @@ both_backends!(query_paging, |app: &TestApp| async move {
     let t = token(app).await;
     let caller = Caller { org_id: SfId::parse(&app.org_id).unwrap(), user_id: app.user.id.clone() };
     for i in 0..2345 {
-        app.data.create(&caller, "Lead", &json!({"LastName": format!("L{i:05}"), "Company": "Paging Inc"})).await.unwrap();
+        app.data
+            .create(&caller, "Lead", &json!({"LastName": format!("L{i:05}"), "Company": "Paging Inc"}))
+            .await
+            .unwrap();
     }
     let q = enc("SELECT Id, LastName FROM Lead ORDER BY LastName");
     let first = get(app, &format!("/services/data/v62.0/query?q={q}"), &t).await;
@@ -396,7 +567,14 @@ both_backends!(query_paging, |app: &TestApp| async move {
     let again = get(app, &format!("/services/data/v50.0/query/{locator}"), &t).await;
     assert_eq!(again.body["records"][0]["LastName"], "L02000");
     // batchSize=500 in Sforce-Query-Options.
-    let r = app.client().get(app.url(&format!("/services/data/v62.0/query?q={q}"))).bearer_auth(&t).header("Sforce-Query-Options", "batchSize=500").send().await.unwrap();
+    let r = app
+        .client()
+        .get(app.url(&format!("/services/data/v62.0/query?q={q}")))
+        .bearer_auth(&t)
+        .header("Sforce-Query-Options", "batchSize=500")
+        .send()
+        .await
+        .unwrap();
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["records"].as_array().unwrap().len(), 500);
     let mut url = v["nextRecordsUrl"].as_str().unwrap().to_string();
@@ -418,7 +596,21 @@ both_backends!(query_paging, |app: &TestApp| async move {
         let r = get(app, &format!("/services/data/v62.0/query/{bad}"), &t).await;
         assert_eq!((r.status, err_code(&r)), (400, "INVALID_QUERY_LOCATOR"), "{bad}");
     }
-    let other = app.engine.create_user(&caller.org_id, valet_core::engine::admin::NewUser { username: "bob@example.com".into(), password: common::PASSWORD.into(), email: None, first_name: "Bob".into(), last_name: "B".into(), is_admin: false }).await.unwrap();
+    let other = app
+        .engine
+        .create_user(
+            &caller.org_id,
+            valet_core::engine::admin::NewUser {
+                username: "bob@example.com".into(),
+                password: common::PASSWORD.into(),
+                email: None,
+                first_name: "Bob".into(),
+                last_name: "B".into(),
+                is_admin: false,
+            },
+        )
+        .await
+        .unwrap();
     let other_caller = Caller { org_id: caller.org_id.clone(), user_id: other.id.clone() };
     let e = app.data.query_more(&other_caller, locator, None, "62.0").await.unwrap_err();
     assert_eq!(e.code, "INVALID_QUERY_LOCATOR");
@@ -437,7 +629,15 @@ both_backends!(org_isolation, |app: &TestApp| async move {
         use valet_core::model::{Org, OrgSettings, User};
         let org = SfId::generate(KeyPrefix::Organization, &valet_core::rand::OsRandom);
         let store = app.engine.store();
-        store.insert_org(&Org { id: org.clone(), name: "Other Org".into(), settings: OrgSettings::default(), created_at: 0 }).await.unwrap();
+        store
+            .insert_org(&Org {
+                id: org.clone(),
+                name: "Other Org".into(),
+                settings: OrgSettings::default(),
+                created_at: 0,
+            })
+            .await
+            .unwrap();
         let user = SfId::generate(KeyPrefix::User, &valet_core::rand::OsRandom);
         let mut u: User = app.user.clone();
         u.id = user.clone();
@@ -451,12 +651,26 @@ both_backends!(org_isolation, |app: &TestApp| async move {
     let mine = create(app, &t, "Account", json!({"Name": "Mine"})).await;
     let r = get(app, &format!("/services/data/v62.0/sobjects/Account/{secret}"), &t).await;
     assert_eq!(r.status, 404);
-    let r = call(app, Method::PATCH, &format!("/services/data/v62.0/sobjects/Account/{secret}"), Some(&t), Some(json!({"Name": "pwned"}))).await;
+    let r = call(
+        app,
+        Method::PATCH,
+        &format!("/services/data/v62.0/sobjects/Account/{secret}"),
+        Some(&t),
+        Some(json!({"Name": "pwned"})),
+    )
+    .await;
     assert_eq!(r.status, 404);
     let r = call(app, Method::DELETE, &format!("/services/data/v62.0/sobjects/Account/{secret}"), Some(&t), None).await;
     assert_eq!(r.status, 404);
     // A lookup may not point into another org.
-    let r = call(app, Method::POST, "/services/data/v62.0/sobjects/Contact", Some(&t), Some(json!({"LastName": "x", "AccountId": secret}))).await;
+    let r = call(
+        app,
+        Method::POST,
+        "/services/data/v62.0/sobjects/Contact",
+        Some(&t),
+        Some(json!({"LastName": "x", "AccountId": secret})),
+    )
+    .await;
     assert_eq!(err_code(&r), "INVALID_CROSS_REFERENCE_KEY");
     for q in ["SELECT Name FROM Account", "SELECT Username FROM User", "SELECT Name FROM Organization"] {
         let r = get(app, &format!("/services/data/v62.0/queryAll?q={}", enc(q)), &t).await;
@@ -474,15 +688,30 @@ both_backends!(org_isolation, |app: &TestApp| async move {
 
 both_backends!(custom_objects, |app: &TestApp| async move {
     let org = SfId::parse(&app.org_id).unwrap();
-    let obj = app.data.create_object(&org, NewObject { name: "Widget__c".into(), label: None, label_plural: None }).await.unwrap();
+    let obj = app
+        .data
+        .create_object(&org, NewObject { name: "Widget__c".into(), label: None, label_plural: None })
+        .await
+        .unwrap();
     assert!(obj.key_prefix.starts_with("a0"));
-    let add = |name: &str, ty: &str| NewField { object: "Widget__c".into(), name: name.into(), field_type: ty.into(), ..Default::default() };
+    let add = |name: &str, ty: &str| NewField {
+        object: "Widget__c".into(),
+        name: name.into(),
+        field_type: ty.into(),
+        ..Default::default()
+    };
     app.data.add_field(&org, NewField { required: true, length: Some(10), ..add("Code__c", "text") }).await.unwrap();
     app.data.add_field(&org, add("Price__c", "currency")).await.unwrap();
     app.data.add_field(&org, add("Active__c", "checkbox")).await.unwrap();
     app.data.add_field(&org, add("Launched__c", "date")).await.unwrap();
-    app.data.add_field(&org, NewField { picklist_values: vec!["Red".into(), "Blue".into()], ..add("Color__c", "picklist") }).await.unwrap();
-    app.data.add_field(&org, NewField { reference_to: Some("Account".into()), ..add("Account__c", "lookup") }).await.unwrap();
+    app.data
+        .add_field(&org, NewField { picklist_values: vec!["Red".into(), "Blue".into()], ..add("Color__c", "picklist") })
+        .await
+        .unwrap();
+    app.data
+        .add_field(&org, NewField { reference_to: Some("Account".into()), ..add("Account__c", "lookup") })
+        .await
+        .unwrap();
     let dup = app.data.add_field(&org, add("Price__c", "text")).await.unwrap_err();
     assert!(dup.message.contains("already exists"), "{dup}");
     let t = token(app).await;
@@ -490,25 +719,74 @@ both_backends!(custom_objects, |app: &TestApp| async move {
     let w = create(app, &t, "Widget__c", json!({"Name": "W1", "Code__c": "abc", "Price__c": 9.99, "Color__c": "Red", "Account__c": acc, "Launched__c": "2024-02-01"})).await;
     assert_eq!(&w[..3], obj.key_prefix);
     let r = get(app, &format!("/services/data/v62.0/sobjects/Widget__c/{w}"), &t).await;
-    assert_eq!((r.body["Active__c"].as_bool(), r.body["Price__c"].as_f64(), r.body["Color__c"].as_str()), (Some(false), Some(9.99), Some("Red")));
-    let r = call(app, Method::POST, "/services/data/v62.0/sobjects/Widget__c", Some(&t), Some(json!({"Name": "W2"}))).await;
+    assert_eq!(
+        (r.body["Active__c"].as_bool(), r.body["Price__c"].as_f64(), r.body["Color__c"].as_str()),
+        (Some(false), Some(9.99), Some("Red"))
+    );
+    let r =
+        call(app, Method::POST, "/services/data/v62.0/sobjects/Widget__c", Some(&t), Some(json!({"Name": "W2"}))).await;
     assert_eq!(r.body[0]["fields"], json!(["Code__c"]));
-    let r = call(app, Method::POST, "/services/data/v62.0/sobjects/Widget__c", Some(&t), Some(json!({"Name": "W2", "Code__c": "x", "Color__c": "Green"}))).await;
+    let r = call(
+        app,
+        Method::POST,
+        "/services/data/v62.0/sobjects/Widget__c",
+        Some(&t),
+        Some(json!({"Name": "W2", "Code__c": "x", "Color__c": "Green"})),
+    )
+    .await;
     assert_eq!(err_code(&r), "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST");
-    let r = call(app, Method::POST, "/services/data/v62.0/sobjects/Widget__c", Some(&t), Some(json!({"Name": "W2", "Code__c": "12345678901"}))).await;
+    let r = call(
+        app,
+        Method::POST,
+        "/services/data/v62.0/sobjects/Widget__c",
+        Some(&t),
+        Some(json!({"Name": "W2", "Code__c": "12345678901"})),
+    )
+    .await;
     assert_eq!(err_code(&r), "STRING_TOO_LONG");
-    let r = get(app, &format!("/services/data/v62.0/query?q={}", enc("SELECT Name, Account__r.Name FROM Widget__c WHERE Color__c = 'red' AND Launched__c > 2024-01-01")), &t).await;
+    let r = get(
+        app,
+        &format!(
+            "/services/data/v62.0/query?q={}",
+            enc("SELECT Name, Account__r.Name FROM Widget__c WHERE Color__c = 'red' AND Launched__c > 2024-01-01")
+        ),
+        &t,
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["records"][0]["Account__r"]["Name"], "Parent");
     let r = get(app, "/services/data/v62.0/sobjects/Widget__c/describe", &t).await;
     let f = r.body["fields"].as_array().unwrap().iter().find(|f| f["name"] == "Account__c").unwrap().clone();
-    assert_eq!((f["referenceTo"].clone(), f["relationshipName"].clone(), f["custom"].clone()), (json!(["Account"]), json!("Account__r"), json!(true)));
+    assert_eq!(
+        (f["referenceTo"].clone(), f["relationshipName"].clone(), f["custom"].clone()),
+        (json!(["Account"]), json!("Account__r"), json!(true))
+    );
     assert_eq!(r.body["custom"], true);
     // A custom field on a standard object.
-    app.data.add_field(&org, NewField { object: "Account".into(), name: "Tier__c".into(), field_type: "number".into(), ..Default::default() }).await.unwrap();
-    let r = call(app, Method::PATCH, &format!("/services/data/v62.0/sobjects/Account/{acc}"), Some(&t), Some(json!({"Tier__c": 3}))).await;
+    app.data
+        .add_field(
+            &org,
+            NewField {
+                object: "Account".into(),
+                name: "Tier__c".into(),
+                field_type: "number".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let r = call(
+        app,
+        Method::PATCH,
+        &format!("/services/data/v62.0/sobjects/Account/{acc}"),
+        Some(&t),
+        Some(json!({"Tier__c": 3})),
+    )
+    .await;
     assert_eq!(r.status, 204);
-    let r = get(app, &format!("/services/data/v62.0/query?q={}", enc("SELECT Name FROM Account WHERE Tier__c >= 2.5")), &t).await;
+    let r =
+        get(app, &format!("/services/data/v62.0/query?q={}", enc("SELECT Name FROM Account WHERE Tier__c >= 2.5")), &t)
+            .await;
     assert_eq!(r.body["totalSize"], 1);
 });
 
@@ -525,10 +803,57 @@ both_backends!(random_inputs_never_5xx, |app: &TestApp| async move {
     let t = token(app).await;
     let acc = create(app, &t, "Account", json!({"Name": "Seed"})).await;
     let tokens = [
-        "SELECT", "Id", "Name", "FROM", "Account", "Contact", "WHERE", "=", "!=", "<", ">=", "LIKE", "IN", "NOT", "AND", "OR", "(", ")", ",",
-        "'x'", "'%a_'", "5", "-1.5", "99999999999999999999", "null", "true", "TODAY", "LAST_N_DAYS:3", "2024-01-01", "2024-01-01T00:00:00Z",
-        "ORDER BY", "ASC", "DESC", "NULLS FIRST", "LIMIT", "OFFSET", "COUNT()", "Owner.Name", "Account.Name", "CreatedDate", "AnnualRevenue",
-        "IsDeleted", "Industry", "CloseDate", "'\\''", "Parent.Parent.Name", "SUM(AnnualRevenue)", "MAX(Name)", ";", "\"", "\\",
+        "SELECT",
+        "Id",
+        "Name",
+        "FROM",
+        "Account",
+        "Contact",
+        "WHERE",
+        "=",
+        "!=",
+        "<",
+        ">=",
+        "LIKE",
+        "IN",
+        "NOT",
+        "AND",
+        "OR",
+        "(",
+        ")",
+        ",",
+        "'x'",
+        "'%a_'",
+        "5",
+        "-1.5",
+        "99999999999999999999",
+        "null",
+        "true",
+        "TODAY",
+        "LAST_N_DAYS:3",
+        "2024-01-01",
+        "2024-01-01T00:00:00Z",
+        "ORDER BY",
+        "ASC",
+        "DESC",
+        "NULLS FIRST",
+        "LIMIT",
+        "OFFSET",
+        "COUNT()",
+        "Owner.Name",
+        "Account.Name",
+        "CreatedDate",
+        "AnnualRevenue",
+        "IsDeleted",
+        "Industry",
+        "CloseDate",
+        "'\\''",
+        "Parent.Parent.Name",
+        "SUM(AnnualRevenue)",
+        "MAX(Name)",
+        ";",
+        "\"",
+        "\\",
     ];
     let mut rng = Lcg(42);
     for _ in 0..150 {
@@ -541,18 +866,55 @@ both_backends!(random_inputs_never_5xx, |app: &TestApp| async move {
         let r = get(app, &format!("/services/data/v62.0/query?q={}", enc(&q)), &t).await;
         assert!(r.status < 500, "{q} → {} {}", r.status, r.body);
     }
-    let values = [json!(null), json!(""), json!("x"), json!(1.5e300), json!(-1), json!(true), json!([1]), json!({"a": 1}), json!("2024-02-30"), json!("x".repeat(300)), json!(acc), json!("001000000000001AAA")];
-    let fields = ["Name", "AnnualRevenue", "NumberOfEmployees", "Industry", "ParentId", "OwnerId", "Website", "Description", "IsDeleted", "Id", "attributes", "Nope"];
+    let values = [
+        json!(null),
+        json!(""),
+        json!("x"),
+        json!(1.5e300),
+        json!(-1),
+        json!(true),
+        json!([1]),
+        json!({"a": 1}),
+        json!("2024-02-30"),
+        json!("x".repeat(300)),
+        json!(acc),
+        json!("001000000000001AAA"),
+    ];
+    let fields = [
+        "Name",
+        "AnnualRevenue",
+        "NumberOfEmployees",
+        "Industry",
+        "ParentId",
+        "OwnerId",
+        "Website",
+        "Description",
+        "IsDeleted",
+        "Id",
+        "attributes",
+        "Nope",
+    ];
     for i in 0..120 {
         let mut body = serde_json::Map::new();
         for _ in 0..1 + rng.next(4) {
             body.insert(fields[rng.next(fields.len())].into(), values[rng.next(values.len())].clone());
         }
-        let (method, path) = if i % 2 == 0 { (Method::POST, "/services/data/v62.0/sobjects/Account".to_string()) } else { (Method::PATCH, format!("/services/data/v62.0/sobjects/Account/{acc}")) };
+        let (method, path) = if i % 2 == 0 {
+            (Method::POST, "/services/data/v62.0/sobjects/Account".to_string())
+        } else {
+            (Method::PATCH, format!("/services/data/v62.0/sobjects/Account/{acc}"))
+        };
         let r = call(app, method, &path, Some(&t), Some(Value::Object(body.clone()))).await;
         assert!(r.status < 500, "{body:?} → {} {}", r.status, r.body);
     }
-    for path in ["/services/data/v62.0/sobjects/Account/%00", "/services/data/v62.0/sobjects/%27/describe", "/services/data/v62.0//sobjects", "/services/data/v62.0/query/%", "/services/data/v62.0/sobjects/Account/001000000000001AAA/extra", "/services/data/vx/sobjects"] {
+    for path in [
+        "/services/data/v62.0/sobjects/Account/%00",
+        "/services/data/v62.0/sobjects/%27/describe",
+        "/services/data/v62.0//sobjects",
+        "/services/data/v62.0/query/%",
+        "/services/data/v62.0/sobjects/Account/001000000000001AAA/extra",
+        "/services/data/vx/sobjects",
+    ] {
         let r = app.client().get(app.url(path)).bearer_auth(&t).send().await.unwrap();
         assert!(r.status().as_u16() < 500 && r.status().as_u16() >= 400, "{path} → {}", r.status());
     }

@@ -44,13 +44,19 @@ fn bodies(app: &TestApp) -> Vec<(String, Vec<u8>)> {
         (form.clone(), b"%%%&&&===".to_vec()),
         (form.clone(), b"grant_type=authorization_code&code=%FF%FE&client_id=\xff\xfe".to_vec()),
         (form.clone(), format!("grant_type=authorization_code&grant_type=refresh_token&client_id={key}").into_bytes()),
-        (form.clone(), format!("grant_type=refresh_token&refresh_token={}&client_id={key}", "A".repeat(60_000)).into_bytes()),
+        (
+            form.clone(),
+            format!("grant_type=refresh_token&refresh_token={}&client_id={key}", "A".repeat(60_000)).into_bytes(),
+        ),
         (form.clone(), format!("token={}&callback=a(b)", "x".repeat(10_000)).into_bytes()),
         (form.clone(), b"response_type=code_credentials&client_id=x&redirect_uri=y".to_vec()),
         (form.clone(), b"csrf=&request=%00&decision=allow&user_code=%00".to_vec()),
         ("application/json".into(), b"{\"grant_type\": [1,2,3], \"redirect_uris\": 7}".to_vec()),
         ("application/json".into(), b"{not json".to_vec()),
-        ("multipart/form-data; boundary=zz".into(), b"--zz\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\ndevice\r\n--zz--\r\n".to_vec()),
+        (
+            "multipart/form-data; boundary=zz".into(),
+            b"--zz\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\ndevice\r\n--zz--\r\n".to_vec(),
+        ),
         ("multipart/form-data; boundary=zz".into(), b"garbage without boundaries".to_vec()),
         ("multipart/form-data".into(), b"--\r\n".to_vec()),
         ("text/xml".into(), b"<a/>".to_vec()),
@@ -81,7 +87,9 @@ both_backends!(no_endpoint_answers_bad_input_with_a_server_error, |app: &TestApp
                     // An oversized body may be refused (413) before the client has finished
                     // sending it; the client then sees the connection close. That is a refusal,
                     // not a failure, and only allowed for bodies over the limit.
-                    Err(e) => assert!(body.len() > valet_server::http::MAX_BODY, "POST {path} ({ctype}, {h:?}) failed: {e}"),
+                    Err(e) => {
+                        assert!(body.len() > valet_server::http::MAX_BODY, "POST {path} ({ctype}, {h:?}) failed: {e}")
+                    }
                 }
             }
         }

@@ -94,10 +94,7 @@ impl SelectItem {
     /// `GROUP BY` (which the parser rejects) a query is either all aggregates or all fields;
     /// the parser enforces that.
     pub fn is_aggregate(&self) -> bool {
-        matches!(
-            self,
-            SelectItem::CountField(_) | SelectItem::Aggregate { .. }
-        )
+        matches!(self, SelectItem::CountField(_) | SelectItem::Aggregate { .. })
     }
 }
 
@@ -225,9 +222,7 @@ impl Condition {
 
     fn collect_fields<'a>(&'a self, out: &mut Vec<&'a FieldPath>) {
         match self {
-            Condition::And(items) | Condition::Or(items) => {
-                items.iter().for_each(|c| c.collect_fields(out))
-            }
+            Condition::And(items) | Condition::Or(items) => items.iter().for_each(|c| c.collect_fields(out)),
             Condition::Not(c) => c.collect_fields(out),
             Condition::Compare { field, .. }
             | Condition::In { field, .. }

@@ -78,8 +78,7 @@ fn civil_from_days(days: i64) -> CivilDate {
 impl CivilDate {
     /// A validated date, or `None` when the month or day does not exist (`2023-02-29`).
     pub fn new(year: i32, month: u32, day: u32) -> Option<Self> {
-        let valid =
-            (1..=12).contains(&month) && day >= 1 && day <= days_in_month(i64::from(year), month);
+        let valid = (1..=12).contains(&month) && day >= 1 && day <= days_in_month(i64::from(year), month);
         valid.then_some(Self { year, month, day })
     }
 
@@ -159,9 +158,7 @@ impl DateTimeValue {
 
     /// The same instant expressed in UTC (offset 0).
     pub fn to_utc(&self) -> DateTimeValue {
-        let total = self.date.days_since_epoch() * 1440
-            + i64::from(self.hour) * 60
-            + i64::from(self.minute)
+        let total = self.date.days_since_epoch() * 1440 + i64::from(self.hour) * 60 + i64::from(self.minute)
             - i64::from(self.offset_minutes);
         let days = total.div_euclid(1440);
         let mins = total.rem_euclid(1440);
@@ -179,25 +176,14 @@ impl DateTimeValue {
     /// in (with `+0000`), and a form that sorts correctly as text.
     pub fn to_iso_utc_millis(&self) -> String {
         let u = self.to_utc();
-        format!(
-            "{}T{:02}:{:02}:{:02}.{:03}Z",
-            u.date,
-            u.hour,
-            u.minute,
-            u.second,
-            u.nanos / 1_000_000
-        )
+        format!("{}T{:02}:{:02}:{:02}.{:03}Z", u.date, u.hour, u.minute, u.second, u.nanos / 1_000_000)
     }
 }
 
 impl fmt::Display for DateTimeValue {
     /// The literal in canonical SOQL form, keeping its offset (`Z` when it is 0).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}T{:02}:{:02}:{:02}",
-            self.date, self.hour, self.minute, self.second
-        )?;
+        write!(f, "{}T{:02}:{:02}:{:02}", self.date, self.hour, self.minute, self.second)?;
         if self.nanos != 0 {
             let frac = format!("{:09}", self.nanos);
             write!(f, ".{}", frac.trim_end_matches('0'))?;
@@ -344,20 +330,14 @@ pub struct RangeOptions {
 
 impl Default for RangeOptions {
     fn default() -> Self {
-        Self {
-            week_start_sunday: true,
-            fiscal_year_start_month: 1,
-        }
+        Self { week_start_sunday: true, fiscal_year_start_month: 1 }
     }
 }
 
 impl DateLiteral {
     /// The literal without a parameter named `name` (case-insensitive), e.g. `today`.
     pub fn simple(name: &str) -> Option<Self> {
-        SIMPLE
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, l)| *l)
+        SIMPLE.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, l)| *l)
     }
 
     /// Whether `name` (case-insensitive) is a literal that needs `:n`, e.g. `LAST_N_DAYS`.
@@ -367,10 +347,7 @@ impl DateLiteral {
 
     /// The parameterised literal `name:n`, e.g. `("LAST_N_DAYS", 7)`.
     pub fn with_n(name: &str, n: u32) -> Option<Self> {
-        WITH_N
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, make)| make(n))
+        WITH_N.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, make)| make(n))
     }
 
     /// The SOQL name, upper case, without the `:n`.
@@ -379,10 +356,7 @@ impl DateLiteral {
             return n;
         }
         let n = self.n().unwrap_or(0);
-        WITH_N
-            .iter()
-            .find(|(_, make)| make(n) == *self)
-            .map_or("", |(name, _)| name)
+        WITH_N.iter().find(|(_, make)| make(n) == *self).map_or("", |(name, _)| name)
     }
 
     /// The `n` of a parameterised literal.
@@ -483,13 +457,7 @@ impl DateLiteral {
     /// weeks start on Sunday when `week_start_sunday`, else on Monday; the fiscal year starts in
     /// January. Results are clamped to 0001-01-01..=9999-12-31; never panics.
     pub fn range(&self, today: (i32, u32, u32), week_start_sunday: bool) -> (CivilDate, CivilDate) {
-        self.range_with(
-            today,
-            RangeOptions {
-                week_start_sunday,
-                fiscal_year_start_month: 1,
-            },
-        )
+        self.range_with(today, RangeOptions { week_start_sunday, fiscal_year_start_month: 1 })
     }
 
     /// [`DateLiteral::range`] with a fiscal year that starts in another month.
@@ -525,10 +493,7 @@ fn month_window(today: CivilDate, len: i64, anchor: i64, from: i64, to: i64) -> 
         let month = u32::try_from(mi.rem_euclid(12) + 1).unwrap_or(1);
         days_from_civil(year, month, 1)
     };
-    (
-        first_day(current + from * len),
-        first_day(current + to * len),
-    )
+    (first_day(current + from * len), first_day(current + to * len))
 }
 
 impl fmt::Display for DateLiteral {
@@ -546,11 +511,7 @@ mod tests {
     use super::*;
 
     fn d(y: i32, m: u32, dd: u32) -> CivilDate {
-        CivilDate {
-            year: y,
-            month: m,
-            day: dd,
-        }
+        CivilDate { year: y, month: m, day: dd }
     }
 
     fn r(l: DateLiteral, today: (i32, u32, u32)) -> (CivilDate, CivilDate) {
@@ -574,9 +535,7 @@ mod tests {
 
     #[test]
     fn leap_years_and_validation() {
-        assert!(
-            is_leap_year(2024) && is_leap_year(2000) && !is_leap_year(1900) && !is_leap_year(2023)
-        );
+        assert!(is_leap_year(2024) && is_leap_year(2000) && !is_leap_year(1900) && !is_leap_year(2023));
         assert!(CivilDate::new(2024, 2, 29).is_some());
         assert!(CivilDate::new(2023, 2, 29).is_none());
         assert!(CivilDate::new(2000, 2, 29).is_some());
@@ -625,10 +584,7 @@ mod tests {
         assert_eq!(r(NWeeksAgo(1), t), (d(2024, 1, 21), d(2024, 1, 28)));
         // On the first day of the week itself.
         assert_eq!(r(ThisWeek, (2024, 3, 3)), (d(2024, 3, 3), d(2024, 3, 10)));
-        assert_eq!(
-            ThisWeek.range((2024, 3, 3), false),
-            (d(2024, 2, 26), d(2024, 3, 4))
-        );
+        assert_eq!(ThisWeek.range((2024, 3, 3), false), (d(2024, 2, 26), d(2024, 3, 4)));
         // Across a year boundary.
         assert_eq!(r(ThisWeek, (2025, 1, 1)), (d(2024, 12, 29), d(2025, 1, 5)));
     }
@@ -639,57 +595,24 @@ mod tests {
         assert_eq!(r(ThisMonth, (2024, 2, 10)), (d(2024, 2, 1), d(2024, 3, 1)));
         assert_eq!(r(LastMonth, (2024, 1, 15)), (d(2023, 12, 1), d(2024, 1, 1)));
         assert_eq!(r(NextMonth, (2024, 12, 31)), (d(2025, 1, 1), d(2025, 2, 1)));
-        assert_eq!(
-            r(LastNMonths(3), (2024, 2, 29)),
-            (d(2023, 11, 1), d(2024, 2, 1))
-        );
-        assert_eq!(
-            r(NextNMonths(2), (2024, 11, 30)),
-            (d(2024, 12, 1), d(2025, 2, 1))
-        );
-        assert_eq!(
-            r(NMonthsAgo(12), (2024, 3, 31)),
-            (d(2023, 3, 1), d(2023, 4, 1))
-        );
-        assert_eq!(
-            r(LastNMonths(0), (2024, 3, 31)),
-            (d(2024, 3, 1), d(2024, 3, 1))
-        );
+        assert_eq!(r(LastNMonths(3), (2024, 2, 29)), (d(2023, 11, 1), d(2024, 2, 1)));
+        assert_eq!(r(NextNMonths(2), (2024, 11, 30)), (d(2024, 12, 1), d(2025, 2, 1)));
+        assert_eq!(r(NMonthsAgo(12), (2024, 3, 31)), (d(2023, 3, 1), d(2023, 4, 1)));
+        assert_eq!(r(LastNMonths(0), (2024, 3, 31)), (d(2024, 3, 1), d(2024, 3, 1)));
     }
 
     #[test]
     fn quarter_literals() {
         use DateLiteral::*;
         assert_eq!(r(ThisQuarter, (2024, 1, 1)), (d(2024, 1, 1), d(2024, 4, 1)));
-        assert_eq!(
-            r(ThisQuarter, (2024, 3, 31)),
-            (d(2024, 1, 1), d(2024, 4, 1))
-        );
+        assert_eq!(r(ThisQuarter, (2024, 3, 31)), (d(2024, 1, 1), d(2024, 4, 1)));
         assert_eq!(r(ThisQuarter, (2024, 4, 1)), (d(2024, 4, 1), d(2024, 7, 1)));
-        assert_eq!(
-            r(ThisQuarter, (2024, 12, 31)),
-            (d(2024, 10, 1), d(2025, 1, 1))
-        );
-        assert_eq!(
-            r(LastQuarter, (2024, 2, 29)),
-            (d(2023, 10, 1), d(2024, 1, 1))
-        );
-        assert_eq!(
-            r(NextQuarter, (2024, 11, 5)),
-            (d(2025, 1, 1), d(2025, 4, 1))
-        );
-        assert_eq!(
-            r(LastNQuarters(2), (2024, 5, 5)),
-            (d(2023, 10, 1), d(2024, 4, 1))
-        );
-        assert_eq!(
-            r(NextNQuarters(2), (2024, 5, 5)),
-            (d(2024, 7, 1), d(2025, 1, 1))
-        );
-        assert_eq!(
-            r(NQuartersAgo(4), (2024, 5, 5)),
-            (d(2023, 4, 1), d(2023, 7, 1))
-        );
+        assert_eq!(r(ThisQuarter, (2024, 12, 31)), (d(2024, 10, 1), d(2025, 1, 1)));
+        assert_eq!(r(LastQuarter, (2024, 2, 29)), (d(2023, 10, 1), d(2024, 1, 1)));
+        assert_eq!(r(NextQuarter, (2024, 11, 5)), (d(2025, 1, 1), d(2025, 4, 1)));
+        assert_eq!(r(LastNQuarters(2), (2024, 5, 5)), (d(2023, 10, 1), d(2024, 4, 1)));
+        assert_eq!(r(NextNQuarters(2), (2024, 5, 5)), (d(2024, 7, 1), d(2025, 1, 1)));
+        assert_eq!(r(NQuartersAgo(4), (2024, 5, 5)), (d(2023, 4, 1), d(2023, 7, 1)));
     }
 
     #[test]
@@ -698,18 +621,9 @@ mod tests {
         assert_eq!(r(ThisYear, (2024, 2, 29)), (d(2024, 1, 1), d(2025, 1, 1)));
         assert_eq!(r(LastYear, (2024, 1, 1)), (d(2023, 1, 1), d(2024, 1, 1)));
         assert_eq!(r(NextYear, (2024, 12, 31)), (d(2025, 1, 1), d(2026, 1, 1)));
-        assert_eq!(
-            r(LastNYears(4), (2024, 6, 1)),
-            (d(2020, 1, 1), d(2024, 1, 1))
-        );
-        assert_eq!(
-            r(NextNYears(2), (2024, 6, 1)),
-            (d(2025, 1, 1), d(2027, 1, 1))
-        );
-        assert_eq!(
-            r(NYearsAgo(2), (2024, 6, 1)),
-            (d(2022, 1, 1), d(2023, 1, 1))
-        );
+        assert_eq!(r(LastNYears(4), (2024, 6, 1)), (d(2020, 1, 1), d(2024, 1, 1)));
+        assert_eq!(r(NextNYears(2), (2024, 6, 1)), (d(2025, 1, 1), d(2027, 1, 1)));
+        assert_eq!(r(NYearsAgo(2), (2024, 6, 1)), (d(2022, 1, 1), d(2023, 1, 1)));
     }
 
     #[test]
@@ -717,46 +631,16 @@ mod tests {
         use DateLiteral::*;
         // Default fiscal year = calendar year.
         assert_eq!(r(ThisFiscalYear, (2024, 6, 1)), r(ThisYear, (2024, 6, 1)));
-        assert_eq!(
-            r(ThisFiscalQuarter, (2024, 6, 1)),
-            r(ThisQuarter, (2024, 6, 1))
-        );
-        let april = RangeOptions {
-            week_start_sunday: true,
-            fiscal_year_start_month: 4,
-        };
-        assert_eq!(
-            ThisFiscalYear.range_with((2024, 3, 31), april),
-            (d(2023, 4, 1), d(2024, 4, 1))
-        );
-        assert_eq!(
-            ThisFiscalYear.range_with((2024, 4, 1), april),
-            (d(2024, 4, 1), d(2025, 4, 1))
-        );
-        assert_eq!(
-            ThisFiscalQuarter.range_with((2024, 3, 15), april),
-            (d(2024, 1, 1), d(2024, 4, 1))
-        );
-        assert_eq!(
-            ThisFiscalQuarter.range_with((2024, 5, 15), april),
-            (d(2024, 4, 1), d(2024, 7, 1))
-        );
-        let feb = RangeOptions {
-            week_start_sunday: true,
-            fiscal_year_start_month: 2,
-        };
-        assert_eq!(
-            ThisFiscalQuarter.range_with((2024, 1, 15), feb),
-            (d(2023, 11, 1), d(2024, 2, 1))
-        );
-        assert_eq!(
-            LastNFiscalYears(2).range_with((2024, 1, 15), feb),
-            (d(2021, 2, 1), d(2023, 2, 1))
-        );
-        assert_eq!(
-            NextFiscalQuarter.range_with((2024, 1, 15), feb),
-            (d(2024, 2, 1), d(2024, 5, 1))
-        );
+        assert_eq!(r(ThisFiscalQuarter, (2024, 6, 1)), r(ThisQuarter, (2024, 6, 1)));
+        let april = RangeOptions { week_start_sunday: true, fiscal_year_start_month: 4 };
+        assert_eq!(ThisFiscalYear.range_with((2024, 3, 31), april), (d(2023, 4, 1), d(2024, 4, 1)));
+        assert_eq!(ThisFiscalYear.range_with((2024, 4, 1), april), (d(2024, 4, 1), d(2025, 4, 1)));
+        assert_eq!(ThisFiscalQuarter.range_with((2024, 3, 15), april), (d(2024, 1, 1), d(2024, 4, 1)));
+        assert_eq!(ThisFiscalQuarter.range_with((2024, 5, 15), april), (d(2024, 4, 1), d(2024, 7, 1)));
+        let feb = RangeOptions { week_start_sunday: true, fiscal_year_start_month: 2 };
+        assert_eq!(ThisFiscalQuarter.range_with((2024, 1, 15), feb), (d(2023, 11, 1), d(2024, 2, 1)));
+        assert_eq!(LastNFiscalYears(2).range_with((2024, 1, 15), feb), (d(2021, 2, 1), d(2023, 2, 1)));
+        assert_eq!(NextFiscalQuarter.range_with((2024, 1, 15), feb), (d(2024, 2, 1), d(2024, 5, 1)));
     }
 
     #[test]
@@ -803,20 +687,9 @@ mod tests {
         assert_eq!(dt.to_iso_utc_millis(), "2023-12-31T23:30:05.123Z");
         assert_eq!(dt.to_string(), "2024-01-01T00:30:05.123+01:00");
         assert_eq!(dt.unix_millis(), 1_704_065_405_123);
-        let z = DateTimeValue {
-            offset_minutes: -480,
-            nanos: 0,
-            ..dt
-        };
+        let z = DateTimeValue { offset_minutes: -480, nanos: 0, ..dt };
         assert_eq!(z.to_iso_utc_millis(), "2024-01-01T08:30:05.000Z");
         assert_eq!(z.to_string(), "2024-01-01T00:30:05-08:00");
-        assert_eq!(
-            DateTimeValue {
-                offset_minutes: 0,
-                ..z
-            }
-            .to_string(),
-            "2024-01-01T00:30:05Z"
-        );
+        assert_eq!(DateTimeValue { offset_minutes: 0, ..z }.to_string(), "2024-01-01T00:30:05Z");
     }
 }

@@ -41,13 +41,7 @@ impl SoqlError {
     /// Build an error about `span` of `text`; row and column are computed here once.
     pub fn new(text: &str, span: Span, kind: ErrorKind, message: impl Into<String>) -> Self {
         let (line, column) = line_col(text, span.start);
-        Self {
-            message: message.into(),
-            span,
-            kind,
-            line,
-            column,
-        }
+        Self { message: message.into(), span, kind, line, column }
     }
 
     /// The `errorCode` to send. Unsupported constructs are reported as `MALFORMED_QUERY` too:
@@ -80,17 +74,9 @@ mod tests {
     #[test]
     fn body_has_salesforce_shape() {
         let text = "SELECT Id FORM Account";
-        let e = SoqlError::new(
-            text,
-            Span::new(10, 14),
-            ErrorKind::Malformed,
-            "unexpected token: 'FORM'",
-        );
+        let e = SoqlError::new(text, Span::new(10, 14), ErrorKind::Malformed, "unexpected token: 'FORM'");
         assert_eq!((e.line, e.column), (1, 11));
-        assert_eq!(
-            e.to_string(),
-            "unexpected token: 'FORM' (at Row:1:Column:11)"
-        );
+        assert_eq!(e.to_string(), "unexpected token: 'FORM' (at Row:1:Column:11)");
         let body = e.to_rest_body(text);
         assert_eq!(body[0]["errorCode"], "MALFORMED_QUERY");
         assert_eq!(

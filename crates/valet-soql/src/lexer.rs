@@ -108,10 +108,7 @@ impl Lexer<'_> {
         }
         let start = self.pos;
         let Some(c) = self.bump() else {
-            return Token {
-                tok: Tok::Eof,
-                span: Span::new(start, start),
-            };
+            return Token { tok: Tok::Eof, span: Span::new(start, start) };
         };
         let tok = match c {
             'a'..='z' | 'A'..='Z' | '_' => {
@@ -146,14 +143,8 @@ impl Lexer<'_> {
             _ => Tok::Other,
         };
         match self.error_at.take() {
-            Some(at) => Token {
-                tok,
-                span: Span::new(at, at),
-            },
-            None => Token {
-                tok,
-                span: Span::new(start, self.pos),
-            },
+            Some(at) => Token { tok, span: Span::new(at, at) },
+            None => Token { tok, span: Span::new(start, self.pos) },
         }
     }
 
@@ -247,14 +238,7 @@ impl Lexer<'_> {
         if matches!(self.peek(), Some(c) if c.is_ascii_alphanumeric()) {
             return None;
         }
-        Some(DateTimeValue {
-            date,
-            hour,
-            minute,
-            second,
-            nanos,
-            offset_minutes,
-        })
+        Some(DateTimeValue { date, hour, minute, second, nanos, offset_minutes })
     }
 
     /// A string literal; the opening quote is consumed.
@@ -300,11 +284,7 @@ impl Lexer<'_> {
 
 /// Lex all of `text`. The result ends with exactly one `Eof` or `Error` token.
 pub(crate) fn lex(text: &str) -> Vec<Token> {
-    let mut lexer = Lexer {
-        text,
-        pos: 0,
-        error_at: None,
-    };
+    let mut lexer = Lexer { text, pos: 0, error_at: None };
     let mut out = Vec::new();
     loop {
         let t = lexer.next_token();
@@ -350,10 +330,7 @@ mod tests {
         );
         assert_eq!(kinds("1."), vec![Tok::Number, Tok::Dot, Tok::Eof]);
         assert_eq!(kinds("!"), vec![Tok::Other, Tok::Eof]);
-        assert_eq!(
-            kinds("* \"x\""),
-            vec![Tok::Other, Tok::Other, Tok::Ident, Tok::Other, Tok::Eof]
-        );
+        assert_eq!(kinds("* \"x\""), vec![Tok::Other, Tok::Other, Tok::Ident, Tok::Other, Tok::Eof]);
     }
 
     #[test]
@@ -380,14 +357,8 @@ mod tests {
                 ('%', false),
             ])
         );
-        assert_eq!(
-            kinds("'abc")[0],
-            Tok::Error("mismatched character '<EOF>' expecting '''".into())
-        );
-        assert_eq!(
-            kinds("'abc\\")[0],
-            Tok::Error("mismatched character '<EOF>' expecting '''".into())
-        );
+        assert_eq!(kinds("'abc")[0], Tok::Error("mismatched character '<EOF>' expecting '''".into()));
+        assert_eq!(kinds("'abc\\")[0], Tok::Error("mismatched character '<EOF>' expecting '''".into()));
         assert_eq!(
             kinds(r"'a\zb'")[0],
             Tok::Error(r"Invalid string literal 'a\zb'. Illegal character sequence '\z' in string literal.".into())
@@ -396,34 +367,18 @@ mod tests {
 
     #[test]
     fn dates_and_datetimes() {
-        let date = CivilDate {
-            year: 2024,
-            month: 1,
-            day: 31,
-        };
+        let date = CivilDate { year: 2024, month: 1, day: 31 };
         assert_eq!(kinds("2024-01-31")[0], Tok::Date(date));
         let dt = |offset_minutes, nanos| {
-            Tok::DateTime(DateTimeValue {
-                date,
-                hour: 10,
-                minute: 0,
-                second: 0,
-                nanos,
-                offset_minutes,
-            })
+            Tok::DateTime(DateTimeValue { date, hour: 10, minute: 0, second: 0, nanos, offset_minutes })
         };
         assert_eq!(kinds("2024-01-31T10:00:00Z")[0], dt(0, 0));
         assert_eq!(kinds("2024-01-31T10:00:00+01:00")[0], dt(60, 0));
         assert_eq!(kinds("2024-01-31T10:00:00-08:30")[0], dt(-510, 0));
         assert_eq!(kinds("2024-01-31T10:00:00.000Z")[0], dt(0, 0));
         assert_eq!(kinds("2024-01-31T10:00:00.5Z")[0], dt(0, 500_000_000));
-        assert_eq!(
-            kinds("2024-01-31T10:00:00.123456789123Z")[0],
-            dt(0, 123_456_789)
-        );
-        assert!(
-            matches!(kinds("2024-02-30")[0], Tok::Error(ref m) if m == "invalid date: '2024-02-30'")
-        );
+        assert_eq!(kinds("2024-01-31T10:00:00.123456789123Z")[0], dt(0, 123_456_789));
+        assert!(matches!(kinds("2024-02-30")[0], Tok::Error(ref m) if m == "invalid date: '2024-02-30'"));
         for bad in [
             "2024-01-31T10:00:00",
             "2024-01-31T10:00Z",
@@ -432,10 +387,7 @@ mod tests {
             "2024-01-31T10:00:00+0100",
             "2024-01-31T10:00:00Zx",
         ] {
-            assert!(
-                matches!(kinds(bad)[0], Tok::Error(ref m) if m.starts_with("invalid datetime")),
-                "{bad}"
-            );
+            assert!(matches!(kinds(bad)[0], Tok::Error(ref m) if m.starts_with("invalid datetime")), "{bad}");
         }
         // Not a date: a number then a minus.
         assert_eq!(kinds("2024-1-31")[..2], [Tok::Number, Tok::Minus]);

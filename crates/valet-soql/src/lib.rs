@@ -37,8 +37,8 @@ mod parser;
 mod span;
 
 pub use ast::{
-    AggregateFn, CompareOp, Condition, FieldPath, Ident, Literal, NullsOrder, OrderItem, Query,
-    SelectItem, SortDirection, Value,
+    AggregateFn, CompareOp, Condition, FieldPath, Ident, Literal, NullsOrder, OrderItem, Query, SelectItem,
+    SortDirection, Value,
 };
 pub use date::{days_in_month, is_leap_year, CivilDate, DateLiteral, DateTimeValue, RangeOptions};
 pub use error::{ErrorKind, SoqlError};

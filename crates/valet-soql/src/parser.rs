@@ -18,8 +18,7 @@
 //! means the same under the usual NOT > AND > OR precedence.
 
 use crate::ast::{
-    AggregateFn, Condition, FieldPath, Ident, Literal, NullsOrder, OrderItem, Query, SelectItem,
-    SortDirection, Value,
+    AggregateFn, Condition, FieldPath, Ident, Literal, NullsOrder, OrderItem, Query, SelectItem, SortDirection, Value,
 };
 use crate::date::DateLiteral;
 use crate::error::{ErrorKind, SoqlError};
@@ -36,14 +35,13 @@ pub const MAX_DEPTH: usize = 50;
 /// Words that can never be a field or object name (Salesforce's reserved SOQL keywords).
 /// `GROUP` is one, but the standard object `Group` is still allowed after `FROM`.
 const RESERVED: &[&str] = &[
-    "AND", "ASC", "DESC", "EXCLUDES", "FIRST", "FROM", "GROUP", "HAVING", "IN", "INCLUDES", "LAST",
-    "LIKE", "LIMIT", "NOT", "NULL", "NULLS", "OR", "SELECT", "WHERE", "WITH",
+    "AND", "ASC", "DESC", "EXCLUDES", "FIRST", "FROM", "GROUP", "HAVING", "IN", "INCLUDES", "LAST", "LIKE", "LIMIT",
+    "NOT", "NULL", "NULLS", "OR", "SELECT", "WHERE", "WITH",
 ];
 
 /// Words that start a clause after `FROM object`; any other word there would be an alias.
-const CLAUSES_AFTER_FROM: &[&str] = &[
-    "USING", "WHERE", "WITH", "GROUP", "HAVING", "ORDER", "LIMIT", "OFFSET", "FOR", "UPDATE",
-];
+const CLAUSES_AFTER_FROM: &[&str] =
+    &["USING", "WHERE", "WITH", "GROUP", "HAVING", "ORDER", "LIMIT", "OFFSET", "FOR", "UPDATE"];
 
 /// SOQL functions Valet recognises but does not implement: reported as unsupported rather than
 /// as a syntax error, since Salesforce would accept them.
@@ -84,11 +82,7 @@ pub fn parse(text: &str) -> Result<Query, SoqlError> {
             format!("SOQL statements cannot be longer than {MAX_QUERY_CHARS} characters"),
         ));
     }
-    let mut p = Parser {
-        text,
-        toks: lex(text),
-        pos: 0,
-    };
+    let mut p = Parser { text, toks: lex(text), pos: 0 };
     p.query()
 }
 
@@ -136,10 +130,7 @@ impl Parser<'_> {
     }
 
     fn is_reserved(&self, t: &Token) -> bool {
-        t.tok == Tok::Ident
-            && RESERVED
-                .iter()
-                .any(|r| self.text_of(t).eq_ignore_ascii_case(r))
+        t.tok == Tok::Ident && RESERVED.iter().any(|r| self.text_of(t).eq_ignore_ascii_case(r))
     }
 
     /// Consume the keyword `kw` or fail with "unexpected token".
@@ -169,20 +160,12 @@ impl Parser<'_> {
     fn unexpected(&self, t: &Token) -> SoqlError {
         match &t.tok {
             Tok::Error(m) => self.error(t.span, ErrorKind::Malformed, m.clone()),
-            _ => self.error(
-                t.span,
-                ErrorKind::Malformed,
-                format!("unexpected token: '{}'", self.shown(t)),
-            ),
+            _ => self.error(t.span, ErrorKind::Malformed, format!("unexpected token: '{}'", self.shown(t))),
         }
     }
 
     fn unsupported(&self, span: Span, what: &str) -> SoqlError {
-        self.error(
-            span,
-            ErrorKind::Unsupported,
-            format!("{what} not supported by Valet"),
-        )
+        self.error(span, ErrorKind::Unsupported, format!("{what} not supported by Valet"))
     }
 
     fn expect_rparen(&mut self) -> PResult<Token> {
@@ -243,10 +226,7 @@ impl Parser<'_> {
         // viewed" bookkeeping, which Valet does not have: accepted and ignored.
         while self.at_kw("FOR") {
             self.bump();
-            if ["VIEW", "REFERENCE", "UPDATE"]
-                .iter()
-                .any(|k| self.at_kw(k))
-            {
+            if ["VIEW", "REFERENCE", "UPDATE"].iter().any(|k| self.at_kw(k)) {
                 self.bump();
             } else {
                 return Err(self.unexpected(self.peek()));
@@ -260,26 +240,14 @@ impl Parser<'_> {
             return Err(self.unexpected(&end));
         }
         self.check_select(&select)?;
-        Ok(Query {
-            select,
-            from,
-            where_,
-            order_by,
-            limit,
-            limit_span,
-            offset,
-            offset_span,
-        })
+        Ok(Query { select, from, where_, order_by, limit, limit_span, offset, offset_span })
     }
 
     /// `WITH SECURITY_ENFORCED | USER_MODE | SYSTEM_MODE`: Valet has no field-level security
     /// to enforce, so these are accepted and ignored.
     fn with_clause(&mut self) -> PResult<()> {
         let with = self.bump();
-        if ["SECURITY_ENFORCED", "USER_MODE", "SYSTEM_MODE"]
-            .iter()
-            .any(|k| self.at_kw(k))
-        {
+        if ["SECURITY_ENFORCED", "USER_MODE", "SYSTEM_MODE"].iter().any(|k| self.at_kw(k)) {
             self.bump();
             return Ok(());
         }
@@ -303,21 +271,14 @@ impl Parser<'_> {
             }
             return Err(self.unsupported(next.span, "object aliases (FROM Object alias) are"));
         }
-        Ok(Ident {
-            name: self.text_of(&t).to_string(),
-            span: t.span,
-        })
+        Ok(Ident { name: self.text_of(&t).to_string(), span: t.span })
     }
 
     /// `LIMIT` / `OFFSET` argument: a plain non-negative integer that fits an `i64`.
     fn unsigned(&mut self) -> PResult<(u64, Span)> {
         let t = self.peek().clone();
         let n = match t.tok {
-            Tok::Number => self
-                .text_of(&t)
-                .parse::<u64>()
-                .ok()
-                .filter(|n| i64::try_from(*n).is_ok()),
+            Tok::Number => self.text_of(&t).parse::<u64>().ok().filter(|n| i64::try_from(*n).is_ok()),
             _ => None,
         };
         match n {
@@ -345,9 +306,7 @@ impl Parser<'_> {
     /// Checked after the syntax, as Salesforce does, so a syntax error later in the text wins.
     fn check_select(&self, items: &[SelectItem]) -> PResult<()> {
         if items.len() > 1 {
-            if let Some(SelectItem::Count(span)) =
-                items.iter().find(|i| matches!(i, SelectItem::Count(_)))
-            {
+            if let Some(SelectItem::Count(span)) = items.iter().find(|i| matches!(i, SelectItem::Count(_))) {
                 return Err(self.error(
                     *span,
                     ErrorKind::Malformed,
@@ -356,9 +315,7 @@ impl Parser<'_> {
             }
         }
         if items.iter().any(SelectItem::is_aggregate) {
-            if let Some(SelectItem::Field(f)) =
-                items.iter().find(|i| matches!(i, SelectItem::Field(_)))
-            {
+            if let Some(SelectItem::Field(f)) = items.iter().find(|i| matches!(i, SelectItem::Field(_))) {
                 return Err(self.error(
                     f.span,
                     ErrorKind::Malformed,
@@ -374,10 +331,7 @@ impl Parser<'_> {
         match t.tok {
             Tok::LParen => {
                 if self.is_kw(self.peek_at(1), "SELECT") {
-                    Err(self.unsupported(
-                        t.span,
-                        "relationship subqueries ((SELECT ... FROM Children)) are",
-                    ))
+                    Err(self.unsupported(t.span, "relationship subqueries ((SELECT ... FROM Children)) are"))
                 } else {
                     Err(self.unexpected(&t))
                 }
@@ -403,10 +357,7 @@ impl Parser<'_> {
             "SUM" => Some(AggregateFn::Sum),
             "FIELDS" => return Err(self.unsupported(name_tok.span, "FIELDS(...) is")),
             n if KNOWN_FUNCTIONS.contains(&n) => {
-                return Err(self.unsupported(
-                    name_tok.span,
-                    &format!("the function {} is", self.text_of(&name_tok)),
-                ))
+                return Err(self.unsupported(name_tok.span, &format!("the function {} is", self.text_of(&name_tok))))
             }
             _ => return Err(self.unexpected(self.peek())),
         };
@@ -419,11 +370,7 @@ impl Parser<'_> {
             let close = self.expect_rparen()?;
             match func {
                 None => SelectItem::CountField(field),
-                Some(func) => SelectItem::Aggregate {
-                    func,
-                    field,
-                    span: name_tok.span.to(close.span),
-                },
+                Some(func) => SelectItem::Aggregate { func, field, span: name_tok.span.to(close.span) },
             }
         };
         let next = self.peek().clone();
@@ -453,14 +400,8 @@ impl Parser<'_> {
             parts.push(self.text_of(&t).to_string());
             part_spans.push(t.span);
         }
-        let span = first
-            .span
-            .to(part_spans.last().copied().unwrap_or(first.span));
-        Ok(FieldPath {
-            parts,
-            part_spans,
-            span,
-        })
+        let span = first.span.to(part_spans.last().copied().unwrap_or(first.span));
+        Ok(FieldPath { parts, part_spans, span })
     }
 
     // ---- ORDER BY -----------------------------------------------------------------------
@@ -499,11 +440,7 @@ impl Parser<'_> {
             }
             self.bump();
         }
-        Ok(OrderItem {
-            field,
-            direction,
-            nulls,
-        })
+        Ok(OrderItem { field, direction, nulls })
     }
 
     // ---- WHERE --------------------------------------------------------------------------
@@ -532,11 +469,7 @@ impl Parser<'_> {
                 if self.at_kw(other) {
                     return Err(self.unexpected(self.peek()));
                 }
-                return Ok(if joiner == "AND" {
-                    Condition::And(items)
-                } else {
-                    Condition::Or(items)
-                });
+                return Ok(if joiner == "AND" { Condition::And(items) } else { Condition::Or(items) });
             }
         }
         Ok(first)
@@ -569,10 +502,7 @@ impl Parser<'_> {
             if KNOWN_FUNCTIONS.contains(&name.as_str())
                 || ["COUNT", "COUNT_DISTINCT", "AVG", "MIN", "MAX", "SUM"].contains(&name.as_str())
             {
-                return Err(self.unsupported(
-                    t.span,
-                    &format!("the function {} in WHERE is", self.text_of(&t)),
-                ));
+                return Err(self.unsupported(t.span, &format!("the function {} in WHERE is", self.text_of(&t))));
             }
         }
         let field = self.field_path()?;
@@ -589,10 +519,7 @@ impl Parser<'_> {
                 match s.tok {
                     Tok::Str(chars) => {
                         self.bump();
-                        Ok(Condition::Like {
-                            field,
-                            pattern: LikePattern::from_chars(&chars, s.span),
-                        })
+                        Ok(Condition::Like { field, pattern: LikePattern::from_chars(&chars, s.span) })
                     }
                     Tok::Colon => Err(self.bind_error(&s)),
                     _ => Err(self.unexpected(&s)),
@@ -601,11 +528,7 @@ impl Parser<'_> {
             Tok::Ident if self.is_kw(&op, "IN") => {
                 self.bump();
                 let values = self.value_list()?;
-                Ok(Condition::In {
-                    field,
-                    negated: false,
-                    values,
-                })
+                Ok(Condition::In { field, negated: false, values })
             }
             Tok::Ident if self.is_kw(&op, "NOT") => {
                 self.bump();
@@ -614,20 +537,12 @@ impl Parser<'_> {
                 }
                 self.bump();
                 let values = self.value_list()?;
-                Ok(Condition::In {
-                    field,
-                    negated: true,
-                    values,
-                })
+                Ok(Condition::In { field, negated: true, values })
             }
             Tok::Ident if self.is_kw(&op, "INCLUDES") || self.is_kw(&op, "EXCLUDES") => {
                 self.bump();
                 let values = self.value_list()?;
-                Ok(Condition::Includes {
-                    field,
-                    excludes: self.is_kw(&op, "EXCLUDES"),
-                    values,
-                })
+                Ok(Condition::Includes { field, excludes: self.is_kw(&op, "EXCLUDES"), values })
             }
             _ => Err(self.unexpected(&op)),
         }
@@ -639,11 +554,7 @@ impl Parser<'_> {
         if next.tok == Tok::Ident && next.span.start == colon.span.end {
             span = span.to(next.span);
         }
-        self.error(
-            span,
-            ErrorKind::Malformed,
-            "Bind variables only allowed in Apex code",
-        )
+        self.error(span, ErrorKind::Malformed, "Bind variables only allowed in Apex code")
     }
 
     /// `'(' value (',' value)* ')'` after `IN`, `NOT IN`, `INCLUDES`, `EXCLUDES`.
@@ -656,10 +567,7 @@ impl Parser<'_> {
         }
         self.bump();
         if self.at_kw("SELECT") {
-            return Err(self.unsupported(
-                self.peek().span,
-                "semi-join subqueries (IN (SELECT ...)) are",
-            ));
+            return Err(self.unsupported(self.peek().span, "semi-join subqueries (IN (SELECT ...)) are"));
         }
         let mut values = vec![self.value()?];
         while self.peek().tok == Tok::Comma {
@@ -673,10 +581,7 @@ impl Parser<'_> {
     /// A literal: null, true, false, number, string, date, datetime or date literal.
     fn value(&mut self) -> PResult<Literal> {
         let t = self.peek().clone();
-        let lit = |value| Literal {
-            value,
-            span: t.span,
-        };
+        let lit = |value| Literal { value, span: t.span };
         match &t.tok {
             Tok::Str(chars) => {
                 self.bump();
@@ -694,10 +599,7 @@ impl Parser<'_> {
                 self.bump();
                 self.bump();
                 let value = number_value(self.text_of(&n), t.tok == Tok::Minus);
-                Ok(Literal {
-                    value,
-                    span: t.span.to(n.span),
-                })
+                Ok(Literal { value, span: t.span.to(n.span) })
             }
             Tok::Date(d) => {
                 self.bump();
@@ -754,10 +656,7 @@ impl Parser<'_> {
         match literal {
             Some(d) => {
                 self.bump();
-                Ok(Literal {
-                    value: Value::DateLiteral(d),
-                    span: name.span.to(n_tok.span),
-                })
+                Ok(Literal { value: Value::DateLiteral(d), span: name.span.to(n_tok.span) })
             }
             None => Err(self.unexpected(&n_tok)),
         }
@@ -765,19 +664,12 @@ impl Parser<'_> {
 }
 
 /// The one `Eof` that [`Parser::peek_at`] can fall back to.
-static EOF: Token = Token {
-    tok: Tok::Eof,
-    span: Span::new(0, 0),
-};
+static EOF: Token = Token { tok: Tok::Eof, span: Span::new(0, 0) };
 
 /// `Int` when the (signed) text fits an `i64` and has no fraction, else `Decimal` with the exact
 /// text (sign included, `+` dropped).
 fn number_value(digits: &str, negative: bool) -> Value {
-    let text = if negative {
-        format!("-{digits}")
-    } else {
-        digits.to_string()
-    };
+    let text = if negative { format!("-{digits}") } else { digits.to_string() };
     if !digits.contains('.') {
         if let Ok(i) = text.parse::<i64>() {
             return Value::Int(i);

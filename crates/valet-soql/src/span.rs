@@ -27,10 +27,7 @@ impl Span {
 
     /// The smallest span covering both `self` and `other`.
     pub fn to(self, other: Span) -> Span {
-        Span {
-            start: self.start.min(other.start),
-            end: self.end.max(other.end),
-        }
+        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
     }
 
     /// The source text this span covers, or `""` when it does not fit `text` (never panics).
@@ -41,11 +38,7 @@ impl Span {
     /// Row and column (both 1-based, columns in characters) of the span's start.
     pub fn position(self, text: &str) -> Position {
         let (line, column) = line_col(text, self.start);
-        Position {
-            offset: self.start,
-            line,
-            column,
-        }
+        Position { offset: self.start, line, column }
     }
 }
 
@@ -116,12 +109,8 @@ pub fn render_at(text: &str, offset: usize, message: &str) -> String {
         start -= 1;
     }
     let end = chars.len().min(start + EXCERPT_MAX).max(start);
-    let excerpt: String = chars
-        .get(start..end)
-        .unwrap_or(&[])
-        .iter()
-        .map(|c| if c.is_control() { ' ' } else { *c })
-        .collect();
+    let excerpt: String =
+        chars.get(start..end).unwrap_or(&[]).iter().map(|c| if c.is_control() { ' ' } else { *c }).collect();
     let caret = format!("{}^", " ".repeat(col0.saturating_sub(start)));
     format!("\n{excerpt}\n{caret}\nERROR at Row:{line}:Column:{column}\n{message}")
 }
@@ -168,10 +157,7 @@ mod tests {
         let o = t.find(" OR ").unwrap_or(0) + 1;
         let r = render_at(t, o, "unexpected token: 'OR'");
         let lines: Vec<&str> = r.split('\n').collect();
-        assert_eq!(
-            lines[1],
-            "'0014000000p6XlS' AND LastName LIKE 'test' OR email LIKE 'test'"
-        );
+        assert_eq!(lines[1], "'0014000000p6XlS' AND LastName LIKE 'test' OR email LIKE 'test'");
         assert_eq!(lines[2].len(), lines[1].find(" OR ").unwrap_or(0) + 2);
         assert!(lines[2].ends_with('^'));
     }
@@ -179,10 +165,7 @@ mod tests {
     #[test]
     fn render_at_end_of_text_and_out_of_range() {
         let r = render_at("SELECT", 6, "unexpected token: '<EOF>'");
-        assert_eq!(
-            r,
-            "\nSELECT\n      ^\nERROR at Row:1:Column:7\nunexpected token: '<EOF>'"
-        );
+        assert_eq!(r, "\nSELECT\n      ^\nERROR at Row:1:Column:7\nunexpected token: '<EOF>'");
         let r = render_at("", 99, "x");
         assert_eq!(r, "\n\n^\nERROR at Row:1:Column:1\nx");
     }

@@ -34,18 +34,12 @@ fn check(text: &str) {
             assert!(!q.select.is_empty(), "{text:?}");
         }
         Err(e) => {
-            assert!(
-                e.span.start <= e.span.end && e.span.end <= text.len(),
-                "{text:?}: {e:?}"
-            );
+            assert!(e.span.start <= e.span.end && e.span.end <= text.len(), "{text:?}: {e:?}");
             assert!(text.is_char_boundary(e.span.start), "{text:?}: {e:?}");
             assert!(e.line >= 1 && e.column >= 1);
             assert!(!e.message.is_empty());
             let r = e.render_salesforce(text);
-            assert!(
-                r.contains(&format!("ERROR at Row:{}:Column:{}", e.line, e.column)),
-                "{r}"
-            );
+            assert!(r.contains(&format!("ERROR at Row:{}:Column:{}", e.line, e.column)), "{r}");
             assert!(r.ends_with(&e.message));
         }
     }
@@ -54,16 +48,11 @@ fn check(text: &str) {
 fn check_spans(text: &str, v: &serde_json::Value) {
     match v {
         serde_json::Value::Object(m) => {
-            if let (Some(s), Some(e)) = (
-                m.get("start").and_then(|s| s.as_u64()),
-                m.get("end").and_then(|e| e.as_u64()),
-            ) {
+            if let (Some(s), Some(e)) = (m.get("start").and_then(|s| s.as_u64()), m.get("end").and_then(|e| e.as_u64()))
+            {
                 let (s, e) = (s as usize, e as usize);
                 assert!(s <= e && e <= text.len(), "{text:?}: span {s}..{e}");
-                assert!(
-                    text.is_char_boundary(s) && text.is_char_boundary(e),
-                    "{text:?}: span {s}..{e}"
-                );
+                assert!(text.is_char_boundary(s) && text.is_char_boundary(e), "{text:?}: span {s}..{e}");
             }
             m.values().for_each(|v| check_spans(text, v));
         }
@@ -80,9 +69,7 @@ fn random_bytes_never_panic() {
         let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         check(&String::from_utf8_lossy(&bytes));
         // Mostly-ASCII printable text hits more of the lexer.
-        let ascii: String = (0..len)
-            .map(|_| (32 + rng.below(95)) as u8 as char)
-            .collect();
+        let ascii: String = (0..len).map(|_| (32 + rng.below(95)) as u8 as char).collect();
         check(&ascii);
     }
 }
@@ -220,12 +207,7 @@ fn mutated_valid_queries_never_panic() {
                 0 if at < chars.len() => {
                     chars.remove(at);
                 }
-                1 => chars.insert(
-                    at,
-                    *rng.pick(&[
-                        '(', ')', '\'', '\\', ',', '.', ':', ' ', '-', 'é', '0', 'T', 'Z',
-                    ]),
-                ),
+                1 => chars.insert(at, *rng.pick(&['(', ')', '\'', '\\', ',', '.', ':', ' ', '-', 'é', '0', 'T', 'Z'])),
                 2 if at < chars.len() => chars[at] = (32 + rng.below(95)) as u8 as char,
                 _ => {
                     // Duplicate a slice: repeats clauses and operators.
@@ -272,7 +254,12 @@ fn pathological_shapes_are_errors_not_crashes() {
 #[test]
 fn render_at_never_panics() {
     let mut rng = Rng(42);
-    let texts = ["", "a", "é\n✓\r\nxyz", "SELECT Id\nFROM Account WHERE Name = 'x' AND B = 2 AND C = 3 AND D = 4 AND E = 5 AND F = 6"];
+    let texts = [
+        "",
+        "a",
+        "é\n✓\r\nxyz",
+        "SELECT Id\nFROM Account WHERE Name = 'x' AND B = 2 AND C = 3 AND D = 4 AND E = 5 AND F = 6",
+    ];
     for _ in 0..2_000 {
         let t = rng.pick(&texts);
         let offset = rng.below(t.len() + 10);
@@ -314,11 +301,7 @@ fn date_literal_ranges_never_panic_and_are_ordered() {
             _ => rng.next() as u32,
         };
         let l = DateLiteral::with_n(rng.pick::<&str>(&names), n).unwrap_or(DateLiteral::Today);
-        let today = (
-            1 + rng.below(9999) as i32,
-            1 + rng.below(12) as u32,
-            1 + rng.below(31) as u32,
-        );
+        let today = (1 + rng.below(9999) as i32, 1 + rng.below(12) as u32, 1 + rng.below(31) as u32);
         let opts = valet_soql::RangeOptions {
             week_start_sunday: rng.below(2) == 0,
             fiscal_year_start_month: 1 + rng.below(12) as u32,

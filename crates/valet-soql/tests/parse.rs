@@ -2,9 +2,8 @@
 //! with its position.
 
 use valet_soql::{
-    parse, AggregateFn, CivilDate, CompareOp, Condition, DateLiteral, DateTimeValue, ErrorKind,
-    FieldPath, LikePart, Literal, NullsOrder, Query, SelectItem, SoqlError, SortDirection, Span,
-    Value,
+    parse, AggregateFn, CivilDate, CompareOp, Condition, DateLiteral, DateTimeValue, ErrorKind, FieldPath, LikePart,
+    Literal, NullsOrder, Query, SelectItem, SoqlError, SortDirection, Span, Value,
 };
 
 #[track_caller]
@@ -35,11 +34,7 @@ fn unsupported(text: &str, message_part: &str, at: &str) {
     let e = err(text);
     assert_eq!(e.kind, ErrorKind::Unsupported, "{text}: {e}");
     assert!(e.message.contains(message_part), "{text}: {}", e.message);
-    assert!(
-        e.message.ends_with("not supported by Valet"),
-        "{}",
-        e.message
-    );
+    assert!(e.message.ends_with("not supported by Valet"), "{}", e.message);
     assert_eq!(e.span.start, offset_of(text, at), "{text}: {e}");
 }
 
@@ -55,8 +50,7 @@ fn offset_of(text: &str, at: &str) -> usize {
     if at == "<EOF>" {
         return text.len();
     }
-    text.rfind(at)
-        .unwrap_or_else(|| panic!("{at:?} not in {text:?}"))
+    text.rfind(at).unwrap_or_else(|| panic!("{at:?} not in {text:?}"))
 }
 
 fn fields(q: &Query) -> Vec<String> {
@@ -72,9 +66,7 @@ fn fields(q: &Query) -> Vec<String> {
 }
 
 fn where_(q: &Query) -> &Condition {
-    q.where_
-        .as_ref()
-        .unwrap_or_else(|| panic!("no WHERE in {q:?}"))
+    q.where_.as_ref().unwrap_or_else(|| panic!("no WHERE in {q:?}"))
 }
 
 /// The single comparison of a `WHERE field op value` query.
@@ -87,9 +79,7 @@ fn compare(text: &str) -> (String, CompareOp, Literal) {
 }
 
 fn value(text_after_eq: &str) -> Value {
-    compare(&format!("SELECT Id FROM Account WHERE X = {text_after_eq}"))
-        .2
-        .value
+    compare(&format!("SELECT Id FROM Account WHERE X = {text_after_eq}")).2.value
 }
 
 /// A compact rendering of a condition tree, to assert structure.
@@ -99,28 +89,16 @@ fn shape(c: &Condition) -> String {
         Condition::Or(v) => format!("OR({})", v.iter().map(shape).collect::<Vec<_>>().join(",")),
         Condition::Not(c) => format!("NOT({})", shape(c)),
         Condition::Compare { field, .. } => field.dotted(),
-        Condition::In { field, negated, .. } => format!(
-            "{}{}IN",
-            field.dotted(),
-            if *negated { " NOT " } else { " " }
-        ),
+        Condition::In { field, negated, .. } => format!("{}{}IN", field.dotted(), if *negated { " NOT " } else { " " }),
         Condition::Like { field, .. } => format!("{} LIKE", field.dotted()),
-        Condition::Includes {
-            field, excludes, ..
-        } => {
-            format!(
-                "{} {}",
-                field.dotted(),
-                if *excludes { "EXCLUDES" } else { "INCLUDES" }
-            )
+        Condition::Includes { field, excludes, .. } => {
+            format!("{} {}", field.dotted(), if *excludes { "EXCLUDES" } else { "INCLUDES" })
         }
     }
 }
 
 fn where_shape(clause: &str) -> String {
-    shape(where_(&ok(&format!(
-        "SELECT Id FROM Account WHERE {clause}"
-    ))))
+    shape(where_(&ok(&format!("SELECT Id FROM Account WHERE {clause}"))))
 }
 
 // ---- what real clients send -----------------------------------------------------------------
@@ -144,14 +122,7 @@ fn sf_cli_organization_query() {
     let q = ok("SELECT Name, InstanceName, IsSandbox, TrialExpirationDate, NamespacePrefix, OrganizationType FROM Organization");
     assert_eq!(
         fields(&q),
-        [
-            "Name",
-            "InstanceName",
-            "IsSandbox",
-            "TrialExpirationDate",
-            "NamespacePrefix",
-            "OrganizationType"
-        ]
+        ["Name", "InstanceName", "IsSandbox", "TrialExpirationDate", "NamespacePrefix", "OrganizationType"]
     );
     assert_eq!(q.from.name, "Organization");
 }
@@ -165,10 +136,7 @@ fn simple_salesforce_is_sandbox() {
 #[test]
 fn jsforce_and_simple_salesforce_queries() {
     let q = ok("SELECT Id FROM Account");
-    assert_eq!(
-        (fields(&q), q.from.name.as_str()),
-        (vec!["Id".to_string()], "Account")
-    );
+    assert_eq!((fields(&q), q.from.name.as_str()), (vec!["Id".to_string()], "Account"));
     let (f, op, v) = compare("SELECT Id, Name FROM Account WHERE Name = 'Acme'");
     assert_eq!((f.as_str(), op), ("Name", CompareOp::Eq));
     assert_eq!(v.value, Value::String("Acme".into()));
@@ -183,19 +151,8 @@ fn jsforce_and_simple_salesforce_queries() {
 fn relationship_paths_and_custom_names() {
     let text = "SELECT Id, Owner.Name, Account.Owner.Profile.Name, Custom__r.Field__c, ns__Thing__c FROM Contact";
     let q = ok(text);
-    assert_eq!(
-        fields(&q),
-        [
-            "Id",
-            "Owner.Name",
-            "Account.Owner.Profile.Name",
-            "Custom__r.Field__c",
-            "ns__Thing__c"
-        ]
-    );
-    let SelectItem::Field(f) = &q.select[2] else {
-        panic!()
-    };
+    assert_eq!(fields(&q), ["Id", "Owner.Name", "Account.Owner.Profile.Name", "Custom__r.Field__c", "ns__Thing__c"]);
+    let SelectItem::Field(f) = &q.select[2] else { panic!() };
     assert_eq!(f.parts, ["Account", "Owner", "Profile", "Name"]);
     assert_eq!(f.field(), "Name");
     assert_eq!(f.relationships(), ["Account", "Owner", "Profile"]);
@@ -230,54 +187,25 @@ fn count_and_aggregates() {
     let q = ok("SELECT COUNT(Id), SUM(Amount), COUNT_DISTINCT(StageName), AVG(Amount), MIN(CloseDate), MAX(Account.Name) FROM Opportunity");
     assert_eq!(
         fields(&q),
-        [
-            "COUNT(Id)",
-            "Sum(Amount)",
-            "CountDistinct(StageName)",
-            "Avg(Amount)",
-            "Min(CloseDate)",
-            "Max(Account.Name)"
-        ]
+        ["COUNT(Id)", "Sum(Amount)", "CountDistinct(StageName)", "Avg(Amount)", "Min(CloseDate)", "Max(Account.Name)"]
     );
     assert!(q.is_aggregate() && !q.is_count_only());
-    let SelectItem::Aggregate { func, span, .. } = &q.select[1] else {
-        panic!()
-    };
+    let SelectItem::Aggregate { func, span, .. } = &q.select[1] else { panic!() };
     assert_eq!((*func, *span), (AggregateFn::Sum, Span::new(18, 29)));
 }
 
 #[test]
 fn count_and_aggregate_mixing_rules() {
-    malformed(
-        "SELECT Id, COUNT() FROM Account",
-        "COUNT() must be the only element in the SELECT list",
-        "COUNT",
-    );
-    malformed(
-        "SELECT COUNT(), Id FROM Account",
-        "COUNT() must be the only element in the SELECT list",
-        "COUNT",
-    );
-    malformed(
-        "SELECT Name, COUNT(Id) FROM Account",
-        "Field must be grouped or aggregated: Name",
-        "Name",
-    );
+    malformed("SELECT Id, COUNT() FROM Account", "COUNT() must be the only element in the SELECT list", "COUNT");
+    malformed("SELECT COUNT(), Id FROM Account", "COUNT() must be the only element in the SELECT list", "COUNT");
+    malformed("SELECT Name, COUNT(Id) FROM Account", "Field must be grouped or aggregated: Name", "Name");
     malformed(
         "SELECT MAX(Amount), Account.Name FROM Opportunity",
         "Field must be grouped or aggregated: Account.Name",
         "Account.Name",
     );
-    malformed(
-        "SELECT COUNT(Id FROM Account",
-        "expecting a right parentheses, found 'FROM'",
-        "FROM",
-    );
-    malformed(
-        "SELECT COUNT( FROM Account",
-        "unexpected token: 'FROM'",
-        "FROM",
-    );
+    malformed("SELECT COUNT(Id FROM Account", "expecting a right parentheses, found 'FROM'", "FROM");
+    malformed("SELECT COUNT( FROM Account", "unexpected token: 'FROM'", "FROM");
     malformed("SELECT FOO(Id) FROM Account", "unexpected token: '('", "(");
 }
 
@@ -287,23 +215,12 @@ fn count_and_aggregate_mixing_rules() {
 fn object_names_that_are_keywords_elsewhere() {
     assert_eq!(ok("SELECT Id FROM Group").from.name, "Group");
     let q = ok("SELECT Id FROM Order ORDER BY OrderNumber");
-    assert_eq!(
-        (q.from.name.as_str(), q.order_by[0].field.dotted()),
-        ("Order", "OrderNumber".into())
-    );
+    assert_eq!((q.from.name.as_str(), q.order_by[0].field.dotted()), ("Order", "OrderNumber".into()));
     assert_eq!(ok("SELECT Id, Type FROM Case LIMIT 1").from.name, "Case");
     malformed("SELECT Id FROM WHERE", "unexpected token: 'WHERE'", "WHERE");
     malformed("SELECT Id FROM", "unexpected token: '<EOF>'", "<EOF>");
-    malformed(
-        "SELECT Id FROM 'Account'",
-        "unexpected token: ''Account''",
-        "'Account'",
-    );
-    malformed(
-        "SELECT Id FROM Account, Contact",
-        "unexpected token: ','",
-        ",",
-    );
+    malformed("SELECT Id FROM 'Account'", "unexpected token: ''Account''", "'Account'");
+    malformed("SELECT Id FROM Account, Contact", "unexpected token: ','", ",");
     malformed("SELECT Id FROM Account.Name", "unexpected token: '.'", ".");
 }
 
@@ -321,68 +238,31 @@ fn every_comparison_operator() {
         (">=", CompareOp::Ge),
     ] {
         let (f, got, v) = compare(&format!("SELECT Id FROM Opportunity WHERE Amount {op} 10"));
-        assert_eq!(
-            (f.as_str(), got, v.value),
-            ("Amount", expect, Value::Int(10)),
-            "{op}"
-        );
+        assert_eq!((f.as_str(), got, v.value), ("Amount", expect, Value::Int(10)), "{op}");
         // Without spaces too.
         let (_, got, _) = compare(&format!("SELECT Id FROM Opportunity WHERE Amount{op}10"));
         assert_eq!(got, expect);
     }
     assert_eq!(CompareOp::Ne.as_sql(), "<>");
-    malformed(
-        "SELECT Id FROM A WHERE X == 1",
-        "unexpected token: '='",
-        "= 1",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE X ! = 1",
-        "unexpected token: '!'",
-        "!",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE X =< 1",
-        "unexpected token: '<'",
-        "<",
-    );
+    malformed("SELECT Id FROM A WHERE X == 1", "unexpected token: '='", "= 1");
+    malformed("SELECT Id FROM A WHERE X ! = 1", "unexpected token: '!'", "!");
+    malformed("SELECT Id FROM A WHERE X =< 1", "unexpected token: '<'", "<");
 }
 
 #[test]
 fn like_patterns() {
     let text = r"SELECT Id FROM Account WHERE Name LIKE 'Ac\%me\_%_'";
     let q = ok(text);
-    let Condition::Like { field, pattern } = where_(&q) else {
-        panic!()
-    };
+    let Condition::Like { field, pattern } = where_(&q) else { panic!() };
     assert_eq!(field.dotted(), "Name");
-    assert_eq!(
-        pattern.parts,
-        [
-            LikePart::Text("Ac%me_".into()),
-            LikePart::AnyString,
-            LikePart::AnyChar
-        ]
-    );
+    assert_eq!(pattern.parts, [LikePart::Text("Ac%me_".into()), LikePart::AnyString, LikePart::AnyChar]);
     assert_eq!(pattern.span.slice(text), r"'Ac\%me\_%_'");
     assert_eq!(pattern.to_sql_like('\\'), r"Ac\%me\_%_");
     assert!(pattern.matches("ac%me_XYZ"));
-    malformed(
-        "SELECT Id FROM A WHERE Name LIKE 5",
-        "unexpected token: '5'",
-        "5",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE Name LIKE Acme",
-        "unexpected token: 'Acme'",
-        "Acme",
-    );
+    malformed("SELECT Id FROM A WHERE Name LIKE 5", "unexpected token: '5'", "5");
+    malformed("SELECT Id FROM A WHERE Name LIKE Acme", "unexpected token: 'Acme'", "Acme");
     // SOQL has no NOT LIKE: it is NOT (Name LIKE ...).
-    malformed(
-        "SELECT Id FROM A WHERE Name NOT LIKE 'x'",
-        "unexpected token: 'LIKE'",
-        "LIKE",
-    );
+    malformed("SELECT Id FROM A WHERE Name NOT LIKE 'x'", "unexpected token: 'LIKE'", "LIKE");
     assert_eq!(where_shape("NOT Name LIKE 'x'"), "NOT(Name LIKE)");
 }
 
@@ -390,28 +270,11 @@ fn like_patterns() {
 fn in_and_not_in() {
     let text = "SELECT Id FROM Account WHERE Id IN ('001000000000001', '001000000000002') AND Rating NOT IN (null, 'Hot', 3, 2024-01-31)";
     let q = ok(text);
-    let Condition::And(items) = where_(&q) else {
-        panic!()
-    };
-    let Condition::In {
-        field,
-        negated,
-        values,
-    } = &items[0]
-    else {
-        panic!()
-    };
-    assert_eq!(
-        (field.dotted().as_str(), *negated, values.len()),
-        ("Id", false, 2)
-    );
+    let Condition::And(items) = where_(&q) else { panic!() };
+    let Condition::In { field, negated, values } = &items[0] else { panic!() };
+    assert_eq!((field.dotted().as_str(), *negated, values.len()), ("Id", false, 2));
     assert_eq!(values[1].span.slice(text), "'001000000000002'");
-    let Condition::In {
-        negated, values, ..
-    } = &items[1]
-    else {
-        panic!()
-    };
+    let Condition::In { negated, values, .. } = &items[1] else { panic!() };
     assert!(*negated);
     let got: Vec<&Value> = values.iter().map(|l| &l.value).collect();
     assert_eq!(
@@ -420,55 +283,19 @@ fn in_and_not_in() {
             &Value::Null,
             &Value::String("Hot".into()),
             &Value::Int(3),
-            &Value::Date(CivilDate {
-                year: 2024,
-                month: 1,
-                day: 31
-            })
+            &Value::Date(CivilDate { year: 2024, month: 1, day: 31 })
         ]
     );
     assert_eq!(where_shape("Id IN ('a')"), "Id IN");
     assert_eq!(where_shape("Id not in ('a')"), "Id NOT IN");
-    malformed(
-        "SELECT Id FROM A WHERE Id IN ()",
-        "unexpected token: ')'",
-        ")",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE Id IN ('a' 'b')",
-        "expecting a right parentheses, found ''b''",
-        "'b'",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE Id IN ('a',)",
-        "unexpected token: ')'",
-        ")",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE Id IN ('a'",
-        "expecting a right parentheses, found '<EOF>'",
-        "<EOF>",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE Id IN 'a'",
-        "unexpected token: ''a''",
-        "'a'",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE Id NOT ('a')",
-        "unexpected token: '('",
-        "(",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE Id IN :ids",
-        "Bind variables only allowed in Apex code",
-        ":",
-    );
-    unsupported(
-        "SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Contact)",
-        "semi-join",
-        "SELECT AccountId",
-    );
+    malformed("SELECT Id FROM A WHERE Id IN ()", "unexpected token: ')'", ")");
+    malformed("SELECT Id FROM A WHERE Id IN ('a' 'b')", "expecting a right parentheses, found ''b''", "'b'");
+    malformed("SELECT Id FROM A WHERE Id IN ('a',)", "unexpected token: ')'", ")");
+    malformed("SELECT Id FROM A WHERE Id IN ('a'", "expecting a right parentheses, found '<EOF>'", "<EOF>");
+    malformed("SELECT Id FROM A WHERE Id IN 'a'", "unexpected token: ''a''", "'a'");
+    malformed("SELECT Id FROM A WHERE Id NOT ('a')", "unexpected token: '('", "(");
+    malformed("SELECT Id FROM A WHERE Id IN :ids", "Bind variables only allowed in Apex code", ":");
+    unsupported("SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Contact)", "semi-join", "SELECT AccountId");
     unsupported(
         "SELECT Id FROM Account WHERE Id NOT IN (SELECT AccountId FROM Contact)",
         "semi-join",
@@ -479,73 +306,25 @@ fn in_and_not_in() {
 #[test]
 fn includes_and_excludes() {
     let q = ok("SELECT Id FROM Contact WHERE Langs__c INCLUDES ('en;fr', 'de') AND Langs__c EXCLUDES ('it')");
-    let Condition::And(items) = where_(&q) else {
-        panic!()
-    };
-    let Condition::Includes {
-        excludes, values, ..
-    } = &items[0]
-    else {
-        panic!()
-    };
+    let Condition::And(items) = where_(&q) else { panic!() };
+    let Condition::Includes { excludes, values, .. } = &items[0] else { panic!() };
     assert!(!excludes);
     assert_eq!(values[0].value, Value::String("en;fr".into()));
-    let Condition::Includes {
-        excludes, values, ..
-    } = &items[1]
-    else {
-        panic!()
-    };
+    let Condition::Includes { excludes, values, .. } = &items[1] else { panic!() };
     assert!(*excludes && values.len() == 1);
-    malformed(
-        "SELECT Id FROM A WHERE L INCLUDES 'a'",
-        "unexpected token: ''a''",
-        "'a'",
-    );
+    malformed("SELECT Id FROM A WHERE L INCLUDES 'a'", "unexpected token: ''a''", "'a'");
 }
 
 #[test]
 fn left_hand_side_must_be_a_field() {
-    malformed(
-        "SELECT Id FROM A WHERE 'x' = Name",
-        "unexpected token: ''x''",
-        "'x'",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE 1 = 1",
-        "unexpected token: '1'",
-        "1 =",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE Name",
-        "unexpected token: '<EOF>'",
-        "<EOF>",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE Name 'x'",
-        "unexpected token: ''x''",
-        "'x'",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE Owner. = 'x'",
-        "unexpected token: '='",
-        "=",
-    );
-    unsupported(
-        "SELECT Id FROM Opportunity WHERE CALENDAR_YEAR(CloseDate) = 2024",
-        "CALENDAR_YEAR",
-        "CALENDAR_YEAR",
-    );
-    unsupported(
-        "SELECT Id FROM Account WHERE DISTANCE(Loc__c, GEOLOCATION(1,2), 'mi') < 20",
-        "DISTANCE",
-        "DISTANCE",
-    );
-    unsupported(
-        "SELECT Id FROM Account WHERE COUNT(Id) > 1",
-        "COUNT",
-        "COUNT",
-    );
+    malformed("SELECT Id FROM A WHERE 'x' = Name", "unexpected token: ''x''", "'x'");
+    malformed("SELECT Id FROM A WHERE 1 = 1", "unexpected token: '1'", "1 =");
+    malformed("SELECT Id FROM A WHERE Name", "unexpected token: '<EOF>'", "<EOF>");
+    malformed("SELECT Id FROM A WHERE Name 'x'", "unexpected token: ''x''", "'x'");
+    malformed("SELECT Id FROM A WHERE Owner. = 'x'", "unexpected token: '='", "=");
+    unsupported("SELECT Id FROM Opportunity WHERE CALENDAR_YEAR(CloseDate) = 2024", "CALENDAR_YEAR", "CALENDAR_YEAR");
+    unsupported("SELECT Id FROM Account WHERE DISTANCE(Loc__c, GEOLOCATION(1,2), 'mi') < 20", "DISTANCE", "DISTANCE");
+    unsupported("SELECT Id FROM Account WHERE COUNT(Id) > 1", "COUNT", "COUNT");
 }
 
 // ---- WHERE: AND, OR, NOT, parentheses --------------------------------------------------------
@@ -562,110 +341,44 @@ fn boolean_structure() {
     assert_eq!(where_shape("(NOT A = 1) AND B = 2"), "AND(NOT(A),B)");
     assert_eq!(where_shape("A = 1 AND (NOT B = 2)"), "AND(A,NOT(B))");
     assert_eq!(where_shape("((A = 1))"), "A");
-    assert_eq!(
-        where_shape("NOT ((NOT (A LIKE 'x')) AND B = 2)"),
-        "NOT(AND(NOT(A LIKE),B))"
-    );
-    assert_eq!(
-        where_shape("(A = 1 OR B = 2) AND (C = 3 OR (D = 4 AND E = 5))"),
-        "AND(OR(A,B),OR(C,AND(D,E)))"
-    );
+    assert_eq!(where_shape("NOT ((NOT (A LIKE 'x')) AND B = 2)"), "NOT(AND(NOT(A LIKE),B))");
+    assert_eq!(where_shape("(A = 1 OR B = 2) AND (C = 3 OR (D = 4 AND E = 5))"), "AND(OR(A,B),OR(C,AND(D,E)))");
 }
 
 #[test]
 fn and_or_must_not_be_mixed_without_parentheses() {
     // Salesforce: "unexpected token: 'OR'" at the operator that breaks the run.
-    malformed(
-        "SELECT Id FROM A WHERE a = 1 AND b = 2 OR c = 3",
-        "unexpected token: 'OR'",
-        "OR",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE a = 1 OR b = 2 AND c = 3",
-        "unexpected token: 'AND'",
-        "AND",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE (a = 1 AND b = 2 OR c = 3)",
-        "unexpected token: 'OR'",
-        "OR",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE a = 1 AND b = 2 AND c = 3 OR d = 4",
-        "unexpected token: 'OR'",
-        "OR",
-    );
+    malformed("SELECT Id FROM A WHERE a = 1 AND b = 2 OR c = 3", "unexpected token: 'OR'", "OR");
+    malformed("SELECT Id FROM A WHERE a = 1 OR b = 2 AND c = 3", "unexpected token: 'AND'", "AND");
+    malformed("SELECT Id FROM A WHERE (a = 1 AND b = 2 OR c = 3)", "unexpected token: 'OR'", "OR");
+    malformed("SELECT Id FROM A WHERE a = 1 AND b = 2 AND c = 3 OR d = 4", "unexpected token: 'OR'", "OR");
 }
 
 #[test]
 fn not_only_at_the_start_of_a_condition() {
     // As in Salesforce: `a AND NOT b` fails at NOT, `NOT a AND b` fails at AND.
-    malformed(
-        "SELECT Id FROM A WHERE a = 1 AND NOT b = 2",
-        "unexpected token: 'NOT'",
-        "NOT",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE a = 1 OR NOT (b = 2)",
-        "unexpected token: 'NOT'",
-        "NOT",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE NOT a = 1 AND b = 2",
-        "unexpected token: 'AND'",
-        "AND",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE NOT NOT a = 1",
-        "unexpected token: 'NOT'",
-        "NOT a",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE NOT",
-        "unexpected token: '<EOF>'",
-        "<EOF>",
-    );
+    malformed("SELECT Id FROM A WHERE a = 1 AND NOT b = 2", "unexpected token: 'NOT'", "NOT");
+    malformed("SELECT Id FROM A WHERE a = 1 OR NOT (b = 2)", "unexpected token: 'NOT'", "NOT");
+    malformed("SELECT Id FROM A WHERE NOT a = 1 AND b = 2", "unexpected token: 'AND'", "AND");
+    malformed("SELECT Id FROM A WHERE NOT NOT a = 1", "unexpected token: 'NOT'", "NOT a");
+    malformed("SELECT Id FROM A WHERE NOT", "unexpected token: '<EOF>'", "<EOF>");
 }
 
 #[test]
 fn parentheses_must_balance() {
-    malformed(
-        "SELECT Id FROM A WHERE (a = 1",
-        "expecting a right parentheses, found '<EOF>'",
-        "<EOF>",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE (a = 1 LIMIT 1",
-        "expecting a right parentheses, found 'LIMIT'",
-        "LIMIT",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE a = 1)",
-        "unexpected token: ')'",
-        ")",
-    );
+    malformed("SELECT Id FROM A WHERE (a = 1", "expecting a right parentheses, found '<EOF>'", "<EOF>");
+    malformed("SELECT Id FROM A WHERE (a = 1 LIMIT 1", "expecting a right parentheses, found 'LIMIT'", "LIMIT");
+    malformed("SELECT Id FROM A WHERE a = 1)", "unexpected token: ')'", ")");
     malformed("SELECT Id FROM A WHERE ()", "unexpected token: ')'", ")");
 }
 
 #[test]
 fn nesting_depth_is_bounded() {
-    let nest = |n: usize| {
-        format!(
-            "SELECT Id FROM A WHERE {}a = 1{}",
-            "(".repeat(n),
-            ")".repeat(n)
-        )
-    };
-    assert_eq!(
-        where_shape(&format!("{}a = 1{}", "(".repeat(50), ")".repeat(50))),
-        "a"
-    );
+    let nest = |n: usize| format!("SELECT Id FROM A WHERE {}a = 1{}", "(".repeat(n), ")".repeat(n));
+    assert_eq!(where_shape(&format!("{}a = 1{}", "(".repeat(50), ")".repeat(50))), "a");
     let text = nest(51);
     let e = err(&text);
-    assert_eq!(
-        e.message,
-        "conditions are nested too deeply (more than 50 parentheses)"
-    );
+    assert_eq!(e.message, "conditions are nested too deeply (more than 50 parentheses)");
     assert_eq!(e.span.start, "SELECT Id FROM A WHERE ".len() + 50);
     // Far deeper than any stack would take, and NOT mixed in: an error, not a crash.
     let deep = format!("SELECT Id FROM A WHERE {}", "NOT (".repeat(50_000));
@@ -689,41 +402,18 @@ fn null_booleans_numbers() {
     assert_eq!(value("- 42"), Value::Int(-42));
     assert_eq!(value("9223372036854775807"), Value::Int(i64::MAX));
     assert_eq!(value("-9223372036854775808"), Value::Int(i64::MIN));
-    assert_eq!(
-        value("9223372036854775808"),
-        Value::Decimal("9223372036854775808".into())
-    );
+    assert_eq!(value("9223372036854775808"), Value::Decimal("9223372036854775808".into()));
     assert_eq!(value("1.50"), Value::Decimal("1.50".into()));
     assert_eq!(value("-0.001"), Value::Decimal("-0.001".into()));
     assert_eq!(value("+3.25"), Value::Decimal("3.25".into()));
     assert_eq!(value("007"), Value::Int(7));
     let (_, _, v) = compare("SELECT Id FROM A WHERE X > -5");
     assert_eq!(v.span, Span::new(27, 29));
-    malformed(
-        "SELECT Id FROM A WHERE X = -",
-        "unexpected token: '<EOF>'",
-        "<EOF>",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE X = -'a'",
-        "unexpected token: ''a''",
-        "'a'",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE X = 1.",
-        "unexpected token: '.'",
-        ".",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE X = .5",
-        "unexpected token: '.'",
-        ".",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE X = 1e5",
-        "unexpected token: 'e5'",
-        "e5",
-    );
+    malformed("SELECT Id FROM A WHERE X = -", "unexpected token: '<EOF>'", "<EOF>");
+    malformed("SELECT Id FROM A WHERE X = -'a'", "unexpected token: ''a''", "'a'");
+    malformed("SELECT Id FROM A WHERE X = 1.", "unexpected token: '.'", ".");
+    malformed("SELECT Id FROM A WHERE X = .5", "unexpected token: '.'", ".");
+    malformed("SELECT Id FROM A WHERE X = 1e5", "unexpected token: 'e5'", "e5");
 }
 
 #[test]
@@ -737,114 +427,44 @@ fn strings_and_escapes() {
     assert_eq!(value(r#"'say \"hi\"'"#), Value::String("say \"hi\"".into()));
     assert_eq!(value(r"'50\%'"), Value::String("50%".into()));
     assert_eq!(value(r"'a\_b'"), Value::String("a_b".into()));
-    assert_eq!(
-        value("'héllo wörld ✓'"),
-        Value::String("héllo wörld ✓".into())
-    );
+    assert_eq!(value("'héllo wörld ✓'"), Value::String("héllo wörld ✓".into()));
     assert_eq!(value("'multi\nline'"), Value::String("multi\nline".into()));
-    malformed(
-        "SELECT Id FROM A WHERE X = 'abc",
-        "mismatched character '<EOF>' expecting '''",
-        "<EOF>",
-    );
+    malformed("SELECT Id FROM A WHERE X = 'abc", "mismatched character '<EOF>' expecting '''", "<EOF>");
     malformed(
         r"SELECT Id FROM A WHERE X = 'a\qb'",
         r"Invalid string literal 'a\qb'. Illegal character sequence '\q' in string literal.",
         "'a",
     );
-    malformed(
-        r#"SELECT Id FROM A WHERE X = "abc""#,
-        "unexpected token: '\"'",
-        "\"abc",
-    );
+    malformed(r#"SELECT Id FROM A WHERE X = "abc""#, "unexpected token: '\"'", "\"abc");
     // A doubled quote is not an escape in SOQL: 'O' then a stray word.
-    malformed(
-        "SELECT Id FROM A WHERE X = 'O''Brien'",
-        "unexpected token: ''Brien''",
-        "'Brien'",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE X = 'O'Brien'",
-        "unexpected token: 'Brien'",
-        "Brien",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE X = Acme",
-        "unexpected token: 'Acme'",
-        "Acme",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE X = :name",
-        "Bind variables only allowed in Apex code",
-        ":name",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE X = (1)",
-        "unexpected token: '('",
-        "(",
-    );
+    malformed("SELECT Id FROM A WHERE X = 'O''Brien'", "unexpected token: ''Brien''", "'Brien'");
+    malformed("SELECT Id FROM A WHERE X = 'O'Brien'", "unexpected token: 'Brien'", "Brien");
+    malformed("SELECT Id FROM A WHERE X = Acme", "unexpected token: 'Acme'", "Acme");
+    malformed("SELECT Id FROM A WHERE X = :name", "Bind variables only allowed in Apex code", ":name");
+    malformed("SELECT Id FROM A WHERE X = (1)", "unexpected token: '('", "(");
 }
 
 #[test]
 fn dates_and_datetimes() {
-    let date = CivilDate {
-        year: 2024,
-        month: 1,
-        day: 31,
-    };
+    let date = CivilDate { year: 2024, month: 1, day: 31 };
     assert_eq!(value("2024-01-31"), Value::Date(date));
-    assert_eq!(
-        value("2024-02-29"),
-        Value::Date(CivilDate {
-            year: 2024,
-            month: 2,
-            day: 29
-        })
-    );
+    assert_eq!(value("2024-02-29"), Value::Date(CivilDate { year: 2024, month: 2, day: 29 }));
     let dt = |hour, nanos, offset_minutes| {
-        Value::DateTime(DateTimeValue {
-            date,
-            hour,
-            minute: 0,
-            second: 0,
-            nanos,
-            offset_minutes,
-        })
+        Value::DateTime(DateTimeValue { date, hour, minute: 0, second: 0, nanos, offset_minutes })
     };
     assert_eq!(value("2024-01-31T10:00:00Z"), dt(10, 0, 0));
     assert_eq!(value("2024-01-31T10:00:00+01:00"), dt(10, 0, 60));
     assert_eq!(value("2024-01-31T10:00:00-08:00"), dt(10, 0, -480));
     assert_eq!(value("2024-01-31T10:00:00.000Z"), dt(10, 0, 0));
-    assert_eq!(
-        value("2024-01-31T23:00:00.250+05:30"),
-        dt(23, 250_000_000, 330)
-    );
-    let Value::DateTime(v) = value("2024-01-31T00:30:00+01:00") else {
-        panic!()
-    };
+    assert_eq!(value("2024-01-31T23:00:00.250+05:30"), dt(23, 250_000_000, 330));
+    let Value::DateTime(v) = value("2024-01-31T00:30:00+01:00") else { panic!() };
     assert_eq!(v.to_iso_utc_millis(), "2024-01-30T23:30:00.000Z");
     let (_, _, l) = compare("SELECT Id FROM A WHERE CreatedDate > 2024-01-31T10:00:00Z");
     assert_eq!(l.span, Span::new(37, 57));
-    malformed(
-        "SELECT Id FROM A WHERE D = 2023-02-29",
-        "invalid date: '2023-02-29'",
-        "2023",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE D = 2024-13-01",
-        "invalid date: '2024-13-01'",
-        "2024",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE D > 2024-01-31T10:00:00",
-        "invalid datetime: '2024-01-31T10:00:00'",
-        "2024",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE D > 2024-01-31T10:00Z",
-        "invalid datetime: '2024-01-31T10:00Z'",
-        "2024",
-    );
+    malformed("SELECT Id FROM A WHERE D = 2023-02-29", "invalid date: '2023-02-29'", "2023");
+    malformed("SELECT Id FROM A WHERE D = 2024-13-01", "invalid date: '2024-13-01'", "2024");
+    malformed("SELECT Id FROM A WHERE D > 2024-01-31T10:00:00", "invalid datetime: '2024-01-31T10:00:00'", "2024");
+    malformed("SELECT Id FROM A WHERE D > 2024-01-31T10:00Z", "invalid datetime: '2024-01-31T10:00Z'", "2024");
     // Quoted, it is just a string (the executor decides whether that fits the field).
     assert_eq!(value("'2024-01-31'"), Value::String("2024-01-31".into()));
 }
@@ -876,13 +496,9 @@ fn date_literals() {
         "LAST_FISCAL_YEAR",
         "NEXT_FISCAL_YEAR",
     ] {
-        let Value::DateLiteral(d) = value(name) else {
-            panic!("{name}")
-        };
+        let Value::DateLiteral(d) = value(name) else { panic!("{name}") };
         assert_eq!(d.to_string(), name);
-        let Value::DateLiteral(d) = value(&name.to_lowercase()) else {
-            panic!("{name}")
-        };
+        let Value::DateLiteral(d) = value(&name.to_lowercase()) else { panic!("{name}") };
         assert_eq!(d.name(), name);
     }
     for name in [
@@ -908,78 +524,29 @@ fn date_literals() {
         "NEXT_N_FISCAL_YEARS",
         "N_FISCAL_YEARS_AGO",
     ] {
-        let Value::DateLiteral(d) = value(&format!("{name}:12")) else {
-            panic!("{name}")
-        };
+        let Value::DateLiteral(d) = value(&format!("{name}:12")) else { panic!("{name}") };
         assert_eq!((d.name(), d.n()), (name, Some(12)));
     }
     let text = "SELECT Id FROM Account WHERE CreatedDate = LAST_N_DAYS:7";
     let (_, _, l) = compare(text);
     assert_eq!(l.value, Value::DateLiteral(DateLiteral::LastNDays(7)));
     assert_eq!(l.span.slice(text), "LAST_N_DAYS:7");
-    assert_eq!(
-        value("last_n_days : 30"),
-        Value::DateLiteral(DateLiteral::LastNDays(30))
-    );
-    malformed(
-        "SELECT Id FROM A WHERE D = LAST_N_DAYS 7",
-        "expecting a colon, found '7'",
-        "7",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE D = LAST_N_DAYS",
-        "expecting a colon, found '<EOF>'",
-        "<EOF>",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE D = LAST_N_DAYS:",
-        "unexpected token: '<EOF>'",
-        "<EOF>",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE D = LAST_N_DAYS:x",
-        "unexpected token: 'x'",
-        "x",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE D = LAST_N_DAYS:-1",
-        "unexpected token: '-'",
-        "-",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE D = LAST_N_DAYS:1.5",
-        "unexpected token: '1.5'",
-        "1.5",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE D = LAST_N_DAYS:99999999999",
-        "unexpected token: '99999999999'",
-        "99999999999",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE D = TODAY:1",
-        "unexpected token: ':'",
-        ":",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE D = LAST_N_DAY:1",
-        "unexpected token: 'LAST_N_DAY'",
-        "LAST_N_DAY",
-    );
+    assert_eq!(value("last_n_days : 30"), Value::DateLiteral(DateLiteral::LastNDays(30)));
+    malformed("SELECT Id FROM A WHERE D = LAST_N_DAYS 7", "expecting a colon, found '7'", "7");
+    malformed("SELECT Id FROM A WHERE D = LAST_N_DAYS", "expecting a colon, found '<EOF>'", "<EOF>");
+    malformed("SELECT Id FROM A WHERE D = LAST_N_DAYS:", "unexpected token: '<EOF>'", "<EOF>");
+    malformed("SELECT Id FROM A WHERE D = LAST_N_DAYS:x", "unexpected token: 'x'", "x");
+    malformed("SELECT Id FROM A WHERE D = LAST_N_DAYS:-1", "unexpected token: '-'", "-");
+    malformed("SELECT Id FROM A WHERE D = LAST_N_DAYS:1.5", "unexpected token: '1.5'", "1.5");
+    malformed("SELECT Id FROM A WHERE D = LAST_N_DAYS:99999999999", "unexpected token: '99999999999'", "99999999999");
+    malformed("SELECT Id FROM A WHERE D = TODAY:1", "unexpected token: ':'", ":");
+    malformed("SELECT Id FROM A WHERE D = LAST_N_DAY:1", "unexpected token: 'LAST_N_DAY'", "LAST_N_DAY");
     // In a list too.
     let q = ok("SELECT Id FROM A WHERE D IN (TODAY, YESTERDAY, N_DAYS_AGO:2)");
-    let Condition::In { values, .. } = where_(&q) else {
-        panic!()
-    };
-    assert_eq!(
-        values[2].value,
-        Value::DateLiteral(DateLiteral::NDaysAgo(2))
-    );
+    let Condition::In { values, .. } = where_(&q) else { panic!() };
+    assert_eq!(values[2].value, Value::DateLiteral(DateLiteral::NDaysAgo(2)));
     // A date-literal name is still a fine field name.
-    assert_eq!(
-        fields(&ok("SELECT Today, Last_Week__c FROM A")),
-        ["Today", "Last_Week__c"]
-    );
+    assert_eq!(fields(&ok("SELECT Today, Last_Week__c FROM A")), ["Today", "Last_Week__c"]);
 }
 
 // ---- ORDER BY, LIMIT, OFFSET, WITH, FOR -----------------------------------------------------
@@ -987,11 +554,8 @@ fn date_literals() {
 #[test]
 fn order_by() {
     let q = ok("SELECT Id FROM Contact ORDER BY LastName, Account.Name DESC, CreatedDate ASC NULLS LAST, Title DESC NULLS FIRST");
-    let got: Vec<(String, SortDirection, Option<NullsOrder>, NullsOrder)> = q
-        .order_by
-        .iter()
-        .map(|o| (o.field.dotted(), o.direction, o.nulls, o.effective_nulls()))
-        .collect();
+    let got: Vec<(String, SortDirection, Option<NullsOrder>, NullsOrder)> =
+        q.order_by.iter().map(|o| (o.field.dotted(), o.direction, o.nulls, o.effective_nulls())).collect();
     use NullsOrder::*;
     use SortDirection::*;
     assert_eq!(
@@ -1003,41 +567,13 @@ fn order_by() {
             ("Title".into(), Desc, Some(First), First),
         ]
     );
-    malformed(
-        "SELECT Id FROM A ORDER BY",
-        "unexpected token: '<EOF>'",
-        "<EOF>",
-    );
-    malformed(
-        "SELECT Id FROM A ORDER Name",
-        "unexpected token: 'ORDER'",
-        "ORDER",
-    );
-    malformed(
-        "SELECT Id FROM A ORDER BY Name NULLS",
-        "unexpected token: '<EOF>'",
-        "<EOF>",
-    );
-    malformed(
-        "SELECT Id FROM A ORDER BY Name NULLS MIDDLE",
-        "unexpected token: 'MIDDLE'",
-        "MIDDLE",
-    );
-    malformed(
-        "SELECT Id FROM A ORDER BY Name DESC ASC",
-        "unexpected token: 'ASC'",
-        "ASC",
-    );
-    malformed(
-        "SELECT Id FROM A ORDER BY Name,",
-        "unexpected token: '<EOF>'",
-        "<EOF>",
-    );
-    unsupported(
-        "SELECT Id FROM A ORDER BY MAX(Amount)",
-        "ORDER BY a function",
-        "MAX",
-    );
+    malformed("SELECT Id FROM A ORDER BY", "unexpected token: '<EOF>'", "<EOF>");
+    malformed("SELECT Id FROM A ORDER Name", "unexpected token: 'ORDER'", "ORDER");
+    malformed("SELECT Id FROM A ORDER BY Name NULLS", "unexpected token: '<EOF>'", "<EOF>");
+    malformed("SELECT Id FROM A ORDER BY Name NULLS MIDDLE", "unexpected token: 'MIDDLE'", "MIDDLE");
+    malformed("SELECT Id FROM A ORDER BY Name DESC ASC", "unexpected token: 'ASC'", "ASC");
+    malformed("SELECT Id FROM A ORDER BY Name,", "unexpected token: '<EOF>'", "<EOF>");
+    unsupported("SELECT Id FROM A ORDER BY MAX(Amount)", "ORDER BY a function", "MAX");
 }
 
 #[test]
@@ -1047,74 +583,31 @@ fn limit_and_offset() {
     assert_eq!((q.limit, q.offset), (Some(200), Some(4000)));
     assert_eq!(q.offset_span.map(|s| s.slice(text)), Some("4000"));
     assert_eq!(ok("SELECT Id FROM A OFFSET 5").offset, Some(5));
-    assert_eq!(
-        ok("SELECT Id FROM A LIMIT 9223372036854775807").limit,
-        Some(i64::MAX as u64)
-    );
+    assert_eq!(ok("SELECT Id FROM A LIMIT 9223372036854775807").limit, Some(i64::MAX as u64));
     malformed(
         "SELECT Id FROM A LIMIT 9223372036854775808",
         "unexpected token: '9223372036854775808'",
         "9223372036854775808",
     );
     malformed("SELECT Id FROM A LIMIT -1", "unexpected token: '-'", "-");
-    malformed(
-        "SELECT Id FROM A LIMIT 1.5",
-        "unexpected token: '1.5'",
-        "1.5",
-    );
-    malformed(
-        "SELECT Id FROM A LIMIT abc",
-        "unexpected token: 'abc'",
-        "abc",
-    );
-    malformed(
-        "SELECT Id FROM A LIMIT",
-        "unexpected token: '<EOF>'",
-        "<EOF>",
-    );
-    malformed(
-        "SELECT Id FROM A OFFSET 1 LIMIT 1",
-        "unexpected token: 'LIMIT'",
-        "LIMIT",
-    );
-    malformed(
-        "SELECT Id FROM A LIMIT 1 LIMIT 2",
-        "unexpected token: 'LIMIT'",
-        "LIMIT 2",
-    );
+    malformed("SELECT Id FROM A LIMIT 1.5", "unexpected token: '1.5'", "1.5");
+    malformed("SELECT Id FROM A LIMIT abc", "unexpected token: 'abc'", "abc");
+    malformed("SELECT Id FROM A LIMIT", "unexpected token: '<EOF>'", "<EOF>");
+    malformed("SELECT Id FROM A OFFSET 1 LIMIT 1", "unexpected token: 'LIMIT'", "LIMIT");
+    malformed("SELECT Id FROM A LIMIT 1 LIMIT 2", "unexpected token: 'LIMIT'", "LIMIT 2");
 }
 
 #[test]
 fn clause_order_is_fixed() {
-    malformed(
-        "SELECT Id FROM A LIMIT 1 WHERE X = 1",
-        "unexpected token: 'WHERE'",
-        "WHERE",
-    );
-    malformed(
-        "SELECT Id FROM A ORDER BY Id WHERE X = 1",
-        "unexpected token: 'WHERE'",
-        "WHERE",
-    );
-    malformed(
-        "SELECT Id FROM A WHERE X = 1 WHERE Y = 2",
-        "unexpected token: 'WHERE'",
-        "WHERE Y",
-    );
-    malformed(
-        "SELECT Id FROM A WITH SECURITY_ENFORCED WHERE X = 1",
-        "unexpected token: 'WHERE'",
-        "WHERE",
-    );
+    malformed("SELECT Id FROM A LIMIT 1 WHERE X = 1", "unexpected token: 'WHERE'", "WHERE");
+    malformed("SELECT Id FROM A ORDER BY Id WHERE X = 1", "unexpected token: 'WHERE'", "WHERE");
+    malformed("SELECT Id FROM A WHERE X = 1 WHERE Y = 2", "unexpected token: 'WHERE'", "WHERE Y");
+    malformed("SELECT Id FROM A WITH SECURITY_ENFORCED WHERE X = 1", "unexpected token: 'WHERE'", "WHERE");
     malformed("FROM A SELECT Id", "unexpected token: 'FROM'", "FROM");
     malformed("", "unexpected token: '<EOF>'", "<EOF>");
     malformed("   ", "unexpected token: '<EOF>'", "<EOF>");
     malformed("SELECT Id FROM Account;", "unexpected token: ';'", ";");
-    malformed(
-        "SELECT Id FROM Account WHERE Name = 'x' garbage",
-        "unexpected token: 'garbage'",
-        "garbage",
-    );
+    malformed("SELECT Id FROM Account WHERE Name = 'x' garbage", "unexpected token: 'garbage'", "garbage");
 }
 
 #[test]
@@ -1136,69 +629,29 @@ fn with_and_for_clauses_are_ignored() {
         assert_eq!(q.limit, plain.limit, "{text}");
     }
     malformed("SELECT Id FROM A FOR", "unexpected token: '<EOF>'", "<EOF>");
-    malformed(
-        "SELECT Id FROM A FOR LUNCH",
-        "unexpected token: 'LUNCH'",
-        "LUNCH",
-    );
-    malformed(
-        "SELECT Id FROM A WITH",
-        "unexpected token: '<EOF>'",
-        "<EOF>",
-    );
-    malformed(
-        "SELECT Id FROM A WITH NOTHING",
-        "unexpected token: 'NOTHING'",
-        "NOTHING",
-    );
+    malformed("SELECT Id FROM A FOR LUNCH", "unexpected token: 'LUNCH'", "LUNCH");
+    malformed("SELECT Id FROM A WITH", "unexpected token: '<EOF>'", "<EOF>");
+    malformed("SELECT Id FROM A WITH NOTHING", "unexpected token: 'NOTHING'", "NOTHING");
 }
 
 // ---- unsupported constructs -----------------------------------------------------------------
 
 #[test]
 fn unsupported_constructs_say_so_at_their_position() {
-    unsupported(
-        "SELECT Id, (SELECT Id FROM Contacts) FROM Account",
-        "relationship subqueries",
-        "(SELECT",
-    );
-    unsupported(
-        "SELECT TYPEOF What WHEN Account THEN Phone ELSE Name END FROM Event",
-        "TYPEOF",
-        "TYPEOF",
-    );
-    unsupported(
-        "SELECT FIELDS(ALL) FROM Account LIMIT 200",
-        "FIELDS(...)",
-        "FIELDS",
-    );
+    unsupported("SELECT Id, (SELECT Id FROM Contacts) FROM Account", "relationship subqueries", "(SELECT");
+    unsupported("SELECT TYPEOF What WHEN Account THEN Phone ELSE Name END FROM Event", "TYPEOF", "TYPEOF");
+    unsupported("SELECT FIELDS(ALL) FROM Account LIMIT 200", "FIELDS(...)", "FIELDS");
     unsupported("SELECT toLabel(Status) FROM Case", "toLabel", "toLabel");
     unsupported("SELECT FORMAT(Amount) FROM Opportunity", "FORMAT", "FORMAT");
-    unsupported(
-        "SELECT Id FROM Account USING SCOPE Mine",
-        "USING SCOPE",
-        "USING",
-    );
+    unsupported("SELECT Id FROM Account USING SCOPE Mine", "USING SCOPE", "USING");
     unsupported(
         "SELECT Title FROM KnowledgeArticleVersion WITH DATA CATEGORY Geography__c AT usa__c",
         "WITH DATA CATEGORY",
         "WITH",
     );
-    unsupported(
-        "SELECT Id FROM Account a WHERE a.Name = 'x'",
-        "object aliases",
-        "a WHERE",
-    );
-    unsupported(
-        "SELECT COUNT(Id) cnt FROM Account",
-        "aliases for aggregate",
-        "cnt",
-    );
-    unsupported(
-        "SELECT Id FROM FAQ__kav UPDATE TRACKING",
-        "UPDATE TRACKING",
-        "UPDATE",
-    );
+    unsupported("SELECT Id FROM Account a WHERE a.Name = 'x'", "object aliases", "a WHERE");
+    unsupported("SELECT COUNT(Id) cnt FROM Account", "aliases for aggregate", "cnt");
+    unsupported("SELECT Id FROM FAQ__kav UPDATE TRACKING", "UPDATE TRACKING", "UPDATE");
 }
 
 #[test]
@@ -1209,11 +662,7 @@ fn group_by_is_unsupported_even_when_the_select_list_would_need_it() {
     assert_eq!(e.message, "GROUP BY is not supported by Valet");
     assert_eq!(e.span.start, 36);
     // The select-list rules come after the syntax: a later syntax error is reported first.
-    malformed(
-        "SELECT Name, COUNT(Id) FROM Account WHERE",
-        "unexpected token: '<EOF>'",
-        "<EOF>",
-    );
+    malformed("SELECT Name, COUNT(Id) FROM Account WHERE", "unexpected token: '<EOF>'", "<EOF>");
 }
 
 // ---- select-list errors ---------------------------------------------------------------------
@@ -1224,50 +673,18 @@ fn select_list_errors() {
     malformed("SELECT", "unexpected token: '<EOF>'", "<EOF>");
     malformed("SELECT Id", "unexpected token: '<EOF>'", "<EOF>");
     malformed("SELECT FROM Account", "unexpected token: 'FROM'", "FROM");
-    malformed(
-        "SELECT Id, FROM Account",
-        "unexpected token: 'FROM'",
-        "FROM",
-    );
-    malformed(
-        "SELECT Id,, Name FROM Account",
-        "unexpected token: ','",
-        ", Name",
-    );
+    malformed("SELECT Id, FROM Account", "unexpected token: 'FROM'", "FROM");
+    malformed("SELECT Id,, Name FROM Account", "unexpected token: ','", ", Name");
     malformed("SELECT * FROM Account", "unexpected token: '*'", "*");
-    malformed(
-        "SELECT Id Name FROM Account",
-        "unexpected token: 'Name'",
-        "Name",
-    );
-    malformed(
-        "SELECT Owner. FROM Account",
-        "unexpected token: 'FROM'",
-        "FROM",
-    );
-    malformed(
-        "SELECT Owner..Name FROM Account",
-        "unexpected token: '.'",
-        ".Name",
-    );
+    malformed("SELECT Id Name FROM Account", "unexpected token: 'Name'", "Name");
+    malformed("SELECT Owner. FROM Account", "unexpected token: 'FROM'", "FROM");
+    malformed("SELECT Owner..Name FROM Account", "unexpected token: '.'", ".Name");
     malformed("SELECT .Name FROM Account", "unexpected token: '.'", ".");
     malformed("SELECT Ïd FROM Account", "unexpected token: 'Ï'", "Ï");
-    malformed(
-        "SELECT Id, (Name) FROM Account",
-        "unexpected token: '('",
-        "(",
-    );
+    malformed("SELECT Id, (Name) FROM Account", "unexpected token: '('", "(");
     malformed("SELECT 1 FROM Account", "unexpected token: '1'", "1");
-    malformed(
-        "SELECT 'Id' FROM Account",
-        "unexpected token: ''Id''",
-        "'Id'",
-    );
-    malformed(
-        "UPDATE Account SET Name = 'x'",
-        "unexpected token: 'UPDATE'",
-        "UPDATE",
-    );
+    malformed("SELECT 'Id' FROM Account", "unexpected token: ''Id''", "'Id'");
+    malformed("UPDATE Account SET Name = 'x'", "unexpected token: 'UPDATE'", "UPDATE");
 }
 
 // ---- positions and rendering ----------------------------------------------------------------
@@ -1288,10 +705,7 @@ fn salesforce_rendering() {
 
     let text = "SELECT Id, Email, Name\nFROM Contact\nWHERE AccountId = '0014000000p6XlS' AND LastName LIKE 'test' OR email LIKE 'test'";
     let e = err(text);
-    assert_eq!(
-        (e.line, e.column, e.message.as_str()),
-        (3, 62, "unexpected token: 'OR'")
-    );
+    assert_eq!((e.line, e.column, e.message.as_str()), (3, 62, "unexpected token: 'OR'"));
     let rendered = e.render_salesforce(text);
     assert_eq!(
         rendered,
@@ -1319,22 +733,13 @@ fn unsupported_errors_render_the_same_way() {
 
 #[test]
 fn too_long_is_refused() {
-    let long = format!(
-        "SELECT Id FROM Account WHERE Name = '{}'",
-        "x".repeat(100_000)
-    );
+    let long = format!("SELECT Id FROM Account WHERE Name = '{}'", "x".repeat(100_000));
     let e = err(&long);
-    assert_eq!(
-        e.message,
-        "SOQL statements cannot be longer than 100000 characters"
-    );
+    assert_eq!(e.message, "SOQL statements cannot be longer than 100000 characters");
     assert_eq!(e.span, Span::new(0, 0));
     // Exactly at the limit is fine.
     let head = "SELECT Id FROM Account WHERE Name = ''";
-    let fits = format!(
-        "SELECT Id FROM Account WHERE Name = '{}'",
-        "x".repeat(100_000 - head.len())
-    );
+    let fits = format!("SELECT Id FROM Account WHERE Name = '{}'", "x".repeat(100_000 - head.len()));
     assert_eq!(fits.chars().count(), 100_000);
     ok(&fits);
 }
@@ -1345,10 +750,7 @@ fn ast_serializes_for_logs_and_snapshots() {
     let j = serde_json::to_value(&q).unwrap_or_default();
     assert_eq!(j["from"]["name"], "Account");
     assert_eq!(j["limit"], 1);
-    assert_eq!(
-        j["where_"]["And"][1]["Compare"]["value"]["value"]["DateLiteral"]["LastNDays"],
-        7
-    );
+    assert_eq!(j["where_"]["And"][1]["Compare"]["value"]["value"]["DateLiteral"]["LastNDays"], 7);
     let e = err("SELECT Id FORM Account");
     let j = serde_json::to_value(&e).unwrap_or_default();
     assert_eq!(j["kind"], "MALFORMED");
@@ -1357,15 +759,8 @@ fn ast_serializes_for_logs_and_snapshots() {
 
 #[test]
 fn field_path_helpers() {
-    let f = FieldPath {
-        parts: vec!["Name".into()],
-        part_spans: vec![Span::new(0, 4)],
-        span: Span::new(0, 4),
-    };
-    assert_eq!(
-        (f.field(), f.relationships().len(), f.dotted()),
-        ("Name", 0, "Name".to_string())
-    );
+    let f = FieldPath { parts: vec!["Name".into()], part_spans: vec![Span::new(0, 4)], span: Span::new(0, 4) };
+    assert_eq!((f.field(), f.relationships().len(), f.dotted()), ("Name", 0, "Name".to_string()));
 }
 
 #[test]

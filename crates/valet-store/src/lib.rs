@@ -43,9 +43,7 @@ impl Backend {
             Ok(Backend::Postgres)
         } else {
             // The URL itself may carry a password, so it is not echoed.
-            Err(StoreError::Backend(
-                "unsupported database URL: expected sqlite:// or postgres://".into(),
-            ))
+            Err(StoreError::Backend("unsupported database URL: expected sqlite:// or postgres://".into()))
         }
     }
 
@@ -112,23 +110,20 @@ impl SqlStore {
         let backend = Backend::from_url(url)?;
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
         let options = match backend {
-            Backend::Sqlite => {
-                options
-                    .max_connections(SQLITE_POOL_SIZE)
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            for pragma in SQLITE_PRAGMAS {
-                                conn.execute(*pragma).await?;
-                            }
-                            Ok(())
-                        })
-                    })
-            }
+            Backend::Sqlite => options.max_connections(SQLITE_POOL_SIZE).after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    for pragma in SQLITE_PRAGMAS {
+                        conn.execute(*pragma).await?;
+                    }
+                    Ok(())
+                })
+            }),
             Backend::Postgres => options.max_connections(POSTGRES_POOL_SIZE),
         };
-        let pool = options.connect(url).await.map_err(|e| {
-            StoreError::Backend(format!("cannot connect to the {backend} database: {e}"))
-        })?;
+        let pool = options
+            .connect(url)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot connect to the {backend} database: {e}")))?;
         let tokens = tokens::GroupCommit::start(pool.clone(), backend, url)?;
         let reader = match backend {
             Backend::Sqlite => sqlite_writer::file_of(url).map(|f| Arc::new(SqliteReader::new(f))),
@@ -188,8 +183,7 @@ impl SqlStore {
             match migrator.run(&self.pool).await {
                 Ok(()) => return Ok(()),
                 Err(
-                    e @ (sqlx::migrate::MigrateError::Execute(_)
-                    | sqlx::migrate::MigrateError::ExecuteMigration(..)),
+                    e @ (sqlx::migrate::MigrateError::Execute(_) | sqlx::migrate::MigrateError::ExecuteMigration(..)),
                 ) if attempt < 5 => {
                     tracing::warn!(error = %e, attempt, "migration failed; retrying");
                     tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
@@ -210,7 +204,10 @@ pub(crate) async fn begin_write(pool: &AnyPool, backend: Backend) -> StoreResult
 }
 
 /// [`begin_write`] on one connection rather than on the pool.
-pub(crate) async fn begin_write_on(conn: &mut sqlx::AnyConnection, backend: Backend) -> StoreResult<Transaction<'_, Any>> {
+pub(crate) async fn begin_write_on(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+) -> StoreResult<Transaction<'_, Any>> {
     let tx = match backend {
         Backend::Sqlite => sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await,
         Backend::Postgres => sqlx::Connection::begin(conn).await,
@@ -221,13 +218,8 @@ pub(crate) async fn begin_write_on(conn: &mut sqlx::AnyConnection, backend: Back
 /// Builds a `sqlite://` URL for a path. The driver percent-decodes the path, so the characters
 /// that would otherwise end it (`?`, `#`) or start an escape (`%`) are escaped.
 pub fn sqlite_url(path: &Path) -> StoreResult<String> {
-    let path = path
-        .to_str()
-        .ok_or_else(|| StoreError::Backend("database path is not valid UTF-8".into()))?;
-    let escaped = path
-        .replace('%', "%25")
-        .replace('?', "%3F")
-        .replace('#', "%23");
+    let path = path.to_str().ok_or_else(|| StoreError::Backend("database path is not valid UTF-8".into()))?;
+    let escaped = path.replace('%', "%25").replace('?', "%3F").replace('#', "%23");
     Ok(format!("sqlite://{escaped}?mode=rwc"))
 }
 
@@ -241,11 +233,9 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
 /// PostgreSQL reports the constraint name; SQLite only a message naming `table.column`.
 pub(crate) fn unique_violation(e: &sqlx::Error) -> Option<String> {
     match e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => Some(
-            d.constraint()
-                .map(str::to_string)
-                .unwrap_or_else(|| d.message().to_string()),
-        ),
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            Some(d.constraint().map(str::to_string).unwrap_or_else(|| d.message().to_string()))
+        }
         _ => None,
     }
 }

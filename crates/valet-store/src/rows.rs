@@ -114,19 +114,21 @@ fn scopes(row: &dyn Cols, name: &str) -> StoreResult<ScopeSet> {
 
 fn json<T: serde::de::DeserializeOwned>(row: &dyn Cols, name: &str) -> StoreResult<T> {
     let text: String = col(row, name)?;
-    serde_json::from_str(&text)
-        .map_err(|e| StoreError::Backend(format!("column {name} holds invalid JSON: {e}")))
+    serde_json::from_str(&text).map_err(|e| StoreError::Backend(format!("column {name} holds invalid JSON: {e}")))
 }
 
 /// Settings objects written by Valet: keys added by a newer version are tolerated.
-fn stored_json<T: serde::de::DeserializeOwned + serde::Serialize + Default>(row: &dyn Cols, name: &str) -> StoreResult<T> {
+fn stored_json<T: serde::de::DeserializeOwned + serde::Serialize + Default>(
+    row: &dyn Cols,
+    name: &str,
+) -> StoreResult<T> {
     let text: String = col(row, name)?;
-    valet_core::model::from_stored_json(&text).map_err(|e| StoreError::Backend(format!("column {name} holds invalid JSON: {e}")))
+    valet_core::model::from_stored_json(&text)
+        .map_err(|e| StoreError::Backend(format!("column {name} holds invalid JSON: {e}")))
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
 }
 
 pub(crate) fn bool_int(b: bool) -> i64 {
@@ -144,8 +146,7 @@ pub(crate) fn org(row: &dyn Cols) -> StoreResult<Org> {
     })
 }
 
-pub(crate) const USER_COLS: &str =
-    "id, org_id, username, email, first_name, last_name, password_hash, active, \
+pub(crate) const USER_COLS: &str = "id, org_id, username, email, first_name, last_name, password_hash, active, \
      is_admin, timezone, locale, language, created_at, updated_at";
 
 pub(crate) fn user(row: &dyn Cols) -> StoreResult<User> {
@@ -210,17 +211,17 @@ pub(crate) fn consent(row: &dyn Cols) -> StoreResult<Consent> {
     })
 }
 
-pub(crate) const CODE_COLS: &str =
-    "code_hash, org_id, app_id, user_id, redirect_uri, scopes, code_challenge, \
+pub(crate) const CODE_COLS: &str = "code_hash, org_id, app_id, user_id, redirect_uri, scopes, code_challenge, \
      code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at, family_id";
 
 pub(crate) fn auth_code(row: &dyn Cols) -> StoreResult<AuthCode> {
     let method: Option<String> = col(row, "code_challenge_method")?;
     let code_challenge_method = match method {
         None => None,
-        Some(m) => Some(PkceMethod::from_stored(&m).ok_or_else(|| {
-            StoreError::Backend("unknown code_challenge_method in auth_codes".into())
-        })?),
+        Some(m) => Some(
+            PkceMethod::from_stored(&m)
+                .ok_or_else(|| StoreError::Backend("unknown code_challenge_method in auth_codes".into()))?,
+        ),
     };
     Ok(AuthCode {
         code_hash: hash(row, "code_hash")?,
@@ -280,8 +281,7 @@ impl Cols for Prefixed<'_> {
 
 /// Selected from `access_tokens t LEFT JOIN token_families f`: the family's revocation is
 /// folded into `revoked_at` so that no caller can forget to check the family.
-pub(crate) const ACCESS_COLS_FOLDED: &str =
-    "t.token_hash, t.family_id, t.org_id, t.app_id, t.user_id, t.scopes, \
+pub(crate) const ACCESS_COLS_FOLDED: &str = "t.token_hash, t.family_id, t.org_id, t.app_id, t.user_id, t.scopes, \
      t.created_at, t.expires_at, COALESCE(t.revoked_at, f.revoked_at) AS revoked_at";
 
 pub(crate) fn access_token(row: &dyn Cols) -> StoreResult<AccessToken> {
@@ -366,7 +366,8 @@ pub(crate) fn device_code(row: &dyn Cols) -> StoreResult<DeviceCode> {
         org_id: id(row, "org_id")?,
         app_id: id(row, "app_id")?,
         scopes: scopes(row, "scopes")?,
-        status: DeviceStatus::from_stored(&status).ok_or_else(|| StoreError::Backend(format!("unknown device status {status}")))?,
+        status: DeviceStatus::from_stored(&status)
+            .ok_or_else(|| StoreError::Backend(format!("unknown device status {status}")))?,
         user_id: user.as_deref().map(|u| stored_id(u, "user_id")).transpose()?,
         interval_secs: col(row, "interval_secs")?,
         last_polled_at: col(row, "last_polled_at")?,

@@ -139,7 +139,10 @@ impl SqliteReader {
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
         for pragma in SQLITE_PRAGMAS {
             conn.execute_batch(pragma)?;
         }
@@ -208,7 +211,9 @@ mod tests {
             c.progress_handler(INLINE_STEPS, Some(|| true));
             count(c)
         });
-        assert!(matches!(inline, Some(Ok(Err(rusqlite::Error::SqliteFailure(e, _)))) if e.code == rusqlite::ErrorCode::OperationInterrupted));
+        assert!(
+            matches!(inline, Some(Ok(Err(rusqlite::Error::SqliteFailure(e, _)))) if e.code == rusqlite::ErrorCode::OperationInterrupted)
+        );
         assert_eq!(reader.read_bounded(count).unwrap().unwrap(), 300_000);
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
         assert_eq!(rt.block_on(async { reader.read_bounded(count) }).unwrap().unwrap(), 300_000);

@@ -22,8 +22,8 @@ use valet_core::model::{AuthCode, PkceMethod, TokenFamily};
 use valet_core::secret::TokenHash;
 use valet_core::store::{Issuance, StoreError, StoreResult};
 
-use crate::tokens::{Job, RowInsert, ACCESS_TOKENS, FAMILIES, MAX_BATCH, REFRESH_TOKENS};
 use crate::store_impl::{CONSUME_CODE, INSERT_CODE};
+use crate::tokens::{Job, RowInsert, ACCESS_TOKENS, FAMILIES, MAX_BATCH, REFRESH_TOKENS};
 use crate::SQLITE_PRAGMAS;
 
 /// A write run on the writer's connection; it answers its caller itself.
@@ -173,7 +173,11 @@ struct Statements {
 
 fn statements() -> &'static Statements {
     static STATEMENTS: std::sync::OnceLock<Statements> = std::sync::OnceLock::new();
-    STATEMENTS.get_or_init(|| Statements { families: FAMILIES.values_sql(), access: ACCESS_TOKENS.values_sql(), refresh: REFRESH_TOKENS.values_sql() })
+    STATEMENTS.get_or_init(|| Statements {
+        families: FAMILIES.values_sql(),
+        access: ACCESS_TOKENS.values_sql(),
+        refresh: REFRESH_TOKENS.values_sql(),
+    })
 }
 
 /// One transaction for the batch: families first (the token rows refer to them), then access
@@ -206,7 +210,8 @@ fn insert<T>(tx: &rusqlite::Transaction<'_>, sql: &str, table: &RowInsert<T>, ro
         serde_json::Value::Array(values) => values,
         _ => return Err(StoreError::Backend("a token row is not an array".into())),
     };
-    stmt.execute(rusqlite::params_from_iter(values.into_iter().map(sql_value))).map_err(|e| conflict_or_backend(e, table.what()))?;
+    stmt.execute(rusqlite::params_from_iter(values.into_iter().map(sql_value)))
+        .map_err(|e| conflict_or_backend(e, table.what()))?;
     Ok(())
 }
 
@@ -235,7 +240,12 @@ pub(crate) fn insert_code(conn: &mut Connection, code: &AuthCode) -> StoreResult
 
 /// `Store::consume_code` on the writer's connection: the family and the conditional UPDATE in
 /// one transaction (see the pooled version in `store_impl` for why in that order).
-pub(crate) fn consume_code(conn: &mut Connection, hash: &TokenHash, family: &TokenFamily, now: Millis) -> StoreResult<bool> {
+pub(crate) fn consume_code(
+    conn: &mut Connection,
+    hash: &TokenHash,
+    family: &TokenFamily,
+    now: Millis,
+) -> StoreResult<bool> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
     insert(&tx, &statements().families, &FAMILIES, family)?;
     let consumed = tx
@@ -252,7 +262,9 @@ pub(crate) fn consume_code(conn: &mut Connection, hash: &TokenHash, family: &Tok
 /// A unique violation is a `Conflict` naming the kind of row.
 fn conflict_or_backend(e: rusqlite::Error, what: &str) -> StoreError {
     match e.sqlite_error() {
-        Some(f) if f.code == ErrorCode::ConstraintViolation && is_unique(f.extended_code) => StoreError::Conflict(what.to_string()),
+        Some(f) if f.code == ErrorCode::ConstraintViolation && is_unique(f.extended_code) => {
+            StoreError::Conflict(what.to_string())
+        }
         _ => backend(e),
     }
 }
@@ -268,15 +280,20 @@ fn sql_value(v: serde_json::Value) -> rusqlite::types::Value {
     match v {
         serde_json::Value::Null => Value::Null,
         serde_json::Value::Bool(b) => Value::Integer(b.into()),
-        serde_json::Value::Number(n) => n.as_i64().map_or_else(|| Value::Real(n.as_f64().unwrap_or_default()), Value::Integer),
+        serde_json::Value::Number(n) => {
+            n.as_i64().map_or_else(|| Value::Real(n.as_f64().unwrap_or_default()), Value::Integer)
+        }
         serde_json::Value::String(s) => Value::Text(s),
         other => Value::Text(other.to_string()),
     }
 }
 
 fn open(path: &Path) -> StoreResult<Connection> {
-    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| StoreError::Backend(format!("the token writer cannot open the database: {e}")))?;
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| StoreError::Backend(format!("the token writer cannot open the database: {e}")))?;
     for pragma in SQLITE_PRAGMAS {
         conn.execute_batch(pragma).map_err(backend)?;
     }

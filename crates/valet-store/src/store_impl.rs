@@ -28,22 +28,21 @@ const IDLE_FAMILY_RETENTION_MS: i64 = 7 * 86_400_000;
 /// Bumps the change counter inside the caller's transaction, so another process that sees the
 /// new value is guaranteed to also see the change.
 async fn bump_changes(conn: &mut AnyConnection) -> StoreResult<()> {
-    sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'changes'")
-        .execute(conn)
-        .await
-        .map_err(db_err)?;
+    sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'changes'").execute(conn).await.map_err(db_err)?;
     Ok(())
 }
 
 /// Maps a unique violation to `Conflict(what)`; everything else is a backend error.
 /// Stores a code; shared by the pooled path and the SQLite writer (SQLite numbers `$N`
 /// parameters in order of appearance, which here is their numeric order).
-pub(crate) const INSERT_CODE: &str = "INSERT INTO auth_codes (code_hash, org_id, app_id, user_id, redirect_uri, scopes, code_challenge, \
+pub(crate) const INSERT_CODE: &str =
+    "INSERT INTO auth_codes (code_hash, org_id, app_id, user_id, redirect_uri, scopes, code_challenge, \
      code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at, family_id) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 /// Consumes a code for a family: the conditional UPDATE is the whole race (see `consume_code`).
-pub(crate) const CONSUME_CODE: &str = "UPDATE auth_codes SET consumed_at = $1, family_id = $2 WHERE code_hash = $3 AND consumed_at IS NULL";
+pub(crate) const CONSUME_CODE: &str =
+    "UPDATE auth_codes SET consumed_at = $1, family_id = $2 WHERE code_hash = $3 AND consumed_at IS NULL";
 
 /// PostgreSQL: a code consumed and its family stored in one statement (one round trip, one
 /// commit instead of four). The family row goes in only when the conditional UPDATE won, and a
@@ -76,10 +75,7 @@ impl Store for SqlStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
         Ok(())
     }
 
@@ -90,9 +86,7 @@ impl Store for SqlStore {
             .map_err(db_err)?;
         match row {
             Some(row) => rows::col(&row, "value"),
-            None => Err(StoreError::Backend(
-                "meta row 'changes' is missing; run migrations".into(),
-            )),
+            None => Err(StoreError::Backend("meta row 'changes' is missing; run migrations".into())),
         }
     }
 
@@ -113,14 +107,8 @@ impl Store for SqlStore {
     }
 
     async fn default_org(&self) -> StoreResult<Option<Org>> {
-        let sql = format!(
-            "SELECT {} FROM orgs ORDER BY created_at, id LIMIT 1",
-            rows::ORG_COLS
-        );
-        let row = sqlx::query(&sql)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let sql = format!("SELECT {} FROM orgs ORDER BY created_at, id LIMIT 1", rows::ORG_COLS);
+        let row = sqlx::query(&sql).fetch_optional(&self.pool).await.map_err(db_err)?;
         row.as_ref().map(|r| rows::org(r)).transpose()
     }
 
@@ -129,12 +117,7 @@ impl Store for SqlStore {
         self.fetch_opt(&sql, id.as_str(), rows::org).await
     }
 
-    async fn update_org_settings(
-        &self,
-        id: &SfId,
-        settings: &OrgSettings,
-        now: Millis,
-    ) -> StoreResult<()> {
+    async fn update_org_settings(&self, id: &SfId, settings: &OrgSettings, now: Millis) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE orgs SET settings = $1, updated_at = $2 WHERE id = $3")
             .bind(to_json(settings)?)
@@ -189,23 +172,13 @@ impl Store for SqlStore {
     }
 
     async fn get_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let sql = format!(
-            "SELECT {} FROM users WHERE username_lower = $1",
-            rows::USER_COLS
-        );
+        let sql = format!("SELECT {} FROM users WHERE username_lower = $1", rows::USER_COLS);
         self.fetch_opt(&sql, &username.to_lowercase(), rows::user).await
     }
 
     async fn list_users(&self, org_id: &SfId) -> StoreResult<Vec<User>> {
-        let sql = format!(
-            "SELECT {} FROM users WHERE org_id = $1 ORDER BY username_lower",
-            rows::USER_COLS
-        );
-        let all = sqlx::query(&sql)
-            .bind(org_id.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let sql = format!("SELECT {} FROM users WHERE org_id = $1 ORDER BY username_lower", rows::USER_COLS);
+        let all = sqlx::query(&sql).bind(org_id.as_str()).fetch_all(&self.pool).await.map_err(db_err)?;
         all.iter().map(|r| rows::user(r)).collect()
     }
 
@@ -269,23 +242,13 @@ impl Store for SqlStore {
     }
 
     async fn get_app_by_consumer_key(&self, key: &str) -> StoreResult<Option<App>> {
-        let sql = format!(
-            "SELECT {} FROM apps WHERE consumer_key = $1 OR previous_consumer_key = $1",
-            rows::APP_COLS
-        );
+        let sql = format!("SELECT {} FROM apps WHERE consumer_key = $1 OR previous_consumer_key = $1", rows::APP_COLS);
         self.fetch_opt(&sql, key, rows::app).await
     }
 
     async fn list_apps(&self, org_id: &SfId) -> StoreResult<Vec<App>> {
-        let sql = format!(
-            "SELECT {} FROM apps WHERE org_id = $1 ORDER BY created_at, id",
-            rows::APP_COLS
-        );
-        let all = sqlx::query(&sql)
-            .bind(org_id.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let sql = format!("SELECT {} FROM apps WHERE org_id = $1 ORDER BY created_at, id", rows::APP_COLS);
+        let all = sqlx::query(&sql).bind(org_id.as_str()).fetch_all(&self.pool).await.map_err(db_err)?;
         all.iter().map(|r| rows::app(r)).collect()
     }
 
@@ -316,17 +279,10 @@ impl Store for SqlStore {
     async fn delete_app(&self, id: &SfId) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         for sql in APP_CHILDREN {
-            sqlx::query(sql)
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            sqlx::query(sql).bind(id.as_str()).execute(&mut *tx).await.map_err(db_err)?;
         }
-        let done = sqlx::query("DELETE FROM apps WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        let done =
+            sqlx::query("DELETE FROM apps WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await.map_err(db_err)?;
         found(done.rows_affected())?;
         bump_changes(&mut tx).await?;
         tx.commit().await.map_err(db_err)
@@ -334,13 +290,15 @@ impl Store for SqlStore {
 
     async fn rotate_consumer_key(&self, app_id: &SfId, new_key: &str, now: Millis) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query("UPDATE apps SET previous_consumer_key = consumer_key, consumer_key = $1, updated_at = $2 WHERE id = $3")
-            .bind(new_key)
-            .bind(now)
-            .bind(app_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_backend(e, "consumer key"))?;
+        let done = sqlx::query(
+            "UPDATE apps SET previous_consumer_key = consumer_key, consumer_key = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(new_key)
+        .bind(now)
+        .bind(app_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_or_backend(e, "consumer key"))?;
         found(done.rows_affected())?;
         bump_changes(&mut tx).await?;
         tx.commit().await.map_err(db_err)
@@ -361,13 +319,7 @@ impl Store for SqlStore {
 
     // ---- Consumer secrets ----
 
-    async fn insert_app_secret(
-        &self,
-        app_id: &SfId,
-        hash: &TokenHash,
-        sealed: &[u8],
-        now: Millis,
-    ) -> StoreResult<i64> {
+    async fn insert_app_secret(&self, app_id: &SfId, hash: &TokenHash, sealed: &[u8], now: Millis) -> StoreResult<i64> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query("INSERT INTO app_secrets (app_id, secret_hash, secret_sealed, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
             .bind(app_id.as_str())
@@ -388,30 +340,20 @@ impl Store for SqlStore {
             "SELECT {} FROM app_secrets WHERE app_id = $1 AND retired_at IS NULL ORDER BY created_at DESC, id DESC",
             rows::APP_SECRET_COLS
         );
-        let all = sqlx::query(&sql)
-            .bind(app_id.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let all = sqlx::query(&sql).bind(app_id.as_str()).fetch_all(&self.pool).await.map_err(db_err)?;
         all.iter().map(|r| rows::app_secret(r)).collect()
     }
 
-    async fn retire_app_secrets_except(
-        &self,
-        app_id: &SfId,
-        keep: i64,
-        now: Millis,
-    ) -> StoreResult<u64> {
+    async fn retire_app_secrets_except(&self, app_id: &SfId, keep: i64, now: Millis) -> StoreResult<u64> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE app_secrets SET retired_at = $1 WHERE app_id = $2 AND id <> $3 AND retired_at IS NULL",
-        )
-        .bind(now)
-        .bind(app_id.as_str())
-        .bind(keep)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        let done =
+            sqlx::query("UPDATE app_secrets SET retired_at = $1 WHERE app_id = $2 AND id <> $3 AND retired_at IS NULL")
+                .bind(now)
+                .bind(app_id.as_str())
+                .bind(keep)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
         let n = done.rows_affected();
         if n > 0 {
             bump_changes(&mut tx).await?;
@@ -423,10 +365,7 @@ impl Store for SqlStore {
     // ---- Consents ----
 
     async fn get_consent(&self, user_id: &SfId, app_id: &SfId) -> StoreResult<Option<Consent>> {
-        let sql = format!(
-            "SELECT {} FROM consents WHERE user_id = $1 AND app_id = $2",
-            rows::CONSENT_COLS
-        );
+        let sql = format!("SELECT {} FROM consents WHERE user_id = $1 AND app_id = $2", rows::CONSENT_COLS);
         let row = sqlx::query(&sql)
             .bind(user_id.as_str())
             .bind(app_id.as_str())
@@ -475,31 +414,28 @@ impl Store for SqlStore {
             return done;
         }
         sqlx::query(INSERT_CODE)
-        .bind(code.code_hash.as_str())
-        .bind(code.org_id.as_str())
-        .bind(code.app_id.as_str())
-        .bind(code.user_id.as_str())
-        .bind(code.redirect_uri.as_str())
-        .bind(code.scopes.to_string())
-        .bind(code.code_challenge.as_deref())
-        .bind(code.code_challenge_method.map(PkceMethod::as_str))
-        .bind(code.nonce.as_deref())
-        .bind(code.auth_time)
-        .bind(code.created_at)
-        .bind(code.expires_at)
-        .bind(code.consumed_at)
-        .bind(code.family_id.as_deref())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| conflict_or_backend(e, "authorization code"))?;
+            .bind(code.code_hash.as_str())
+            .bind(code.org_id.as_str())
+            .bind(code.app_id.as_str())
+            .bind(code.user_id.as_str())
+            .bind(code.redirect_uri.as_str())
+            .bind(code.scopes.to_string())
+            .bind(code.code_challenge.as_deref())
+            .bind(code.code_challenge_method.map(PkceMethod::as_str))
+            .bind(code.nonce.as_deref())
+            .bind(code.auth_time)
+            .bind(code.created_at)
+            .bind(code.expires_at)
+            .bind(code.consumed_at)
+            .bind(code.family_id.as_deref())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_or_backend(e, "authorization code"))?;
         Ok(())
     }
 
     async fn get_code(&self, hash: &TokenHash) -> StoreResult<Option<AuthCode>> {
-        let sql = format!(
-            "SELECT {} FROM auth_codes WHERE code_hash IN ($1, $2)",
-            rows::CODE_COLS
-        );
+        let sql = format!("SELECT {} FROM auth_codes WHERE code_hash IN ($1, $2)", rows::CODE_COLS);
         self.fetch_by_token_key(&sql, hash, rows::auth_code).await
     }
 
@@ -510,7 +446,9 @@ impl Store for SqlStore {
         // concurrent writer's row lock, and SQLite runs writers one at a time, so exactly one
         // caller sees a row affected; the others roll their family back.
         let (owned_hash, owned_family) = (hash.clone(), family.clone());
-        if let Some(done) = self.tokens.on_sqlite_writer(move |c| sqlite_writer::consume_code(c, &owned_hash, &owned_family, now)).await {
+        if let Some(done) =
+            self.tokens.on_sqlite_writer(move |c| sqlite_writer::consume_code(c, &owned_hash, &owned_family, now)).await
+        {
             return done;
         }
         if self.backend == Backend::Postgres {
@@ -534,12 +472,12 @@ impl Store for SqlStore {
         let mut tx = self.begin_write().await?;
         tokens::FAMILIES.insert(&mut tx, self.backend, &[family]).await?;
         let done = sqlx::query(CONSUME_CODE)
-        .bind(now)
-        .bind(family.id.as_str())
-        .bind(hash.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+            .bind(now)
+            .bind(family.id.as_str())
+            .bind(hash.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         if done.rows_affected() != 1 {
             tx.rollback().await.map_err(db_err)?;
             return Ok(false);
@@ -556,10 +494,7 @@ impl Store for SqlStore {
     }
 
     async fn get_family(&self, id: &str) -> StoreResult<Option<TokenFamily>> {
-        let sql = format!(
-            "SELECT {} FROM token_families WHERE id = $1",
-            rows::FAMILY_COLS
-        );
+        let sql = format!("SELECT {} FROM token_families WHERE id = $1", rows::FAMILY_COLS);
         self.fetch_opt(&sql, id, rows::family).await
     }
 
@@ -574,12 +509,7 @@ impl Store for SqlStore {
         ];
         let mut tx = self.begin_write().await?;
         for sql in STATEMENTS {
-            sqlx::query(sql)
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            sqlx::query(sql).bind(now).bind(id).execute(&mut *tx).await.map_err(db_err)?;
         }
         // Revocations bump the change counter so that other processes drop cached tokens.
         bump_changes(&mut tx).await?;
@@ -605,14 +535,12 @@ impl Store for SqlStore {
 
     async fn revoke_access_token(&self, hash: &TokenHash, now: Millis) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE access_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(hash.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        let done = sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(hash.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         bump_changes(&mut tx).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(done.rows_affected() == 1)
@@ -631,7 +559,10 @@ impl Store for SqlStore {
         self.fetch_by_token_key(&sql, hash, rows::refresh_token).await
     }
 
-    async fn get_refresh_token_and_family(&self, hash: &TokenHash) -> StoreResult<Option<(RefreshToken, Option<TokenFamily>)>> {
+    async fn get_refresh_token_and_family(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<(RefreshToken, Option<TokenFamily>)>> {
         let sql = format!(
             "SELECT {}, {} FROM refresh_tokens t LEFT JOIN token_families f ON f.id = t.family_id WHERE t.token_hash IN ($1, $2)",
             rows::REFRESH_COLS_FOLDED,
@@ -672,12 +603,7 @@ impl Store for SqlStore {
         Ok(true)
     }
 
-    async fn revoke_user_families(
-        &self,
-        user_id: &SfId,
-        app_id: Option<&SfId>,
-        now: Millis,
-    ) -> StoreResult<u64> {
+    async fn revoke_user_families(&self, user_id: &SfId, app_id: Option<&SfId>, now: Millis) -> StoreResult<u64> {
         let mut tx = self.begin_write().await?;
         let mut families = 0;
         let statements = if app_id.is_some() { REVOKE_ONE_APP } else { REVOKE_ALL_APPS };
@@ -716,10 +642,7 @@ impl Store for SqlStore {
     }
 
     async fn get_session(&self, id_hash: &TokenHash) -> StoreResult<Option<Session>> {
-        let sql = format!(
-            "SELECT {} FROM sessions WHERE id_hash = $1",
-            rows::SESSION_COLS
-        );
+        let sql = format!("SELECT {} FROM sessions WHERE id_hash = $1", rows::SESSION_COLS);
         self.fetch_opt(&sql, id_hash.as_str(), rows::session).await
     }
 
@@ -759,14 +682,8 @@ impl Store for SqlStore {
     }
 
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        let sql = format!(
-            "SELECT {} FROM signing_keys ORDER BY created_at DESC, kid DESC",
-            rows::SIGNING_KEY_COLS
-        );
-        let all = sqlx::query(&sql)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let sql = format!("SELECT {} FROM signing_keys ORDER BY created_at DESC, kid DESC", rows::SIGNING_KEY_COLS);
+        let all = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(db_err)?;
         all.iter().map(|r| rows::signing_key(r)).collect()
     }
 
@@ -785,7 +702,14 @@ impl Store for SqlStore {
         Ok(row.is_some())
     }
 
-    async fn insert_initial_access_token(&self, hash: &TokenHash, org_id: &SfId, registrar_id: &SfId, now: Millis, expires_at: Option<Millis>) -> StoreResult<()> {
+    async fn insert_initial_access_token(
+        &self,
+        hash: &TokenHash,
+        org_id: &SfId,
+        registrar_id: &SfId,
+        now: Millis,
+        expires_at: Option<Millis>,
+    ) -> StoreResult<()> {
         sqlx::query("INSERT INTO initial_access_tokens (token_hash, org_id, registrar_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(hash.as_str())
             .bind(org_id.as_str())
@@ -870,7 +794,13 @@ impl Store for SqlStore {
         self.fetch_opt(&sql, user_code_hash.as_str(), rows::device_code).await
     }
 
-    async fn decide_device_code(&self, device_code_hash: &TokenHash, status: DeviceStatus, user_id: &SfId, now: Millis) -> StoreResult<bool> {
+    async fn decide_device_code(
+        &self,
+        device_code_hash: &TokenHash,
+        status: DeviceStatus,
+        user_id: &SfId,
+        now: Millis,
+    ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE device_codes SET status = $1, user_id = $2 WHERE device_code_hash = $3 AND status = 'pending' AND expires_at > $4",
         )
@@ -906,22 +836,26 @@ impl Store for SqlStore {
     }
 
     async fn consume_device_code(&self, device_code_hash: &TokenHash, _now: Millis) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE device_codes SET status = 'consumed' WHERE device_code_hash = $1 AND status = 'approved'")
-            .bind(device_code_hash.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let done = sqlx::query(
+            "UPDATE device_codes SET status = 'consumed' WHERE device_code_hash = $1 AND status = 'approved'",
+        )
+        .bind(device_code_hash.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn remember_jti(&self, issuer: &str, jti: &str, expires_at: Millis) -> StoreResult<bool> {
-        let done = sqlx::query("INSERT INTO seen_jtis (issuer, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT (issuer, jti) DO NOTHING")
-            .bind(issuer)
-            .bind(jti)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let done = sqlx::query(
+            "INSERT INTO seen_jtis (issuer, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT (issuer, jti) DO NOTHING",
+        )
+        .bind(issuer)
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -941,18 +875,28 @@ impl Store for SqlStore {
     }
 
     async fn list_permission_sets(&self, org_id: &SfId) -> StoreResult<Vec<PermissionSet>> {
-        let rows = sqlx::query("SELECT id, org_id, name, label, created_at FROM permission_sets WHERE org_id = $1 ORDER BY name")
-            .bind(org_id.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows = sqlx::query(
+            "SELECT id, org_id, name, label, created_at FROM permission_sets WHERE org_id = $1 ORDER BY name",
+        )
+        .bind(org_id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
         rows.iter().map(|r| rows::permission_set(r)).collect()
     }
 
     async fn delete_permission_set(&self, id: &SfId) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM permission_set_assignments WHERE ps_id = $1").bind(id.as_str()).execute(&mut *tx).await.map_err(db_err)?;
-        let done = sqlx::query("DELETE FROM permission_sets WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await.map_err(db_err)?;
+        sqlx::query("DELETE FROM permission_set_assignments WHERE ps_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let done = sqlx::query("DELETE FROM permission_sets WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         found(done.rows_affected())?;
         bump_changes(&mut tx).await?;
         tx.commit().await.map_err(db_err)
@@ -1009,22 +953,8 @@ impl Store for SqlStore {
         // Families last, once the tokens that pinned them are gone.
         let families = self.sweep_rule(&SWEEP_FAMILIES_REVOKED, now - REVOKED_REFRESH_RETENTION_MS).await?
             + self.sweep_rule(&SWEEP_FAMILIES_IDLE, now - IDLE_FAMILY_RETENTION_MS).await?;
-        tracing::debug!(
-            codes,
-            access_tokens,
-            refresh_tokens,
-            sessions,
-            families,
-            "swept expired rows"
-        );
-        Ok(SweepReport {
-            codes,
-            device_codes,
-            jtis,
-            access_tokens,
-            refresh_tokens,
-            sessions,
-        })
+        tracing::debug!(codes, access_tokens, refresh_tokens, sessions, families, "swept expired rows");
+        Ok(SweepReport { codes, device_codes, jtis, access_tokens, refresh_tokens, sessions })
     }
 }
 
@@ -1090,8 +1020,12 @@ const SWEEP_ACCESS_TOKENS: SweepRule = expiry("access_tokens", "access_tokens_ex
 /// Past their absolute expiry (NULL: none, which `<` never matches).
 const SWEEP_REFRESH_EXPIRED: SweepRule = expiry("refresh_tokens", "refresh_tokens_expires_at_idx");
 /// Revoked more than [`REVOKED_REFRESH_RETENTION_MS`] ago.
-const SWEEP_REFRESH_REVOKED: SweepRule =
-    SweepRule { table: "refresh_tokens", column: "revoked_at", index: "refresh_tokens_revoked_at_idx", unless_used: None };
+const SWEEP_REFRESH_REVOKED: SweepRule = SweepRule {
+    table: "refresh_tokens",
+    column: "revoked_at",
+    index: "refresh_tokens_revoked_at_idx",
+    unless_used: None,
+};
 const SWEEP_SESSIONS: SweepRule = expiry("sessions", "sessions_expires_at_idx");
 const SWEEP_DEVICE_CODES: SweepRule = expiry("device_codes", "device_codes_expires_at_idx");
 const SWEEP_JTIS: SweepRule = expiry("seen_jtis", "seen_jtis_expires_at_idx");
@@ -1157,21 +1091,13 @@ impl SqlStore {
         let mut after = i64::MIN;
         let mut deleted = 0;
         loop {
-            let bound: Option<i64> = sqlx::query_scalar(&bound)
-                .bind(after)
-                .bind(last)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?;
+            let bound: Option<i64> =
+                sqlx::query_scalar(&bound).bind(after).bind(last).fetch_optional(&self.pool).await.map_err(db_err)?;
             let upto = bound.unwrap_or(last);
             let wanted = match &probe {
-                Some(p) => sqlx::query(p)
-                    .bind(after)
-                    .bind(upto)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?
-                    .is_some(),
+                Some(p) => {
+                    sqlx::query(p).bind(after).bind(upto).fetch_optional(&self.pool).await.map_err(db_err)?.is_some()
+                }
                 None => true,
             };
             if wanted {
@@ -1214,7 +1140,12 @@ impl SqlStore {
 
 impl SqlStore {
     /// One row by one key, decoded: the shape of every single-row lookup here.
-    async fn fetch_opt<T>(&self, sql: &str, key: &str, decode: fn(&dyn Cols) -> StoreResult<T>) -> StoreResult<Option<T>> {
+    async fn fetch_opt<T>(
+        &self,
+        sql: &str,
+        key: &str,
+        decode: fn(&dyn Cols) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
         if let Some(done) = self.sqlite_reader().and_then(|r| read_one(r, sql, &[key], decode)) {
             return done;
         }
@@ -1224,25 +1155,30 @@ impl SqlStore {
 
     /// A row keyed by a bearer value's storage key, `IN ($1, $2)`: the key, and the bare digest
     /// a release before time-ordered keys stored the same value under (see `TokenHash::legacy`).
-    async fn fetch_by_token_key<T>(&self, sql: &str, key: &TokenHash, decode: fn(&dyn Cols) -> StoreResult<T>) -> StoreResult<Option<T>> {
+    async fn fetch_by_token_key<T>(
+        &self,
+        sql: &str,
+        key: &TokenHash,
+        decode: fn(&dyn Cols) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
         let legacy = key.legacy();
         let legacy = legacy.as_ref().unwrap_or(key).as_str();
         if let Some(done) = self.sqlite_reader().and_then(|r| read_one(r, sql, &[key.as_str(), legacy], decode)) {
             return done;
         }
-        let row = sqlx::query(sql)
-            .bind(key.as_str())
-            .bind(legacy)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let row = sqlx::query(sql).bind(key.as_str()).bind(legacy).fetch_optional(&self.pool).await.map_err(db_err)?;
         row.as_ref().map(|r| decode(r)).transpose()
     }
 }
 
 /// The first row of a read by key on the SQLite read connections (on this thread: see
 /// `sqlite_reader`), decoded; `None` when they are all busy (read through the pool then).
-fn read_one<T>(reader: &SqliteReader, sql: &str, args: &[&str], decode: fn(&dyn Cols) -> StoreResult<T>) -> Option<StoreResult<Option<T>>> {
+fn read_one<T>(
+    reader: &SqliteReader,
+    sql: &str,
+    args: &[&str],
+    decode: fn(&dyn Cols) -> StoreResult<T>,
+) -> Option<StoreResult<Option<T>>> {
     let backend = |e: rusqlite::Error| StoreError::Backend(e.to_string());
     let done = reader.read(|c| {
         let mut stmt = c.prepare_cached(sql).map_err(backend)?;

@@ -52,17 +52,11 @@ pub async fn drop_postgres_schema(schema: &str) -> StoreResult<()> {
     // The name is spliced into SQL, so only names of the shape this module makes are accepted.
     let ok = schema.starts_with("t_")
         && schema.len() > 2
-        && schema
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        && schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if !ok {
         return Err(StoreError::Backend("not a test schema name".into()));
     }
-    admin_execute(
-        &postgres_base_url(),
-        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-    )
-    .await
+    admin_execute(&postgres_base_url(), &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await
 }
 
 /// Appends the search_path startup option. Spelled with `%20` rather than the `+` that form

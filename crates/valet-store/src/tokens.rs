@@ -8,9 +8,8 @@
 //! own commit, so a token is never handed out before it is durable; under load many callers
 //! share a commit, at low load a batch is a single issuance and nothing waits for a timer.
 
-
-use sqlx::{AnyConnection, AnyPool};
 use serde_json::json;
+use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::{mpsc, oneshot};
 use valet_core::model::{AccessToken, RefreshToken, TokenFamily};
 use valet_core::secret::TokenHash;
@@ -46,7 +45,19 @@ pub(crate) const FAMILIES: RowInsert<TokenFamily> = RowInsert {
         ("created_at", "bigint"),
         ("revoked_at", "bigint"),
     ],
-    row: |f| json!([f.id, f.org_id.as_str(), f.app_id.as_str(), f.user_id.as_str(), f.scopes.to_string(), f.grant, f.auth_time, f.created_at, f.revoked_at]),
+    row: |f| {
+        json!([
+            f.id,
+            f.org_id.as_str(),
+            f.app_id.as_str(),
+            f.user_id.as_str(),
+            f.scopes.to_string(),
+            f.grant,
+            f.auth_time,
+            f.created_at,
+            f.revoked_at
+        ])
+    },
     what: "token family",
 };
 
@@ -64,7 +75,17 @@ pub(crate) const ACCESS_TOKENS: RowInsert<AccessToken> = RowInsert {
         ("revoked_at", "bigint"),
     ],
     row: |t| {
-        json!([t.token_hash.as_str(), t.family_id, t.org_id.as_str(), t.app_id.as_str(), t.user_id.as_str(), t.scopes.to_string(), t.created_at, t.expires_at, t.revoked_at])
+        json!([
+            t.token_hash.as_str(),
+            t.family_id,
+            t.org_id.as_str(),
+            t.app_id.as_str(),
+            t.user_id.as_str(),
+            t.scopes.to_string(),
+            t.created_at,
+            t.expires_at,
+            t.revoked_at
+        ])
     },
     what: "access token",
 };
@@ -130,7 +151,9 @@ impl<T> RowInsert<T> {
         let names: Vec<&str> = self.columns.iter().map(|(n, _)| *n).collect();
         let values: Vec<String> = match backend {
             Backend::Sqlite => (0..self.columns.len()).map(|i| format!("value->>{i}")).collect(),
-            Backend::Postgres => self.columns.iter().enumerate().map(|(i, (_, ty))| format!("(r->>{i})::{ty}")).collect(),
+            Backend::Postgres => {
+                self.columns.iter().enumerate().map(|(i, (_, ty))| format!("(r->>{i})::{ty}")).collect()
+            }
         };
         let source = match backend {
             Backend::Sqlite => format!("json_each(${param})"),
@@ -149,9 +172,11 @@ impl<T> RowInsert<T> {
         if rows.is_empty() {
             return Ok(());
         }
-        sqlx::query(&self.sql(backend)).bind(self.json(rows)).execute(&mut *conn).await.map_err(|e| match unique_violation(&e) {
-            Some(_) => StoreError::Conflict(self.what.to_string()),
-            None => db_err(e),
+        sqlx::query(&self.sql(backend)).bind(self.json(rows)).execute(&mut *conn).await.map_err(|e| {
+            match unique_violation(&e) {
+                Some(_) => StoreError::Conflict(self.what.to_string()),
+                None => db_err(e),
+            }
         })?;
         Ok(())
     }
@@ -185,9 +210,16 @@ async fn commit_batch(conn: &mut AnyConnection, sql: &BatchSql, items: &[&Issuan
     let families: Vec<&TokenFamily> = items.iter().filter_map(|i| i.family.as_ref()).collect();
     let access: Vec<&AccessToken> = items.iter().map(|i| &i.access).collect();
     let refresh: Vec<&RefreshToken> = items.iter().filter_map(|i| i.refresh.as_ref()).collect();
-    let touches: Vec<serde_json::Value> =
-        items.iter().filter_map(|i| i.touch_refresh.as_ref().map(|h| json!([h.as_str(), i.access.created_at]))).collect();
-    let params = [FAMILIES.json(&families), ACCESS_TOKENS.json(&access), REFRESH_TOKENS.json(&refresh), serde_json::Value::Array(touches).to_string()];
+    let touches: Vec<serde_json::Value> = items
+        .iter()
+        .filter_map(|i| i.touch_refresh.as_ref().map(|h| json!([h.as_str(), i.access.created_at])))
+        .collect();
+    let params = [
+        FAMILIES.json(&families),
+        ACCESS_TOKENS.json(&access),
+        REFRESH_TOKENS.json(&refresh),
+        serde_json::Value::Array(touches).to_string(),
+    ];
     let conflict = |e: sqlx::Error| match unique_violation(&e) {
         Some(_) => StoreError::Conflict("token".into()),
         None => db_err(e),
@@ -228,7 +260,12 @@ enum BatchSql {
 impl BatchSql {
     fn new(backend: Backend) -> BatchSql {
         let n = |i: usize| if backend == Backend::Sqlite { i } else { 1 };
-        let statements = [FAMILIES.sql_with(backend, n(1)), ACCESS_TOKENS.sql_with(backend, n(2)), REFRESH_TOKENS.sql_with(backend, n(3)), touch_sql(backend, n(4))];
+        let statements = [
+            FAMILIES.sql_with(backend, n(1)),
+            ACCESS_TOKENS.sql_with(backend, n(2)),
+            REFRESH_TOKENS.sql_with(backend, n(3)),
+            touch_sql(backend, n(4)),
+        ];
         match backend {
             Backend::Sqlite => BatchSql::SqliteScript(format!("BEGIN IMMEDIATE; {}; COMMIT", statements.join("; "))),
             Backend::Postgres => BatchSql::Postgres(statements),
@@ -380,6 +417,8 @@ mod tests {
             "INSERT INTO token_families (id, org_id, app_id, user_id, scopes, grant_type, auth_time, created_at, revoked_at) \
              SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8 FROM json_each($1)"
         );
-        assert!(ACCESS_TOKENS.sql(Backend::Postgres).ends_with("(r->>7)::bigint, (r->>8)::bigint FROM jsonb_array_elements($1::jsonb) AS r"));
+        assert!(ACCESS_TOKENS
+            .sql(Backend::Postgres)
+            .ends_with("(r->>7)::bigint, (r->>8)::bigint FROM jsonb_array_elements($1::jsonb) AS r"));
     }
 }

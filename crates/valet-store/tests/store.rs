@@ -135,10 +135,7 @@ fn app_in(org: &Org, name: &str) -> App {
         consumer_key: format!("3MVG9{}", valet_core::rand::alnum(&OsRandom, 80)),
         previous_consumer_key: None,
         is_public: false,
-        callback_urls: vec![
-            "http://localhost:1717/OauthRedirect".into(),
-            "https://example.com/cb".into(),
-        ],
+        callback_urls: vec!["http://localhost:1717/OauthRedirect".into(), "https://example.com/cb".into()],
         scopes: ScopeSet::parse("api refresh_token openid").unwrap(),
         policy: AppPolicy::default(),
         created_at: T0,
@@ -229,8 +226,11 @@ async fn rows_stored_under_bare_digests_are_found(store: Arc<SqlStore>) {
     let fam = family_for(&user, &app, "fam-legacy");
     store.insert_family(&fam).await.unwrap();
     let org15 = &user.org_id.as_str()[..15];
-    let (at_value, rt_value, code_value) =
-        (format!("{org15}!AQ0pQ3xYz7legacyAccess"), "5Aep8610pQ3xYz7legacyRefresh==".to_string(), "aPrx0pQ3xYz7legacyCode==".to_string());
+    let (at_value, rt_value, code_value) = (
+        format!("{org15}!AQ0pQ3xYz7legacyAccess"),
+        "5Aep8610pQ3xYz7legacyRefresh==".to_string(),
+        "aPrx0pQ3xYz7legacyCode==".to_string(),
+    );
     let keyed = |v: &str| TokenHash::of(v);
     let bare = |v: &str| keyed(v).legacy().expect("a value with a time head");
     let mut at = access_for(&fam, &at_value, T0 + 7_200_000);
@@ -294,39 +294,23 @@ async fn orgs_and_change_counter(store: Arc<SqlStore>) {
         created_at: T0 + 5,
     };
     store.insert_org(&second).await.unwrap();
-    assert!(matches!(
-        store.insert_org(&second).await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert_eq!(
-        store.change_counter().await.unwrap(),
-        c0 + 2,
-        "a failed insert does not count"
-    );
+    assert!(matches!(store.insert_org(&second).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.change_counter().await.unwrap(), c0 + 2, "a failed insert does not count");
 
     assert_eq!(store.default_org().await.unwrap().unwrap().id, first.id);
     second.settings.allow_username_password_flow = true;
     second.settings.idle_refresh_token_ttl_days = Some(30);
-    store
-        .update_org_settings(&second.id, &second.settings, T0 + 10)
-        .await
-        .unwrap();
+    store.update_org_settings(&second.id, &second.settings, T0 + 10).await.unwrap();
     let got = store.get_org(&second.id).await.unwrap().unwrap();
     assert_eq!(got.settings, second.settings);
     assert_eq!(got.name, "Later");
     assert_eq!(got.created_at, T0 + 5);
     assert_eq!(store.change_counter().await.unwrap(), c0 + 3);
     assert!(matches!(
-        store
-            .update_org_settings(&sfid(KeyPrefix::Organization), &second.settings, T0)
-            .await,
+        store.update_org_settings(&sfid(KeyPrefix::Organization), &second.settings, T0).await,
         Err(StoreError::NotFound)
     ));
-    assert!(store
-        .get_org(&sfid(KeyPrefix::Organization))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(store.get_org(&sfid(KeyPrefix::Organization)).await.unwrap().is_none());
 }
 
 async fn users_crud_and_conflicts(store: Arc<SqlStore>) {
@@ -344,42 +328,21 @@ async fn users_crud_and_conflicts(store: Arc<SqlStore>) {
     }
     let mut same_id = user_in(&org, "carol@example.com");
     same_id.id = bob.id.clone();
-    assert!(matches!(
-        store.insert_user(&same_id).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(store.insert_user(&same_id).await, Err(StoreError::Conflict(_))));
 
-    let got = store
-        .get_user_by_username("ada@EXAMPLE.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let got = store.get_user_by_username("ada@EXAMPLE.com").await.unwrap().unwrap();
     assert_eq!(got.id, ada.id);
     assert_eq!(got.username, "Ada@Example.com");
     assert_eq!(got.org_id, org.id);
     assert_eq!(got.password_hash, ada.password_hash);
     assert!(got.active && !got.is_admin);
     assert_eq!(
-        (
-            got.timezone.as_str(),
-            got.locale.as_str(),
-            got.language.as_str()
-        ),
+        (got.timezone.as_str(), got.locale.as_str(), got.language.as_str()),
         ("Europe/London", "en_GB", "en_US")
     );
-    assert!(store
-        .get_user_by_username("nobody@example.com")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(store.get_user_by_username("nobody@example.com").await.unwrap().is_none());
 
-    let listed: Vec<String> = store
-        .list_users(&org.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|u| u.username)
-        .collect();
+    let listed: Vec<String> = store.list_users(&org.id).await.unwrap().into_iter().map(|u| u.username).collect();
     assert_eq!(listed, vec!["Ada@Example.com", "bob@example.com"]);
 
     let before = store.change_counter().await.unwrap();
@@ -397,19 +360,14 @@ async fn users_crud_and_conflicts(store: Arc<SqlStore>) {
     assert!(!got.active && got.is_admin);
     assert_eq!(got.updated_at, T0 + 99);
     assert_eq!(got.created_at, T0);
-    assert!(matches!(
-        store.update_user(&sfid(KeyPrefix::User), &patch, T0).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(store.update_user(&sfid(KeyPrefix::User), &patch, T0).await, Err(StoreError::NotFound)));
 }
 
 async fn apps_crud_conflicts_and_secrets(store: Arc<SqlStore>) {
     let org = org(&store).await;
     let mut app = app_in(&org, "Zeta");
     app.policy.refresh_token_policy = RefreshTokenPolicy::ExpireIfUnused { minutes: 60 };
-    app.policy
-        .custom_attributes
-        .insert("team".into(), "platform".into());
+    app.policy.custom_attributes.insert("team".into(), "platform".into());
     store.insert_app(&app).await.unwrap();
     let other = app_in(&org, "Alpha");
     store.insert_app(&other).await.unwrap();
@@ -421,11 +379,7 @@ async fn apps_crud_conflicts_and_secrets(store: Arc<SqlStore>) {
         other => panic!("expected a consumer key conflict, got {other:?}"),
     }
 
-    let got = store
-        .get_app_by_consumer_key(&app.consumer_key)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = store.get_app_by_consumer_key(&app.consumer_key).await.unwrap().unwrap();
     assert_eq!(got.id, app.id);
     assert_eq!(got.callback_urls, app.callback_urls);
     assert_eq!(got.scopes, app.scopes);
@@ -451,60 +405,26 @@ async fn apps_crud_conflicts_and_secrets(store: Arc<SqlStore>) {
 
     // Secrets: newest first, retiring all but one.
     let c0 = store.change_counter().await.unwrap();
-    let s1 = store
-        .insert_app_secret(&app.id, &TokenHash::of("one"), b"sealed", T0)
-        .await
-        .unwrap();
-    let s2 = store
-        .insert_app_secret(&app.id, &TokenHash::of("two"), b"sealed", T0 + 1)
-        .await
-        .unwrap();
-    let s3 = store
-        .insert_app_secret(&app.id, &TokenHash::of("three"), b"sealed", T0 + 2)
-        .await
-        .unwrap();
-    store
-        .insert_app_secret(&other.id, &TokenHash::of("other"), b"sealed", T0)
-        .await
-        .unwrap();
+    let s1 = store.insert_app_secret(&app.id, &TokenHash::of("one"), b"sealed", T0).await.unwrap();
+    let s2 = store.insert_app_secret(&app.id, &TokenHash::of("two"), b"sealed", T0 + 1).await.unwrap();
+    let s3 = store.insert_app_secret(&app.id, &TokenHash::of("three"), b"sealed", T0 + 2).await.unwrap();
+    store.insert_app_secret(&other.id, &TokenHash::of("other"), b"sealed", T0).await.unwrap();
     assert_eq!(store.change_counter().await.unwrap(), c0 + 4);
-    let live: Vec<i64> = store
-        .live_app_secrets(&app.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|s| s.id)
-        .collect();
+    let live: Vec<i64> = store.live_app_secrets(&app.id).await.unwrap().iter().map(|s| s.id).collect();
     assert_eq!(live, vec![s3, s2, s1]);
-    assert_eq!(
-        store
-            .retire_app_secrets_except(&app.id, s2, T0 + 5)
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(store.retire_app_secrets_except(&app.id, s2, T0 + 5).await.unwrap(), 2);
     let live = store.live_app_secrets(&app.id).await.unwrap();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].id, s2);
     assert!(live[0].secret_hash.ct_eq(&TokenHash::of("two")));
     assert_eq!(live[0].retired_at, None);
-    assert_eq!(
-        store
-            .retire_app_secrets_except(&app.id, s2, T0 + 6)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(store.retire_app_secrets_except(&app.id, s2, T0 + 6).await.unwrap(), 0);
     assert_eq!(store.live_app_secrets(&other.id).await.unwrap().len(), 1);
 }
 
 async fn consents(store: Arc<SqlStore>) {
     let (_org, user, app) = world(&store).await;
-    assert!(store
-        .get_consent(&user.id, &app.id)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(store.get_consent(&user.id, &app.id).await.unwrap().is_none());
     let c0 = store.change_counter().await.unwrap();
     let mut consent = Consent {
         user_id: user.id.clone(),
@@ -520,11 +440,7 @@ async fn consents(store: Arc<SqlStore>) {
     assert_eq!(got.scopes, consent.scopes);
     assert_eq!(got.created_at, T0 + 1);
     store.delete_consent(&user.id, &app.id).await.unwrap();
-    assert!(store
-        .get_consent(&user.id, &app.id)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(store.get_consent(&user.id, &app.id).await.unwrap().is_none());
     store.delete_consent(&user.id, &app.id).await.unwrap();
     assert_eq!(store.change_counter().await.unwrap(), c0 + 3);
 }
@@ -533,10 +449,7 @@ async fn codes_consume_exactly_once(store: Arc<SqlStore>) {
     let (_org, user, app) = world(&store).await;
     let code = code_for(&user, &app, "aPrxcode", T0 + 60_000);
     store.insert_code(&code).await.unwrap();
-    assert!(matches!(
-        store.insert_code(&code).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(store.insert_code(&code).await, Err(StoreError::Conflict(_))));
     let got = store.get_code(&code.code_hash).await.unwrap().unwrap();
     assert_eq!(got.code_challenge_method, Some(PkceMethod::S256));
     assert_eq!(got.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
@@ -549,14 +462,7 @@ async fn codes_consume_exactly_once(store: Arc<SqlStore>) {
         let s = store.clone();
         let hash = code.code_hash.clone();
         let family = family_for(&user, &app, &format!("fam-{i}"));
-        set.spawn(async move {
-            (
-                i,
-                s.consume_code(&hash, &family, T0 + 1000 + i)
-                    .await
-                    .unwrap(),
-            )
-        });
+        set.spawn(async move { (i, s.consume_code(&hash, &family, T0 + 1000 + i).await.unwrap()) });
     }
     let mut winners = Vec::new();
     while let Some(r) = set.join_next().await {
@@ -573,21 +479,33 @@ async fn codes_consume_exactly_once(store: Arc<SqlStore>) {
     let stored = store.get_family(&format!("fam-{}", winners[0])).await.unwrap().unwrap();
     let given = family_for(&user, &app, &format!("fam-{}", winners[0]));
     assert_eq!(
-        (stored.org_id, stored.app_id, stored.user_id, stored.scopes, stored.grant, stored.auth_time, stored.created_at, stored.revoked_at),
-        (given.org_id, given.app_id, given.user_id, given.scopes, given.grant, given.auth_time, given.created_at, given.revoked_at)
+        (
+            stored.org_id,
+            stored.app_id,
+            stored.user_id,
+            stored.scopes,
+            stored.grant,
+            stored.auth_time,
+            stored.created_at,
+            stored.revoked_at
+        ),
+        (
+            given.org_id,
+            given.app_id,
+            given.user_id,
+            given.scopes,
+            given.grant,
+            given.auth_time,
+            given.created_at,
+            given.revoked_at
+        )
     );
     for i in 0..20 {
         let stored = store.get_family(&format!("fam-{i}")).await.unwrap().is_some();
         assert_eq!(stored, i == winners[0], "family fam-{i}");
     }
-    assert!(!store
-        .consume_code(&code.code_hash, &family_for(&user, &app, "late"), T0 + 5000)
-        .await
-        .unwrap());
-    assert!(!store
-        .consume_code(&TokenHash::of("unknown"), &family_for(&user, &app, "x"), T0)
-        .await
-        .unwrap());
+    assert!(!store.consume_code(&code.code_hash, &family_for(&user, &app, "late"), T0 + 5000).await.unwrap());
+    assert!(!store.consume_code(&TokenHash::of("unknown"), &family_for(&user, &app, "x"), T0).await.unwrap());
     assert!(store.get_family("late").await.unwrap().is_none());
 
     // A code without PKCE or nonce reads back as such.
@@ -597,10 +515,7 @@ async fn codes_consume_exactly_once(store: Arc<SqlStore>) {
     plain.nonce = None;
     store.insert_code(&plain).await.unwrap();
     let got = store.get_code(&plain.code_hash).await.unwrap().unwrap();
-    assert_eq!(
-        (got.code_challenge, got.code_challenge_method, got.nonce),
-        (None, None, None)
-    );
+    assert_eq!((got.code_challenge, got.code_challenge_method, got.nonce), (None, None, None));
 }
 
 async fn family_revocation_folds_into_token_reads(store: Arc<SqlStore>) {
@@ -614,66 +529,35 @@ async fn family_revocation_folds_into_token_reads(store: Arc<SqlStore>) {
     store.insert_access_token(&at).await.unwrap();
     let rt = refresh_for(&fam, "rt-1");
     store.insert_refresh_token(&rt).await.unwrap();
-    assert!(matches!(
-        store.insert_access_token(&at).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(store.insert_access_token(&at).await, Err(StoreError::Conflict(_))));
 
-    let got = store
-        .get_access_token(&at.token_hash)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = store.get_access_token(&at.token_hash).await.unwrap().unwrap();
     assert_eq!(got.revoked_at, None);
     assert_eq!(got.expires_at, T0 + 7_200_000);
     assert_eq!(got.family_id, "fam-1");
-    let got = store
-        .get_refresh_token(&rt.token_hash)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (got.revoked_at, got.expires_at, got.replaced_by),
-        (None, None, None)
-    );
+    let got = store.get_refresh_token(&rt.token_hash).await.unwrap().unwrap();
+    assert_eq!((got.revoked_at, got.expires_at, got.replaced_by), (None, None, None));
 
     // A refresh records its use with the access token it issues.
     let mut at_used = access_for(&fam, "at-used", T0 + 7_200_000);
     at_used.created_at = T0 + 42;
     store
-        .store_issuance(Issuance { family: None, access: at_used, refresh: None, touch_refresh: Some(rt.token_hash.clone()) })
+        .store_issuance(Issuance {
+            family: None,
+            access: at_used,
+            refresh: None,
+            touch_refresh: Some(rt.token_hash.clone()),
+        })
         .await
         .unwrap();
-    assert_eq!(
-        store
-            .get_refresh_token(&rt.token_hash)
-            .await
-            .unwrap()
-            .unwrap()
-            .last_used_at,
-        T0 + 42
-    );
+    assert_eq!(store.get_refresh_token(&rt.token_hash).await.unwrap().unwrap().last_used_at, T0 + 42);
 
     // Revoking one access token.
     let at2 = access_for(&fam, "at-2", T0 + 7_200_000);
     store.insert_access_token(&at2).await.unwrap();
-    assert!(store
-        .revoke_access_token(&at2.token_hash, T0 + 5)
-        .await
-        .unwrap());
-    assert!(!store
-        .revoke_access_token(&at2.token_hash, T0 + 6)
-        .await
-        .unwrap());
-    assert_eq!(
-        store
-            .get_access_token(&at2.token_hash)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked_at,
-        Some(T0 + 5)
-    );
+    assert!(store.revoke_access_token(&at2.token_hash, T0 + 5).await.unwrap());
+    assert!(!store.revoke_access_token(&at2.token_hash, T0 + 6).await.unwrap());
+    assert_eq!(store.get_access_token(&at2.token_hash).await.unwrap().unwrap().revoked_at, Some(T0 + 5));
 
     // The refresh grant's one read: the token as `get_refresh_token` reads it and the family as
     // `get_family` does, field for field (before the family's revocation and after, below).
@@ -687,72 +571,21 @@ async fn family_revocation_folds_into_token_reads(store: Arc<SqlStore>) {
     let late_rt = refresh_for(&fam, "rt-late");
     store.insert_refresh_token(&late_rt).await.unwrap();
     same_as_two_reads(&store, &late_rt.token_hash).await;
+    assert_eq!(store.get_access_token(&at.token_hash).await.unwrap().unwrap().revoked_at, Some(T0 + 100));
     assert_eq!(
-        store
-            .get_access_token(&at.token_hash)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked_at,
-        Some(T0 + 100)
-    );
-    assert_eq!(
-        store
-            .get_access_token(&at2.token_hash)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked_at,
+        store.get_access_token(&at2.token_hash).await.unwrap().unwrap().revoked_at,
         Some(T0 + 5),
         "own revocation wins"
     );
-    assert_eq!(
-        store
-            .get_refresh_token(&rt.token_hash)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked_at,
-        Some(T0 + 100)
-    );
-    assert_eq!(
-        store
-            .get_access_token(&late.token_hash)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked_at,
-        Some(T0 + 100)
-    );
-    assert_eq!(
-        store
-            .get_refresh_token(&late_rt.token_hash)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked_at,
-        Some(T0 + 100)
-    );
-    assert_eq!(
-        store.get_family("fam-1").await.unwrap().unwrap().revoked_at,
-        Some(T0 + 100)
-    );
+    assert_eq!(store.get_refresh_token(&rt.token_hash).await.unwrap().unwrap().revoked_at, Some(T0 + 100));
+    assert_eq!(store.get_access_token(&late.token_hash).await.unwrap().unwrap().revoked_at, Some(T0 + 100));
+    assert_eq!(store.get_refresh_token(&late_rt.token_hash).await.unwrap().unwrap().revoked_at, Some(T0 + 100));
+    assert_eq!(store.get_family("fam-1").await.unwrap().unwrap().revoked_at, Some(T0 + 100));
     // Revoking again keeps the first time.
     store.revoke_family("fam-1", T0 + 200).await.unwrap();
-    assert_eq!(
-        store.get_family("fam-1").await.unwrap().unwrap().revoked_at,
-        Some(T0 + 100)
-    );
-    assert!(store
-        .get_access_token(&TokenHash::of("nope"))
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store
-        .get_refresh_token(&TokenHash::of("nope"))
-        .await
-        .unwrap()
-        .is_none());
+    assert_eq!(store.get_family("fam-1").await.unwrap().unwrap().revoked_at, Some(T0 + 100));
+    assert!(store.get_access_token(&TokenHash::of("nope")).await.unwrap().is_none());
+    assert!(store.get_refresh_token(&TokenHash::of("nope")).await.unwrap().is_none());
 }
 
 /// Concurrent issuances share transactions; one that cannot be stored (its access token
@@ -841,14 +674,7 @@ async fn rotation_has_one_winner(store: Arc<SqlStore>) {
         let s = store.clone();
         let new = refresh_for(&fam, &format!("rt-new-{i}"));
         let old_hash = old.token_hash.clone();
-        set.spawn(async move {
-            (
-                i,
-                s.rotate_refresh_token(&old_hash, &new, b"sealed", T0 + 10)
-                    .await
-                    .unwrap(),
-            )
-        });
+        set.spawn(async move { (i, s.rotate_refresh_token(&old_hash, &new, b"sealed", T0 + 10).await.unwrap()) });
     }
     let mut winners = Vec::new();
     while let Some(r) = set.join_next().await {
@@ -859,45 +685,25 @@ async fn rotation_has_one_winner(store: Arc<SqlStore>) {
     }
     assert_eq!(winners.len(), 1, "exactly one rotation wins: {winners:?}");
     let winner_hash = TokenHash::of(&format!("rt-new-{}", winners[0]));
-    let got_old = store
-        .get_refresh_token(&old.token_hash)
-        .await
-        .unwrap()
-        .unwrap();
+    let got_old = store.get_refresh_token(&old.token_hash).await.unwrap().unwrap();
     assert_eq!(got_old.replaced_by.as_ref(), Some(&winner_hash));
     assert_eq!(got_old.revoked_at, Some(T0 + 10));
-    let got_new = store
-        .get_refresh_token(&winner_hash)
-        .await
-        .unwrap()
-        .unwrap();
+    let got_new = store.get_refresh_token(&winner_hash).await.unwrap().unwrap();
     assert_eq!(got_new.revoked_at, None);
     for i in 0..20 {
         if i != winners[0] {
             let loser = TokenHash::of(&format!("rt-new-{i}"));
-            assert!(
-                store.get_refresh_token(&loser).await.unwrap().is_none(),
-                "losers insert nothing"
-            );
+            assert!(store.get_refresh_token(&loser).await.unwrap().is_none(), "losers insert nothing");
         }
     }
 
     // The new token rotates onward; once the family is revoked nothing rotates.
     let next = refresh_for(&fam, "rt-next");
-    assert!(store
-        .rotate_refresh_token(&winner_hash, &next, b"sealed", T0 + 20)
-        .await
-        .unwrap());
+    assert!(store.rotate_refresh_token(&winner_hash, &next, b"sealed", T0 + 20).await.unwrap());
     store.revoke_family("fam-rot", T0 + 30).await.unwrap();
     let after = refresh_for(&fam, "rt-after");
-    assert!(!store
-        .rotate_refresh_token(&next.token_hash, &after, b"sealed", T0 + 40)
-        .await
-        .unwrap());
-    assert!(!store
-        .rotate_refresh_token(&TokenHash::of("unknown"), &after, b"sealed", T0 + 40)
-        .await
-        .unwrap());
+    assert!(!store.rotate_refresh_token(&next.token_hash, &after, b"sealed", T0 + 40).await.unwrap());
+    assert!(!store.rotate_refresh_token(&TokenHash::of("unknown"), &after, b"sealed", T0 + 40).await.unwrap());
 }
 
 async fn revoke_user_families(store: Arc<SqlStore>) {
@@ -906,76 +712,23 @@ async fn revoke_user_families(store: Arc<SqlStore>) {
     store.insert_app(&app2).await.unwrap();
     let bob = user_in(&org, "bob@example.com");
     store.insert_user(&bob).await.unwrap();
-    for (id, u, a) in [
-        ("f1", &user, &app),
-        ("f2", &user, &app),
-        ("f3", &user, &app2),
-        ("f4", &bob, &app),
-    ] {
+    for (id, u, a) in [("f1", &user, &app), ("f2", &user, &app), ("f3", &user, &app2), ("f4", &bob, &app)] {
         let f = family_for(u, a, id);
         store.insert_family(&f).await.unwrap();
-        store
-            .insert_access_token(&access_for(&f, &format!("at-{id}"), T0 + DAY))
-            .await
-            .unwrap();
+        store.insert_access_token(&access_for(&f, &format!("at-{id}"), T0 + DAY)).await.unwrap();
     }
     store.revoke_family("f2", T0 + 1).await.unwrap();
 
-    assert_eq!(
-        store
-            .revoke_user_families(&user.id, Some(&app2.id), T0 + 5)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        store.get_family("f3").await.unwrap().unwrap().revoked_at,
-        Some(T0 + 5)
-    );
-    assert_eq!(
-        store.get_family("f1").await.unwrap().unwrap().revoked_at,
-        None
-    );
+    assert_eq!(store.revoke_user_families(&user.id, Some(&app2.id), T0 + 5).await.unwrap(), 1);
+    assert_eq!(store.get_family("f3").await.unwrap().unwrap().revoked_at, Some(T0 + 5));
+    assert_eq!(store.get_family("f1").await.unwrap().unwrap().revoked_at, None);
 
-    assert_eq!(
-        store
-            .revoke_user_families(&user.id, None, T0 + 9)
-            .await
-            .unwrap(),
-        1,
-        "only f1 was live"
-    );
-    assert_eq!(
-        store.get_family("f1").await.unwrap().unwrap().revoked_at,
-        Some(T0 + 9)
-    );
-    assert_eq!(
-        store.get_family("f2").await.unwrap().unwrap().revoked_at,
-        Some(T0 + 1)
-    );
-    assert_eq!(
-        store
-            .get_access_token(&TokenHash::of("at-f1"))
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked_at,
-        Some(T0 + 9)
-    );
-    assert_eq!(
-        store.get_family("f4").await.unwrap().unwrap().revoked_at,
-        None,
-        "other users untouched"
-    );
-    assert_eq!(
-        store
-            .get_access_token(&TokenHash::of("at-f4"))
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked_at,
-        None
-    );
+    assert_eq!(store.revoke_user_families(&user.id, None, T0 + 9).await.unwrap(), 1, "only f1 was live");
+    assert_eq!(store.get_family("f1").await.unwrap().unwrap().revoked_at, Some(T0 + 9));
+    assert_eq!(store.get_family("f2").await.unwrap().unwrap().revoked_at, Some(T0 + 1));
+    assert_eq!(store.get_access_token(&TokenHash::of("at-f1")).await.unwrap().unwrap().revoked_at, Some(T0 + 9));
+    assert_eq!(store.get_family("f4").await.unwrap().unwrap().revoked_at, None, "other users untouched");
+    assert_eq!(store.get_access_token(&TokenHash::of("at-f4")).await.unwrap().unwrap().revoked_at, None);
 }
 
 async fn delete_app_removes_everything(store: Arc<SqlStore>) {
@@ -986,22 +739,10 @@ async fn delete_app_removes_everything(store: Arc<SqlStore>) {
         let fid = format!("fam-{}", a.id);
         let f = family_for(&user, a, &fid);
         store.insert_family(&f).await.unwrap();
-        store
-            .insert_access_token(&access_for(&f, &format!("at-{fid}"), T0 + DAY))
-            .await
-            .unwrap();
-        store
-            .insert_refresh_token(&refresh_for(&f, &format!("rt-{fid}")))
-            .await
-            .unwrap();
-        store
-            .insert_code(&code_for(&user, a, &format!("code-{fid}"), T0 + 60_000))
-            .await
-            .unwrap();
-        store
-            .insert_app_secret(&a.id, &TokenHash::of(&fid), b"sealed", T0)
-            .await
-            .unwrap();
+        store.insert_access_token(&access_for(&f, &format!("at-{fid}"), T0 + DAY)).await.unwrap();
+        store.insert_refresh_token(&refresh_for(&f, &format!("rt-{fid}"))).await.unwrap();
+        store.insert_code(&code_for(&user, a, &format!("code-{fid}"), T0 + 60_000)).await.unwrap();
+        store.insert_app_secret(&a.id, &TokenHash::of(&fid), b"sealed", T0).await.unwrap();
         let consent = Consent {
             user_id: user.id.clone(),
             app_id: a.id.clone(),
@@ -1013,49 +754,22 @@ async fn delete_app_removes_everything(store: Arc<SqlStore>) {
     let c0 = store.change_counter().await.unwrap();
     store.delete_app(&app.id).await.unwrap();
     assert_eq!(store.change_counter().await.unwrap(), c0 + 1);
-    assert!(matches!(
-        store.delete_app(&app.id).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(store.delete_app(&app.id).await, Err(StoreError::NotFound)));
 
     let gone = format!("fam-{}", app.id);
     assert!(store.get_app(&app.id).await.unwrap().is_none());
     assert!(store.get_family(&gone).await.unwrap().is_none());
-    assert!(store
-        .get_access_token(&TokenHash::of(&format!("at-{gone}")))
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store
-        .get_refresh_token(&TokenHash::of(&format!("rt-{gone}")))
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store
-        .get_code(&TokenHash::of(&format!("code-{gone}")))
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store
-        .get_consent(&user.id, &app.id)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(store.get_access_token(&TokenHash::of(&format!("at-{gone}"))).await.unwrap().is_none());
+    assert!(store.get_refresh_token(&TokenHash::of(&format!("rt-{gone}"))).await.unwrap().is_none());
+    assert!(store.get_code(&TokenHash::of(&format!("code-{gone}"))).await.unwrap().is_none());
+    assert!(store.get_consent(&user.id, &app.id).await.unwrap().is_none());
     assert!(store.live_app_secrets(&app.id).await.unwrap().is_empty());
 
     let kept = format!("fam-{}", keep.id);
     assert!(store.get_app(&keep.id).await.unwrap().is_some());
     assert!(store.get_family(&kept).await.unwrap().is_some());
-    assert!(store
-        .get_access_token(&TokenHash::of(&format!("at-{kept}")))
-        .await
-        .unwrap()
-        .is_some());
-    assert!(store
-        .get_consent(&user.id, &keep.id)
-        .await
-        .unwrap()
-        .is_some());
+    assert!(store.get_access_token(&TokenHash::of(&format!("at-{kept}"))).await.unwrap().is_some());
+    assert!(store.get_consent(&user.id, &keep.id).await.unwrap().is_some());
     assert_eq!(store.live_app_secrets(&keep.id).await.unwrap().len(), 1);
 }
 
@@ -1071,24 +785,12 @@ async fn sessions_and_signing_keys(store: Arc<SqlStore>) {
     };
     store.insert_session(&s("s1")).await.unwrap();
     store.insert_session(&s("s2")).await.unwrap();
-    let got = store
-        .get_session(&TokenHash::of("s1"))
-        .await
-        .unwrap()
-        .unwrap();
+    let got = store.get_session(&TokenHash::of("s1")).await.unwrap().unwrap();
     assert_eq!((got.user_id, got.expires_at), (user.id.clone(), T0 + DAY));
     store.delete_session(&TokenHash::of("s1")).await.unwrap();
-    assert!(store
-        .get_session(&TokenHash::of("s1"))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(store.get_session(&TokenHash::of("s1")).await.unwrap().is_none());
     store.delete_user_sessions(&user.id).await.unwrap();
-    assert!(store
-        .get_session(&TokenHash::of("s2"))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(store.get_session(&TokenHash::of("s2")).await.unwrap().is_none());
 
     let blob: Vec<u8> = (0..=255u8).chain([0, 0, 255]).collect();
     let k = |kid: &str, at: i64, active: bool| SigningKeyRecord {
@@ -1098,28 +800,13 @@ async fn sessions_and_signing_keys(store: Arc<SqlStore>) {
         created_at: at,
         active,
     };
-    store
-        .insert_signing_key(&k("old", T0, false))
-        .await
-        .unwrap();
-    store
-        .insert_signing_key(&k("new", T0 + 1, true))
-        .await
-        .unwrap();
-    assert!(matches!(
-        store.insert_signing_key(&k("new", T0 + 2, true)).await,
-        Err(StoreError::Conflict(_))
-    ));
+    store.insert_signing_key(&k("old", T0, false)).await.unwrap();
+    store.insert_signing_key(&k("new", T0 + 1, true)).await.unwrap();
+    assert!(matches!(store.insert_signing_key(&k("new", T0 + 2, true)).await, Err(StoreError::Conflict(_))));
     let keys = store.list_signing_keys().await.unwrap();
-    assert_eq!(
-        keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
-        vec!["new", "old"]
-    );
+    assert_eq!(keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), vec!["new", "old"]);
     assert!(keys[0].active && !keys[1].active);
-    assert_eq!(
-        keys[0].private_der_encrypted, blob,
-        "binary survives the round trip"
-    );
+    assert_eq!(keys[0].private_der_encrypted, blob, "binary survives the round trip");
     assert_eq!(keys[0].alg, "RS256");
 }
 
@@ -1128,24 +815,12 @@ async fn sweep_expired(store: Arc<SqlStore>) {
     let now = T0 + 30 * DAY;
 
     // Codes, access tokens, sessions: expired ones go.
-    store
-        .insert_code(&code_for(&user, &app, "c-old", now - 1))
-        .await
-        .unwrap();
-    store
-        .insert_code(&code_for(&user, &app, "c-live", now + 60_000))
-        .await
-        .unwrap();
+    store.insert_code(&code_for(&user, &app, "c-old", now - 1)).await.unwrap();
+    store.insert_code(&code_for(&user, &app, "c-live", now + 60_000)).await.unwrap();
     let live = family_for(&user, &app, "f-live");
     store.insert_family(&live).await.unwrap();
-    store
-        .insert_access_token(&access_for(&live, "a-old", now - 1))
-        .await
-        .unwrap();
-    store
-        .insert_access_token(&access_for(&live, "a-live", now + 1))
-        .await
-        .unwrap();
+    store.insert_access_token(&access_for(&live, "a-old", now - 1)).await.unwrap();
+    store.insert_access_token(&access_for(&live, "a-live", now + 1)).await.unwrap();
     for (v, exp) in [("s-old", now - 1), ("s-live", now + 1)] {
         let s = Session {
             id_hash: TokenHash::of(v),
@@ -1167,12 +842,7 @@ async fn sweep_expired(store: Arc<SqlStore>) {
     r_revoked_recently.revoked_at = Some(now - DAY + 1);
     let mut r_live = refresh_for(&live, "r-live");
     r_live.expires_at = Some(now + 1);
-    for r in [
-        &r_expired,
-        &r_revoked_long_ago,
-        &r_revoked_recently,
-        &r_live,
-    ] {
+    for r in [&r_expired, &r_revoked_long_ago, &r_revoked_recently, &r_live] {
         store.insert_refresh_token(r).await.unwrap();
     }
 
@@ -1195,66 +865,18 @@ async fn sweep_expired(store: Arc<SqlStore>) {
     store.insert_refresh_token(&pin).await.unwrap();
 
     let report = store.sweep_expired(now).await.unwrap();
-    assert_eq!(
-        (
-            report.codes,
-            report.access_tokens,
-            report.refresh_tokens,
-            report.sessions
-        ),
-        (1, 1, 2, 1)
-    );
+    assert_eq!((report.codes, report.access_tokens, report.refresh_tokens, report.sessions), (1, 1, 2, 1));
 
-    assert!(store
-        .get_code(&TokenHash::of("c-old"))
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store
-        .get_code(&TokenHash::of("c-live"))
-        .await
-        .unwrap()
-        .is_some());
-    assert!(store
-        .get_access_token(&TokenHash::of("a-old"))
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store
-        .get_access_token(&TokenHash::of("a-live"))
-        .await
-        .unwrap()
-        .is_some());
-    assert!(store
-        .get_session(&TokenHash::of("s-old"))
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store
-        .get_session(&TokenHash::of("s-live"))
-        .await
-        .unwrap()
-        .is_some());
-    assert!(store
-        .get_refresh_token(&r_expired.token_hash)
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store
-        .get_refresh_token(&r_revoked_long_ago.token_hash)
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store
-        .get_refresh_token(&r_revoked_recently.token_hash)
-        .await
-        .unwrap()
-        .is_some());
-    assert!(store
-        .get_refresh_token(&r_live.token_hash)
-        .await
-        .unwrap()
-        .is_some());
+    assert!(store.get_code(&TokenHash::of("c-old")).await.unwrap().is_none());
+    assert!(store.get_code(&TokenHash::of("c-live")).await.unwrap().is_some());
+    assert!(store.get_access_token(&TokenHash::of("a-old")).await.unwrap().is_none());
+    assert!(store.get_access_token(&TokenHash::of("a-live")).await.unwrap().is_some());
+    assert!(store.get_session(&TokenHash::of("s-old")).await.unwrap().is_none());
+    assert!(store.get_session(&TokenHash::of("s-live")).await.unwrap().is_some());
+    assert!(store.get_refresh_token(&r_expired.token_hash).await.unwrap().is_none());
+    assert!(store.get_refresh_token(&r_revoked_long_ago.token_hash).await.unwrap().is_none());
+    assert!(store.get_refresh_token(&r_revoked_recently.token_hash).await.unwrap().is_some());
+    assert!(store.get_refresh_token(&r_live.token_hash).await.unwrap().is_some());
     assert!(store.get_family("f-live").await.unwrap().is_some());
     assert!(store.get_family("f-dead").await.unwrap().is_none());
     assert!(store.get_family("f-empty-old").await.unwrap().is_none());
@@ -1263,15 +885,7 @@ async fn sweep_expired(store: Arc<SqlStore>) {
 
     // A second sweep at the same time finds nothing more.
     let again = store.sweep_expired(now).await.unwrap();
-    assert_eq!(
-        (
-            again.codes,
-            again.access_tokens,
-            again.refresh_tokens,
-            again.sessions
-        ),
-        (0, 0, 0, 0)
-    );
+    assert_eq!((again.codes, again.access_tokens, again.refresh_tokens, again.sessions), (0, 0, 0, 0));
 
     sweep_in_windows(&store, &user, &app, now).await;
     sweep_statements_use_their_index(&store).await;
@@ -1336,7 +950,10 @@ async fn sweep_in_windows(store: &SqlStore, user: &User, app: &App, now: i64) {
     assert_eq!(count("SELECT COUNT(*) FROM refresh_tokens WHERE token_hash LIKE 'bulk-r-%'").await, N / 3 + N / 4);
 
     let report = store.sweep_expired(now).await.unwrap();
-    assert_eq!((report.sessions, report.refresh_tokens, report.access_tokens, report.codes), ((N - N / 10) as u64, 0, 0, 0));
+    assert_eq!(
+        (report.sessions, report.refresh_tokens, report.access_tokens, report.codes),
+        ((N - N / 10) as u64, 0, 0, 0)
+    );
     assert_eq!(count("SELECT COUNT(*) FROM sessions WHERE id_hash LIKE 'bulk-s-%'").await, N / 10);
     assert_eq!(count("SELECT COUNT(*) FROM token_families WHERE id LIKE 'bulk-idle-%'").await, N / 3);
     assert_eq!(count("SELECT COUNT(*) FROM token_families WHERE id LIKE 'bulk-revoked-%'").await, N / 4);
@@ -1367,17 +984,8 @@ async fn sweep_statements_use_their_index(store: &SqlStore) {
     let statements = SqlStore::sweep_statements();
     assert_eq!(statements.len(), 20);
     for (sql, index) in statements {
-        let rows = sqlx::query(&format!("{prefix}{sql}"))
-            .bind(T0)
-            .bind(T0 + DAY)
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
-        let plan = rows
-            .iter()
-            .map(|r| sqlx::Row::try_get::<String, _>(r, col).unwrap())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let rows = sqlx::query(&format!("{prefix}{sql}")).bind(T0).bind(T0 + DAY).fetch_all(&mut *conn).await.unwrap();
+        let plan = rows.iter().map(|r| sqlx::Row::try_get::<String, _>(r, col).unwrap()).collect::<Vec<_>>().join("\n");
         assert!(plan.contains(index), "{sql}\nnot served by {index}:\n{plan}");
         let full_scan = match store.backend() {
             Backend::Sqlite => plan.lines().any(|l| l.trim_start().starts_with("SCAN ")),
@@ -1414,10 +1022,7 @@ async fn postgres_schemas_are_isolated() {
     org(&a).await;
     assert!(a.default_org().await.unwrap().is_some());
     assert!(b.default_org().await.unwrap().is_none());
-    let current: String = sqlx::query_scalar("SELECT current_schema()::text")
-        .fetch_one(a.pool())
-        .await
-        .unwrap();
+    let current: String = sqlx::query_scalar("SELECT current_schema()::text").fetch_one(a.pool()).await.unwrap();
     assert_eq!(current, schema_a);
     a.close().await;
     b.close().await;
@@ -1431,10 +1036,7 @@ async fn postgres_schemas_are_isolated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_second_process_sees_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = tokio::join!(
-        SqlStore::sqlite_in_dir(dir.path()),
-        SqlStore::sqlite_in_dir(dir.path())
-    );
+    let (a, b) = tokio::join!(SqlStore::sqlite_in_dir(dir.path()), SqlStore::sqlite_in_dir(dir.path()));
     let (a, b) = (a.unwrap(), b.unwrap());
     let (ma, mb) = tokio::join!(a.migrate(), b.migrate());
     ma.unwrap();
@@ -1442,34 +1044,19 @@ async fn sqlite_second_process_sees_changes() {
     let before = b.change_counter().await.unwrap();
     org(&a).await;
     assert_eq!(b.change_counter().await.unwrap(), before + 1);
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(a.pool())
-        .await
-        .unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(a.pool()).await.unwrap();
     assert_eq!(mode, "wal");
-    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-        .fetch_one(b.pool())
-        .await
-        .unwrap();
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(b.pool()).await.unwrap();
     assert_eq!(fk, 1);
-    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-        .fetch_one(b.pool())
-        .await
-        .unwrap();
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(b.pool()).await.unwrap();
     assert_eq!(sync, 1, "NORMAL");
-    let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
-        .fetch_one(a.pool())
-        .await
-        .unwrap();
+    let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(a.pool()).await.unwrap();
     assert_eq!(busy, 5000);
 }
 
 #[tokio::test]
 async fn rejects_unknown_urls() {
-    assert!(matches!(
-        SqlStore::connect("mysql://x").await,
-        Err(StoreError::Backend(_))
-    ));
+    assert!(matches!(SqlStore::connect("mysql://x").await, Err(StoreError::Backend(_))));
 }
 
 /// The token writer's commits reach the database file through the background checkpointer,
@@ -1486,7 +1073,12 @@ async fn sqlite_checkpointer_copies_the_wal_into_the_database() {
     let before = std::fs::metadata(&db).unwrap().len();
     for i in 0..300 {
         let family = family_for(&user, &app, &format!("fam-ckpt-{i}"));
-        let issuance = Issuance { access: access_for(&family, &format!("at-ckpt-{i}"), T0 + 60_000), refresh: None, family: Some(family), touch_refresh: None };
+        let issuance = Issuance {
+            access: access_for(&family, &format!("at-ckpt-{i}"), T0 + 60_000),
+            refresh: None,
+            family: Some(family),
+            touch_refresh: None,
+        };
         store.store_issuance(issuance).await.unwrap();
     }
     let wal = dir.path().join("valet.db-wal");

@@ -288,10 +288,22 @@ mod tests {
         assert_eq!(lines.len(), 3, "{lines:?}");
         let (time, rest) = lines[0].split_once(' ').unwrap();
         assert_eq!(time.len(), "2025-12-05T04:05:09.000042Z".len(), "{time}");
-        assert_eq!(rest, " INFO valet::access: request id=r1 method=POST path=/services/oauth2/token status=200 ms=0.512");
-        assert!(lines[1].ends_with("ERROR valet::access: request failed id=r2 method=GET path=\"/a b\\n\" status=500 ms=2.000"), "{}", lines[1]);
+        assert_eq!(
+            rest,
+            " INFO valet::access: request id=r1 method=POST path=/services/oauth2/token status=200 ms=0.512"
+        );
+        assert!(
+            lines[1]
+                .ends_with("ERROR valet::access: request failed id=r2 method=GET path=\"/a b\\n\" status=500 ms=2.000"),
+            "{}",
+            lines[1]
+        );
         // Everything else is the usual formatter's, span and all.
-        assert!(lines[2].contains(" WARN request{id=\"r3\"}: valet::access_log::tests: something else app=\"x\""), "{}", lines[2]);
+        assert!(
+            lines[2].contains(" WARN request{id=\"r3\"}: valet::access_log::tests: something else app=\"x\""),
+            "{}",
+            lines[2]
+        );
     }
 
     #[test]

@@ -35,44 +35,19 @@ pub struct Cli {
 #[derive(Debug, Clone, Default, Args)]
 pub struct GlobalArgs {
     /// TOML configuration file [env: VALET_CONFIG] [default: <data-dir>/valet.toml if it exists]
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE",
-        help_heading = "Global options"
-    )]
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Global options")]
     pub config: Option<PathBuf>,
     /// Data directory: SQLite database, master key, TLS files [env: VALET_DATA_DIR] [default: ./valet-data]
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        help_heading = "Global options"
-    )]
+    #[arg(long, global = true, value_name = "DIR", help_heading = "Global options")]
     pub data_dir: Option<PathBuf>,
     /// sqlite://PATH?mode=rwc or postgres://USER:PASS@HOST/DB [env: VALET_DATABASE_URL] [default: SQLite in the data directory]
-    #[arg(
-        long,
-        global = true,
-        value_name = "URL",
-        help_heading = "Global options"
-    )]
+    #[arg(long, global = true, value_name = "URL", help_heading = "Global options")]
     pub database_url: Option<String>,
     /// Log format [env: VALET_LOG_FORMAT] [default: pretty]
-    #[arg(
-        long,
-        global = true,
-        value_name = "FORMAT",
-        help_heading = "Global options"
-    )]
+    #[arg(long, global = true, value_name = "FORMAT", help_heading = "Global options")]
     pub log_format: Option<LogFormatArg>,
     /// Log filter, e.g. info or valet_server=debug,info [env: VALET_LOG_LEVEL, then RUST_LOG] [default: info for serve, warn otherwise]
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILTER",
-        help_heading = "Global options"
-    )]
+    #[arg(long, global = true, value_name = "FILTER", help_heading = "Global options")]
     pub log_level: Option<String>,
 }
 
@@ -124,20 +99,10 @@ pub struct NetArgs {
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
     /// TLS certificate chain (PEM) [env: VALET_TLS_CERT]
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "tls_key",
-        conflicts_with = "tls_self_signed"
-    )]
+    #[arg(long, value_name = "FILE", requires = "tls_key", conflicts_with = "tls_self_signed")]
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM) [env: VALET_TLS_KEY]
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "tls_cert",
-        conflicts_with = "tls_self_signed"
-    )]
+    #[arg(long, value_name = "FILE", requires = "tls_cert", conflicts_with = "tls_self_signed")]
     pub tls_key: Option<PathBuf>,
     /// Serve TLS with a local CA and certificate kept in <data-dir>/tls [env: VALET_TLS_SELF_SIGNED]
     #[arg(long)]
@@ -262,11 +227,7 @@ pub struct AppCreate {
     #[arg(long = "callback-url", value_name = "URL", required = true)]
     pub callback_urls: Vec<String>,
     /// Space-separated scopes
-    #[arg(
-        long,
-        value_name = "SCOPES",
-        default_value = "api refresh_token openid"
-    )]
+    #[arg(long, value_name = "SCOPES", default_value = "api refresh_token openid")]
     pub scopes: String,
     /// A public client: no consumer secret
     #[arg(long)]

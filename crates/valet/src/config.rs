@@ -70,22 +70,14 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(key: impl Into<String>, source: &Source, message: impl Into<String>) -> Self {
-        ConfigError {
-            key: key.into(),
-            source: Some(source.clone()),
-            message: message.into(),
-        }
+        ConfigError { key: key.into(), source: Some(source.clone()), message: message.into() }
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.source {
-            Some(s) => write!(
-                f,
-                "invalid configuration: {} (from {s}): {}",
-                self.key, self.message
-            ),
+            Some(s) => write!(f, "invalid configuration: {} (from {s}): {}", self.key, self.message),
             None => write!(f, "invalid configuration: {}: {}", self.key, self.message),
         }
     }
@@ -181,11 +173,7 @@ impl Env {
                 }
                 Ok(_) | Err(std::env::VarError::NotPresent) => {}
                 Err(std::env::VarError::NotUnicode(_)) => {
-                    return Err(ConfigError {
-                        key: name.to_string(),
-                        source: None,
-                        message: "not valid UTF-8".into(),
-                    })
+                    return Err(ConfigError { key: name.to_string(), source: None, message: "not valid UTF-8".into() })
                 }
             }
         }
@@ -194,10 +182,7 @@ impl Env {
 
     #[cfg(test)]
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Env {
-        Env(pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect())
+        Env(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
     fn get(&self, name: &str) -> Option<&str> {
@@ -241,21 +226,15 @@ impl Config {
         // The data directory as flags and environment give it decides where the default
         // configuration file is; the file may then move it.
         let pre_data_dir = first_of(
-            global
-                .data_dir
-                .clone()
-                .map(|v| (v, Source::Flag("--data-dir"))),
-            env.get("VALET_DATA_DIR")
-                .map(|v| (PathBuf::from(v), Source::Env("VALET_DATA_DIR"))),
+            global.data_dir.clone().map(|v| (v, Source::Flag("--data-dir"))),
+            env.get("VALET_DATA_DIR").map(|v| (PathBuf::from(v), Source::Env("VALET_DATA_DIR"))),
         );
         let (file_path, file_explicit) = match (&global.config, env.get("VALET_CONFIG")) {
             (Some(p), _) => (Some((p.clone(), Source::Flag("--config"))), true),
             (None, Some(p)) => (Some((PathBuf::from(p), Source::Env("VALET_CONFIG"))), true),
             (None, None) => {
-                let dir = pre_data_dir
-                    .as_ref()
-                    .map(|(d, _)| d.clone())
-                    .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+                let dir =
+                    pre_data_dir.as_ref().map(|(d, _)| d.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
                 let p = dir.join(CONFIG_FILE_NAME);
                 (p.is_file().then_some((p, Source::Default)), false)
             }
@@ -275,14 +254,8 @@ impl Config {
             None => (FileConfig::default(), None),
         };
         let file_source = || Source::File(config_file.clone().unwrap_or_default());
-        let file_dir = config_file
-            .as_ref()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .unwrap_or_default();
-        let from_file = |p: &Option<PathBuf>| {
-            p.as_ref()
-                .map(|p| (absolute(&file_dir.join(p)), file_source()))
-        };
+        let file_dir = config_file.as_ref().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
+        let from_file = |p: &Option<PathBuf>| p.as_ref().map(|p| (absolute(&file_dir.join(p)), file_source()));
 
         // data_dir
         let (data_dir, src) = pre_data_dir
@@ -290,16 +263,9 @@ impl Config {
             .or_else(|| from_file(&file.data_dir))
             .unwrap_or_else(|| (absolute(Path::new(DEFAULT_DATA_DIR)), Source::Default));
         if data_dir.exists() && !data_dir.is_dir() {
-            return Err(ConfigError::new(
-                "data_dir",
-                &src,
-                format!("{} is not a directory", data_dir.display()),
-            ));
+            return Err(ConfigError::new("data_dir", &src, format!("{} is not a directory", data_dir.display())));
         }
-        let data_dir = Setting {
-            value: data_dir,
-            source: src,
-        };
+        let data_dir = Setting { value: data_dir, source: src };
 
         // database_url
         let database_url = match pick(
@@ -323,19 +289,12 @@ impl Config {
             None => {
                 let url = valet_store::sqlite_url(&data_dir.value.join("valet.db"))
                     .map_err(|e| ConfigError::new("data_dir", &data_dir.source, e.to_string()))?;
-                Setting {
-                    value: url,
-                    source: Source::Derived("data_dir"),
-                }
+                Setting { value: url, source: Source::Derived("data_dir") }
             }
         };
 
         // log_format
-        let log_format = match (
-            global.log_format,
-            env.get("VALET_LOG_FORMAT"),
-            &file.log_format,
-        ) {
+        let log_format = match (global.log_format, env.get("VALET_LOG_FORMAT"), &file.log_format) {
             (Some(f), _, _) => Setting {
                 value: match f {
                     LogFormatArg::Pretty => LogFormat::Pretty,
@@ -345,56 +304,23 @@ impl Config {
             },
             (None, Some(v), _) => {
                 let source = Source::Env("VALET_LOG_FORMAT");
-                Setting {
-                    value: LogFormat::parse(v)
-                        .map_err(|m| ConfigError::new("log_format", &source, m))?,
-                    source,
-                }
+                Setting { value: LogFormat::parse(v).map_err(|m| ConfigError::new("log_format", &source, m))?, source }
             }
             (None, None, Some(v)) => {
                 let source = file_source();
-                Setting {
-                    value: LogFormat::parse(v)
-                        .map_err(|m| ConfigError::new("log_format", &source, m))?,
-                    source,
-                }
+                Setting { value: LogFormat::parse(v).map_err(|m| ConfigError::new("log_format", &source, m))?, source }
             }
-            (None, None, None) => Setting {
-                value: LogFormat::Pretty,
-                source: Source::Default,
-            },
+            (None, None, None) => Setting { value: LogFormat::Pretty, source: Source::Default },
         };
 
         // log_level: the specific settings first, then RUST_LOG, then the file.
-        let log_filter = match (
-            &global.log_level,
-            env.get("VALET_LOG_LEVEL"),
-            env.get("RUST_LOG"),
-            &file.log_level,
-        ) {
-            (Some(v), ..) => Setting {
-                value: v.clone(),
-                source: Source::Flag("--log-level"),
-            },
-            (None, Some(v), ..) => Setting {
-                value: v.to_string(),
-                source: Source::Env("VALET_LOG_LEVEL"),
-            },
-            (None, None, Some(v), _) => Setting {
-                value: v.to_string(),
-                source: Source::Env("RUST_LOG"),
-            },
-            (None, None, None, Some(v)) => Setting {
-                value: v.clone(),
-                source: file_source(),
-            },
+        let log_filter = match (&global.log_level, env.get("VALET_LOG_LEVEL"), env.get("RUST_LOG"), &file.log_level) {
+            (Some(v), ..) => Setting { value: v.clone(), source: Source::Flag("--log-level") },
+            (None, Some(v), ..) => Setting { value: v.to_string(), source: Source::Env("VALET_LOG_LEVEL") },
+            (None, None, Some(v), _) => Setting { value: v.to_string(), source: Source::Env("RUST_LOG") },
+            (None, None, None, Some(v)) => Setting { value: v.clone(), source: file_source() },
             (None, None, None, None) => Setting {
-                value: if purpose == Purpose::Server {
-                    "info"
-                } else {
-                    "warn"
-                }
-                .to_string(),
+                value: if purpose == Purpose::Server { "info" } else { "warn" }.to_string(),
                 source: Source::Default,
             },
         };
@@ -409,9 +335,8 @@ impl Config {
         // admin_password
         let admin_password = env.get("VALET_ADMIN_PASSWORD").map(str::to_string);
         if let Some(p) = &admin_password {
-            valet_core::engine::password::check_strength(p).map_err(|m| {
-                ConfigError::new("admin_password", &Source::Env("VALET_ADMIN_PASSWORD"), m)
-            })?;
+            valet_core::engine::password::check_strength(p)
+                .map_err(|m| ConfigError::new("admin_password", &Source::Env("VALET_ADMIN_PASSWORD"), m))?;
         }
 
         // master_key
@@ -432,13 +357,9 @@ impl Config {
 
         let net = match purpose {
             Purpose::Admin => None,
-            Purpose::Server => Some(resolve_net(
-                net.cloned().unwrap_or_default(),
-                env,
-                &file,
-                &file_source,
-                &file_dir,
-            )?),
+            Purpose::Server => {
+                Some(resolve_net(net.cloned().unwrap_or_default(), env, &file, &file_source, &file_dir)?)
+            }
         };
         if let Some(n) = &net {
             if let (Tls::Off, Some(url)) = (&n.tls.value, &n.public_url) {
@@ -451,10 +372,8 @@ impl Config {
                 }
             }
             if let (Tls::SelfSigned, Some(url)) = (&n.tls.value, &n.public_url) {
-                let host = url::Url::parse(&url.value)
-                    .ok()
-                    .and_then(|u| u.host_str().map(str::to_string))
-                    .unwrap_or_default();
+                let host =
+                    url::Url::parse(&url.value).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
                 if !["localhost", "127.0.0.1", "[::1]"].contains(&host.as_str()) {
                     warnings.push(format!(
                         "the self-signed certificate covers localhost, 127.0.0.1 and ::1 only, not {host}"
@@ -481,18 +400,11 @@ impl Config {
         let mut out = Vec::new();
         out.push((
             "config",
-            self.config_file
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "(none)".into()),
+            self.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(none)".into()),
             String::new(),
         ));
         if let Some(net) = &self.net {
-            out.push((
-                "listen",
-                net.listen.value.to_string(),
-                net.listen.source.to_string(),
-            ));
+            out.push(("listen", net.listen.value.to_string(), net.listen.source.to_string()));
             match &net.public_url {
                 Some(u) => out.push(("public_url", u.value.clone(), u.source.to_string())),
                 None => out.push((
@@ -502,71 +414,35 @@ impl Config {
                 )),
             }
         }
-        out.push((
-            "data_dir",
-            self.data_dir.value.display().to_string(),
-            self.data_dir.source.to_string(),
-        ));
-        out.push((
-            "database_url",
-            redact_url(&self.database_url.value),
-            self.database_url.source.to_string(),
-        ));
+        out.push(("data_dir", self.data_dir.value.display().to_string(), self.data_dir.source.to_string()));
+        out.push(("database_url", redact_url(&self.database_url.value), self.database_url.source.to_string()));
         if let Some(net) = &self.net {
             let (v, s) = match &net.tls.value {
                 Tls::Off => ("off".to_string(), net.tls.source.to_string()),
-                Tls::Files { cert, key } => (
-                    format!("cert {} key {}", cert.display(), key.display()),
-                    net.tls.source.to_string(),
-                ),
+                Tls::Files { cert, key } => {
+                    (format!("cert {} key {}", cert.display(), key.display()), net.tls.source.to_string())
+                }
                 Tls::SelfSigned => (
-                    format!(
-                        "self-signed (CA in {})",
-                        self.data_dir.value.join("tls").display()
-                    ),
+                    format!("self-signed (CA in {})", self.data_dir.value.join("tls").display()),
                     net.tls.source.to_string(),
                 ),
             };
             out.push(("tls", v, s));
         }
-        out.push((
-            "log_format",
-            self.log_format.value.as_str().into(),
-            self.log_format.source.to_string(),
-        ));
-        out.push((
-            "log_level",
-            self.log_filter.value.clone(),
-            self.log_filter.source.to_string(),
-        ));
+        out.push(("log_format", self.log_format.value.as_str().into(), self.log_format.source.to_string()));
+        out.push(("log_level", self.log_filter.value.clone(), self.log_filter.source.to_string()));
         out.push(match &self.admin_password {
-            Some(_) => (
-                "admin_password",
-                "<redacted>".into(),
-                "env VALET_ADMIN_PASSWORD".into(),
-            ),
-            None => (
-                "admin_password",
-                "(not set: generated and shown once on first start)".into(),
-                String::new(),
-            ),
+            Some(_) => ("admin_password", "<redacted>".into(), "env VALET_ADMIN_PASSWORD".into()),
+            None => ("admin_password", "(not set: generated and shown once on first start)".into(), String::new()),
         });
         out.push(match &self.master_key {
-            MasterKeySetting::Env(_) => (
-                "master_key",
-                "<redacted>".into(),
-                "env VALET_MASTER_KEY".into(),
-            ),
-            MasterKeySetting::File { path, key: Some(_) } => (
-                "master_key",
-                "<redacted>".into(),
-                format!("file {}", path.display()),
-            ),
-            MasterKeySetting::File { path, key: None } => (
-                "master_key",
-                format!("(created on first start in {})", path.display()),
-                String::new(),
-            ),
+            MasterKeySetting::Env(_) => ("master_key", "<redacted>".into(), "env VALET_MASTER_KEY".into()),
+            MasterKeySetting::File { path, key: Some(_) } => {
+                ("master_key", "<redacted>".into(), format!("file {}", path.display()))
+            }
+            MasterKeySetting::File { path, key: None } => {
+                ("master_key", format!("(created on first start in {})", path.display()), String::new())
+            }
         });
         out
     }
@@ -579,45 +455,27 @@ fn resolve_net(
     file_source: &dyn Fn() -> Source,
     file_dir: &Path,
 ) -> Result<NetConfig, ConfigError> {
-    let listen = match pick(
-        net.listen,
-        "--listen",
-        env,
-        "VALET_LISTEN",
-        file.listen.clone(),
-        file_source,
-    ) {
-        Some((s, source)) => Setting {
-            value: parse_listen(&s).map_err(|m| ConfigError::new("listen", &source, m))?,
-            source,
-        },
-        None => Setting {
-            value: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)),
-            source: Source::Default,
-        },
+    let listen = match pick(net.listen, "--listen", env, "VALET_LISTEN", file.listen.clone(), file_source) {
+        Some((s, source)) => {
+            Setting { value: parse_listen(&s).map_err(|m| ConfigError::new("listen", &source, m))?, source }
+        }
+        None => Setting { value: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)), source: Source::Default },
     };
-    let public_url = match pick(
-        net.public_url,
-        "--public-url",
-        env,
-        "VALET_PUBLIC_URL",
-        file.public_url.clone(),
-        file_source,
-    ) {
-        Some((s, source)) => Some(Setting {
-            value: normalize_public_url(&s)
-                .map_err(|m| ConfigError::new("public_url", &source, m))?,
-            source,
-        }),
-        None => None,
-    };
+    let public_url =
+        match pick(net.public_url, "--public-url", env, "VALET_PUBLIC_URL", file.public_url.clone(), file_source) {
+            Some((s, source)) => Some(Setting {
+                value: normalize_public_url(&s).map_err(|m| ConfigError::new("public_url", &source, m))?,
+                source,
+            }),
+            None => None,
+        };
 
     // TLS: the first layer that says anything about it decides, so a flag can override a
     // file that configured certificates.
     let env_self_signed = match env.get("VALET_TLS_SELF_SIGNED") {
-        Some(v) => Some(parse_bool(v).map_err(|m| {
-            ConfigError::new("tls_self_signed", &Source::Env("VALET_TLS_SELF_SIGNED"), m)
-        })?),
+        Some(v) => Some(
+            parse_bool(v).map_err(|m| ConfigError::new("tls_self_signed", &Source::Env("VALET_TLS_SELF_SIGNED"), m))?,
+        ),
         None => None,
     };
     let env_cert = env.get("VALET_TLS_CERT").map(PathBuf::from);
@@ -654,18 +512,8 @@ fn resolve_net(
             names: ["tls_cert", "tls_key", "tls_self_signed"],
         },
     ];
-    let mut tls = Setting {
-        value: Tls::Off,
-        source: Source::Default,
-    };
-    for TlsLayer {
-        cert,
-        key,
-        self_signed,
-        source,
-        names: [cert_name, key_name, ss_name],
-    } in layers
-    {
+    let mut tls = Setting { value: Tls::Off, source: Source::Default };
+    for TlsLayer { cert, key, self_signed, source, names: [cert_name, key_name, ss_name] } in layers {
         if cert.is_none() && key.is_none() && self_signed.is_none() {
             continue;
         }
@@ -687,24 +535,13 @@ fn resolve_net(
                         ));
                     }
                 }
-                Tls::Files {
-                    cert: absolute(&cert),
-                    key: absolute(&key),
-                }
+                Tls::Files { cert: absolute(&cert), key: absolute(&key) }
             }
             (Some(_), None, _) => {
-                return Err(ConfigError::new(
-                    "tls_key",
-                    &source,
-                    format!("{cert_name} needs {key_name}"),
-                ))
+                return Err(ConfigError::new("tls_key", &source, format!("{cert_name} needs {key_name}")))
             }
             (None, Some(_), _) => {
-                return Err(ConfigError::new(
-                    "tls_cert",
-                    &source,
-                    format!("{key_name} needs {cert_name}"),
-                ))
+                return Err(ConfigError::new("tls_cert", &source, format!("{key_name} needs {cert_name}")))
             }
             (None, None, Some(true)) => Tls::SelfSigned,
             (None, None, _) => Tls::Off,
@@ -712,11 +549,7 @@ fn resolve_net(
         tls = Setting { value, source };
         break;
     }
-    Ok(NetConfig {
-        listen,
-        public_url,
-        tls,
-    })
+    Ok(NetConfig { listen, public_url, tls })
 }
 
 /// The first of flag, environment variable and file value that is set, with its source.
@@ -729,10 +562,7 @@ fn pick(
     file_source: &dyn Fn() -> Source,
 ) -> Option<(String, Source)> {
     flag.map(|v| (v, Source::Flag(flag_name)))
-        .or_else(|| {
-            env.get(env_name)
-                .map(|v| (v.to_string(), Source::Env(env_name)))
-        })
+        .or_else(|| env.get(env_name).map(|v| (v.to_string(), Source::Env(env_name))))
         .or_else(|| file.map(|v| (v, file_source())))
 }
 
@@ -742,14 +572,11 @@ fn first_of<T>(a: Option<T>, b: Option<T>) -> Option<T> {
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let source = Source::File(path.to_path_buf());
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new("config", &source, format!("cannot read: {e}")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| ConfigError::new("config", &source, format!("cannot read: {e}")))?;
     let table: toml::Table =
         toml::from_str(&text).map_err(|e| ConfigError::new("config", &source, toml_message(&e)))?;
-    for (key, env) in [
-        ("admin_password", "VALET_ADMIN_PASSWORD"),
-        ("master_key", "VALET_MASTER_KEY"),
-    ] {
+    for (key, env) in [("admin_password", "VALET_ADMIN_PASSWORD"), ("master_key", "VALET_MASTER_KEY")] {
         if table.contains_key(key) {
             return Err(ConfigError::new(
                 key,
@@ -781,38 +608,25 @@ fn toml_message(e: &toml::de::Error) -> String {
     // "TOML parse error at line 3, column 1" is the first line of toml's rendering.
     match text.lines().next() {
         Some(first) if first.starts_with("TOML parse error at ") => {
-            format!(
-                "{msg} ({})",
-                first.trim_start_matches("TOML parse error at ")
-            )
+            format!("{msg} ({})", first.trim_start_matches("TOML parse error at "))
         }
         _ => msg,
     }
 }
 
-fn read_master_key_file(
-    path: &Path,
-    warnings: &mut Vec<String>,
-) -> Result<Option<MasterKey>, ConfigError> {
+fn read_master_key_file(path: &Path, warnings: &mut Vec<String>) -> Result<Option<MasterKey>, ConfigError> {
     let source = Source::File(path.to_path_buf());
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let key = MasterKey::from_hex(text.trim()).map_err(|_| {
-                ConfigError::new(
-                    "master_key",
-                    &source,
-                    "the file must hold 64 hexadecimal characters (32 bytes)",
-                )
+                ConfigError::new("master_key", &source, "the file must hold 64 hexadecimal characters (32 bytes)")
             })?;
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
                 if let Ok(meta) = std::fs::metadata(path) {
                     if meta.permissions().mode() & 0o077 != 0 {
-                        warnings.push(format!(
-                            "{} is readable by other users; chmod 600 it",
-                            path.display()
-                        ));
+                        warnings.push(format!("{} is readable by other users; chmod 600 it", path.display()));
                     }
                 }
             }
@@ -821,11 +635,7 @@ fn read_master_key_file(
             Ok(Some(key))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ConfigError::new(
-            "master_key",
-            &source,
-            format!("cannot read: {e}"),
-        )),
+        Err(e) => Err(ConfigError::new("master_key", &source, format!("cannot read: {e}"))),
     }
 }
 
@@ -839,9 +649,7 @@ fn parse_listen(s: &str) -> Result<SocketAddr, String> {
             return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
         }
     }
-    Err(format!(
-        "{s:?} is not an address and port such as 127.0.0.1:8080, 0.0.0.0:8443 or [::1]:8080"
-    ))
+    Err(format!("{s:?} is not an address and port such as 127.0.0.1:8080, 0.0.0.0:8443 or [::1]:8080"))
 }
 
 fn parse_bool(s: &str) -> Result<bool, String> {
@@ -854,26 +662,21 @@ fn parse_bool(s: &str) -> Result<bool, String> {
 
 /// Checks a public URL and returns its origin (`https://login.example.com`, no trailing slash).
 pub fn normalize_public_url(s: &str) -> Result<String, String> {
-    let u = url::Url::parse(s.trim()).map_err(|e| {
-        format!("{s:?} is not a URL ({e}); expected e.g. https://login.example.com")
-    })?;
+    let u = url::Url::parse(s.trim())
+        .map_err(|e| format!("{s:?} is not a URL ({e}); expected e.g. https://login.example.com"))?;
     if !matches!(u.scheme(), "http" | "https") {
         return Err(format!("{s:?} must start with http:// or https://"));
     }
     if u.host_str().is_none_or(str::is_empty) {
         return Err(format!("{s:?} has no host"));
     }
-    if !u.username().is_empty()
-        || u.password().is_some()
-        || u.query().is_some()
-        || u.fragment().is_some()
-    {
-        return Err(format!(
-            "{s:?} must be a bare origin: no user, query or fragment"
-        ));
+    if !u.username().is_empty() || u.password().is_some() || u.query().is_some() || u.fragment().is_some() {
+        return Err(format!("{s:?} must be a bare origin: no user, query or fragment"));
     }
     if u.path() != "/" && !u.path().is_empty() {
-        return Err(format!("{s:?} must be a bare origin such as https://login.example.com (Valet serves at the root; no path)"));
+        return Err(format!(
+            "{s:?} must be a bare origin such as https://login.example.com (Valet serves at the root; no path)"
+        ));
     }
     Ok(u.origin().ascii_serialization())
 }
@@ -906,18 +709,11 @@ pub fn redact_url(s: &str) -> String {
         let pairs: Vec<(String, String)> = u
             .query_pairs()
             .map(|(k, v)| {
-                let v = if k.eq_ignore_ascii_case("password") {
-                    "REDACTED".to_string()
-                } else {
-                    v.into_owned()
-                };
+                let v = if k.eq_ignore_ascii_case("password") { "REDACTED".to_string() } else { v.into_owned() };
                 (k.into_owned(), v)
             })
             .collect();
-        if pairs
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("password"))
-        {
+        if pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case("password")) {
             u.query_pairs_mut().clear().extend_pairs(pairs);
         }
     }
@@ -939,10 +735,7 @@ mod tests {
     }
 
     fn dir_args(dir: &Path) -> GlobalArgs {
-        GlobalArgs {
-            data_dir: Some(dir.to_path_buf()),
-            ..Default::default()
-        }
+        GlobalArgs { data_dir: Some(dir.to_path_buf()), ..Default::default() }
     }
 
     #[test]
@@ -955,23 +748,18 @@ mod tests {
         assert_eq!(net.tls.value, Tls::Off);
         assert!(c.database_url.value.starts_with("sqlite://"));
         assert_eq!(c.log_filter.value, "info");
-        assert!(matches!(
-            c.master_key,
-            MasterKeySetting::File { key: None, .. }
-        ));
+        assert!(matches!(c.master_key, MasterKeySetting::File { key: None, .. }));
     }
 
     #[test]
     fn precedence_flag_env_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("valet.toml"), "listen = \"127.0.0.1:1\"\npublic_url = \"https://file.example\"\nlog_level = \"debug\"\n")
-            .unwrap();
-        let c = load(
-            dir_args(dir.path()),
-            NetArgs::default(),
-            &[("VALET_LISTEN", "127.0.0.1:2")],
+        std::fs::write(
+            dir.path().join("valet.toml"),
+            "listen = \"127.0.0.1:1\"\npublic_url = \"https://file.example\"\nlog_level = \"debug\"\n",
         )
         .unwrap();
+        let c = load(dir_args(dir.path()), NetArgs::default(), &[("VALET_LISTEN", "127.0.0.1:2")]).unwrap();
         let net = c.net.unwrap();
         assert_eq!(net.listen.value.port(), 2);
         assert_eq!(net.listen.source, Source::Env("VALET_LISTEN"));
@@ -979,10 +767,7 @@ mod tests {
         assert_eq!(c.log_filter.value, "debug");
         let c = load(
             dir_args(dir.path()),
-            NetArgs {
-                listen: Some("127.0.0.1:3".into()),
-                ..Default::default()
-            },
+            NetArgs { listen: Some("127.0.0.1:3".into()), ..Default::default() },
             &[("VALET_LISTEN", "127.0.0.1:2")],
         )
         .unwrap();
@@ -992,118 +777,56 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("valet.toml"),
-            "listen = \"127.0.0.1:1\"\nlisen = \"x\"\n",
-        )
-        .unwrap();
-        let e = load(dir_args(dir.path()), NetArgs::default(), &[])
-            .unwrap_err()
-            .to_string();
+        std::fs::write(dir.path().join("valet.toml"), "listen = \"127.0.0.1:1\"\nlisen = \"x\"\n").unwrap();
+        let e = load(dir_args(dir.path()), NetArgs::default(), &[]).unwrap_err().to_string();
         assert!(e.contains("lisen") && e.contains("line 2"), "{e}");
 
         std::fs::write(dir.path().join("valet.toml"), "admin_password = \"x\"\n").unwrap();
-        let e = load(dir_args(dir.path()), NetArgs::default(), &[])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("admin_password") && e.contains("VALET_ADMIN_PASSWORD"),
-            "{e}"
-        );
+        let e = load(dir_args(dir.path()), NetArgs::default(), &[]).unwrap_err().to_string();
+        assert!(e.contains("admin_password") && e.contains("VALET_ADMIN_PASSWORD"), "{e}");
         std::fs::remove_file(dir.path().join("valet.toml")).unwrap();
 
-        let e = load(
-            dir_args(dir.path()),
-            NetArgs::default(),
-            &[("VALET_LISTEN", "nope")],
-        )
-        .unwrap_err()
-        .to_string();
+        let e = load(dir_args(dir.path()), NetArgs::default(), &[("VALET_LISTEN", "nope")]).unwrap_err().to_string();
         assert!(e.contains("listen") && e.contains("VALET_LISTEN"), "{e}");
         let e = load(
             dir_args(dir.path()),
-            NetArgs {
-                public_url: Some("https://x.example/path".into()),
-                ..Default::default()
-            },
+            NetArgs { public_url: Some("https://x.example/path".into()), ..Default::default() },
             &[],
         )
         .unwrap_err()
         .to_string();
-        assert!(
-            e.contains("public_url") && e.contains("--public-url"),
-            "{e}"
-        );
-        let e = load(
-            dir_args(dir.path()),
-            NetArgs::default(),
-            &[("VALET_MASTER_KEY", "abc")],
-        )
-        .unwrap_err()
-        .to_string();
+        assert!(e.contains("public_url") && e.contains("--public-url"), "{e}");
+        let e = load(dir_args(dir.path()), NetArgs::default(), &[("VALET_MASTER_KEY", "abc")]).unwrap_err().to_string();
         assert!(e.contains("master_key"), "{e}");
-        let e = load(
-            dir_args(dir.path()),
-            NetArgs::default(),
-            &[("VALET_TLS_CERT", "/nonexistent.pem")],
-        )
-        .unwrap_err()
-        .to_string();
+        let e = load(dir_args(dir.path()), NetArgs::default(), &[("VALET_TLS_CERT", "/nonexistent.pem")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("tls_key"), "{e}");
-        let e = load(
-            dir_args(dir.path()),
-            NetArgs::default(),
-            &[("VALET_DATABASE_URL", "mysql://x")],
-        )
-        .unwrap_err()
-        .to_string();
+        let e = load(dir_args(dir.path()), NetArgs::default(), &[("VALET_DATABASE_URL", "mysql://x")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("database_url"), "{e}");
-        let e = load(
-            dir_args(dir.path()),
-            NetArgs::default(),
-            &[("VALET_ADMIN_PASSWORD", "short")],
-        )
-        .unwrap_err()
-        .to_string();
+        let e = load(dir_args(dir.path()), NetArgs::default(), &[("VALET_ADMIN_PASSWORD", "short")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("admin_password"), "{e}");
     }
 
     #[test]
     fn public_urls() {
-        assert_eq!(
-            normalize_public_url("https://login.example.com/").unwrap(),
-            "https://login.example.com"
-        );
-        assert_eq!(
-            normalize_public_url("http://127.0.0.1:8080").unwrap(),
-            "http://127.0.0.1:8080"
-        );
+        assert_eq!(normalize_public_url("https://login.example.com/").unwrap(), "https://login.example.com");
+        assert_eq!(normalize_public_url("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");
         assert!(normalize_public_url("ftp://x").is_err());
         assert!(normalize_public_url("https://x/y").is_err());
-        assert_eq!(
-            derive_public_url("0.0.0.0:8080".parse().unwrap(), "http"),
-            "http://127.0.0.1:8080"
-        );
-        assert_eq!(
-            derive_public_url("[::]:8443".parse().unwrap(), "https"),
-            "https://[::1]:8443"
-        );
-        assert_eq!(
-            derive_public_url("127.0.0.1:443".parse().unwrap(), "https"),
-            "https://127.0.0.1"
-        );
+        assert_eq!(derive_public_url("0.0.0.0:8080".parse().unwrap(), "http"), "http://127.0.0.1:8080");
+        assert_eq!(derive_public_url("[::]:8443".parse().unwrap(), "https"), "https://[::1]:8443");
+        assert_eq!(derive_public_url("127.0.0.1:443".parse().unwrap(), "https"), "https://127.0.0.1");
     }
 
     #[test]
     fn redacts_database_passwords() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h/db"),
-            "postgres://u:REDACTED@h/db"
-        );
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:REDACTED@h/db");
         assert!(!redact_url("postgres://h/db?user=u&password=secret").contains("secret"));
-        assert_eq!(
-            redact_url("sqlite:///tmp/x.db?mode=rwc"),
-            "sqlite:///tmp/x.db?mode=rwc"
-        );
+        assert_eq!(redact_url("sqlite:///tmp/x.db?mode=rwc"), "sqlite:///tmp/x.db?mode=rwc");
     }
 }

@@ -52,7 +52,11 @@ impl BatchedStderr {
 
     /// Batches into `out` (tests use a buffer).
     fn start_to(out: impl Write + Send + 'static) -> io::Result<(BatchedStderr, FlushOnDrop)> {
-        let shared = Arc::new(Shared { state: Mutex::new(State::default()), wake: Condvar::new(), out: Mutex::new(Box::new(out)) });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+            out: Mutex::new(Box::new(out)),
+        });
         let thread = {
             let shared = shared.clone();
             std::thread::Builder::new().name("valet-log".into()).spawn(move || {
@@ -180,7 +184,8 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4000);
         for t in 0..4 {
-            let mine: Vec<usize> = lines.iter().filter_map(|l| l.strip_prefix(&format!("{t} "))).map(|n| n.parse().unwrap()).collect();
+            let mine: Vec<usize> =
+                lines.iter().filter_map(|l| l.strip_prefix(&format!("{t} "))).map(|n| n.parse().unwrap()).collect();
             assert_eq!(mine, (0..1000).collect::<Vec<_>>(), "thread {t}'s lines in order");
         }
         assert!(writes < 4000, "{writes} writes for 4000 lines");

@@ -14,8 +14,8 @@ mod access_log;
 mod cli;
 mod cmd;
 mod config;
-mod output;
 mod log_writer;
+mod output;
 mod policy;
 mod setup;
 
@@ -59,10 +59,7 @@ pub fn usage(msg: impl std::fmt::Display) -> Failure {
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -32,19 +32,13 @@ pub fn app_json(a: &App, secret: Option<&Secret>) -> Value {
         "created_at": iso8601(a.created_at),
     });
     if let (Some(s), Some(obj)) = (secret, v.as_object_mut()) {
-        obj.insert(
-            "consumer_secret".into(),
-            Value::String(s.expose().to_string()),
-        );
+        obj.insert("consumer_secret".into(), Value::String(s.expose().to_string()));
     }
     v
 }
 
 pub fn print_json(v: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
-    );
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
 }
 
 /// `key  value` lines with the values aligned.
@@ -72,11 +66,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
             if i == last {
                 s.push_str(c);
             } else {
-                let pad = widths
-                    .get(i)
-                    .copied()
-                    .unwrap_or(0)
-                    .saturating_sub(c.chars().count());
+                let pad = widths.get(i).copied().unwrap_or(0).saturating_sub(c.chars().count());
                 s.push_str(c);
                 s.push_str(&" ".repeat(pad + 2));
             }
@@ -126,9 +116,7 @@ pub fn print_app(a: &App, full_policy: bool) {
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in fields.iter_mut() {
         if *k == "callback_urls" {
-            *v = a
-                .callback_urls
-                .join(&format!("\n{}", " ".repeat(width + 2)));
+            *v = a.callback_urls.join(&format!("\n{}", " ".repeat(width + 2)));
         }
     }
     print_fields(&fields);

@@ -47,10 +47,7 @@ where
     let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log_filter.value)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(ansi);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     let result = match cfg.log_format.value {
         LogFormat::Pretty => builder.event_format(AccessAware::text(format())).try_init(),
         LogFormat::Json => builder
@@ -85,16 +82,10 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 /// applies the migrations.
 pub async fn open_store(cfg: &Config) -> CliResult<SqlStore> {
     if cfg.database_url.source == Source::Derived("data_dir") {
-        create_private_dir(&cfg.data_dir.value).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                cfg.data_dir.value.display()
-            )
-        })?;
+        create_private_dir(&cfg.data_dir.value)
+            .with_context(|| format!("cannot create the data directory {}", cfg.data_dir.value.display()))?;
     }
-    let store = SqlStore::connect(&cfg.database_url.value)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
+    let store = SqlStore::connect(&cfg.database_url.value).await.map_err(|e| anyhow!("{e}"))?;
     store.migrate().await.map_err(|e| anyhow!("{e}"))?;
     // The data API's tables (standard objects, custom-object registry, query locators).
     valet_data::DataApi::new(&store, Arc::new(SystemClock), Arc::new(OsRandom))
@@ -113,10 +104,7 @@ pub async fn master_key(cfg: &Config, store: &dyn Store) -> CliResult<MasterKey>
         MasterKeySetting::File { key: Some(k), .. } => return Ok(k.clone()),
         MasterKeySetting::File { path, key: None } => path.clone(),
     };
-    let existing = store
-        .list_signing_keys()
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
+    let existing = store.list_signing_keys().await.map_err(|e| anyhow!("{e}"))?;
     if !existing.is_empty() {
         return Err(anyhow!(
             "the database already holds signing keys, sealed with a master key that is neither in VALET_MASTER_KEY nor in {}: \
@@ -146,8 +134,7 @@ pub async fn master_key(cfg: &Config, store: &dyn Store) -> CliResult<MasterKey>
         }
         // Another Valet process created it at the same moment: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
             MasterKey::from_hex(text.trim())
                 .map_err(|_| anyhow!("{}: not 64 hexadecimal characters", path.display()).into())
         }
@@ -160,25 +147,16 @@ pub async fn engine(cfg: &Config, public_url: &str) -> CliResult<(Arc<Engine>, S
     let sql = open_store(cfg).await?;
     let store: Arc<dyn Store> = Arc::new(sql.clone());
     let master = master_key(cfg, store.as_ref()).await?;
-    let engine = Engine::start(
-        store,
-        Arc::new(SystemClock),
-        Arc::new(OsRandom),
-        master,
-        EngineConfig::new(public_url),
-    )
-    .await
-    .map_err(|e| match e {
-        EngineError::Key(valet_core::keys::KeyError::Decrypt) => anyhow!(
-            "the signing keys in the database cannot be decrypted with this master key: \
+    let engine = Engine::start(store, Arc::new(SystemClock), Arc::new(OsRandom), master, EngineConfig::new(public_url))
+        .await
+        .map_err(|e| match e {
+            EngineError::Key(valet_core::keys::KeyError::Decrypt) => anyhow!(
+                "the signing keys in the database cannot be decrypted with this master key: \
                  is VALET_MASTER_KEY (or {}) the one this database was created with?",
-            cfg.data_dir
-                .value
-                .join(crate::config::MASTER_KEY_FILE)
-                .display()
-        ),
-        other => anyhow!("{other}"),
-    })?;
+                cfg.data_dir.value.join(crate::config::MASTER_KEY_FILE).display()
+            ),
+            other => anyhow!("{other}"),
+        })?;
     Ok((Arc::new(engine), sql))
 }
 
@@ -186,17 +164,10 @@ pub async fn engine(cfg: &Config, public_url: &str) -> CliResult<(Arc<Engine>, S
 pub async fn admin_engine(cfg: &Config) -> CliResult<Arc<Engine>> {
     // Admin functions sign nothing, so the issuer does not matter here.
     let (engine, _) = engine(cfg, "http://127.0.0.1:8080").await?;
-    if engine
-        .store()
-        .default_org()
-        .await
-        .map_err(|e| anyhow!("{e}"))?
-        .is_none()
-    {
-        return Err(anyhow!(
-            "this database is not initialised yet: run `valet migrate` (or `valet serve`) first"
-        )
-        .into());
+    if engine.store().default_org().await.map_err(|e| anyhow!("{e}"))?.is_none() {
+        return Err(
+            anyhow!("this database is not initialised yet: run `valet migrate` (or `valet serve`) first").into()
+        );
     }
     Ok(engine)
 }

@@ -30,19 +30,9 @@ fn run(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn run_with_stdin(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = valet(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    let mut child =
+        valet(dir).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -76,30 +66,16 @@ fn config_check_names_a_bad_toml_key() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(dir.path(), &["config", "check"]);
     let text = ok(&out);
-    assert!(
-        text.contains("listen") && text.contains("127.0.0.1:8080"),
-        "{text}"
-    );
-    assert!(
-        text.contains("public_url") && text.contains("http://127.0.0.1:8080"),
-        "{text}"
-    );
+    assert!(text.contains("listen") && text.contains("127.0.0.1:8080"), "{text}");
+    assert!(text.contains("public_url") && text.contains("http://127.0.0.1:8080"), "{text}");
 
-    std::fs::write(
-        dir.path().join("valet.toml"),
-        "listen = \"127.0.0.1:9000\"\nlog_levle = \"debug\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("valet.toml"), "listen = \"127.0.0.1:9000\"\nlog_levle = \"debug\"\n").unwrap();
     let out = run(dir.path(), &["config", "check"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("log_levle") && err.contains("line 2"), "{err}");
 
-    std::fs::write(
-        dir.path().join("valet.toml"),
-        "listen = \"127.0.0.1:9000\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("valet.toml"), "listen = \"127.0.0.1:9000\"\n").unwrap();
     let out = valet(dir.path())
         .args(["config", "check", "--json"])
         .env("VALET_ADMIN_PASSWORD", "s3cret-admin")
@@ -107,18 +83,11 @@ fn config_check_names_a_bad_toml_key() {
         .unwrap();
     let v = json(&out);
     assert_eq!(v["listen"]["value"], "127.0.0.1:9000");
-    assert!(v["listen"]["source"]
-        .as_str()
-        .unwrap()
-        .contains("valet.toml"));
+    assert!(v["listen"]["source"].as_str().unwrap().contains("valet.toml"));
     assert_eq!(v["admin_password"]["value"], "<redacted>");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret-admin"));
 
-    let out = valet(dir.path())
-        .args(["config", "check"])
-        .env("VALET_LISTEN", "not-an-address")
-        .output()
-        .unwrap();
+    let out = valet(dir.path()).args(["config", "check"]).env("VALET_LISTEN", "not-an-address").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("VALET_LISTEN"), "{}", stderr(&out));
 }
@@ -148,41 +117,15 @@ fn users() {
     assert!(created["id"].as_str().unwrap().starts_with("005"));
     assert!(created.get("password").is_none());
 
-    let out = run(
-        dir.path(),
-        &["user", "create", "--username", "gen@example.com", "--json"],
-    );
+    let out = run(dir.path(), &["user", "create", "--username", "gen@example.com", "--json"]);
     let generated = json(&out);
     assert_eq!(generated["password"].as_str().unwrap().len(), 20);
 
     let list = json(&run(dir.path(), &["user", "list", "--json"]));
-    let names: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["username"].as_str().unwrap())
-        .collect();
-    assert!(
-        names.contains(&"jane@example.com") && names.contains(&"admin@valet.local"),
-        "{names:?}"
-    );
-    let jane = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["username"] == "jane@example.com")
-        .unwrap();
-    for key in [
-        "id",
-        "org_id",
-        "username",
-        "email",
-        "first_name",
-        "last_name",
-        "active",
-        "is_admin",
-        "created_at",
-    ] {
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert!(names.contains(&"jane@example.com") && names.contains(&"admin@valet.local"), "{names:?}");
+    let jane = list.as_array().unwrap().iter().find(|u| u["username"] == "jane@example.com").unwrap();
+    for key in ["id", "org_id", "username", "email", "first_name", "last_name", "active", "is_admin", "created_at"] {
         assert!(jane.get(key).is_some(), "missing {key}");
     }
     assert!(jane["created_at"].as_str().unwrap().ends_with('Z'));
@@ -190,31 +133,17 @@ fn users() {
     let text = ok(&run(dir.path(), &["user", "list"]));
     assert!(text.starts_with("USERNAME"), "{text}");
 
-    let disabled = json(&run(
-        dir.path(),
-        &["user", "disable", "jane@example.com", "--json"],
-    ));
+    let disabled = json(&run(dir.path(), &["user", "disable", "jane@example.com", "--json"]));
     assert_eq!(disabled["active"], false);
-    let enabled = json(&run(
-        dir.path(),
-        &["user", "enable", "jane@example.com", "--json"],
-    ));
+    let enabled = json(&run(dir.path(), &["user", "enable", "jane@example.com", "--json"]));
     assert_eq!(enabled["active"], true);
     ok(&run_with_stdin(
         dir.path(),
-        &[
-            "user",
-            "set-password",
-            "jane@example.com",
-            "--password-stdin",
-        ],
+        &["user", "set-password", "jane@example.com", "--password-stdin"],
         "another long one\n",
     ));
 
-    let out = run(
-        dir.path(),
-        &["user", "create", "--username", "jane@example.com"],
-    );
+    let out = run(dir.path(), &["user", "create", "--username", "jane@example.com"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
     let out = run(dir.path(), &["user", "show", "nobody@example.com"]);
@@ -245,10 +174,7 @@ fn apps() {
     let key = app["consumer_key"].as_str().unwrap().to_string();
     assert!(key.starts_with("3MVG9") && key.len() == 85, "{key}");
     let secret = app["consumer_secret"].as_str().unwrap();
-    assert!(
-        secret.len() == 64 && secret.chars().all(|c| c.is_ascii_hexdigit()),
-        "{secret}"
-    );
+    assert!(secret.len() == 64 && secret.chars().all(|c| c.is_ascii_hexdigit()), "{secret}");
     assert_eq!(app["scopes"], "api openid refresh_token");
     assert_eq!(app["callback_urls"].as_array().unwrap().len(), 2);
     assert_eq!(app["policy"]["require_secret_for_web_server_flow"], true);
@@ -261,10 +187,7 @@ fn apps() {
     let new_secret = rotated["consumer_secret"].as_str().unwrap();
     assert_eq!(new_secret.len(), 64);
     assert_ne!(new_secret, secret);
-    let retired = json(&run(
-        dir.path(),
-        &["app", "retire-old-secrets", &key, "--json"],
-    ));
+    let retired = json(&run(dir.path(), &["app", "retire-old-secrets", &key, "--json"]));
     assert_eq!(retired["retired"], 1);
 
     let updated = json(&run(
@@ -282,25 +205,13 @@ fn apps() {
     ));
     assert_eq!(updated["policy"]["require_pkce"], true);
     assert_eq!(updated["policy"]["id_token"]["valid_minutes"], 5);
-    let out = run(
-        dir.path(),
-        &["app", "update", &key, "--set-policy", "requre_pkce=true"],
-    );
+    let out = run(dir.path(), &["app", "update", &key, "--set-policy", "requre_pkce=true"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("requre_pkce"), "{}", stderr(&out));
 
     let public = json(&run(
         dir.path(),
-        &[
-            "app",
-            "create",
-            "--name",
-            "Public",
-            "--callback-url",
-            "com.example.app:/cb",
-            "--public",
-            "--json",
-        ],
+        &["app", "create", "--name", "Public", "--callback-url", "com.example.app:/cb", "--public", "--json"],
     ));
     assert!(public.get("consumer_secret").is_none());
     assert_eq!(public["is_public"], true);
@@ -315,23 +226,11 @@ fn apps() {
 #[test]
 fn bad_callback_url_is_a_clear_error() {
     let dir = migrated();
-    let out = run(
-        dir.path(),
-        &[
-            "app",
-            "create",
-            "--name",
-            "Bad",
-            "--callback-url",
-            "http://app.example.com/cb",
-        ],
-    );
+    let out = run(dir.path(), &["app", "create", "--name", "Bad", "--callback-url", "http://app.example.com/cb"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.contains("callback URL")
-            && err.contains("http://app.example.com/cb")
-            && err.contains("https"),
+        err.contains("callback URL") && err.contains("http://app.example.com/cb") && err.contains("https"),
         "{err}"
     );
 }
@@ -386,13 +285,7 @@ impl Server {
                 sink.lock().unwrap().extend_from_slice(&buf[..n]);
             }
         });
-        Server {
-            child,
-            lines,
-            seen: Vec::new(),
-            log,
-            log_reader: Some(log_reader),
-        }
+        Server { child, lines, seen: Vec::new(), log, log_reader: Some(log_reader) }
     }
 
     fn wait_ready(&mut self, port: u16) {
@@ -415,17 +308,11 @@ impl Server {
     fn stop(&mut self) -> Vec<String> {
         #[cfg(unix)]
         {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.child.id().to_string())
-                .status();
+            let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 if let Ok(Some(status)) = self.child.try_wait() {
-                    assert!(
-                        status.success(),
-                        "valet serve exited with {status} after SIGTERM"
-                    );
+                    assert!(status.success(), "valet serve exited with {status} after SIGTERM");
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -454,29 +341,18 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A bare HTTP/1.1 GET: (status, body).
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").ok()?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).ok()?;
     let status = resp.split_whitespace().nth(1)?.parse().ok()?;
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Some((status, body))
 }
 
@@ -499,26 +375,22 @@ fn serve_prints_the_admin_password_once_and_answers_readyz() {
     let log = server.log();
     let access: Vec<&str> = log.lines().filter(|l| l.contains(" valet::access: request ")).collect();
     assert!(
-        access.iter().any(|l| l.contains(" method=GET path=/.well-known/openid-configuration status=200 ms=")
-            && l.contains(" id=")),
+        access
+            .iter()
+            .any(|l| l.contains(" method=GET path=/.well-known/openid-configuration status=200 ms=")
+                && l.contains(" id=")),
         "{log}"
     );
     assert!(access.iter().any(|l| l.contains(" path=/readyz status=200 ")), "{log}");
     assert!(log.trim_end().ends_with("stopped"), "{log}");
     assert!(first.contains("won't be shown again"), "{first}");
-    assert!(
-        first.contains(&format!("http://127.0.0.1:{port}/login")),
-        "{first}"
-    );
+    assert!(first.contains(&format!("http://127.0.0.1:{port}/login")), "{first}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let key = std::fs::read_to_string(dir.path().join("master.key")).unwrap();
         assert_eq!(key.trim().len(), 64);
-        let mode = std::fs::metadata(dir.path().join("master.key"))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(dir.path().join("master.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
@@ -553,14 +425,8 @@ fn serve_demo_prints_the_walkthrough() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(!text.contains("admin-password-1"), "{text}");
-    assert!(
-        text.contains("/services/oauth2/authorize?response_type=code&client_id=3MVG9"),
-        "{text}"
-    );
-    assert!(
-        text.contains("grant_type=authorization_code") && text.contains("client_secret="),
-        "{text}"
-    );
+    assert!(text.contains("/services/oauth2/authorize?response_type=code&client_id=3MVG9"), "{text}");
+    assert!(text.contains("grant_type=authorization_code") && text.contains("client_secret="), "{text}");
     assert!(text.contains("demo@valet.local"), "{text}");
     assert!(text.contains("/services/oauth2/userinfo"), "{text}");
 }
@@ -570,12 +436,7 @@ fn serve_tls_self_signed_prints_how_to_trust_the_ca() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut child = valet(dir.path())
-        .args([
-            "serve",
-            "--tls-self-signed",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
+        .args(["serve", "--tls-self-signed", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -594,13 +455,7 @@ fn serve_tls_self_signed_prints_how_to_trust_the_ca() {
     let _ = child.wait();
     let ca = dir.path().join("tls").join("ca.pem");
     assert!(ca.is_file());
-    assert!(
-        text.contains(&format!("https://127.0.0.1:{port}/login")),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!("--cacert {}", ca.display())),
-        "{text}"
-    );
+    assert!(text.contains(&format!("https://127.0.0.1:{port}/login")), "{text}");
+    assert!(text.contains(&format!("--cacert {}", ca.display())), "{text}");
     assert!(text.contains("REQUESTS_CA_BUNDLE"), "{text}");
 }

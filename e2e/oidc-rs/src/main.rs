@@ -20,15 +20,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreProviderMetadata,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreProviderMetadata};
 use openidconnect::reqwest;
 use openidconnect::url::Url;
 use openidconnect::{
-    AccessTokenHash, AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
-    UserInfoClaims,
+    AccessTokenHash, AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse, UserInfoClaims,
 };
 use serde::{Deserialize, Serialize};
 
@@ -60,11 +57,7 @@ fn config() -> Result<Config> {
         };
         let (k, v) = match name.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (
-                name.to_string(),
-                args.next()
-                    .with_context(|| format!("--{name} needs a value"))?,
-            ),
+            None => (name.to_string(), args.next().with_context(|| format!("--{name} needs a value"))?),
         };
         flags.insert(k, v);
     }
@@ -79,32 +72,16 @@ fn config() -> Result<Config> {
                 }
             }
         }
-        default
-            .map(str::to_string)
-            .with_context(|| format!("missing --{flag} (or env {})", envs.join(" / ")))
+        default.map(str::to_string).with_context(|| format!("missing --{flag} (or env {})", envs.join(" / ")))
     };
     let default_js = concat!(env!("CARGO_MANIFEST_DIR"), "/../node/browser.js");
     Ok(Config {
-        base: get("base", &["VALET_BASE"], None)?
-            .trim_end_matches('/')
-            .to_string(),
-        client_id: get(
-            "client-id",
-            &["VALET_E2E_RS_CLIENT_ID", "VALET_E2E_CLIENT_ID"],
-            None,
-        )?,
-        client_secret: get(
-            "client-secret",
-            &["VALET_E2E_RS_CLIENT_SECRET", "VALET_E2E_CLIENT_SECRET"],
-            None,
-        )?,
+        base: get("base", &["VALET_BASE"], None)?.trim_end_matches('/').to_string(),
+        client_id: get("client-id", &["VALET_E2E_RS_CLIENT_ID", "VALET_E2E_CLIENT_ID"], None)?,
+        client_secret: get("client-secret", &["VALET_E2E_RS_CLIENT_SECRET", "VALET_E2E_CLIENT_SECRET"], None)?,
         username: get("username", &["VALET_E2E_USERNAME"], None)?,
         password: get("password", &["VALET_E2E_PASSWORD"], None)?,
-        redirect_uri: get(
-            "redirect-uri",
-            &["VALET_E2E_REDIRECT_URI"],
-            Some("http://localhost:1717/OauthRedirect"),
-        )?,
+        redirect_uri: get("redirect-uri", &["VALET_E2E_REDIRECT_URI"], Some("http://localhost:1717/OauthRedirect"))?,
         node: get("node", &["VALET_E2E_NODE"], Some("node"))?,
         browser_js: get("browser-js", &["VALET_E2E_BROWSER_JS"], Some(default_js))?,
     })
@@ -142,11 +119,7 @@ fn browser_step(cfg: &Config, auth_url: &str) -> Result<Url> {
         so.read_to_string(&mut out)?;
     }
     ensure!(status.success(), "browser step failed ({status})");
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .context("browser step printed no redirect URL")?;
+    let line = out.lines().rev().find(|l| !l.trim().is_empty()).context("browser step printed no redirect URL")?;
     Url::parse(line.trim()).with_context(|| format!("bad redirect URL {line:?}"))
 }
 
@@ -173,12 +146,7 @@ fn run() -> Result<()> {
         "discovery (/.well-known/openid-configuration + jwks)",
         CoreProviderMetadata::discover(&issuer, &http).map_err(|e| anyhow!("{e:?}")),
     )?;
-    ensure!(
-        metadata.issuer().as_str() == cfg.base,
-        "issuer mismatch: {} vs {}",
-        metadata.issuer().as_str(),
-        cfg.base
-    );
+    ensure!(metadata.issuer().as_str() == cfg.base, "issuer mismatch: {} vs {}", metadata.issuer().as_str(), cfg.base);
 
     let client = CoreClient::from_provider_metadata(
         metadata,
@@ -189,37 +157,22 @@ fn run() -> Result<()> {
 
     let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, csrf, nonce) = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
         .add_scope(Scope::new("api".to_string()))
         .add_scope(Scope::new("refresh_token".to_string()))
         .set_pkce_challenge(pkce_challenge)
         .url();
     ensure!(
-        auth_url
-            .as_str()
-            .starts_with(&format!("{}/services/oauth2/authorize?", cfg.base)),
+        auth_url.as_str().starts_with(&format!("{}/services/oauth2/authorize?", cfg.base)),
         "unexpected authorize URL {auth_url}"
     );
 
-    let redirect = step(
-        "browser login + consent",
-        browser_step(&cfg, auth_url.as_str()),
-    )?;
+    let redirect = step("browser login + consent", browser_step(&cfg, auth_url.as_str()))?;
     let q: HashMap<String, String> = redirect.query_pairs().into_owned().collect();
     if let Some(err) = q.get("error") {
-        bail!(
-            "authorize redirected with error={err} {}",
-            q.get("error_description").map(String::as_str).unwrap_or("")
-        );
+        bail!("authorize redirected with error={err} {}", q.get("error_description").map(String::as_str).unwrap_or(""));
     }
-    ensure!(
-        q.get("state").map(String::as_str) == Some(csrf.secret().as_str()),
-        "state mismatch: {q:?}"
-    );
+    ensure!(q.get("state").map(String::as_str) == Some(csrf.secret().as_str()), "state mismatch: {q:?}");
     let code = q.get("code").context("no code in redirect")?.clone();
 
     let token = step(
@@ -227,16 +180,10 @@ fn run() -> Result<()> {
         client
             .exchange_code(AuthorizationCode::new(code))
             .map_err(|e| anyhow!("{e:?}"))
-            .and_then(|req| {
-                req.set_pkce_verifier(pkce_verifier)
-                    .request(&http)
-                    .map_err(|e| anyhow!("{e:?}"))
-            }),
+            .and_then(|req| req.set_pkce_verifier(pkce_verifier).request(&http).map_err(|e| anyhow!("{e:?}"))),
     )?;
     ensure!(
-        token
-            .scopes()
-            .is_none_or(|s| s.iter().any(|s| s.as_str() == "openid")),
+        token.scopes().is_none_or(|s| s.iter().any(|s| s.as_str() == "openid")),
         "granted scope lacks openid: {:?}",
         token.scopes()
     );
@@ -245,28 +192,19 @@ fn run() -> Result<()> {
     let id_token = token.id_token().context("token response has no id_token")?;
     let claims = step(
         "id_token verification (RS256 signature, iss, aud, exp, nonce)",
-        id_token
-            .claims(&verifier, &nonce)
-            .map_err(|e| anyhow!("{e:?}")),
+        id_token.claims(&verifier, &nonce).map_err(|e| anyhow!("{e:?}")),
     )?;
     step(
         "id_token at_hash present and equal to the access token's hash",
         (|| -> Result<()> {
-            let expected = claims
-                .access_token_hash()
-                .context("id_token has no at_hash claim")?;
+            let expected = claims.access_token_hash().context("id_token has no at_hash claim")?;
             let actual = AccessTokenHash::from_token(
                 token.access_token(),
                 id_token.signing_alg().map_err(|e| anyhow!("{e:?}"))?,
-                id_token
-                    .signing_key(&verifier)
-                    .map_err(|e| anyhow!("{e:?}"))?,
+                id_token.signing_key(&verifier).map_err(|e| anyhow!("{e:?}"))?,
             )
             .map_err(|e| anyhow!("{e:?}"))?;
-            ensure!(
-                &actual == expected,
-                "at_hash {expected:?} != computed {actual:?}"
-            );
+            ensure!(&actual == expected, "at_hash {expected:?} != computed {actual:?}");
             Ok(())
         })(),
     )?;
@@ -276,10 +214,7 @@ fn run() -> Result<()> {
             let auds: Vec<&str> = claims.audiences().iter().map(|a| a.as_str()).collect();
             ensure!(auds == [cfg.client_id.as_str()], "aud {auds:?}");
             let sub = claims.subject().as_str();
-            ensure!(
-                sub.starts_with(&format!("{}/id/00D", cfg.base)),
-                "sub should be the identity URL, got {sub}"
-            );
+            ensure!(sub.starts_with(&format!("{}/id/00D", cfg.base)), "sub should be the identity URL, got {sub}");
             Ok(())
         })(),
     )?;
@@ -301,31 +236,18 @@ fn run() -> Result<()> {
     step(
         "userinfo claims (preferred_username, user_id, organization_id)",
         (|| -> Result<()> {
-            let pu = userinfo
-                .preferred_username()
-                .map(|u| u.as_str().to_string());
-            ensure!(
-                pu.as_deref() == Some(cfg.username.as_str()),
-                "preferred_username {pu:?}"
-            );
+            let pu = userinfo.preferred_username().map(|u| u.as_str().to_string());
+            ensure!(pu.as_deref() == Some(cfg.username.as_str()), "preferred_username {pu:?}");
             let sub = claims.subject().as_str();
             let extra = userinfo.additional_claims();
             let uid = extra.user_id.as_deref().context("no user_id")?;
-            let oid = extra
-                .organization_id
-                .as_deref()
-                .context("no organization_id")?;
-            ensure!(
-                sub.ends_with(&format!("/id/{oid}/{uid}")),
-                "sub {sub} vs org {oid} user {uid}"
-            );
+            let oid = extra.organization_id.as_deref().context("no organization_id")?;
+            ensure!(sub.ends_with(&format!("/id/{oid}/{uid}")), "sub {sub} vs org {oid} user {uid}");
             Ok(())
         })(),
     )?;
 
-    let rt = token
-        .refresh_token()
-        .context("no refresh_token although scope refresh_token")?;
+    let rt = token.refresh_token().context("no refresh_token although scope refresh_token")?;
     let refreshed = step(
         "refresh_token grant",
         client
@@ -340,23 +262,15 @@ fn run() -> Result<()> {
     if let Some(idt) = refreshed.id_token() {
         step(
             "refreshed id_token verification",
-            idt.claims(&verifier, |_: Option<&Nonce>| Ok::<(), String>(()))
-                .map(|_| ())
-                .map_err(|e| anyhow!("{e:?}")),
+            idt.claims(&verifier, |_: Option<&Nonce>| Ok::<(), String>(())).map(|_| ()).map_err(|e| anyhow!("{e:?}")),
         )?;
     }
     step(
         "userinfo with the refreshed access token",
         client
-            .user_info(
-                refreshed.access_token().clone(),
-                Some(claims.subject().clone()),
-            )
+            .user_info(refreshed.access_token().clone(), Some(claims.subject().clone()))
             .map_err(|e| anyhow!("{e:?}"))
-            .and_then(|req| {
-                req.request::<SalesforceClaims, CoreGenderClaim, _>(&http)
-                    .map_err(|e| anyhow!("{e:?}"))
-            })
+            .and_then(|req| req.request::<SalesforceClaims, CoreGenderClaim, _>(&http).map_err(|e| anyhow!("{e:?}")))
             .map(|_| ()),
     )?;
     Ok(())

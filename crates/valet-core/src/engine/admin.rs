@@ -78,10 +78,20 @@ impl Engine {
     /// database. Does nothing on later starts.
     pub async fn bootstrap(&self, admin_password: Option<String>) -> Result<Bootstrap, AdminError> {
         if let Some(org) = self.store.default_org().await? {
-            return Ok(Bootstrap { org: Some(org), created_org: false, admin_username: ADMIN_USERNAME.into(), generated_admin_password: None });
+            return Ok(Bootstrap {
+                org: Some(org),
+                created_org: false,
+                admin_username: ADMIN_USERNAME.into(),
+                generated_admin_password: None,
+            });
         }
         let now = self.clock.now_ms();
-        let org = Org { id: SfId::generate(KeyPrefix::Organization, self.rng()), name: "Valet".into(), settings: OrgSettings::default(), created_at: now };
+        let org = Org {
+            id: SfId::generate(KeyPrefix::Organization, self.rng()),
+            name: "Valet".into(),
+            settings: OrgSettings::default(),
+            created_at: now,
+        };
         self.store.insert_org(&org).await?;
         let (pw, generated) = match admin_password {
             Some(p) => (p, None),
@@ -90,14 +100,17 @@ impl Engine {
                 (p.clone(), Some(Secret::new(p)))
             }
         };
-        self.create_user(&org.id, NewUser {
-            username: ADMIN_USERNAME.into(),
-            password: pw,
-            email: Some(ADMIN_USERNAME.into()),
-            first_name: "Valet".into(),
-            last_name: "Admin".into(),
-            is_admin: true,
-        })
+        self.create_user(
+            &org.id,
+            NewUser {
+                username: ADMIN_USERNAME.into(),
+                password: pw,
+                email: Some(ADMIN_USERNAME.into()),
+                first_name: "Valet".into(),
+                last_name: "Admin".into(),
+                is_admin: true,
+            },
+        )
         .await?;
         let cli_policy = AppPolicy {
             require_secret_for_web_server_flow: false,
@@ -105,20 +118,33 @@ impl Engine {
             enable_device_flow: true,
             ..AppPolicy::default()
         };
-        self.create_app(&org.id, NewApp {
-            name: "Salesforce CLI".into(),
-            callback_urls: vec!["http://localhost:1717/OauthRedirect".into()],
-            scopes: ScopeSet::from_stored("api web refresh_token offline_access openid id profile email address phone full chatter_api"),
-            is_public: true,
-            policy: cli_policy,
-            consumer_key: Some(PLATFORM_CLI.into()),
-        })
+        self.create_app(
+            &org.id,
+            NewApp {
+                name: "Salesforce CLI".into(),
+                callback_urls: vec!["http://localhost:1717/OauthRedirect".into()],
+                scopes: ScopeSet::from_stored(
+                    "api web refresh_token offline_access openid id profile email address phone full chatter_api",
+                ),
+                is_public: true,
+                policy: cli_policy,
+                consumer_key: Some(PLATFORM_CLI.into()),
+            },
+        )
         .await?;
-        Ok(Bootstrap { org: Some(org), created_org: true, admin_username: ADMIN_USERNAME.into(), generated_admin_password: generated })
+        Ok(Bootstrap {
+            org: Some(org),
+            created_org: true,
+            admin_username: ADMIN_USERNAME.into(),
+            generated_admin_password: generated,
+        })
     }
 
     pub async fn default_org(&self) -> Result<Org, AdminError> {
-        self.store.default_org().await?.ok_or_else(|| AdminError::NotFound("org (run `valet serve` or `valet migrate` first)".into()))
+        self.store
+            .default_org()
+            .await?
+            .ok_or_else(|| AdminError::NotFound("org (run `valet serve` or `valet migrate` first)".into()))
     }
 
     /// Replaces the org-wide settings (flow blocks, PKCE requirement).
@@ -242,7 +268,8 @@ impl Engine {
             return Ok(a);
         }
         let org = self.default_org().await?;
-        let mut by_name: Vec<App> = self.store.list_apps(&org.id).await?.into_iter().filter(|a| a.name == key).collect();
+        let mut by_name: Vec<App> =
+            self.store.list_apps(&org.id).await?.into_iter().filter(|a| a.name == key).collect();
         match by_name.len() {
             0 => Err(AdminError::NotFound(format!("app {key}"))),
             1 => Ok(by_name.remove(0)),
@@ -393,7 +420,9 @@ fn validate_username(u: &str) -> Result<String, AdminError> {
     if ok {
         Ok(u.to_string())
     } else {
-        Err(AdminError::Invalid("username must look like an email address (3-80 characters, e.g. jane@example.com)".into()))
+        Err(AdminError::Invalid(
+            "username must look like an email address (3-80 characters, e.g. jane@example.com)".into(),
+        ))
     }
 }
 

@@ -71,7 +71,8 @@ impl Engine {
         let scopes = app.scopes.clone();
         let family = self.new_family(&app, &user, scopes.clone(), "admin_token", None);
         let client = Client { app, secret: None };
-        let issued = self.issue_tokens(Issue::new(&family, &user, &client).without_id_token()).await.map_err(token_fault)?;
+        let issued =
+            self.issue_tokens(Issue::new(&family, &user, &client).without_id_token()).await.map_err(token_fault)?;
         let expires_at = family.created_at + ADMIN_TOKEN_MINUTES as i64 * 60_000;
         Ok(AdminToken { token: Secret::new(issued.access_token), user, scopes, expires_at })
     }
@@ -107,19 +108,26 @@ impl Engine {
             ..AppPolicy::default()
         };
         let created = self
-            .create_app(&org.id, NewApp {
-                name: "Valet Admin API".into(),
-                callback_urls: vec!["http://localhost/valet-admin".into()],
-                scopes: ScopeSet::from_stored("api full"),
-                is_public: true,
-                policy,
-                consumer_key: Some(ADMIN_APP_KEY.into()),
-            })
+            .create_app(
+                &org.id,
+                NewApp {
+                    name: "Valet Admin API".into(),
+                    callback_urls: vec!["http://localhost/valet-admin".into()],
+                    scopes: ScopeSet::from_stored("api full"),
+                    is_public: true,
+                    policy,
+                    consumer_key: Some(ADMIN_APP_KEY.into()),
+                },
+            )
             .await;
         match created {
             Ok(c) => Ok(c.app),
             // Two first uses at once: the other one created it.
-            Err(AdminError::Conflict(_)) => self.store.get_app_by_consumer_key(ADMIN_APP_KEY).await?.ok_or_else(|| AdminError::NotFound(format!("app {ADMIN_APP_KEY}"))),
+            Err(AdminError::Conflict(_)) => self
+                .store
+                .get_app_by_consumer_key(ADMIN_APP_KEY)
+                .await?
+                .ok_or_else(|| AdminError::NotFound(format!("app {ADMIN_APP_KEY}"))),
             Err(e) => Err(e),
         }
     }
@@ -145,11 +153,17 @@ impl Engine {
 /// with an `@` inside. Control characters matter beyond taste: PostgreSQL refuses NUL in text.
 pub fn parse_email(s: &str) -> Result<String, AdminError> {
     let s = s.trim();
-    let ok = (3..=80).contains(&s.len()) && s.contains('@') && !s.starts_with('@') && !s.ends_with('@') && s.chars().all(|c| c.is_ascii_graphic());
+    let ok = (3..=80).contains(&s.len())
+        && s.contains('@')
+        && !s.starts_with('@')
+        && !s.ends_with('@')
+        && s.chars().all(|c| c.is_ascii_graphic());
     if ok {
         Ok(s.to_string())
     } else {
-        Err(AdminError::Invalid("email must look like an email address (3-80 characters, e.g. jane@example.com)".into()))
+        Err(AdminError::Invalid(
+            "email must look like an email address (3-80 characters, e.g. jane@example.com)".into(),
+        ))
     }
 }
 
@@ -158,7 +172,9 @@ pub fn parse_email(s: &str) -> Result<String, AdminError> {
 pub fn parse_person_name(field: &str, s: &str, max: usize) -> Result<String, AdminError> {
     let s = s.trim();
     if s.chars().count() > max || s.chars().any(char::is_control) {
-        return Err(AdminError::Invalid(format!("{field} must be at most {max} characters, without control characters")));
+        return Err(AdminError::Invalid(format!(
+            "{field} must be at most {max} characters, without control characters"
+        )));
     }
     Ok(s.to_string())
 }
@@ -168,6 +184,8 @@ pub fn parse_person_name(field: &str, s: &str, max: usize) -> Result<String, Adm
 fn token_fault(e: TokenError) -> AdminError {
     match e {
         TokenError::Fault(f) => AdminError::Engine(f),
-        TokenError::OAuth(o) => AdminError::Engine(EngineError::Internal(format!("admin token issuance refused: {}", o.error))),
+        TokenError::OAuth(o) => {
+            AdminError::Engine(EngineError::Internal(format!("admin token issuance refused: {}", o.error)))
+        }
     }
 }

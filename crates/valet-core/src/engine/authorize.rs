@@ -94,7 +94,12 @@ impl Engine {
         let state = p.get_lenient("state").map(str::to_string);
         let fragment = matches!(p.get_lenient("response_type"), Some(rt) if rt != "code" && rt != "code_credentials");
         let redirect = |error: OAuthError| {
-            Err(AuthorizeErrorOrFault::Error(AuthorizeError::Redirect { redirect_uri: redirect_uri.clone(), state: state.clone(), error, fragment }))
+            Err(AuthorizeErrorOrFault::Error(AuthorizeError::Redirect {
+                redirect_uri: redirect_uri.clone(),
+                state: state.clone(),
+                error,
+                fragment,
+            }))
         };
         for name in ["response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt"] {
             if p.get(name).is_err() {
@@ -150,7 +155,11 @@ impl Engine {
         }
         let code_challenge = match (p.get_lenient("code_challenge"), p.get_lenient("code_challenge_method")) {
             (None, None) => None,
-            (None, Some(_)) => return redirect(OAuthError::invalid_request("code_challenge must be provided with code_challenge_method")),
+            (None, Some(_)) => {
+                return redirect(OAuthError::invalid_request(
+                    "code_challenge must be provided with code_challenge_method",
+                ))
+            }
             // Salesforce clients never send the method; Salesforce assumes S256 (spec §3.1).
             (Some(c), None) | (Some(c), Some("S256")) => {
                 if !is_s256_challenge(c) {
@@ -187,7 +196,18 @@ impl Engine {
         }
         let immediate = p.get_lenient("immediate") == Some("true");
         let login_hint = p.get_lenient("login_hint").map(|s| s.chars().take(80).collect());
-        Ok(AuthorizeRequest { app, response_type, redirect_uri, scopes, state, nonce, code_challenge, prompt, immediate, login_hint })
+        Ok(AuthorizeRequest {
+            app,
+            response_type,
+            redirect_uri,
+            scopes,
+            state,
+            nonce,
+            code_challenge,
+            prompt,
+            immediate,
+            login_hint,
+        })
     }
 
     /// Whether the user must see the approval page for this request (spec §3.2, §8.1), or an
@@ -238,14 +258,24 @@ impl Engine {
             }
         }
         self.store
-            .upsert_consent(&Consent { user_id: user.id.clone(), app_id: req.app.id.clone(), scopes, created_at: self.clock.now_ms() })
+            .upsert_consent(&Consent {
+                user_id: user.id.clone(),
+                app_id: req.app.id.clone(),
+                scopes,
+                created_at: self.clock.now_ms(),
+            })
             .await?;
         Ok(())
     }
 
     /// Finishes an approved request: a code in the query (web server flow) or tokens in the
     /// fragment (user-agent flows). Returns the redirect URL.
-    pub async fn complete_authorization(&self, req: &AuthorizeRequest, user: &User, auth_time: Millis) -> Result<String, EngineError> {
+    pub async fn complete_authorization(
+        &self,
+        req: &AuthorizeRequest,
+        user: &User,
+        auth_time: Millis,
+    ) -> Result<String, EngineError> {
         if matches!(req.response_type, ResponseType::Code | ResponseType::CodeCredentials) {
             return self.issue_code(req, user, auth_time).await;
         }
@@ -258,8 +288,7 @@ impl Engine {
             scopes = scopes.without_refresh();
         }
         let with_id_token = req.response_type == ResponseType::TokenIdToken || scopes.contains("openid");
-        let family = self
-            .new_family(&req.app, user, scopes, "user_agent", None);
+        let family = self.new_family(&req.app, user, scopes, "user_agent", None);
         let client = super::token::Client { app: req.app.clone(), secret: None };
         let issue = super::token::Issue::new(&family, user, &client).with_refresh().nonce(req.nonce.as_deref());
         let mut resp = match self.issue_tokens(issue).await {
@@ -271,7 +300,11 @@ impl Engine {
             self.add_hybrid_fields(&mut resp);
         }
         let owned = resp.pairs();
-        let mut pairs: Vec<(&str, String)> = owned.iter().filter(|(k, _)| with_id_token || k != "id_token").map(|(k, v)| (k.as_ref(), v.clone())).collect();
+        let mut pairs: Vec<(&str, String)> = owned
+            .iter()
+            .filter(|(k, _)| with_id_token || k != "id_token")
+            .map(|(k, v)| (k.as_ref(), v.clone()))
+            .collect();
         if let Some(s) = &req.state {
             pairs.push(("state", s.clone()));
         }
@@ -279,7 +312,12 @@ impl Engine {
     }
 
     /// Issues an authorization code and returns the redirect URL carrying it (spec §3.3).
-    pub async fn issue_code(&self, req: &AuthorizeRequest, user: &User, auth_time: Millis) -> Result<String, EngineError> {
+    pub async fn issue_code(
+        &self,
+        req: &AuthorizeRequest,
+        user: &User,
+        auth_time: Millis,
+    ) -> Result<String, EngineError> {
         let code = self.new_code(req, user, auth_time).await?;
         let mut pairs = vec![("code", code.expose().to_string())];
         if let Some(s) = &req.state {
@@ -290,10 +328,20 @@ impl Engine {
 
     /// The headless Authorization Code and Credentials flow (spec §4.8): the user's
     /// credentials arrive with the request, and the code is returned in the body.
-    pub async fn code_credentials(&self, req: &AuthorizeRequest, username: &str, password: &str) -> Result<Result<Secret, OAuthError>, EngineError> {
+    pub async fn code_credentials(
+        &self,
+        req: &AuthorizeRequest,
+        username: &str,
+        password: &str,
+    ) -> Result<Result<Secret, OAuthError>, EngineError> {
         let user = match self.check_login(username, password).await? {
             Ok(u) if u.org_id == req.app.org_id => u,
-            _ => return Ok(Err(OAuthError { error: "login_error".into(), error_description: Some("invalid username or password".into()) })),
+            _ => {
+                return Ok(Err(OAuthError {
+                    error: "login_error".into(),
+                    error_description: Some("invalid username or password".into()),
+                }))
+            }
         };
         if !self.permitted(&req.app, &user).await? {
             return Ok(Err(OAuthError::invalid_app_access()));

@@ -53,8 +53,13 @@ impl Engine {
         // The audience is the token endpoint (or, leniently, the issuer itself).
         let token_endpoint = format!("{}/services/oauth2/token", self.config.issuer);
         let aud_ok = match c.get("aud") {
-            Some(serde_json::Value::String(a)) => a == &token_endpoint || self.audience_ok(Some(&serde_json::Value::String(a.clone()))),
-            Some(serde_json::Value::Array(v)) => v.iter().filter_map(|x| x.as_str()).any(|a| a == token_endpoint || a.trim_end_matches('/') == self.config.issuer),
+            Some(serde_json::Value::String(a)) => {
+                a == &token_endpoint || self.audience_ok(Some(&serde_json::Value::String(a.clone())))
+            }
+            Some(serde_json::Value::Array(v)) => v
+                .iter()
+                .filter_map(|x| x.as_str())
+                .any(|a| a == token_endpoint || a.trim_end_matches('/') == self.config.issuer),
             _ => false,
         };
         if !aud_ok {

@@ -37,7 +37,11 @@ pub fn normalize_user_code(input: &str) -> String {
 }
 
 impl Engine {
-    pub async fn device_start(&self, auth: Option<ClientAuth>, scope: Option<&str>) -> Result<DeviceAuthorization, TokenError> {
+    pub async fn device_start(
+        &self,
+        auth: Option<ClientAuth>,
+        scope: Option<&str>,
+    ) -> Result<DeviceAuthorization, TokenError> {
         let auth = auth.ok_or_else(OAuthError::invalid_client_id)?;
         let client = self.authenticate_client(&auth, |_| false).await?;
         let app = &client.app;
@@ -112,25 +116,41 @@ impl Engine {
         }
         let hash = TokenHash::of(device_code);
         let now = self.clock.now_ms();
-        let code = self.store.get_device_code(&hash).await?.ok_or_else(|| OAuthError::invalid_grant("invalid device code"))?;
+        let code =
+            self.store.get_device_code(&hash).await?.ok_or_else(|| OAuthError::invalid_grant("invalid device code"))?;
         if code.app_id != client.app.id {
             return Err(OAuthError::invalid_grant("invalid device code").into());
         }
         if code.expires_at <= now {
-            return Err(OAuthError { error: "expired_token".into(), error_description: Some("the device code has expired".into()) }.into());
+            return Err(OAuthError {
+                error: "expired_token".into(),
+                error_description: Some("the device code has expired".into()),
+            }
+            .into());
         }
         let previous = self.store.poll_device_code(&hash, now).await?;
         match code.status {
             DeviceStatus::Pending => {
                 if previous.is_some_and(|p| now - p < code.interval_secs * 1000) {
-                    return Err(OAuthError { error: "slow_down".into(), error_description: Some("polling too frequently".into()) }.into());
+                    return Err(OAuthError {
+                        error: "slow_down".into(),
+                        error_description: Some("polling too frequently".into()),
+                    }
+                    .into());
                 }
-                Err(OAuthError { error: "authorization_pending".into(), error_description: Some("authorization pending".into()) }.into())
+                Err(OAuthError {
+                    error: "authorization_pending".into(),
+                    error_description: Some("authorization pending".into()),
+                }
+                .into())
             }
             DeviceStatus::Denied => Err(OAuthError::access_denied().into()),
             DeviceStatus::Consumed => Err(OAuthError::invalid_grant("the device code was already used").into()),
             DeviceStatus::Approved => {
-                let user_id = code.user_id.clone().ok_or_else(|| EngineError::Internal("approved device code without a user".into()))?;
+                let user_id = code
+                    .user_id
+                    .clone()
+                    .ok_or_else(|| EngineError::Internal("approved device code without a user".into()))?;
                 let user = match self.store.get_user(&user_id).await? {
                     Some(u) if u.active => u,
                     _ => return Err(OAuthError::inactive_user().into()),
@@ -150,7 +170,9 @@ impl Engine {
         if normalized.len() != 8 {
             return Ok(None);
         }
-        let Some(code) = self.store.get_device_code_by_user_code(&TokenHash::of(&normalized)).await? else { return Ok(None) };
+        let Some(code) = self.store.get_device_code_by_user_code(&TokenHash::of(&normalized)).await? else {
+            return Ok(None);
+        };
         if code.status != DeviceStatus::Pending || code.expires_at <= self.clock.now_ms() {
             return Ok(None);
         }
@@ -159,7 +181,12 @@ impl Engine {
     }
 
     /// The signed-in user's decision on the approval page. Approval is remembered as consent.
-    pub async fn device_decide(&self, user_code: &str, user: &User, allow: bool) -> Result<DeviceDecision, EngineError> {
+    pub async fn device_decide(
+        &self,
+        user_code: &str,
+        user: &User,
+        allow: bool,
+    ) -> Result<DeviceDecision, EngineError> {
         let Some((code, app)) = self.device_lookup(user_code).await? else { return Ok(DeviceDecision::UnknownCode) };
         if code.org_id != user.org_id {
             return Ok(DeviceDecision::UnknownCode);
@@ -178,7 +205,14 @@ impl Engine {
                     scopes.insert(s);
                 }
             }
-            self.store.upsert_consent(&Consent { user_id: user.id.clone(), app_id: app.id.clone(), scopes, created_at: self.clock.now_ms() }).await?;
+            self.store
+                .upsert_consent(&Consent {
+                    user_id: user.id.clone(),
+                    app_id: app.id.clone(),
+                    scopes,
+                    created_at: self.clock.now_ms(),
+                })
+                .await?;
             Ok(DeviceDecision::Approved)
         } else {
             Ok(DeviceDecision::Denied)

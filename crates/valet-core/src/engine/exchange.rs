@@ -51,7 +51,11 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn token_exchange(&self, auth: ClientAuth, req: ExchangeRequest<'_>) -> Result<TokenResponse, TokenError> {
+    pub(crate) async fn token_exchange(
+        &self,
+        auth: ClientAuth,
+        req: ExchangeRequest<'_>,
+    ) -> Result<TokenResponse, TokenError> {
         let client = self.authenticate_client(&auth, |p| p.token_exchange_require_secret).await?;
         if req.actor_token.is_some() {
             return self.asset_token(client, req).await;
@@ -185,10 +189,12 @@ impl Engine {
         if !(ctx.scopes.contains("api") || ctx.scopes.contains("full")) || !ctx.scopes.contains("openid") {
             return Err(OAuthError::invalid_scope("the subject token needs the api and openid scopes").into());
         }
-        let actor = decode_actor(req.actor_token.unwrap_or_default()).ok_or_else(|| OAuthError::invalid_request("invalid actor_token"))?;
+        let actor = decode_actor(req.actor_token.unwrap_or_default())
+            .ok_or_else(|| OAuthError::invalid_request("invalid actor_token"))?;
         let now = self.clock.now_secs();
         let lifetime = settings.valid_minutes.max(1) as i64 * 60;
-        let aud: Vec<String> = if settings.audiences.is_empty() { vec![self.config.issuer.clone()] } else { settings.audiences.clone() };
+        let aud: Vec<String> =
+            if settings.audiences.is_empty() { vec![self.config.issuer.clone()] } else { settings.audiences.clone() };
         let mut claims = serde_json::json!({
             "iss": self.config.issuer,
             "sub": self.identity_url(&ctx.org_id, &ctx.user.id),
@@ -206,7 +212,10 @@ impl Engine {
                 }
             }
             if settings.include_custom_attributes && !app.policy.custom_attributes.is_empty() {
-                obj.insert("custom_attributes".into(), serde_json::to_value(&app.policy.custom_attributes).unwrap_or_default());
+                obj.insert(
+                    "custom_attributes".into(),
+                    serde_json::to_value(&app.policy.custom_attributes).unwrap_or_default(),
+                );
             }
         }
         let token = self.keys().active.sign_jwt(&claims).map_err(EngineError::from)?;

@@ -17,7 +17,11 @@ const SKEW_SECS: i64 = 180;
 
 impl Engine {
     /// Client credentials: the app acts as its configured Run-As user.
-    pub(crate) async fn client_credentials(&self, auth: ClientAuth, scope: Option<&str>) -> Result<TokenResponse, TokenError> {
+    pub(crate) async fn client_credentials(
+        &self,
+        auth: ClientAuth,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
         if auth.secret.is_none() && auth.assertion.is_none() {
             return Err(OAuthError::invalid_client().into());
         }
@@ -42,7 +46,12 @@ impl Engine {
 
     /// Username-password: blocked org-wide unless the org allows it; the client secret is
     /// required; every failure reads `authentication failure`, as on Salesforce.
-    pub(crate) async fn password_grant(&self, auth: ClientAuth, username: &str, password: &str) -> Result<TokenResponse, TokenError> {
+    pub(crate) async fn password_grant(
+        &self,
+        auth: ClientAuth,
+        username: &str,
+        password: &str,
+    ) -> Result<TokenResponse, TokenError> {
         let client = self.authenticate_client(&auth, |_| true).await?;
         let app = &client.app;
         let org = self.store.get_org(&app.org_id).await?;
@@ -63,7 +72,11 @@ impl Engine {
 
     /// JWT bearer: the app is named by `iss`, the assertion is verified with the app's
     /// certificate, the user (`sub`) must have approved the app or be pre-authorized.
-    pub(crate) async fn jwt_bearer(&self, assertion: &str, client_ip: Option<std::net::IpAddr>) -> Result<TokenResponse, TokenError> {
+    pub(crate) async fn jwt_bearer(
+        &self,
+        assertion: &str,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<TokenResponse, TokenError> {
         let unverified = UnverifiedJwt::parse(assertion).ok_or_else(OAuthError::invalid_assertion)?;
         let iss = unverified.claims.get("iss").and_then(|v| v.as_str()).ok_or_else(OAuthError::invalid_assertion)?;
         let app = self.store.get_app_by_consumer_key(iss).await?.ok_or_else(OAuthError::invalid_client_id)?;
@@ -83,7 +96,11 @@ impl Engine {
             Some(exp) if exp + SKEW_SECS > now => {}
             _ => return Err(OAuthError::invalid_grant("expired or missing exp").into()),
         }
-        let sub = claims.get("sub").or_else(|| claims.get("prn")).and_then(|v| v.as_str()).ok_or_else(OAuthError::invalid_assertion)?;
+        let sub = claims
+            .get("sub")
+            .or_else(|| claims.get("prn"))
+            .and_then(|v| v.as_str())
+            .ok_or_else(OAuthError::invalid_assertion)?;
         let user = match self.store.get_user_by_username(sub).await? {
             Some(u) if u.active && u.org_id == app.org_id => u,
             _ => return Err(OAuthError::authentication_failure().into()),
@@ -145,7 +162,9 @@ impl Engine {
                 let asked = ScopeSet::parse(s).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
                 let granted = asked.intersect(&base);
                 if granted.is_empty() {
-                    return Err(OAuthError::invalid_scope("none of the requested scopes is allowed for this app").into());
+                    return Err(
+                        OAuthError::invalid_scope("none of the requested scopes is allowed for this app").into()
+                    );
                 }
                 Ok(granted)
             }
@@ -155,7 +174,14 @@ impl Engine {
     /// The family that one authorization's tokens will belong to; it is stored with its first
     /// tokens (see [`Issue`]) or with the code redemption. `auth_time` is when the user
     /// authenticated (the code's, for a code redemption; now, for the direct grants).
-    pub(crate) fn new_family(&self, app: &App, user: &User, scopes: ScopeSet, grant: &str, auth_time: Option<i64>) -> TokenFamily {
+    pub(crate) fn new_family(
+        &self,
+        app: &App,
+        user: &User,
+        scopes: ScopeSet,
+        grant: &str,
+        auth_time: Option<i64>,
+    ) -> TokenFamily {
         let now = self.clock.now_ms();
         TokenFamily {
             id: self.new_family_id(),
@@ -207,7 +233,13 @@ impl UnverifiedJwt {
             serde_json::Value::Object(m) => m,
             _ => return None,
         };
-        Some(UnverifiedJwt { signing_input: format!("{h}.{c}"), signature: URL_SAFE_NO_PAD.decode(s).ok()?, alg, kid, claims })
+        Some(UnverifiedJwt {
+            signing_input: format!("{h}.{c}"),
+            signature: URL_SAFE_NO_PAD.decode(s).ok()?,
+            alg,
+            kid,
+            claims,
+        })
     }
 
     /// Verifies an HS256 signature keyed by `key`, in constant time.
@@ -227,10 +259,19 @@ impl UnverifiedJwt {
             .filter(|k| k.get("kty").and_then(|v| v.as_str()) == Some("RSA"))
             .filter(|k| self.kid.is_none() || k.get("kid").and_then(|v| v.as_str()) == self.kid.as_deref())
             .any(|k| {
-                let (Some(n), Some(e)) = (k.get("n").and_then(|v| v.as_str()), k.get("e").and_then(|v| v.as_str())) else { return false };
+                let (Some(n), Some(e)) = (k.get("n").and_then(|v| v.as_str()), k.get("e").and_then(|v| v.as_str()))
+                else {
+                    return false;
+                };
                 let (Ok(n), Ok(e)) = (URL_SAFE_NO_PAD.decode(n), URL_SAFE_NO_PAD.decode(e)) else { return false };
                 let public = aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e };
-                public.verify(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256, self.signing_input.as_bytes(), &self.signature).is_ok()
+                public
+                    .verify(
+                        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+                        self.signing_input.as_bytes(),
+                        &self.signature,
+                    )
+                    .is_ok()
             })
     }
 
@@ -242,7 +283,12 @@ impl UnverifiedJwt {
         let mut reader = std::io::BufReader::new(pem.as_bytes());
         let Some(Ok(der)) = rustls_pemfile::certs(&mut reader).next() else { return false };
         let Ok(cert) = webpki::EndEntityCert::try_from(&der) else { return false };
-        cert.verify_signature(webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256, self.signing_input.as_bytes(), &self.signature).is_ok()
+        cert.verify_signature(
+            webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
+            self.signing_input.as_bytes(),
+            &self.signature,
+        )
+        .is_ok()
     }
 }
 
@@ -275,7 +321,8 @@ mod tests {
 
     #[test]
     fn refuses_alg_none_and_garbage() {
-        let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#), URL_SAFE_NO_PAD.encode(r#"{"iss":"x"}"#));
+        let none =
+            format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#), URL_SAFE_NO_PAD.encode(r#"{"iss":"x"}"#));
         assert!(UnverifiedJwt::parse(&none).is_none());
         assert!(UnverifiedJwt::parse("a.b").is_none());
         assert!(UnverifiedJwt::parse("").is_none());

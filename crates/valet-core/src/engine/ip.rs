@@ -57,7 +57,10 @@ pub fn valid_range(range: &str) -> bool {
     let probe: IpAddr = std::net::Ipv4Addr::UNSPECIFIED.into();
     let r = range.trim();
     if let Some((lo, hi)) = r.split_once('-') {
-        return matches!((lo.trim().parse::<IpAddr>(), hi.trim().parse::<IpAddr>()), (Ok(IpAddr::V4(_)), Ok(IpAddr::V4(_))) | (Ok(IpAddr::V6(_)), Ok(IpAddr::V6(_))));
+        return matches!(
+            (lo.trim().parse::<IpAddr>(), hi.trim().parse::<IpAddr>()),
+            (Ok(IpAddr::V4(_)), Ok(IpAddr::V4(_))) | (Ok(IpAddr::V6(_)), Ok(IpAddr::V6(_)))
+        );
     }
     let (addr, bits) = match r.split_once('/') {
         Some((a, b)) => (a, Some(b)),
@@ -116,7 +119,12 @@ mod tests {
         assert!(in_range("::1", ip("::1")));
         assert!(in_range("2001:db8::/32", ip("2001:db8::5")));
         assert!(in_range("0.0.0.0/0", ip("8.8.8.8")));
-        assert!(valid_range("10.0.0.0/8") && valid_range("1.2.3.4-1.2.3.9") && !valid_range("10.0.0.0/33") && !valid_range("nope"));
+        assert!(
+            valid_range("10.0.0.0/8")
+                && valid_range("1.2.3.4-1.2.3.9")
+                && !valid_range("10.0.0.0/33")
+                && !valid_range("nope")
+        );
     }
 
     #[test]

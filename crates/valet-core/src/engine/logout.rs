@@ -30,7 +30,9 @@ impl Engine {
         }
         let keys = self.keys();
         // ID tokens are RS256 only: an ES256 JWT (an access token) is never a hint.
-        let Some(claims) = keys.all.iter().filter(|k| k.alg() == JwsAlg::Rs256).find_map(|k| k.verify_jwt(hint)) else { return Ok(None) };
+        let Some(claims) = keys.all.iter().filter(|k| k.alg() == JwsAlg::Rs256).find_map(|k| k.verify_jwt(hint)) else {
+            return Ok(None);
+        };
         if claims.get("iss").and_then(|v| v.as_str()) != Some(self.config.issuer.as_str()) {
             return Ok(None);
         }

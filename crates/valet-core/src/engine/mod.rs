@@ -11,8 +11,8 @@ pub mod exchange;
 pub mod grants;
 pub mod ip;
 pub mod logout;
-pub mod registration;
 pub mod password;
+pub mod registration;
 pub mod resource;
 pub mod token;
 

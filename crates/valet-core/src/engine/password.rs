@@ -43,14 +43,17 @@ pub async fn hash(password: String, salt: [u8; 16]) -> Result<String, EngineErro
 }
 
 /// A hash of a random password, verified against when the user does not exist.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0LmXZx9IBqWQ7O3l6bVn0sWvKbsb1iW1vKp2JxGnM8s";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0LmXZx9IBqWQ7O3l6bVn0sWvKbsb1iW1vKp2JxGnM8s";
 
 /// Verifies a password; `None` for the stored hash means "no such user" and still costs the
 /// same time.
 pub async fn verify(password: String, stored: Option<String>) -> bool {
     let exists = stored.is_some();
     let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_string());
-    let ok = tokio::task::spawn_blocking(move || verify_phc(password.as_bytes(), &stored).unwrap_or(false)).await.unwrap_or(false);
+    let ok = tokio::task::spawn_blocking(move || verify_phc(password.as_bytes(), &stored).unwrap_or(false))
+        .await
+        .unwrap_or(false);
     ok && exists
 }
 

@@ -42,7 +42,9 @@ impl From<AdminError> for RegistrationError {
     fn from(e: AdminError) -> Self {
         match e {
             AdminError::Invalid(m) if m.contains("callback URL") => meta_error("invalid_redirect_uri", m),
-            AdminError::Invalid(m) | AdminError::Conflict(m) | AdminError::NotFound(m) => meta_error("invalid_client_metadata", m),
+            AdminError::Invalid(m) | AdminError::Conflict(m) | AdminError::NotFound(m) => {
+                meta_error("invalid_client_metadata", m)
+            }
             AdminError::Engine(f) => RegistrationError::Fault(f),
         }
     }
@@ -50,18 +52,38 @@ impl From<AdminError> for RegistrationError {
 
 impl Engine {
     /// Issues an initial access token for a registrar app (shown once).
-    pub async fn create_initial_access_token(&self, registrar: &str, valid_minutes: Option<i64>) -> Result<Secret, AdminError> {
+    pub async fn create_initial_access_token(
+        &self,
+        registrar: &str,
+        valid_minutes: Option<i64>,
+    ) -> Result<Secret, AdminError> {
         let app = self.find_app(registrar).await?;
         let token = Secret::new(format!("vit_{}", crate::rand::token_chars(self.rng(), 48)));
         let now = self.clock.now_ms();
-        self.store.insert_initial_access_token(&token.hash(), &app.org_id, &app.id, now, valid_minutes.map(|m| now + m * 60_000)).await?;
+        self.store
+            .insert_initial_access_token(
+                &token.hash(),
+                &app.org_id,
+                &app.id,
+                now,
+                valid_minutes.map(|m| now + m * 60_000),
+            )
+            .await?;
         Ok(token)
     }
 
     /// `POST /services/oauth2/register`.
-    pub async fn register_client(&self, initial_token: Option<&str>, meta: ClientMetadata) -> Result<ClientInformation, RegistrationError> {
+    pub async fn register_client(
+        &self,
+        initial_token: Option<&str>,
+        meta: ClientMetadata,
+    ) -> Result<ClientInformation, RegistrationError> {
         let token = initial_token.ok_or_else(invalid_token)?;
-        let (org_id, registrar) = self.store.get_initial_access_token(&TokenHash::of(token), self.clock.now_ms()).await?.ok_or_else(invalid_token)?;
+        let (org_id, registrar) = self
+            .store
+            .get_initial_access_token(&TokenHash::of(token), self.clock.now_ms())
+            .await?
+            .ok_or_else(invalid_token)?;
         let (new, public) = self.app_from_metadata(&meta, None)?;
         let mut new = new;
         new.policy.registered_by = Some(registrar.to_string());
@@ -85,22 +107,40 @@ impl Engine {
     }
 
     /// `GET /services/oauth2/register/<client_id>` (RFC 7592 §2.1).
-    pub async fn read_registration(&self, client_id: &str, rat: Option<&str>) -> Result<ClientInformation, RegistrationError> {
+    pub async fn read_registration(
+        &self,
+        client_id: &str,
+        rat: Option<&str>,
+    ) -> Result<ClientInformation, RegistrationError> {
         let app = self.registered_app(client_id, rat).await?;
         Ok(self.client_information(&app, metadata_of(&app)))
     }
 
     /// `PUT` (RFC 7592 §2.2): replaces the metadata; the secret and client id stay.
-    pub async fn update_registration(&self, client_id: &str, rat: Option<&str>, meta: ClientMetadata) -> Result<ClientInformation, RegistrationError> {
+    pub async fn update_registration(
+        &self,
+        client_id: &str,
+        rat: Option<&str>,
+        meta: ClientMetadata,
+    ) -> Result<ClientInformation, RegistrationError> {
         let app = self.registered_app(client_id, rat).await?;
         if meta.client_id.as_deref().is_some_and(|c| c != app.consumer_key) {
             return Err(meta_error("invalid_client_metadata", "client_id does not match"));
         }
         let (new, public) = self.app_from_metadata(&meta, Some(&app))?;
         if public != app.is_public {
-            return Err(meta_error("invalid_client_metadata", "token_endpoint_auth_method cannot change between public and confidential"));
+            return Err(meta_error(
+                "invalid_client_metadata",
+                "token_endpoint_auth_method cannot change between public and confidential",
+            ));
         }
-        let patch = AppPatch { name: Some(new.name), callback_urls: Some(new.callback_urls), scopes: Some(new.scopes), policy: Some(new.policy), is_public: None };
+        let patch = AppPatch {
+            name: Some(new.name),
+            callback_urls: Some(new.callback_urls),
+            scopes: Some(new.scopes),
+            policy: Some(new.policy),
+            is_public: None,
+        };
         let app = self.update_app(app.id.as_str(), patch).await?;
         Ok(self.client_information(&app, metadata_of(&app)))
     }
@@ -125,14 +165,27 @@ impl Engine {
     }
 
     /// Maps RFC 7591 metadata onto an app and its policy (the same data admins edit).
-    fn app_from_metadata(&self, meta: &ClientMetadata, existing: Option<&App>) -> Result<(NewApp, bool), RegistrationError> {
+    fn app_from_metadata(
+        &self,
+        meta: &ClientMetadata,
+        existing: Option<&App>,
+    ) -> Result<(NewApp, bool), RegistrationError> {
         let method = meta.token_endpoint_auth_method.as_deref().unwrap_or("client_secret_basic");
         let public = match method {
             "none" => true,
             "client_secret_basic" | "client_secret_post" | "client_secret_jwt" => false,
-            other => return Err(meta_error("invalid_client_metadata", format!("unsupported token_endpoint_auth_method {other}"))),
+            other => {
+                return Err(meta_error(
+                    "invalid_client_metadata",
+                    format!("unsupported token_endpoint_auth_method {other}"),
+                ))
+            }
         };
-        let grants: Vec<&str> = if meta.grant_types.is_empty() { vec!["authorization_code"] } else { meta.grant_types.iter().map(String::as_str).collect() };
+        let grants: Vec<&str> = if meta.grant_types.is_empty() {
+            vec!["authorization_code"]
+        } else {
+            meta.grant_types.iter().map(String::as_str).collect()
+        };
         let mut policy = existing.map(|a| a.policy.clone()).unwrap_or_default();
         policy.enable_authorization_code_flow = false;
         policy.enable_user_agent_flow = false;
@@ -152,7 +205,12 @@ impl Engine {
             match rt.as_str() {
                 "code" if policy.enable_authorization_code_flow => {}
                 "token" if policy.enable_user_agent_flow => {}
-                other => return Err(meta_error("invalid_client_metadata", format!("response type {other} does not match the grant types"))),
+                other => {
+                    return Err(meta_error(
+                        "invalid_client_metadata",
+                        format!("response type {other} does not match the grant types"),
+                    ))
+                }
             }
         }
         let needs_redirect = policy.enable_authorization_code_flow || policy.enable_user_agent_flow;
@@ -176,7 +234,11 @@ impl Engine {
         } else {
             meta.redirect_uris.clone()
         };
-        let name = meta.client_name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "Dynamically registered client".into());
+        let name = meta
+            .client_name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| "Dynamically registered client".into());
         Ok((NewApp { name, callback_urls, scopes, is_public: public, policy, consumer_key: None }, public))
     }
 }
@@ -213,4 +275,3 @@ fn metadata_of(app: &App) -> ClientMetadata {
         client_id: None,
     }
 }
-

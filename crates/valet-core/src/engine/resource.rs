@@ -51,7 +51,15 @@ impl Engine {
         if !user.active {
             return Ok(None);
         }
-        Ok(Some(TokenContext { token_hash: at.token_hash, org_id: at.org_id, user, app_id: at.app_id, scopes: at.scopes, created_at: at.created_at, expires_at: at.expires_at }))
+        Ok(Some(TokenContext {
+            token_hash: at.token_hash,
+            org_id: at.org_id,
+            user,
+            app_id: at.app_id,
+            scopes: at.scopes,
+            created_at: at.created_at,
+            expires_at: at.expires_at,
+        }))
     }
 
     /// The `urls` map of the identity service and userinfo, with `{version}` left literal
@@ -86,7 +94,10 @@ impl Engine {
 
     fn photos(&self, user: &SfId) -> Photos {
         let base = &self.config.instance_url;
-        Photos { picture: format!("{base}/profilephoto/005/F?u={user}"), thumbnail: format!("{base}/profilephoto/005/T?u={user}") }
+        Photos {
+            picture: format!("{base}/profilephoto/005/F?u={user}"),
+            thumbnail: format!("{base}/profilephoto/005/T?u={user}"),
+        }
     }
 
     /// `/services/oauth2/userinfo` for any valid token (spec §6.3).
@@ -123,7 +134,13 @@ impl Engine {
 
     /// `/id/<org>/<user>` (spec §6.4). A token may read its own user's identity; reading
     /// another user of the same org needs `api` or `full`. `None` means forbidden.
-    pub async fn identity(&self, ctx: &TokenContext, org: &str, user: &str, version: Option<&str>) -> Result<Option<Identity>, EngineError> {
+    pub async fn identity(
+        &self,
+        ctx: &TokenContext,
+        org: &str,
+        user: &str,
+        version: Option<&str>,
+    ) -> Result<Option<Identity>, EngineError> {
         let (Ok(org), Ok(user_id)) = (SfId::parse(org), SfId::parse(user)) else { return Ok(None) };
         if org != ctx.org_id {
             return Ok(None);
@@ -183,7 +200,12 @@ impl Engine {
 
     /// RFC 7662 in Salesforce's shape (spec §6.2). The client must authenticate; an app sees
     /// only its own tokens unless it may introspect all tokens of its org.
-    pub async fn introspect(&self, auth: &ClientAuth, token: &str, hint: Option<&str>) -> Result<Introspection, TokenError> {
+    pub async fn introspect(
+        &self,
+        auth: &ClientAuth,
+        token: &str,
+        hint: Option<&str>,
+    ) -> Result<Introspection, TokenError> {
         let client = self.authenticate_client_at(auth, |_| true, super::ip::IpCheck::Skip).await?;
         let inactive = Introspection { active: false, ..Default::default() };
         if token.is_empty() || token.len() > 4096 {
@@ -205,18 +227,39 @@ impl Engine {
             let as_refresh = (pass == 0) == refresh_first;
             let found = if as_refresh {
                 self.store.get_refresh_token(&hash).await?.and_then(|rt| {
-                    let live = rt.revoked_at.is_none() && rt.replaced_by.is_none() && rt.expires_at.is_none_or(|e| e > now);
-                    live.then_some((rt.org_id, rt.user_id, rt.app_id, rt.scopes, rt.created_at, rt.expires_at, "refresh_token"))
+                    let live =
+                        rt.revoked_at.is_none() && rt.replaced_by.is_none() && rt.expires_at.is_none_or(|e| e > now);
+                    live.then_some((
+                        rt.org_id,
+                        rt.user_id,
+                        rt.app_id,
+                        rt.scopes,
+                        rt.created_at,
+                        rt.expires_at,
+                        "refresh_token",
+                    ))
                 })
             } else {
                 self.store.get_access_token(&hash).await?.and_then(|at| {
                     let live = at.revoked_at.is_none() && at.expires_at > now;
-                    live.then_some((at.org_id, at.user_id, at.app_id, at.scopes, at.created_at, Some(at.expires_at), "access_token"))
+                    live.then_some((
+                        at.org_id,
+                        at.user_id,
+                        at.app_id,
+                        at.scopes,
+                        at.created_at,
+                        Some(at.expires_at),
+                        "access_token",
+                    ))
                 })
             };
             if let Some((org_id, user_id, app_id, scopes, created, expires, kind)) = found {
                 // Usually the introspecting app's own token: no second read of the app.
-                let app = if app_id == client.app.id { Some(client.app.clone()) } else { self.store.get_app(&app_id).await? };
+                let app = if app_id == client.app.id {
+                    Some(client.app.clone())
+                } else {
+                    self.store.get_app(&app_id).await?
+                };
                 if !visible(&app, &org_id) {
                     return Ok(inactive);
                 }
@@ -267,7 +310,11 @@ impl Engine {
     }
 
     /// Checks a username and password for the login page.
-    pub async fn check_login(&self, username: &str, password_in: &str) -> Result<Result<User, LoginFailure>, EngineError> {
+    pub async fn check_login(
+        &self,
+        username: &str,
+        password_in: &str,
+    ) -> Result<Result<User, LoginFailure>, EngineError> {
         let user = if username.len() <= 80 { self.store.get_user_by_username(username.trim()).await? } else { None };
         let ok = password::verify(password_in.to_string(), user.as_ref().map(|u| u.password_hash.clone())).await;
         Ok(match user {

@@ -56,7 +56,12 @@ pub struct Client {
 
 impl Engine {
     /// Runs one token request.
-    pub async fn token(&self, req: TokenRequest, auth: Option<ClientAuth>, client_ip: Option<std::net::IpAddr>) -> Result<TokenResponse, TokenError> {
+    pub async fn token(
+        &self,
+        req: TokenRequest,
+        auth: Option<ClientAuth>,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<TokenResponse, TokenError> {
         // The JWT bearer flow names its client in the assertion, not in credentials.
         if let TokenRequest::JwtBearer { assertion } = &req {
             return self.jwt_bearer(assertion, client_ip).await;
@@ -97,19 +102,33 @@ impl Engine {
     /// Authenticates the client. A secret that is sent is always checked, even where it is not
     /// required (seed 002); `requires_secret` reads from the app's policy whether its absence
     /// is acceptable for this flow.
-    pub async fn authenticate_client(&self, auth: &ClientAuth, requires_secret: impl Fn(&AppPolicy) -> bool) -> Result<Client, TokenError> {
+    pub async fn authenticate_client(
+        &self,
+        auth: &ClientAuth,
+        requires_secret: impl Fn(&AppPolicy) -> bool,
+    ) -> Result<Client, TokenError> {
         self.authenticate_client_at(auth, requires_secret, super::ip::IpCheck::Login).await
     }
 
     /// [`Engine::authenticate_client`], then the app's IP restrictions for this kind of call.
-    pub async fn authenticate_client_at(&self, auth: &ClientAuth, requires_secret: impl Fn(&AppPolicy) -> bool, at: super::ip::IpCheck) -> Result<Client, TokenError> {
+    pub async fn authenticate_client_at(
+        &self,
+        auth: &ClientAuth,
+        requires_secret: impl Fn(&AppPolicy) -> bool,
+        at: super::ip::IpCheck,
+    ) -> Result<Client, TokenError> {
         let client = self.authenticate_client_inner(auth, requires_secret).await?;
         super::ip::check(&client.app.policy, auth.client_ip, at)?;
         Ok(client)
     }
 
-    async fn authenticate_client_inner(&self, auth: &ClientAuth, requires_secret: impl Fn(&AppPolicy) -> bool) -> Result<Client, TokenError> {
-        let app = self.store.get_app_by_consumer_key(&auth.client_id).await?.ok_or_else(OAuthError::invalid_client_id)?;
+    async fn authenticate_client_inner(
+        &self,
+        auth: &ClientAuth,
+        requires_secret: impl Fn(&AppPolicy) -> bool,
+    ) -> Result<Client, TokenError> {
+        let app =
+            self.store.get_app_by_consumer_key(&auth.client_id).await?.ok_or_else(OAuthError::invalid_client_id)?;
         let require_secret = requires_secret(&app.policy);
         if let Some(assertion) = &auth.assertion {
             if auth.secret.is_some() {
@@ -140,7 +159,13 @@ impl Engine {
         }
     }
 
-    async fn redeem_code(&self, auth: ClientAuth, code: &str, redirect_uri: Option<&str>, verifier: Option<&str>) -> Result<TokenResponse, TokenError> {
+    async fn redeem_code(
+        &self,
+        auth: ClientAuth,
+        code: &str,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
         let client = self.authenticate_client(&auth, |p| p.require_secret_for_web_server_flow).await?;
         let app = &client.app;
         if !app.policy.enable_authorization_code_flow {
@@ -192,14 +217,17 @@ impl Engine {
     }
 
     async fn refresh(&self, auth: ClientAuth, token: &str, scope: Option<&str>) -> Result<TokenResponse, TokenError> {
-        let client = self.authenticate_client_at(&auth, |p| p.require_secret_for_refresh_token_flow, super::ip::IpCheck::Refresh).await?;
+        let client = self
+            .authenticate_client_at(&auth, |p| p.require_secret_for_refresh_token_flow, super::ip::IpCheck::Refresh)
+            .await?;
         let app = &client.app;
         let now = self.clock.now_ms();
         if token.len() > 512 {
             return Err(OAuthError::expired_refresh_token().into());
         }
         let hash = TokenHash::of(token);
-        let (rt, family) = self.store.get_refresh_token_and_family(&hash).await?.ok_or_else(OAuthError::expired_refresh_token)?;
+        let (rt, family) =
+            self.store.get_refresh_token_and_family(&hash).await?.ok_or_else(OAuthError::expired_refresh_token)?;
         let hash = rt.token_hash.clone();
         if rt.app_id != app.id {
             return Err(OAuthError::expired_refresh_token().into());
@@ -276,7 +304,9 @@ impl Engine {
                 // A concurrent request rotated it first: that is the same client retrying, so
                 // within the grace window it gets the winner's successor; otherwise it is reuse.
                 let successor = match self.store.get_refresh_token(&hash).await? {
-                    Some(winner) if winner.replaced_by.is_some() => self.grace_successor(&winner, &app.policy, now).await?,
+                    Some(winner) if winner.replaced_by.is_some() => {
+                        self.grace_successor(&winner, &app.policy, now).await?
+                    }
                     _ => None,
                 };
                 match successor {
@@ -293,11 +323,20 @@ impl Engine {
 
     /// The successor of a rotated-out token, if the rotation is within the app's grace window
     /// and the successor is still live.
-    async fn grace_successor(&self, rotated: &RefreshToken, policy: &AppPolicy, now: i64) -> Result<Option<Secret>, TokenError> {
+    async fn grace_successor(
+        &self,
+        rotated: &RefreshToken,
+        policy: &AppPolicy,
+        now: i64,
+    ) -> Result<Option<Secret>, TokenError> {
         let grace_ms = policy.refresh_token_grace_seconds as i64 * 1000;
         let within = grace_ms > 0 && rotated.revoked_at.is_some_and(|at| now - at <= grace_ms);
         let Some(successor) = rotated.replaced_by.as_ref().filter(|_| within) else { return Ok(None) };
-        let live = self.store.get_refresh_token(successor).await?.is_some_and(|s| s.revoked_at.is_none() && s.replaced_by.is_none());
+        let live = self
+            .store
+            .get_refresh_token(successor)
+            .await?
+            .is_some_and(|s| s.revoked_at.is_none() && s.replaced_by.is_none());
         if !live {
             return Ok(None);
         }
@@ -315,7 +354,10 @@ impl Engine {
             let minutes = app.policy.jwt_access_token_minutes as i64;
             (Secret::new(self.jwt_access_token(app, user, &family.scopes, now, minutes)?), minutes * 60_000)
         } else {
-            (secret::new_access_token(&family.org_id, now, self.rng()), app.policy.session_timeout_minutes as i64 * 60_000)
+            (
+                secret::new_access_token(&family.org_id, now, self.rng()),
+                app.policy.session_timeout_minutes as i64 * 60_000,
+            )
         };
         let access_record = AccessToken {
             token_hash: access.hash(),
@@ -328,7 +370,10 @@ impl Engine {
             expires_at: now + lifetime,
             revoked_at: None,
         };
-        let (refresh, refresh_record) = if with_refresh && family.scopes.allows_refresh() && app.policy.refresh_token_policy != RefreshTokenPolicy::ExpireImmediately {
+        let (refresh, refresh_record) = if with_refresh
+            && family.scopes.allows_refresh()
+            && app.policy.refresh_token_policy != RefreshTokenPolicy::ExpireImmediately
+        {
             let rt = secret::new_refresh_token(now, self.rng());
             let expires_at = match app.policy.refresh_token_policy {
                 RefreshTokenPolicy::ExpireAfter { minutes } => Some(now + minutes as i64 * 60_000),
@@ -385,7 +430,10 @@ impl Engine {
     /// from them. Their value formats are unconfirmed; each session id is the access token
     /// (the session), each domain the instance host.
     pub(crate) fn add_hybrid_fields(&self, resp: &mut TokenResponse) {
-        let host = url::Url::parse(&self.config.instance_url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
+        let host = url::Url::parse(&self.config.instance_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
         let sid = resp.access_token.clone();
         let h = &mut resp.hybrid;
         for (k, v) in [
@@ -421,7 +469,14 @@ impl Engine {
     /// it by the header `typ`). Its hash is stored like an opaque token's, so revocation and
     /// introspection work the same; resource servers may also verify it from the JWKS alone.
     /// Signed RS256 as Salesforce's, or ES256 when the app's policy says so.
-    fn jwt_access_token(&self, app: &App, user: &User, scopes: &ScopeSet, now_ms: i64, minutes: i64) -> Result<String, EngineError> {
+    fn jwt_access_token(
+        &self,
+        app: &App,
+        user: &User,
+        scopes: &ScopeSet,
+        now_ms: i64,
+        minutes: i64,
+    ) -> Result<String, EngineError> {
         let keys = self.keys();
         let key = keys.signer(app.policy.jwt_access_token_alg);
         let now = now_ms.div_euclid(1000);
@@ -446,7 +501,15 @@ impl Engine {
     }
 
     /// An RS256 ID token (spec §6.7): `sub` is the identity URL, `aud` the consumer key.
-    pub(crate) fn id_token(&self, app: &App, user: &User, identity_url: &str, access_token: &str, nonce: Option<&str>, auth_time: i64) -> Result<String, EngineError> {
+    pub(crate) fn id_token(
+        &self,
+        app: &App,
+        user: &User,
+        identity_url: &str,
+        access_token: &str,
+        nonce: Option<&str>,
+        auth_time: i64,
+    ) -> Result<String, EngineError> {
         let now = self.clock.now_secs();
         let settings = &app.policy.id_token;
         let aud = if settings.audiences.is_empty() {
@@ -484,7 +547,10 @@ impl Engine {
         }
         if settings.include_custom_attributes && !app.policy.custom_attributes.is_empty() {
             if let Some(obj) = claims.as_object_mut() {
-                obj.insert("custom_attributes".into(), serde_json::to_value(&app.policy.custom_attributes).unwrap_or_default());
+                obj.insert(
+                    "custom_attributes".into(),
+                    serde_json::to_value(&app.policy.custom_attributes).unwrap_or_default(),
+                );
             }
         }
         Ok(self.keys().active.sign_jwt(&claims)?)
@@ -509,7 +575,16 @@ pub(crate) struct Issue<'a> {
 impl<'a> Issue<'a> {
     /// An access token (and ID token for `openid`) that starts a new family: the direct grants.
     pub fn new(family: &'a TokenFamily, user: &'a User, client: &'a Client) -> Self {
-        Issue { family, user, client, nonce: None, with_refresh: false, with_id_token: true, new_family: true, touch_refresh: None }
+        Issue {
+            family,
+            user,
+            client,
+            nonce: None,
+            with_refresh: false,
+            with_id_token: true,
+            new_family: true,
+            touch_refresh: None,
+        }
     }
     /// Also a refresh token, when the scopes and the app's policy allow one.
     pub fn with_refresh(mut self) -> Self {

@@ -78,7 +78,11 @@ impl Db {
     }
 
     pub async fn create(&self, object: &str, body: Value) -> String {
-        self.api.create(&self.caller, object, &body).await.unwrap_or_else(|e| panic!("create {object} {body}: {e}")).to_string()
+        self.api
+            .create(&self.caller, object, &body)
+            .await
+            .unwrap_or_else(|e| panic!("create {object} {body}: {e}"))
+            .to_string()
     }
 
     pub async fn query(&self, q: &str) -> Value {
@@ -120,7 +124,10 @@ pub fn pick(r: &Value, path: &str) -> String {
 /// Inserts an org and a user through the Store (the data API only reads them).
 pub async fn new_org(store: &SqlStore, name: &str, username: &str) -> (SfId, SfId) {
     let org = SfId::generate(KeyPrefix::Organization, &OsRandom);
-    store.insert_org(&Org { id: org.clone(), name: name.into(), settings: OrgSettings::default(), created_at: NOW }).await.unwrap();
+    store
+        .insert_org(&Org { id: org.clone(), name: name.into(), settings: OrgSettings::default(), created_at: NOW })
+        .await
+        .unwrap();
     let user = SfId::generate(KeyPrefix::User, &OsRandom);
     store
         .insert_user(&User {

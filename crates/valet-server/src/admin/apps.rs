@@ -131,17 +131,25 @@ pub async fn delete(State(state): State<AppState>, headers: HeaderMap, path: Seg
     Ok(super::no_content())
 }
 
-pub async fn rotate_secret(State(state): State<AppState>, headers: HeaderMap, path: Segments, body: RawBody) -> ApiResult {
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Segments,
+    body: RawBody,
+) -> ApiResult {
     AdminCheck::require(&state, &headers).await?;
     let key = path.key(0, "id")?;
     let body: RotateBody = body.json(true).await?;
     let (app, secret) = state.engine.rotate_secret(key.as_str(), body.retire_old).await?;
-    Ok(json_response(StatusCode::OK, &SecretRotated {
-        app_id: app.id.to_string(),
-        consumer_key: app.consumer_key.clone(),
-        consumer_secret: secret.expose().to_string(),
-        retired_old: body.retire_old,
-    }))
+    Ok(json_response(
+        StatusCode::OK,
+        &SecretRotated {
+            app_id: app.id.to_string(),
+            consumer_key: app.consumer_key.clone(),
+            consumer_secret: secret.expose().to_string(),
+            retired_old: body.retire_old,
+        },
+    ))
 }
 
 pub async fn retire_old_secrets(State(state): State<AppState>, headers: HeaderMap, path: Segments) -> ApiResult {
@@ -160,7 +168,10 @@ pub async fn rotate_key(State(state): State<AppState>, headers: HeaderMap, path:
     let app = state.engine.find_app(key.as_str()).await?;
     // The built-in keys are what their clients are configured with; the engine refuses
     // PlatformCLI itself, and rotating ValetAdmin would orphan the admin token machinery.
-    if [app.consumer_key.as_str(), app.previous_consumer_key.as_deref().unwrap_or("")].iter().any(|k| *k == ADMIN_APP_KEY || *k == PLATFORM_CLI) {
+    if [app.consumer_key.as_str(), app.previous_consumer_key.as_deref().unwrap_or("")]
+        .iter()
+        .any(|k| *k == ADMIN_APP_KEY || *k == PLATFORM_CLI)
+    {
         return Err(ApiError::conflict("the built-in apps keep their consumer keys"));
     }
     if app.previous_consumer_key.is_some() {
@@ -181,23 +192,32 @@ pub async fn retire_old_key(State(state): State<AppState>, headers: HeaderMap, p
 
 /// Issues an initial access token for dynamic client registration (RFC 7591) to a registrar
 /// app; the token is returned once and stored only as a hash.
-pub async fn create_registration_token(State(state): State<AppState>, headers: HeaderMap, path: Segments, body: RawBody) -> ApiResult {
+pub async fn create_registration_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Segments,
+    body: RawBody,
+) -> ApiResult {
     AdminCheck::require(&state, &headers).await?;
     let key = path.key(0, "id")?;
     let body: RegistrationTokenBody = body.json(true).await?;
     if let Some(m) = body.valid_minutes {
         if !(1..=MAX_POLICY_MINUTES as i64).contains(&m) {
-            return Err(ApiError::unprocessable(format!("valid_minutes must be 1 to {MAX_POLICY_MINUTES}")).with_field("valid_minutes"));
+            return Err(ApiError::unprocessable(format!("valid_minutes must be 1 to {MAX_POLICY_MINUTES}"))
+                .with_field("valid_minutes"));
         }
     }
     let app = state.engine.find_app(key.as_str()).await?;
     let token = state.engine.create_initial_access_token(app.id.as_str(), body.valid_minutes).await?;
-    Ok(json_response(StatusCode::CREATED, &RegistrationTokenCreated {
-        registrar_id: app.id.to_string(),
-        registrar_consumer_key: app.consumer_key.clone(),
-        initial_access_token: token.expose().to_string(),
-        valid_minutes: body.valid_minutes,
-    }))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &RegistrationTokenCreated {
+            registrar_id: app.id.to_string(),
+            registrar_consumer_key: app.consumer_key.clone(),
+            initial_access_token: token.expose().to_string(),
+            valid_minutes: body.valid_minutes,
+        },
+    ))
 }
 
 /// Scopes as a JSON array of known scope names; each bad entry is named by its index.
@@ -206,7 +226,8 @@ fn parse_scopes(scopes: Option<&[String]>, default: &str) -> Result<ScopeSet, Ap
     let mut set = ScopeSet::empty();
     for (i, s) in scopes.iter().enumerate() {
         if !KNOWN_SCOPES.iter().any(|(k, _)| *k == s) {
-            return Err(ApiError::bad_request(format!("unknown scope {:?}", s.chars().take(64).collect::<String>())).with_field(format!("scopes[{i}]")));
+            return Err(ApiError::bad_request(format!("unknown scope {:?}", s.chars().take(64).collect::<String>()))
+                .with_field(format!("scopes[{i}]")));
         }
         set.insert(s);
     }
@@ -221,8 +242,11 @@ fn patched_policy(base: &AppPolicy, patch: Option<Map<String, Value>>) -> Result
     merge(&mut value, Value::Object(patch));
     let policy: AppPolicy = from_value(value, "policy")?;
     match policy.refresh_token_policy {
-        RefreshTokenPolicy::ExpireAfter { minutes } | RefreshTokenPolicy::ExpireIfUnused { minutes } if minutes > MAX_POLICY_MINUTES => {
-            Err(ApiError::unprocessable(format!("refresh token minutes must be at most {MAX_POLICY_MINUTES}")).with_field("policy.refresh_token_policy.minutes"))
+        RefreshTokenPolicy::ExpireAfter { minutes } | RefreshTokenPolicy::ExpireIfUnused { minutes }
+            if minutes > MAX_POLICY_MINUTES =>
+        {
+            Err(ApiError::unprocessable(format!("refresh token minutes must be at most {MAX_POLICY_MINUTES}"))
+                .with_field("policy.refresh_token_policy.minutes"))
         }
         _ => Ok(policy),
     }

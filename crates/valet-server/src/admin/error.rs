@@ -68,28 +68,50 @@ impl ApiError {
     }
 
     pub fn too_large(limit: usize) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the request body is limited to {limit} bytes"))
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is limited to {limit} bytes"),
+        )
     }
 
     pub fn unsupported_media_type() -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "request bodies must be application/json")
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "request bodies must be application/json",
+        )
     }
 
     /// No credentials at all.
     pub fn unauthenticated() -> Self {
-        ApiError { challenge: Some(CHALLENGE), ..Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "an admin token is required: Authorization: Bearer <token>") }
+        ApiError {
+            challenge: Some(CHALLENGE),
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "an admin token is required: Authorization: Bearer <token>",
+            )
+        }
     }
 
     /// Credentials that are not a live token.
     pub fn invalid_token() -> Self {
-        ApiError { challenge: Some(CHALLENGE_INVALID), ..Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "the token is invalid, expired or revoked") }
+        ApiError {
+            challenge: Some(CHALLENGE_INVALID),
+            ..Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "the token is invalid, expired or revoked")
+        }
     }
 
     /// A live token that does not confer admin rights.
     pub fn forbidden() -> Self {
         ApiError {
             challenge: Some(CHALLENGE_SCOPE),
-            ..Self::new(StatusCode::FORBIDDEN, "forbidden", "this token does not grant admin access: it must belong to an admin user and carry the full scope")
+            ..Self::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this token does not grant admin access: it must belong to an admin user and carry the full scope",
+            )
         }
     }
 

@@ -22,7 +22,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Segments {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let parsed = Path::<Vec<String>>::from_request_parts(parts, state).await.map(|Path(v)| v).map_err(|e| ApiError::bad_request(format!("bad path parameter: {}", e.body_text())));
+        let parsed = Path::<Vec<String>>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| v)
+            .map_err(|e| ApiError::bad_request(format!("bad path parameter: {}", e.body_text())));
         Ok(Segments(parsed))
     }
 }
@@ -46,7 +49,10 @@ pub struct Key(String);
 impl Key {
     pub fn parse(s: &str, field: &str) -> Result<Key, ApiError> {
         if s.is_empty() || s.chars().count() > 255 || s.chars().any(char::is_control) {
-            return Err(ApiError::bad_request(format!("{field} must be 1 to 255 characters without control characters")).with_field(field));
+            return Err(ApiError::bad_request(format!(
+                "{field} must be 1 to 255 characters without control characters"
+            ))
+            .with_field(field));
         }
         Ok(Key(s.to_string()))
     }
@@ -89,7 +95,11 @@ impl RawBody {
         let ctype = self.headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("?").to_ascii_lowercase());
         let bytes = axum::body::to_bytes(self.body, MAX_BODY).await.map_err(|_| ApiError::too_large(MAX_BODY))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return if optional { Ok(Value::Object(Map::new())) } else { Err(ApiError::invalid_json("a JSON object body is required")) };
+            return if optional {
+                Ok(Value::Object(Map::new()))
+            } else {
+                Err(ApiError::invalid_json("a JSON object body is required"))
+            };
         }
         // No Content-Type is read as JSON (curl -d sends form encoding, which we refuse).
         if let Some(ct) = ctype {
@@ -98,7 +108,8 @@ impl RawBody {
                 return Err(ApiError::unsupported_media_type());
             }
         }
-        serde_json::from_slice::<Value>(&bytes).map_err(|e| ApiError::invalid_json(format!("the body is not valid JSON: {e}")))
+        serde_json::from_slice::<Value>(&bytes)
+            .map_err(|e| ApiError::invalid_json(format!("the body is not valid JSON: {e}")))
     }
 }
 
@@ -143,7 +154,10 @@ pub fn text(field: &str, s: &str, min: usize, max: usize) -> Result<String, ApiE
     let t = s.trim();
     let n = t.chars().count();
     if n < min || n > max || t.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!("{field} must be {min} to {max} characters without control characters")).with_field(field));
+        return Err(ApiError::bad_request(format!(
+            "{field} must be {min} to {max} characters without control characters"
+        ))
+        .with_field(field));
     }
     Ok(t.to_string())
 }
@@ -167,7 +181,10 @@ mod tests {
     #[test]
     fn merge_handles_tagged_enums_and_null() {
         let mut v = serde_json::to_value(AppPolicy::default()).unwrap();
-        merge(&mut v, serde_json::json!({"refresh_token_policy": {"kind": "expire_after", "minutes": 5}, "client_credentials_user": "a@b.c"}));
+        merge(
+            &mut v,
+            serde_json::json!({"refresh_token_policy": {"kind": "expire_after", "minutes": 5}, "client_credentials_user": "a@b.c"}),
+        );
         merge(&mut v, serde_json::json!({"refresh_token_policy": {"minutes": 6}, "client_credentials_user": null}));
         let p: AppPolicy = from_value(v, "").unwrap();
         assert_eq!(p.refresh_token_policy, valet_core::model::RefreshTokenPolicy::ExpireAfter { minutes: 6 });

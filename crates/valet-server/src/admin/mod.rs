@@ -71,7 +71,12 @@ pub fn json_response<T: serde::Serialize>(status: StatusCode, v: &T) -> Response
         Ok(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "admin API response did not serialize");
-            (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "application/json")], r#"{"error":"internal_error","message":"internal error"}"#).into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "application/json")],
+                r#"{"error":"internal_error","message":"internal error"}"#,
+            )
+                .into_response()
         }
     }
 }

@@ -77,7 +77,8 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, path: Segmen
     let key = path.key(0, "name")?;
     let org = state.engine.default_org().await?;
     let schema = state.data.schema(&org.id).await?;
-    let obj = schema.object(key.as_str()).ok_or_else(|| ApiError::not_found(format!("object {} not found", key.as_str())))?;
+    let obj =
+        schema.object(key.as_str()).ok_or_else(|| ApiError::not_found(format!("object {} not found", key.as_str())))?;
     Ok(json_response(StatusCode::OK, &ObjectView::from(obj)))
 }
 
@@ -91,7 +92,13 @@ pub async fn add_field(State(state): State<AppState>, headers: HeaderMap, path: 
         return Err(ApiError::unprocessable("type must be one of text, textarea, number, currency, percent, checkbox, date, datetime, email, phone, url, picklist, lookup").with_field("type"));
     }
     let label = body.label.as_deref().map(|l| text("label", l, 1, MAX_LABEL)).transpose()?;
-    let values = body.values.unwrap_or_default().iter().enumerate().map(|(i, v)| text(&format!("values[{i}]"), v, 1, 255)).collect::<Result<Vec<_>, _>>()?;
+    let values = body
+        .values
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| text(&format!("values[{i}]"), v, 1, 255))
+        .collect::<Result<Vec<_>, _>>()?;
     let reference_to = body.reference_to.as_deref().map(|r| text("reference_to", r, 1, 255)).transpose()?;
     let org = state.engine.default_org().await?;
     let new = NewField {
@@ -108,27 +115,41 @@ pub async fn add_field(State(state): State<AppState>, headers: HeaderMap, path: 
     };
     let field = state.data.add_field(&org.id, new).await?;
     // The object's own spelling of its name (the path may be in any case).
-    let object = state.data.schema(&org.id).await?.object(key.as_str()).map(|o| o.name.clone()).unwrap_or_else(|| key.as_str().to_string());
+    let object = state
+        .data
+        .schema(&org.id)
+        .await?
+        .object(key.as_str())
+        .map(|o| o.name.clone())
+        .unwrap_or_else(|| key.as_str().to_string());
     Ok(json_response(StatusCode::CREATED, &FieldAdded { object, field: FieldView::from(&field) }))
 }
 
 /// A custom API name, checked with the data layer's own rule so the error can name the field.
 fn api_name(s: &str) -> Result<String, ApiError> {
     let s = text("name", s, 1, 255)?;
-    ApiName::parse_custom(&s).map_err(|e| ApiError::unprocessable(e.chars().take(300).collect::<String>()).with_field("name"))?;
+    ApiName::parse_custom(&s)
+        .map_err(|e| ApiError::unprocessable(e.chars().take(300).collect::<String>()).with_field("name"))?;
     Ok(s)
 }
 
 /// The list's query: `all=true|false`, nothing else.
 fn parse_all(query: Option<&str>) -> Result<bool, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or("")).map_err(|_| ApiError::bad_request("the query string is malformed"))?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|_| ApiError::bad_request("the query string is malformed"))?;
     let mut all = false;
     for (k, v) in pairs {
         match (k.as_str(), v.as_str()) {
             ("all", "true") => all = true,
             ("all", "false") => all = false,
             ("all", _) => return Err(ApiError::bad_request("all must be true or false").with_field("all")),
-            _ => return Err(ApiError::bad_request(format!("unknown query parameter {:?}", k.chars().take(64).collect::<String>())).with_field(k.chars().take(64).collect::<String>())),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter {:?}",
+                    k.chars().take(64).collect::<String>()
+                ))
+                .with_field(k.chars().take(64).collect::<String>()))
+            }
         }
     }
     Ok(all)

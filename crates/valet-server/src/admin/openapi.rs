@@ -83,7 +83,15 @@ fn param(name: &str) -> Value {
 
 /// One operation. `success` is (status, response object); the error responses every
 /// authenticated operation can give are added, plus `extra` ones.
-fn op(id: &str, tag: &str, summary: &str, params: &[&str], request: Option<Value>, success: (&str, Value), extra: &[&str]) -> Value {
+fn op(
+    id: &str,
+    tag: &str,
+    summary: &str,
+    params: &[&str],
+    request: Option<Value>,
+    success: (&str, Value),
+    extra: &[&str],
+) -> Value {
     let mut responses = serde_json::Map::new();
     responses.insert(success.0.to_string(), success.1);
     // An app key that is a name shared by several apps is ambiguous: 422 asks for the id.
@@ -265,7 +273,18 @@ fn schemas() -> Value {
         "created_at": time,
         "updated_at": time,
     });
-    let app_required = ["id", "name", "consumer_key", "previous_consumer_key", "is_public", "callback_urls", "scopes", "policy", "created_at", "updated_at"];
+    let app_required = [
+        "id",
+        "name",
+        "consumer_key",
+        "previous_consumer_key",
+        "is_public",
+        "callback_urls",
+        "scopes",
+        "policy",
+        "created_at",
+        "updated_at",
+    ];
     let mut created_props = app_props.clone();
     if let Some(m) = created_props.as_object_mut() {
         m.insert("consumer_secret".into(), json!({ "type": ["string", "null"], "description": "Shown only here and by rotate-secret; null for a public app" }));
@@ -314,7 +333,10 @@ fn schemas() -> Value {
         }));
     m.insert("Scope".into(), json!({ "type": "string", "enum": scopes }));
     m.insert("App".into(), json!({ "type": "object", "required": app_required, "properties": app_props }));
-    m.insert("AppCreated".into(), json!({ "type": "object", "required": created_required, "properties": created_props }));
+    m.insert(
+        "AppCreated".into(),
+        json!({ "type": "object", "required": created_required, "properties": created_props }),
+    );
     m.insert("AppList".into(), json!(list("App")));
     m.insert("AppCreate".into(), json!({
             "type": "object",
@@ -343,11 +365,14 @@ fn schemas() -> Value {
             "required": ["app_id", "consumer_key", "consumer_secret", "retired_old"],
             "properties": { "app_id": { "type": "string" }, "consumer_key": { "type": "string" }, "consumer_secret": { "type": "string" }, "retired_old": { "type": "boolean" } },
         }));
-    m.insert("SecretsRetired".into(), json!({
+    m.insert(
+        "SecretsRetired".into(),
+        json!({
             "type": "object",
             "required": ["app_id", "retired"],
             "properties": { "app_id": { "type": "string" }, "retired": { "type": "integer", "minimum": 0 } },
-        }));
+        }),
+    );
     m.insert("AppPolicy".into(), json!({
             "type": "object",
             "additionalProperties": false,
@@ -419,7 +444,9 @@ fn schemas() -> Value {
                 { "type": "string", "enum": ["valid_until_revoked", "expire_immediately", "expire_after", "expire_if_unused"] },
             ],
         }));
-    m.insert("IdTokenSettings".into(), json!({
+    m.insert(
+        "IdTokenSettings".into(),
+        json!({
             "type": "object",
             "additionalProperties": false,
             "properties": {
@@ -429,8 +456,11 @@ fn schemas() -> Value {
                 "include_custom_attributes": { "type": "boolean", "default": false },
                 "include_custom_permissions": { "type": "boolean", "default": false },
             },
-        }));
-    m.insert("AssetTokenSettings".into(), json!({
+        }),
+    );
+    m.insert(
+        "AssetTokenSettings".into(),
+        json!({
             "type": "object",
             "additionalProperties": false,
             "properties": {
@@ -440,7 +470,8 @@ fn schemas() -> Value {
                 "include_custom_attributes": { "type": "boolean", "default": false },
                 "include_custom_permissions": { "type": "boolean", "default": false },
             },
-        }));
+        }),
+    );
     m.insert("User".into(), json!({
             "type": "object",
             "required": ["id", "org_id", "username", "email", "first_name", "last_name", "active", "is_admin", "created_at", "updated_at"],
@@ -520,7 +551,10 @@ fn schemas() -> Value {
         }));
     let custom_name = json!({ "type": "string", "minLength": 4, "maxLength": 40, "pattern": "^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*__c$", "description": "Letters, digits and single underscores, starting with a letter, ending in __c, at most 40 characters" });
     let label = json!({ "type": "string", "minLength": 1, "maxLength": 40, "pattern": NO_CONTROLS });
-    let field_types = ["text", "textarea", "number", "currency", "percent", "checkbox", "date", "datetime", "email", "phone", "url", "picklist", "lookup"];
+    let field_types = [
+        "text", "textarea", "number", "currency", "percent", "checkbox", "date", "datetime", "email", "phone", "url",
+        "picklist", "lookup",
+    ];
     m.insert("ObjectSummary".into(), json!({
             "type": "object",
             "required": ["name", "label", "key_prefix", "table", "custom", "fields"],
@@ -566,7 +600,19 @@ fn schemas() -> Value {
         "reference_to": opt_string,
         "relationship_name": opt_string,
     });
-    let field_required = ["name", "label", "type", "custom", "required", "length", "precision", "scale", "values", "reference_to", "relationship_name"];
+    let field_required = [
+        "name",
+        "label",
+        "type",
+        "custom",
+        "required",
+        "length",
+        "precision",
+        "scale",
+        "values",
+        "reference_to",
+        "relationship_name",
+    ];
     let mut added_props = field_props.clone();
     if let Some(p) = added_props.as_object_mut() {
         p.insert("object".into(), json!({ "type": "string", "description": "The object's API name as defined" }));
@@ -655,7 +701,8 @@ mod tests {
     use valet_core::model::{AppPolicy, OrgSettings};
 
     fn props(schema: &str) -> Vec<String> {
-        let mut v: Vec<String> = document()["components"]["schemas"][schema]["properties"].as_object().unwrap().keys().cloned().collect();
+        let mut v: Vec<String> =
+            document()["components"]["schemas"][schema]["properties"].as_object().unwrap().keys().cloned().collect();
         v.sort();
         v
     }
@@ -673,7 +720,8 @@ mod tests {
         assert_eq!(props("IdTokenSettings"), fields(&p.id_token));
         assert_eq!(props("AssetTokenSettings"), fields(&p.asset_tokens));
         assert_eq!(props("OrgSettings"), fields(&OrgSettings::default()));
-        let issuer: valet_core::model::TrustedIssuer = serde_json::from_value(serde_json::json!({"issuer": "https://idp.example"})).unwrap();
+        let issuer: valet_core::model::TrustedIssuer =
+            serde_json::from_value(serde_json::json!({"issuer": "https://idp.example"})).unwrap();
         assert_eq!(props("TrustedIssuer"), fields(&issuer));
         assert_eq!(props("AppPolicyPatch"), props("AppPolicy"));
     }
@@ -708,12 +756,22 @@ mod tests {
             key_prefix: String::new(),
             table: String::new(),
             custom: true,
-            fields: vec![FieldSummary { name: String::new(), field_type: String::new(), required: false, reference_to: None }],
+            fields: vec![FieldSummary {
+                name: String::new(),
+                field_type: String::new(),
+                required: false,
+                reference_to: None,
+            }],
         };
         let view = ObjectSummaryView::from(&summary);
         assert_eq!(props("ObjectSummary"), fields(&view));
         assert_eq!(props("FieldSummary"), fields(&view.fields[0]));
-        let token = RegistrationTokenCreated { registrar_id: String::new(), registrar_consumer_key: String::new(), initial_access_token: String::new(), valid_minutes: None };
+        let token = RegistrationTokenCreated {
+            registrar_id: String::new(),
+            registrar_consumer_key: String::new(),
+            initial_access_token: String::new(),
+            valid_minutes: None,
+        };
         assert_eq!(props("RegistrationTokenCreated"), fields(&token));
     }
 
@@ -722,7 +780,10 @@ mod tests {
         for (name, schema) in document()["components"]["schemas"].as_object().unwrap() {
             let Some(required) = schema["required"].as_array() else { continue };
             for r in required {
-                assert!(schema["properties"].get(r.as_str().unwrap()).is_some(), "{name}: required {r} is not a property");
+                assert!(
+                    schema["properties"].get(r.as_str().unwrap()).is_some(),
+                    "{name}: required {r} is not a property"
+                );
             }
         }
     }
@@ -737,7 +798,8 @@ mod tests {
             }
         }
         documented.sort();
-        let mut expected: Vec<(String, String)> = OPERATIONS.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        let mut expected: Vec<(String, String)> =
+            OPERATIONS.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
         expected.sort();
         assert_eq!(documented, expected);
     }

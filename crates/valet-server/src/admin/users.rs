@@ -110,12 +110,24 @@ pub async fn update(State(state): State<AppState>, headers: HeaderMap, path: Seg
     let body: UpdateBody = body.json(false).await?;
     let profile = ProfilePatch {
         email: body.email.as_deref().map(parse_email).transpose().map_err(|e| ApiError::from(e).with_field("email"))?,
-        first_name: body.first_name.as_deref().map(|n| parse_person_name("first_name", n, 40)).transpose().map_err(|e| ApiError::from(e).with_field("first_name"))?,
-        last_name: body.last_name.as_deref().map(|n| parse_person_name("last_name", n, 80)).transpose().map_err(|e| ApiError::from(e).with_field("last_name"))?,
+        first_name: body
+            .first_name
+            .as_deref()
+            .map(|n| parse_person_name("first_name", n, 40))
+            .transpose()
+            .map_err(|e| ApiError::from(e).with_field("first_name"))?,
+        last_name: body
+            .last_name
+            .as_deref()
+            .map(|n| parse_person_name("last_name", n, 80))
+            .transpose()
+            .map_err(|e| ApiError::from(e).with_field("last_name"))?,
     };
     let user = state.engine.find_user(key.as_str()).await?;
     if body.active == Some(false) && user.id == check.admin.id {
-        return Err(ApiError::conflict("an admin cannot disable their own account through the admin API").with_field("active"));
+        return Err(
+            ApiError::conflict("an admin cannot disable their own account through the admin API").with_field("active")
+        );
     }
     let mut user = state.engine.update_user_profile(user.id.as_str(), profile).await?;
     if let Some(active) = body.active {
@@ -127,7 +139,12 @@ pub async fn update(State(state): State<AppState>, headers: HeaderMap, path: Seg
 }
 
 /// Sets a password; like the CLI, this ends the user's browser sessions.
-pub async fn set_password(State(state): State<AppState>, headers: HeaderMap, path: Segments, body: RawBody) -> ApiResult {
+pub async fn set_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Segments,
+    body: RawBody,
+) -> ApiResult {
     AdminCheck::require(&state, &headers).await?;
     let key = path.key(0, "id")?;
     let body: PasswordBody = body.json(false).await?;

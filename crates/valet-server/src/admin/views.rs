@@ -115,7 +115,12 @@ pub struct PermissionSetView {
 
 impl From<&PermissionSet> for PermissionSetView {
     fn from(p: &PermissionSet) -> Self {
-        PermissionSetView { id: p.id.to_string(), name: p.name.clone(), label: p.label.clone(), created_at: iso8601(p.created_at) }
+        PermissionSetView {
+            id: p.id.to_string(),
+            name: p.name.clone(),
+            label: p.label.clone(),
+            created_at: iso8601(p.created_at),
+        }
     }
 }
 
@@ -178,7 +183,12 @@ impl From<&ObjectSummary> for ObjectSummaryView {
 
 impl From<&FieldSummary> for FieldSummaryView {
     fn from(f: &FieldSummary) -> Self {
-        FieldSummaryView { name: f.name.clone(), field_type: f.field_type.clone(), required: f.required, reference_to: f.reference_to.clone() }
+        FieldSummaryView {
+            name: f.name.clone(),
+            field_type: f.field_type.clone(),
+            required: f.required,
+            reference_to: f.reference_to.clone(),
+        }
     }
 }
 

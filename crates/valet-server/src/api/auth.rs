@@ -63,7 +63,14 @@ mod tests {
     #[test]
     fn schemes() {
         let mut h = HeaderMap::new();
-        for (v, want) in [("Bearer abc", Some("abc")), ("OAuth abc", Some("abc")), ("bearer  abc ", Some("abc")), ("Basic abc", None), ("Bearer ", None), ("abc", None)] {
+        for (v, want) in [
+            ("Bearer abc", Some("abc")),
+            ("OAuth abc", Some("abc")),
+            ("bearer  abc ", Some("abc")),
+            ("Basic abc", None),
+            ("Bearer ", None),
+            ("abc", None),
+        ] {
             h.insert(header::AUTHORIZATION, v.parse().unwrap_or_else(|_| unreachable!()));
             assert_eq!(token_from(&h), want, "{v}");
         }

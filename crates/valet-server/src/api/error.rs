@@ -31,7 +31,10 @@ impl ApiError {
     /// A valid token without a scope that reaches the REST API. jsforce does not refresh on this
     /// message (a refreshed token would have the same scopes), so it cannot loop.
     pub fn wrong_scope() -> Self {
-        ApiError { www_authenticate: true, ..ApiError::new(401, "INVALID_SESSION_ID", "This session is not valid for use with the REST API") }
+        ApiError {
+            www_authenticate: true,
+            ..ApiError::new(401, "INVALID_SESSION_ID", "This session is not valid for use with the REST API")
+        }
     }
 
     pub fn allow(mut self, methods: &'static str) -> Self {

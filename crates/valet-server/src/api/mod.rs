@@ -67,7 +67,11 @@ pub fn json_response<T: Serialize>(status: StatusCode, headers: &HeaderMap, v: &
     let pretty = headers.contains_key("x-prettyprint");
     // Records are JSON text already (`RecordJson`): pretty output reads them back as values so
     // that they are indented too.
-    let body = if pretty { serde_json::to_value(v).and_then(|v| serde_json::to_string_pretty(&v)) } else { serde_json::to_string(v) };
+    let body = if pretty {
+        serde_json::to_value(v).and_then(|v| serde_json::to_string_pretty(&v))
+    } else {
+        serde_json::to_string(v)
+    };
     match body {
         Ok(b) => crate::http::body_response(status, crate::http::JSON_UTF8, b),
         Err(e) => ApiError::from(valet_data::DataError::internal(e)).into_response(),
@@ -88,7 +92,8 @@ pub fn no_content() -> Response {
 }
 
 fn method_not_allowed(method: &Method, allowed: &'static str) -> ApiError {
-    ApiError::new(405, "METHOD_NOT_ALLOWED", format!("Method '{method}' not allowed. Allowed are {allowed}")).allow(allowed)
+    ApiError::new(405, "METHOD_NOT_ALLOWED", format!("Method '{method}' not allowed. Allowed are {allowed}"))
+        .allow(allowed)
 }
 
 /// Routes one request under `/services/data`.
@@ -102,7 +107,8 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
 async fn route(state: AppState, req: Request) -> ApiResult {
     let path = req.uri().path().to_string();
     let rest = path.strip_prefix("/services/data").unwrap_or("");
-    let segs: Vec<&str> = rest.trim_start_matches('/').trim_end_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> =
+        rest.trim_start_matches('/').trim_end_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     // `//` inside the path is not a resource.
     if rest.trim_matches('/').contains("//") {
         return Err(ApiError::not_found());
@@ -111,13 +117,19 @@ async fn route(state: AppState, req: Request) -> ApiResult {
     let is_get = method == Method::GET || method == Method::HEAD;
     if segs.is_empty() {
         // The versions list needs no authentication (spec §9.1).
-        return if is_get { Ok(resources::versions(req.headers())) } else { Err(method_not_allowed(&method, "GET,HEAD")) };
+        return if is_get {
+            Ok(resources::versions(req.headers()))
+        } else {
+            Err(method_not_allowed(&method, "GET,HEAD"))
+        };
     }
     let need = if segs.get(1) == Some(&"chatter") { Need::Chatter } else { Need::Api };
     let authed = auth::authenticate(&state, req.headers(), need).await?;
     let version = Version::parse(segs[0]).ok_or_else(ApiError::not_found)?;
     match segs.as_slice() {
-        [_] => get_only(&method, "GET,HEAD")?.then(|| resources::resources(&state, &authed, &version, req.headers())).ok_or_else(ApiError::not_found),
+        [_] => get_only(&method, "GET,HEAD")?
+            .then(|| resources::resources(&state, &authed, &version, req.headers()))
+            .ok_or_else(ApiError::not_found),
         [_, "limits"] => {
             get_only(&method, "GET,HEAD")?;
             Ok(resources::limits(req.headers()))
@@ -142,7 +154,9 @@ async fn route(state: AppState, req: Request) -> ApiResult {
         [_, "sobjects", object] => {
             let object = object.to_string();
             match method {
-                Method::GET | Method::HEAD => sobjects::basic_info(&state, &authed, &version, &object, req.headers()).await,
+                Method::GET | Method::HEAD => {
+                    sobjects::basic_info(&state, &authed, &version, &object, req.headers()).await
+                }
                 Method::POST => sobjects::create(&state, &authed, &version, &object, req).await,
                 _ => Err(method_not_allowed(&method, "GET,HEAD,POST")),
             }

@@ -33,7 +33,35 @@ pub fn versions(headers: &HeaderMap) -> Response {
 pub fn resources(state: &AppState, authed: &Authed, v: &Version, headers: &HeaderMap) -> Response {
     let base = format!("/services/data/v{}", v.as_str());
     let mut m = Map::new();
-    for name in ["tooling", "metadata", "eclair", "folders", "jsonxform", "chatter", "tabs", "appMenu", "quickActions", "queryAll", "wave", "iot", "analytics", "search", "composite", "parameterizedSearch", "theme", "nouns", "recent", "licensing", "limits", "process", "query", "sobjects", "actions", "support", "connect"] {
+    for name in [
+        "tooling",
+        "metadata",
+        "eclair",
+        "folders",
+        "jsonxform",
+        "chatter",
+        "tabs",
+        "appMenu",
+        "quickActions",
+        "queryAll",
+        "wave",
+        "iot",
+        "analytics",
+        "search",
+        "composite",
+        "parameterizedSearch",
+        "theme",
+        "nouns",
+        "recent",
+        "licensing",
+        "limits",
+        "process",
+        "query",
+        "sobjects",
+        "actions",
+        "support",
+        "connect",
+    ] {
         m.insert(name.into(), json!(format!("{base}/{name}")));
     }
     m.insert("identity".into(), json!(state.engine.identity_url(&authed.ctx.org_id, &authed.ctx.user.id)));
@@ -63,7 +91,12 @@ pub fn limits(headers: &HeaderMap) -> Response {
 pub async fn chatter_me(state: &AppState, authed: &Authed, v: &Version, headers: &HeaderMap) -> ApiResult {
     let u = &authed.ctx.user;
     let base = &state.engine.config().instance_url;
-    let org = state.engine.store().get_org(&authed.ctx.org_id).await.map_err(|e| super::error::ApiError::from(valet_data::DataError::internal(e)))?;
+    let org = state
+        .engine
+        .store()
+        .get_org(&authed.ctx.org_id)
+        .await
+        .map_err(|e| super::error::ApiError::from(valet_data::DataError::internal(e)))?;
     let nickname = u.username.split('@').next().unwrap_or(&u.username).to_string();
     let body = json!({
         "aboutMe": null,

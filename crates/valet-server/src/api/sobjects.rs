@@ -15,7 +15,8 @@ use crate::AppState;
 /// The query string as pairs (`+` and `%20` both decode to a space).
 fn query_pairs(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
     let q = req.uri().query().unwrap_or("");
-    serde_urlencoded::from_str::<Vec<(String, String)>>(q).map_err(|_| ApiError::new(400, "MALFORMED_QUERY", "The query string could not be decoded"))
+    serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+        .map_err(|_| ApiError::new(400, "MALFORMED_QUERY", "The query string could not be decoded"))
 }
 
 fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -24,9 +25,13 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// Reads and parses a JSON body, at most [`MAX_BODY`] bytes.
 async fn json_body(req: Request) -> Result<Value, ApiError> {
-    let bytes = to_bytes(req.into_body(), MAX_BODY)
-        .await
-        .map_err(|_| ApiError::new(413, "REQUEST_ENTITY_TOO_LARGE", format!("The request body exceeds the maximum of {MAX_BODY} bytes")))?;
+    let bytes = to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| {
+        ApiError::new(
+            413,
+            "REQUEST_ENTITY_TOO_LARGE",
+            format!("The request body exceeds the maximum of {MAX_BODY} bytes"),
+        )
+    })?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::from(DataError::json_parse(json_error_message(&e))))
 }
 
@@ -91,7 +96,9 @@ pub async fn delete(state: &AppState, a: &Authed, object: &str, id: &str) -> Api
 /// `GET /query?q=` and `/queryAll?q=`.
 pub async fn query(state: &AppState, a: &Authed, v: &Version, all: bool, req: Request) -> ApiResult {
     let pairs = query_pairs(&req)?;
-    let q = param(&pairs, "q").filter(|q| !q.trim().is_empty()).ok_or_else(|| ApiError::new(400, "MALFORMED_QUERY", "A query string has to be specified"))?;
+    let q = param(&pairs, "q")
+        .filter(|q| !q.trim().is_empty())
+        .ok_or_else(|| ApiError::new(400, "MALFORMED_QUERY", "A query string has to be specified"))?;
     let page = state.data.query(&a.caller, q, all, batch(req.headers()), v.as_str()).await?;
     Ok(json_response(StatusCode::OK, req.headers(), &page.body(v.as_str())))
 }

@@ -1,10 +1,12 @@
 //! `GET /services/oauth2/authorize` (spec §3) and the consent form's POST.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
 use axum::http::header;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use valet_core::engine::authorize::{append_fragment, append_query, AuthorizeError, AuthorizeErrorOrFault, AuthorizeRequest, ConsentDecision};
+use valet_core::engine::authorize::{
+    append_fragment, append_query, AuthorizeError, AuthorizeErrorOrFault, AuthorizeRequest, ConsentDecision,
+};
 use valet_core::model::User;
 use valet_proto::{OAuthError, Params};
 
@@ -41,7 +43,10 @@ pub async fn authorize(State(state): State<AppState>, req: Request) -> Response 
             }
             // Log in first, then come back here without `prompt=login` (it has been honoured).
             let back = continue_params(&params, true);
-            let mut target = format!("/login?continue={}", urlencode(&format!("/services/oauth2/authorize?{}", back.to_urlencoded())));
+            let mut target = format!(
+                "/login?continue={}",
+                urlencode(&format!("/services/oauth2/authorize?{}", back.to_urlencoded()))
+            );
             if let Some(hint) = &request.login_hint {
                 target.push_str(&format!("&login_hint={}", urlencode(hint)));
             }
@@ -67,11 +72,15 @@ pub async fn authorize_post(State(state): State<AppState>, req: Request) -> Resp
         return json_error(&OAuthError::invalid_request("Auth-Request-Type must be Named-User"));
     }
     let Some((username, password)) = basic_credentials(&headers) else {
-        return json_error(&OAuthError { error: "invalid_basic_auth_header".into(), error_description: Some("invalid basic authorization header".into()) });
+        return json_error(&OAuthError {
+            error: "invalid_basic_auth_header".into(),
+            error_description: Some("invalid basic authorization header".into()),
+        });
     };
     let request = match state.engine.parse_authorize(&params).await {
         Ok(r) => r,
-        Err(AuthorizeErrorOrFault::Error(AuthorizeError::Page(e))) | Err(AuthorizeErrorOrFault::Error(AuthorizeError::Redirect { error: e, .. })) => return json_error(&e),
+        Err(AuthorizeErrorOrFault::Error(AuthorizeError::Page(e)))
+        | Err(AuthorizeErrorOrFault::Error(AuthorizeError::Redirect { error: e, .. })) => return json_error(&e),
         Err(AuthorizeErrorOrFault::Fault(f)) => return http::fault(&f),
     };
     let now = state.engine.clock().now_ms();
@@ -102,7 +111,14 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     (!u.is_empty()).then_some((u, p))
 }
 
-async fn decide(state: &AppState, headers: &HeaderMap, params: &Params, request: AuthorizeRequest, user: &User, auth_time: i64) -> Response {
+async fn decide(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+    request: AuthorizeRequest,
+    user: &User,
+    auth_time: i64,
+) -> Response {
     let decision = match state.engine.consent_decision(&request, user).await {
         Ok(d) => d,
         Err(e) => return http::fault(&e),
@@ -111,10 +127,14 @@ async fn decide(state: &AppState, headers: &HeaderMap, params: &Params, request:
         ConsentDecision::Granted => issue(state, &request, user, auth_time).await,
         ConsentDecision::NotPermitted => redirect_error(
             &request,
-            OAuthError { error: "OAUTH_APP_ACCESS_DENIED".into(), error_description: Some("user is not admin approved to access this app".into()) },
+            OAuthError {
+                error: "OAUTH_APP_ACCESS_DENIED".into(),
+                error_description: Some("user is not admin approved to access this app".into()),
+            },
         ),
         ConsentDecision::Ask if request.prompt.none || request.immediate => {
-            let e = if request.immediate { OAuthError::immediate_unsuccessful() } else { OAuthError::consent_required() };
+            let e =
+                if request.immediate { OAuthError::immediate_unsuccessful() } else { OAuthError::consent_required() };
             redirect_error(&request, e)
         }
         ConsentDecision::Ask => {
@@ -123,7 +143,12 @@ async fn decide(state: &AppState, headers: &HeaderMap, params: &Params, request:
                 app_name: request.app.name.clone(),
                 user_display: user.display_name(),
                 username: user.username.clone(),
-                scopes: request.scopes.descriptions().into_iter().map(|(n, d)| ScopeLine { name: n.to_string(), description: d.to_string() }).collect(),
+                scopes: request
+                    .scopes
+                    .descriptions()
+                    .into_iter()
+                    .map(|(n, d)| ScopeLine { name: n.to_string(), description: d.to_string() })
+                    .collect(),
                 csrf,
                 request: continue_params(params, true).to_urlencoded(),
             };
@@ -162,7 +187,8 @@ pub async fn consent(State(state): State<AppState>, req: Request) -> Response {
         Ok(s) => s,
         Err(r) => return r,
     }) else {
-        let target = format!("/login?continue={}", urlencode(&format!("/services/oauth2/authorize?{}", params.to_urlencoded())));
+        let target =
+            format!("/login?continue={}", urlencode(&format!("/services/oauth2/authorize?{}", params.to_urlencoded())));
         return found(&target);
     };
     match form.get_lenient("decision") {
@@ -198,7 +224,9 @@ fn continue_params(params: &Params, strip_prompt: bool) -> Params {
 fn authorize_error(e: AuthorizeErrorOrFault) -> Response {
     match e {
         AuthorizeErrorOrFault::Error(AuthorizeError::Page(e)) => error_page(&e),
-        AuthorizeErrorOrFault::Error(AuthorizeError::Redirect { redirect_uri, state, error, fragment }) => redirect_to(&redirect_uri, state.as_deref(), &error, fragment),
+        AuthorizeErrorOrFault::Error(AuthorizeError::Redirect { redirect_uri, state, error, fragment }) => {
+            redirect_to(&redirect_uri, state.as_deref(), &error, fragment)
+        }
         AuthorizeErrorOrFault::Fault(f) => http::fault(&f),
     }
 }

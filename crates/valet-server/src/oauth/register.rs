@@ -14,7 +14,10 @@ use crate::AppState;
 #[allow(clippy::result_large_err)] // the error is the response itself, returned at once
 fn parse(body: &Bytes) -> Result<ClientMetadata, Response> {
     serde_json::from_slice(body).map_err(|e| {
-        let e = OAuthError { error: "invalid_client_metadata".into(), error_description: Some(format!("the body is not valid client metadata: {e}").into()) };
+        let e = OAuthError {
+            error: "invalid_client_metadata".into(),
+            error_description: Some(format!("the body is not valid client metadata: {e}").into()),
+        };
         http::no_store(http::json(StatusCode::BAD_REQUEST, &e))
     })
 }
@@ -25,7 +28,8 @@ fn error(e: RegistrationError) -> Response {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
             let mut r = http::no_store(http::json(status, &e));
             if status == StatusCode::UNAUTHORIZED {
-                r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
             }
             r
         }
@@ -51,7 +55,12 @@ pub async fn read(State(state): State<AppState>, Path(client_id): Path<String>, 
     }
 }
 
-pub async fn update(State(state): State<AppState>, Path(client_id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn update(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let meta = match parse(&body) {
         Ok(m) => m,
         Err(r) => return r,

@@ -49,5 +49,8 @@ fn error(callback: Option<&str>, e: &OAuthError) -> Response {
         pairs.push(("error_description", d.to_string()));
     }
     let body = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-    http::no_store((StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/x-www-form-urlencoded;charset=UTF-8")], body).into_response())
+    http::no_store(
+        (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/x-www-form-urlencoded;charset=UTF-8")], body)
+            .into_response(),
+    )
 }

@@ -44,7 +44,12 @@ pub async fn token_get() -> Response {
 
 /// Salesforce's device flow step 1 (at the token endpoint) and RFC 8628's device
 /// authorization endpoint share this.
-async fn device_start(state: &AppState, format: Format, auth: Option<valet_core::engine::token::ClientAuth>, scope: Option<&str>) -> Response {
+async fn device_start(
+    state: &AppState,
+    format: Format,
+    auth: Option<valet_core::engine::token::ClientAuth>,
+    scope: Option<&str>,
+) -> Response {
     match state.engine.device_start(auth, scope).await {
         Ok(d) => {
             let json = serde_json::to_string(&d).unwrap_or_default();

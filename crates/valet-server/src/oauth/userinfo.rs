@@ -33,7 +33,11 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
     http::json(StatusCode::OK, &state.engine.userinfo(&ctx))
 }
 
-pub async fn identity(State(state): State<AppState>, Path((org, user)): Path<(String, String)>, req: Request) -> Response {
+pub async fn identity(
+    State(state): State<AppState>,
+    Path((org, user)): Path<(String, String)>,
+    req: Request,
+) -> Response {
     let (headers, params) = match http::read_params(req).await {
         Ok(p) => p,
         Err(_) => return http::plain(StatusCode::FORBIDDEN, BAD_TOKEN),
@@ -45,7 +49,9 @@ pub async fn identity(State(state): State<AppState>, Path((org, user)): Path<(St
         Ok(c) => c,
         Err(r) => return r,
     };
-    let version = params.get_lenient("version").filter(|v| v.len() <= 8 && (*v == "latest" || v.bytes().all(|b| b.is_ascii_digit() || b == b'.')));
+    let version = params
+        .get_lenient("version")
+        .filter(|v| v.len() <= 8 && (*v == "latest" || v.bytes().all(|b| b.is_ascii_digit() || b == b'.')));
     let identity = match state.engine.identity(&ctx, &org, &user, version).await {
         Ok(Some(i)) => i,
         Ok(None) => return http::plain(StatusCode::FORBIDDEN, BAD_TOKEN),

@@ -15,11 +15,21 @@ use crate::http;
 use crate::AppState;
 
 fn to_login(continue_to: &str) -> Response {
-    let target = format!("/login?continue={}", serde_urlencoded::to_string([("x", continue_to)]).unwrap_or_default().trim_start_matches("x="));
+    let target = format!(
+        "/login?continue={}",
+        serde_urlencoded::to_string([("x", continue_to)]).unwrap_or_default().trim_start_matches("x=")
+    );
     (StatusCode::FOUND, [(header::LOCATION, target)]).into_response()
 }
 
-fn page(state: &AppState, headers: &HeaderMap, status: StatusCode, user_code: &str, error: Option<String>, notice: Option<String>) -> Response {
+fn page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    user_code: &str,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Response {
     let (csrf, cookie) = csrf_token(state, headers);
     let mut r = render(status, &DevicePage { csrf, user_code: user_code.to_string(), error, notice });
     if let Some(c) = cookie {
@@ -28,12 +38,24 @@ fn page(state: &AppState, headers: &HeaderMap, status: StatusCode, user_code: &s
     r
 }
 
-pub async fn form(State(state): State<AppState>, Query(q): Query<Vec<(String, String)>>, headers: HeaderMap) -> Response {
-    let code = q.iter().find(|(k, _)| k == "user_code").map(|(_, v)| v.chars().take(16).collect::<String>()).unwrap_or_default();
+pub async fn form(
+    State(state): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    let code = q
+        .iter()
+        .find(|(k, _)| k == "user_code")
+        .map(|(_, v)| v.chars().take(16).collect::<String>())
+        .unwrap_or_default();
     match session_of(&state, &headers).await {
         Ok(Some(_)) => page(&state, &headers, StatusCode::OK, &code, None, None),
         Ok(None) => {
-            let back = if code.is_empty() { "/setup/connect".to_string() } else { format!("/setup/connect?user_code={}", valet_core::engine::device::normalize_user_code(&code)) };
+            let back = if code.is_empty() {
+                "/setup/connect".to_string()
+            } else {
+                format!("/setup/connect?user_code={}", valet_core::engine::device::normalize_user_code(&code))
+            };
             to_login(&back)
         }
         Err(r) => r,
@@ -41,7 +63,10 @@ pub async fn form(State(state): State<AppState>, Query(q): Query<Vec<(String, St
 }
 
 /// A POSTed device form: parsed, its CSRF token checked, and its signed-in user.
-async fn signed_in_form(state: &AppState, req: Request) -> Result<(HeaderMap, Params, valet_core::model::User), Response> {
+async fn signed_in_form(
+    state: &AppState,
+    req: Request,
+) -> Result<(HeaderMap, Params, valet_core::model::User), Response> {
     let (headers, form) = http::read_params(req).await.map_err(|_| csrf_failure())?;
     if !csrf_ok(&headers, &form) {
         return Err(csrf_failure());
@@ -52,7 +77,11 @@ async fn signed_in_form(state: &AppState, req: Request) -> Result<(HeaderMap, Pa
     }
 }
 
-pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     let (headers, form, user) = match signed_in_form(&state, req).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -62,13 +91,33 @@ pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInf
     let ip = peer.ip().to_string();
     let now = state.engine.clock().now_ms();
     if state.throttle.locked_for(&key, &ip, now).is_some() {
-        return page(&state, &headers, StatusCode::TOO_MANY_REQUESTS, "", Some("Too many attempts. Wait a few minutes, then try again.".into()), None);
+        return page(
+            &state,
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            "",
+            Some("Too many attempts. Wait a few minutes, then try again.".into()),
+            None,
+        );
     }
     match state.engine.device_lookup(&code).await {
         Ok(Some((device, app))) => {
             let (csrf, cookie) = csrf_token(&state, &headers);
-            let scopes = device.scopes.descriptions().into_iter().map(|(n, d)| ScopeLine { name: n.to_string(), description: d.to_string() }).collect();
-            let mut r = render(StatusCode::OK, &DeviceConsentPage { app_name: app.name, scopes, csrf, user_code: valet_core::engine::device::normalize_user_code(&code) });
+            let scopes = device
+                .scopes
+                .descriptions()
+                .into_iter()
+                .map(|(n, d)| ScopeLine { name: n.to_string(), description: d.to_string() })
+                .collect();
+            let mut r = render(
+                StatusCode::OK,
+                &DeviceConsentPage {
+                    app_name: app.name,
+                    scopes,
+                    csrf,
+                    user_code: valet_core::engine::device::normalize_user_code(&code),
+                },
+            );
             if let Some(c) = cookie {
                 r.headers_mut().append(header::SET_COOKIE, c);
             }
@@ -76,7 +125,14 @@ pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInf
         }
         Ok(None) => {
             state.throttle.record_failure(&key, &ip, now);
-            page(&state, &headers, StatusCode::BAD_REQUEST, &code, Some("That code is not valid or has expired. Check the code on your device.".into()), None)
+            page(
+                &state,
+                &headers,
+                StatusCode::BAD_REQUEST,
+                &code,
+                Some("That code is not valid or has expired. Check the code on your device.".into()),
+                None,
+            )
         }
         Err(e) => http::fault(&e),
     }
@@ -90,10 +146,38 @@ pub async fn approve(State(state): State<AppState>, req: Request) -> Response {
     let allow = form.get_lenient("decision") == Some("allow");
     let code = form.get_lenient("user_code").unwrap_or("");
     match state.engine.device_decide(code, &user, allow).await {
-        Ok(DeviceDecision::Approved) => page(&state, &headers, StatusCode::OK, "", None, Some("Your device is connected. You can close this page and return to your device.".into())),
-        Ok(DeviceDecision::Denied) => page(&state, &headers, StatusCode::OK, "", None, Some("Access was denied. Your device will not be connected.".into())),
-        Ok(DeviceDecision::NotPermitted) => page(&state, &headers, StatusCode::FORBIDDEN, "", Some("You are not approved to use this app. Contact your administrator.".into()), None),
-        Ok(DeviceDecision::UnknownCode) => page(&state, &headers, StatusCode::BAD_REQUEST, "", Some("That code is not valid or has expired.".into()), None),
+        Ok(DeviceDecision::Approved) => page(
+            &state,
+            &headers,
+            StatusCode::OK,
+            "",
+            None,
+            Some("Your device is connected. You can close this page and return to your device.".into()),
+        ),
+        Ok(DeviceDecision::Denied) => page(
+            &state,
+            &headers,
+            StatusCode::OK,
+            "",
+            None,
+            Some("Access was denied. Your device will not be connected.".into()),
+        ),
+        Ok(DeviceDecision::NotPermitted) => page(
+            &state,
+            &headers,
+            StatusCode::FORBIDDEN,
+            "",
+            Some("You are not approved to use this app. Contact your administrator.".into()),
+            None,
+        ),
+        Ok(DeviceDecision::UnknownCode) => page(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "",
+            Some("That code is not valid or has expired.".into()),
+            None,
+        ),
         Err(e) => http::fault(&e),
     }
 }

@@ -55,7 +55,9 @@ pub async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<Option<
 
 /// The CSRF token for a form: the existing cookie's, or a new one with its `Set-Cookie`.
 pub fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
-    if let Some(existing) = http::cookie(headers, CSRF_COOKIE).filter(|c| c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric())) {
+    if let Some(existing) =
+        http::cookie(headers, CSRF_COOKIE).filter(|c| c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
         return (existing, None);
     }
     let token = secret::new_session_token(state.engine.rng());
@@ -81,7 +83,9 @@ pub fn csrf_failure() -> Response {
 /// Only same-origin paths may be continued to after login (no open redirect).
 fn safe_continue(c: Option<&str>) -> String {
     match c {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") && !p.contains(['\r', '\n']) => p.to_string(),
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") && !p.contains(['\r', '\n']) => {
+            p.to_string()
+        }
         _ => "/".to_string(),
     }
 }
@@ -97,7 +101,11 @@ fn with_cookies(mut r: Response, cookies: impl IntoIterator<Item = HeaderValue>)
     r
 }
 
-pub async fn login_form(State(state): State<AppState>, Query(q): Query<Vec<(String, String)>>, headers: HeaderMap) -> Response {
+pub async fn login_form(
+    State(state): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
     let q = Params::from_urlencoded(serde_urlencoded::to_string(&q).unwrap_or_default().as_bytes());
     let (csrf, cookie) = csrf_token(&state, &headers);
     let page = LoginPage {
@@ -111,7 +119,11 @@ pub async fn login_form(State(state): State<AppState>, Query(q): Query<Vec<(Stri
     with_cookies(render(StatusCode::OK, &page), cookie)
 }
 
-pub async fn login_submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+pub async fn login_submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     let (headers, form) = match http::read_params(req).await {
         Ok(p) => p,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, "Bad request", &e),
@@ -121,7 +133,14 @@ pub async fn login_submit(State(state): State<AppState>, ConnectInfo(peer): Conn
     let password = form.get_lenient("password").unwrap_or("").to_string();
     let again = |error: &str, status: StatusCode| {
         let (csrf, cookie) = csrf_token(&state, &headers);
-        let page = LoginPage { org_name: String::new(), username: username.clone(), error: Some(error.to_string()), notice: None, csrf, continue_to: continue_to.clone() };
+        let page = LoginPage {
+            org_name: String::new(),
+            username: username.clone(),
+            error: Some(error.to_string()),
+            notice: None,
+            csrf,
+            continue_to: continue_to.clone(),
+        };
         (page, cookie, status)
     };
     if !csrf_ok(&headers, &form) {
@@ -133,7 +152,10 @@ pub async fn login_submit(State(state): State<AppState>, ConnectInfo(peer): Conn
     let now = state.engine.clock().now_ms();
     if let Some(ms) = state.throttle.locked_for(&username, &ip, now) {
         let minutes = (ms + 59_999) / 60_000;
-        let (mut page, cookie, status) = again(&format!("Too many failed login attempts. Try again in {minutes} minute(s)."), StatusCode::TOO_MANY_REQUESTS);
+        let (mut page, cookie, status) = again(
+            &format!("Too many failed login attempts. Try again in {minutes} minute(s)."),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
         page.org_name = org_name(&state).await;
         return with_cookies(render(status, &page), cookie);
     }
@@ -176,7 +198,11 @@ pub async fn login_submit(State(state): State<AppState>, ConnectInfo(peer): Conn
 /// ends at once and the browser may go to a registered `post_logout_redirect_uri`; otherwise the
 /// user confirms on a page (so a cross-site link cannot log them out), and nothing redirects to an
 /// unregistered address.
-pub async fn logout_form(State(state): State<AppState>, Query(q): Query<Vec<(String, String)>>, headers: HeaderMap) -> Response {
+pub async fn logout_form(
+    State(state): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
     let q = Params::from_urlencoded(serde_urlencoded::to_string(&q).unwrap_or_default().as_bytes());
     let session = match session_of(&state, &headers).await {
         Ok(s) => s,
@@ -195,7 +221,11 @@ pub async fn logout_form(State(state): State<AppState>, Query(q): Query<Vec<(Str
             if let Some(st) = q.get_lenient("state") {
                 pairs.push(("state", st.to_string()));
             }
-            Some(if pairs.is_empty() { uri.to_string() } else { valet_core::engine::authorize::append_query(uri, &pairs) })
+            Some(if pairs.is_empty() {
+                uri.to_string()
+            } else {
+                valet_core::engine::authorize::append_query(uri, &pairs)
+            })
         }
         _ => None,
     };
@@ -297,7 +327,8 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
 
 /// `/services/oauth2/success`: Salesforce's default callback page for apps without their own.
 pub async fn success() -> Response {
-    let page = HomePage { user_display: None, username: None, org_name: "Remote Access Application Authorization".into() };
+    let page =
+        HomePage { user_display: None, username: None, org_name: "Remote Access Application Authorization".into() };
     render(StatusCode::OK, &page)
 }
 

@@ -132,17 +132,11 @@ mod tests {
         assert!(html.contains("<html lang=\"en\">"), "lang attribute");
         assert!(html.contains("<main"), "main landmark");
         assert_eq!(html.matches("<h1").count(), 1, "exactly one h1");
-        assert!(
-            html.contains("<link rel=\"stylesheet\" href=\"/static/valet.css\">"),
-            "stylesheet link"
-        );
+        assert!(html.contains("<link rel=\"stylesheet\" href=\"/static/valet.css\">"), "stylesheet link");
         assert!(!html.contains("<script"), "no (unescaped) script tags");
         assert!(!html.contains("style="), "no inline styles (CSP)");
         assert!(!html.contains("<style"), "no style elements (CSP)");
-        assert!(
-            !html.contains("http://") && !html.contains("https://"),
-            "no external resources"
-        );
+        assert!(!html.contains("http://") && !html.contains("https://"), "no external resources");
         assert!(!html.contains(EVIL), "raw hostile value leaked");
     }
 
@@ -151,23 +145,14 @@ mod tests {
         for part in html.split("<label for=\"").skip(1) {
             let id = part.split('"').next().unwrap_or_default();
             assert!(!id.is_empty());
-            assert!(
-                html.contains(&format!("id=\"{id}\"")),
-                "label for={id} has no target"
-            );
+            assert!(html.contains(&format!("id=\"{id}\"")), "label for={id} has no target");
         }
     }
 
     fn scopes() -> Vec<ScopeLine> {
         vec![
-            ScopeLine {
-                name: evil("scope-name"),
-                description: evil("scope-desc"),
-            },
-            ScopeLine {
-                name: "refresh_token".into(),
-                description: "Perform requests at any time".into(),
-            },
+            ScopeLine { name: evil("scope-name"), description: evil("scope-desc") },
+            ScopeLine { name: "refresh_token".into(), description: "Perform requests at any time".into() },
         ]
     }
 
@@ -186,22 +171,11 @@ mod tests {
         check_labels(&html);
         assert!(html.contains(&format!("Log in to {}", escaped("org"))));
         assert!(html.contains("<form class=\"form\" method=\"post\" action=\"/login\">"));
-        assert!(html.contains(&format!(
-            "name=\"username\" type=\"text\" value=\"{}\"",
-            escaped("user")
-        )));
+        assert!(html.contains(&format!("name=\"username\" type=\"text\" value=\"{}\"", escaped("user"))));
         assert!(html.contains("autocomplete=\"username\""));
-        assert!(
-            html.contains("name=\"password\" type=\"password\" autocomplete=\"current-password\"")
-        );
-        assert!(html.contains(&format!(
-            "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-            escaped("csrf")
-        )));
-        assert!(html.contains(&format!(
-            "<input type=\"hidden\" name=\"continue\" value=\"{}\">",
-            escaped("cont")
-        )));
+        assert!(html.contains("name=\"password\" type=\"password\" autocomplete=\"current-password\""));
+        assert!(html.contains(&format!("<input type=\"hidden\" name=\"csrf\" value=\"{}\">", escaped("csrf"))));
+        assert!(html.contains(&format!("<input type=\"hidden\" name=\"continue\" value=\"{}\">", escaped("cont"))));
         assert!(html.contains("role=\"alert\""));
         assert!(html.contains(&escaped("err")));
         assert!(html.contains(&escaped("notice")));
@@ -259,10 +233,7 @@ mod tests {
         ));
         let allow = html.find("name=\"decision\" value=\"allow\">Allow</button>");
         let deny = html.find("name=\"decision\" value=\"deny\">Deny</button>");
-        assert!(
-            matches!((allow, deny), (Some(a), Some(d)) if a < d),
-            "Allow first, then Deny"
-        );
+        assert!(matches!((allow, deny), (Some(a), Some(d)) if a < d), "Allow first, then Deny");
         assert!(html.contains("btn-primary\" type=\"submit\" name=\"decision\" value=\"allow\""));
         assert!(html.contains("btn-secondary\" type=\"submit\" name=\"decision\" value=\"deny\""));
         Ok(())
@@ -270,11 +241,7 @@ mod tests {
 
     #[test]
     fn logout_page_escapes_and_has_fields() -> Result<(), askama::Error> {
-        let html = LogoutPage {
-            user_display: evil("disp"),
-            csrf: evil("csrf"),
-        }
-        .render()?;
+        let html = LogoutPage { user_display: evil("disp"), csrf: evil("csrf") }.render()?;
         check_page(&html);
         assert!(html.contains("<h1>Log out of Valet?</h1>"));
         assert!(html.contains(&escaped("disp")));
@@ -296,19 +263,11 @@ mod tests {
 
     #[test]
     fn error_page_escapes() -> Result<(), askama::Error> {
-        let html = ErrorPage {
-            title: evil("title"),
-            error: evil("code"),
-            description: evil("desc"),
-        }
-        .render()?;
+        let html = ErrorPage { title: evil("title"), error: evil("code"), description: evil("desc") }.render()?;
         check_page(&html);
         assert!(html.contains(&format!("<h1>{}</h1>", escaped("title"))));
         assert!(html.contains(&format!("<title>{} | Valet</title>", escaped("title"))));
-        assert!(html.contains(&format!(
-            "<code class=\"error-code\">{}</code>",
-            escaped("code")
-        )));
+        assert!(html.contains(&format!("<code class=\"error-code\">{}</code>", escaped("code"))));
         assert!(html.contains(&escaped("desc")));
         assert!(html.contains("role=\"alert\""));
         Ok(())
@@ -316,12 +275,9 @@ mod tests {
 
     #[test]
     fn home_page_states() -> Result<(), askama::Error> {
-        let signed_in = HomePage {
-            user_display: Some(evil("disp")),
-            username: Some(evil("uname")),
-            org_name: evil("org"),
-        }
-        .render()?;
+        let signed_in =
+            HomePage { user_display: Some(evil("disp")), username: Some(evil("uname")), org_name: evil("org") }
+                .render()?;
         check_page(&signed_in);
         assert!(signed_in.contains(&escaped("disp")));
         assert!(signed_in.contains(&escaped("uname")));
@@ -329,22 +285,13 @@ mod tests {
         assert!(signed_in.contains("href=\"/logout\""));
         assert!(!signed_in.contains("href=\"/login\""));
 
-        let only_username = HomePage {
-            user_display: None,
-            username: Some(evil("uname")),
-            org_name: "Acme".into(),
-        }
-        .render()?;
+        let only_username =
+            HomePage { user_display: None, username: Some(evil("uname")), org_name: "Acme".into() }.render()?;
         check_page(&only_username);
         assert!(only_username.contains(&escaped("uname")));
         assert!(only_username.contains("href=\"/logout\""));
 
-        let anonymous = HomePage {
-            user_display: None,
-            username: None,
-            org_name: evil("org"),
-        }
-        .render()?;
+        let anonymous = HomePage { user_display: None, username: None, org_name: evil("org") }.render()?;
         check_page(&anonymous);
         assert!(anonymous.contains(&escaped("org")));
         assert!(anonymous.contains("href=\"/login\""));
@@ -365,10 +312,7 @@ mod tests {
         check_labels(&html);
         assert!(html.contains("<h1>Connect Your Device</h1>"));
         assert!(html.contains("method=\"post\" action=\"/setup/connect\""));
-        assert!(html.contains(&format!(
-            "name=\"user_code\" type=\"text\" value=\"{}\"",
-            escaped("code")
-        )));
+        assert!(html.contains(&format!("name=\"user_code\" type=\"text\" value=\"{}\"", escaped("code"))));
         for attr in [
             "autocomplete=\"off\"",
             "autocapitalize=\"characters\"",
@@ -388,13 +332,9 @@ mod tests {
 
     #[test]
     fn device_consent_page_escapes_and_has_fields() -> Result<(), askama::Error> {
-        let html = DeviceConsentPage {
-            app_name: evil("app"),
-            scopes: scopes(),
-            csrf: evil("csrf"),
-            user_code: evil("code"),
-        }
-        .render()?;
+        let html =
+            DeviceConsentPage { app_name: evil("app"), scopes: scopes(), csrf: evil("csrf"), user_code: evil("code") }
+                .render()?;
         check_page(&html);
         assert!(html.contains("<h1>Allow Access?</h1>"));
         assert!(html.contains(&escaped("app")));
@@ -405,10 +345,7 @@ mod tests {
         assert!(html.contains(&format!("name=\"user_code\" value=\"{}\"", escaped("code"))));
         let allow = html.find("name=\"decision\" value=\"allow\">Allow</button>");
         let deny = html.find("name=\"decision\" value=\"deny\">Deny</button>");
-        assert!(
-            matches!((allow, deny), (Some(a), Some(d)) if a < d),
-            "Allow first, then Deny"
-        );
+        assert!(matches!((allow, deny), (Some(a), Some(d)) if a < d), "Allow first, then Deny");
         Ok(())
     }
 

@@ -22,7 +22,8 @@ impl LoginThrottle {
     pub fn locked_for(&self, username: &str, ip: &str, now: Millis) -> Option<i64> {
         let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let check = |key: String, limit: u32| {
-            map.get(&key).and_then(|(n, start)| (*n >= limit && now - start < WINDOW_MS).then(|| WINDOW_MS - (now - start)))
+            map.get(&key)
+                .and_then(|(n, start)| (*n >= limit && now - start < WINDOW_MS).then(|| WINDOW_MS - (now - start)))
         };
         check(format!("u:{}", username.to_lowercase()), PER_USER).or_else(|| check(format!("ip:{ip}"), PER_IP))
     }

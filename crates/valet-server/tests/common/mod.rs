@@ -83,36 +83,53 @@ impl TestApp {
         let clock = ManualClock::new(SystemClock.now_ms());
         let master = MasterKey::generate(&OsRandom);
         let engine = Arc::new(
-            Engine::start(Arc::new(store.clone()), Arc::new(clock.clone()), Arc::new(OsRandom), master.clone(), EngineConfig::new(&base))
-                .await
-                .unwrap(),
+            Engine::start(
+                Arc::new(store.clone()),
+                Arc::new(clock.clone()),
+                Arc::new(OsRandom),
+                master.clone(),
+                EngineConfig::new(&base),
+            )
+            .await
+            .unwrap(),
         );
         let boot = engine.bootstrap(Some("admin-password-1".into())).await.unwrap();
         let org = boot.org.unwrap();
         let user = engine
-            .create_user(&org.id, NewUser {
-                username: "jane@example.com".into(),
-                password: PASSWORD.into(),
-                email: None,
-                first_name: "Jane".into(),
-                last_name: "Doe".into(),
-                is_admin: false,
-            })
+            .create_user(
+                &org.id,
+                NewUser {
+                    username: "jane@example.com".into(),
+                    password: PASSWORD.into(),
+                    email: None,
+                    first_name: "Jane".into(),
+                    last_name: "Doe".into(),
+                    is_admin: false,
+                },
+            )
             .await
             .unwrap();
         let created = engine
-            .create_app(&org.id, NewApp {
-                name: "Test App".into(),
-                callback_urls: vec![CALLBACK.into(), "https://app.example.com/cb?foo=bar".into()],
-                scopes: ScopeSet::parse("api refresh_token openid id web").unwrap(),
-                is_public: false,
-                policy: AppPolicy::default(),
-                consumer_key: None,
-            })
+            .create_app(
+                &org.id,
+                NewApp {
+                    name: "Test App".into(),
+                    callback_urls: vec![CALLBACK.into(), "https://app.example.com/cb?foo=bar".into()],
+                    scopes: ScopeSet::parse("api refresh_token openid id web").unwrap(),
+                    is_public: false,
+                    policy: AppPolicy::default(),
+                    consumer_key: None,
+                },
+            )
             .await
             .unwrap();
-        let data = Arc::new(valet_data::DataApi::open(&store, engine.clock().clone(), Arc::new(OsRandom)).await.unwrap());
-        let router = valet_server::app(engine.clone(), data.clone(), valet_server::HttpOptions { public_url: base.clone(), secure_cookies: false });
+        let data =
+            Arc::new(valet_data::DataApi::open(&store, engine.clock().clone(), Arc::new(OsRandom)).await.unwrap());
+        let router = valet_server::app(
+            engine.clone(),
+            data.clone(),
+            valet_server::HttpOptions { public_url: base.clone(), secure_cookies: false },
+        );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(valet_server::serve::serve(listener, router, None, async move {
             let _ = rx.await;
@@ -165,14 +182,17 @@ impl TestApp {
     pub async fn new_app(&self, name: &str, public: bool, policy: AppPolicy) -> CreatedApp {
         let org = valet_core::ids::SfId::parse(&self.org_id).unwrap();
         self.engine
-            .create_app(&org, NewApp {
-                name: name.into(),
-                callback_urls: vec![CALLBACK.into()],
-                scopes: ScopeSet::parse("api refresh_token openid id web").unwrap(),
-                is_public: public,
-                policy,
-                consumer_key: None,
-            })
+            .create_app(
+                &org,
+                NewApp {
+                    name: name.into(),
+                    callback_urls: vec![CALLBACK.into()],
+                    scopes: ScopeSet::parse("api refresh_token openid id web").unwrap(),
+                    is_public: public,
+                    policy,
+                    consumer_key: None,
+                },
+            )
             .await
             .unwrap()
     }
@@ -185,7 +205,12 @@ impl TestApp {
         let csrf = hidden(&html, "csrf");
         browser
             .post(self.url("/login"))
-            .form(&[("username", self.user.username.as_str()), ("password", PASSWORD), ("csrf", csrf.as_str()), ("continue", continue_to)])
+            .form(&[
+                ("username", self.user.username.as_str()),
+                ("password", PASSWORD),
+                ("csrf", csrf.as_str()),
+                ("continue", continue_to),
+            ])
             .send()
             .await
             .unwrap()
@@ -203,7 +228,13 @@ impl TestApp {
                         return loc;
                     }
                     if loc.starts_with("/login") {
-                        let cont = reqwest::Url::parse(&self.url(&loc)).unwrap().query_pairs().find(|(k, _)| k == "continue").unwrap().1.to_string();
+                        let cont = reqwest::Url::parse(&self.url(&loc))
+                            .unwrap()
+                            .query_pairs()
+                            .find(|(k, _)| k == "continue")
+                            .unwrap()
+                            .1
+                            .to_string();
                         resp = self.login(browser, &cont).await;
                     } else {
                         resp = browser.get(self.url(&loc)).send().await.unwrap();
@@ -231,15 +262,18 @@ impl TestApp {
     pub async fn code_with_pkce(&self, browser: &reqwest::Client, scope: &str, verifier: &str) -> String {
         let challenge = s256(verifier);
         let loc = self
-            .authorize(browser, &[
-                ("response_type", "code"),
-                ("client_id", &self.app.consumer_key),
-                ("redirect_uri", CALLBACK),
-                ("scope", scope),
-                ("state", "st4te"),
-                ("nonce", "n0nce"),
-                ("code_challenge", &challenge),
-            ])
+            .authorize(
+                browser,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", &self.app.consumer_key),
+                    ("redirect_uri", CALLBACK),
+                    ("scope", scope),
+                    ("state", "st4te"),
+                    ("nonce", "n0nce"),
+                    ("code_challenge", &challenge),
+                ],
+            )
             .await;
         let u = reqwest::Url::parse(&loc).unwrap();
         assert_eq!(query_param(&u, "state").as_deref(), Some("st4te"), "{loc}");
@@ -276,7 +310,14 @@ impl TestApp {
     }
 
     pub async fn userinfo_status(&self, token: &str) -> u16 {
-        self.client().get(self.url("/services/oauth2/userinfo")).bearer_auth(token).send().await.unwrap().status().as_u16()
+        self.client()
+            .get(self.url("/services/oauth2/userinfo"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
     }
 }
 
@@ -313,7 +354,13 @@ pub fn hidden(html: &str, name: &str) -> String {
 }
 
 fn html_unescape(s: &str) -> String {
-    s.replace("&quot;", "\"").replace("&#x27;", "'").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&#x2F;", "/").replace("&amp;", "&")
+    s.replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#x2F;", "/")
+        .replace("&amp;", "&")
 }
 
 /// Decodes a JWT's payload without verifying it (tests verify separately).
@@ -344,12 +391,15 @@ pub async fn verify_jwt_alg(app: &TestApp, jwt: &str, alg: &str) -> Value {
         "RS256" => {
             let (n, e) = (member("n"), member("e"));
             let pk = aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e };
-            pk.verify(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256, input.as_bytes(), &sig).expect("signature verifies");
+            pk.verify(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256, input.as_bytes(), &sig)
+                .expect("signature verifies");
         }
         "ES256" => {
             assert_eq!((key["kty"].as_str(), key["crv"].as_str()), (Some("EC"), Some("P-256")));
             let point = [vec![4u8], member("x"), member("y")].concat();
-            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point).verify(input.as_bytes(), &sig).expect("signature verifies");
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
+                .verify(input.as_bytes(), &sig)
+                .expect("signature verifies");
         }
         other => panic!("unexpected alg {other}"),
     }

@@ -43,27 +43,16 @@ pub async fn run(cfg: &Config, cmd: AppCmd) -> CliResult<()> {
         AppCmd::List(out) => {
             let engine = setup::admin_engine(cfg).await?;
             let org = engine.default_org().await?;
-            let apps = engine
-                .store()
-                .list_apps(&org.id)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let apps = engine.store().list_apps(&org.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             if out.json {
-                output::print_json(&Value::Array(
-                    apps.iter().map(|a| app_json(a, None)).collect(),
-                ));
+                output::print_json(&Value::Array(apps.iter().map(|a| app_json(a, None)).collect()));
             } else {
                 let rows: Vec<Vec<String>> = apps
                     .iter()
                     .map(|a| {
                         vec![
                             a.name.clone(),
-                            if a.is_public {
-                                "public"
-                            } else {
-                                "confidential"
-                            }
-                            .into(),
+                            if a.is_public { "public" } else { "confidential" }.into(),
                             iso8601(a.created_at),
                             a.consumer_key.clone(),
                         ]
@@ -90,10 +79,7 @@ pub async fn run(cfg: &Config, cmd: AppCmd) -> CliResult<()> {
             if key.out.json {
                 output::print_json(&app_json(&app, None));
             } else {
-                println!(
-                    "Deleted app {} ({}) and everything issued to it.",
-                    app.name, app.consumer_key
-                );
+                println!("Deleted app {} ({}) and everything issued to it.", app.name, app.consumer_key);
             }
             Ok(())
         }
@@ -112,10 +98,7 @@ pub async fn run(cfg: &Config, cmd: AppCmd) -> CliResult<()> {
                 if args.retire_old {
                     println!("Every older secret was retired.");
                 } else {
-                    println!(
-                        "The older secrets stay valid until `valet app retire-old-secrets {}`.",
-                        app.consumer_key
-                    );
+                    println!("The older secrets stay valid until `valet app retire-old-secrets {}`.", app.consumer_key);
                 }
             }
             Ok(())
@@ -172,12 +155,8 @@ fn new_app(args: &AppCreate) -> CliResult<NewApp> {
     if args.require_pkce {
         base.require_pkce = true;
     }
-    let policy = policy::apply(
-        &base,
-        args.policy.policy_json.as_deref(),
-        &args.policy.set_policy,
-    )
-    .map_err(Failure::Usage)?;
+    let policy =
+        policy::apply(&base, args.policy.policy_json.as_deref(), &args.policy.set_policy).map_err(Failure::Usage)?;
     Ok(NewApp {
         name: args.name.clone(),
         callback_urls: args.callback_urls.clone(),
@@ -201,23 +180,15 @@ async fn update(cfg: &Config, args: AppUpdate) -> CliResult<()> {
     // Check the policy edits against the default policy before touching the database, so a
     // bad key is a usage error whatever the app holds.
     if edits_policy {
-        policy::apply(
-            &AppPolicy::default(),
-            args.policy.policy_json.as_deref(),
-            &args.policy.set_policy,
-        )
-        .map_err(Failure::Usage)?;
+        policy::apply(&AppPolicy::default(), args.policy.policy_json.as_deref(), &args.policy.set_policy)
+            .map_err(Failure::Usage)?;
     }
     let engine = setup::admin_engine(cfg).await?;
     let app = engine.find_app(&args.app).await?;
     let policy = if edits_policy {
         Some(
-            policy::apply(
-                &app.policy,
-                args.policy.policy_json.as_deref(),
-                &args.policy.set_policy,
-            )
-            .map_err(Failure::Usage)?,
+            policy::apply(&app.policy, args.policy.policy_json.as_deref(), &args.policy.set_policy)
+                .map_err(Failure::Usage)?,
         )
     } else {
         None

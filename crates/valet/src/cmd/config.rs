@@ -32,25 +32,13 @@ pub fn check(global: &GlobalArgs, args: ConfigCheck) -> CliResult<()> {
             }
             m.insert(k.to_string(), Value::Object(entry));
         }
-        m.insert(
-            "warnings".into(),
-            Value::Array(warnings.into_iter().map(Value::String).collect()),
-        );
+        m.insert("warnings".into(), Value::Array(warnings.into_iter().map(Value::String).collect()));
         m.insert("valid".into(), Value::Bool(true));
         output::print_json(&Value::Object(m));
     } else {
         let rows: Vec<(&str, String)> = described
             .iter()
-            .map(|(k, v, s)| {
-                (
-                    *k,
-                    if s.is_empty() {
-                        v.clone()
-                    } else {
-                        format!("{v}  ({s})")
-                    },
-                )
-            })
+            .map(|(k, v, s)| (*k, if s.is_empty() { v.clone() } else { format!("{v}  ({s})") }))
             .collect();
         output::print_fields(&rows);
         for w in &warnings {

@@ -46,10 +46,7 @@ fn admin_config(global: &GlobalArgs) -> CliResult<Config> {
 /// The first line of standard input, without its line ending.
 pub fn read_password_stdin() -> CliResult<String> {
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read the password from standard input")?;
+    std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
     let pw = line.trim_end_matches(['\n', '\r']).to_string();
     if pw.is_empty() {
         return Err(usage("--password-stdin: standard input held no password"));

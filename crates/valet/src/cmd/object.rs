@@ -94,9 +94,14 @@ pub async fn run(cfg: &Config, cmd: ObjectCmd) -> CliResult<()> {
     let data = DataApi::new(&store, Arc::new(SystemClock), Arc::new(OsRandom));
     let result = match cmd {
         ObjectCmd::Create(a) => {
-            let o = data.create_object(&org.id, NewObject { name: a.name, label: a.label, label_plural: a.plural }).await.map_err(data_err)?;
+            let o = data
+                .create_object(&org.id, NewObject { name: a.name, label: a.label, label_plural: a.plural })
+                .await
+                .map_err(data_err)?;
             if a.out.json {
-                output::print_json(&json!({"name": o.name, "label": o.label, "label_plural": o.label_plural, "key_prefix": o.key_prefix, "table": o.table}));
+                output::print_json(
+                    &json!({"name": o.name, "label": o.label, "label_plural": o.label_plural, "key_prefix": o.key_prefix, "table": o.table}),
+                );
             } else {
                 println!("Created {} (key prefix {}, table {}).", o.name, o.key_prefix, o.table);
             }
@@ -105,22 +110,27 @@ pub async fn run(cfg: &Config, cmd: ObjectCmd) -> CliResult<()> {
         ObjectCmd::AddField(a) => {
             let object = a.object.clone();
             let f = data
-                .add_field(&org.id, NewField {
-                    object: a.object,
-                    name: a.name,
-                    label: a.label,
-                    field_type: a.field_type,
-                    length: a.length,
-                    precision: a.precision,
-                    scale: a.scale,
-                    required: a.required,
-                    picklist_values: a.values,
-                    reference_to: a.reference_to,
-                })
+                .add_field(
+                    &org.id,
+                    NewField {
+                        object: a.object,
+                        name: a.name,
+                        label: a.label,
+                        field_type: a.field_type,
+                        length: a.length,
+                        precision: a.precision,
+                        scale: a.scale,
+                        required: a.required,
+                        picklist_values: a.values,
+                        reference_to: a.reference_to,
+                    },
+                )
                 .await
                 .map_err(data_err)?;
             if a.out.json {
-                output::print_json(&json!({"object": object, "name": f.name, "type": f.ftype.stored_name(), "column": f.column_name(), "required": f.required, "reference_to": f.reference_to, "relationship_name": f.relationship_name}));
+                output::print_json(
+                    &json!({"object": object, "name": f.name, "type": f.ftype.stored_name(), "column": f.column_name(), "required": f.required, "reference_to": f.reference_to, "relationship_name": f.relationship_name}),
+                );
             } else {
                 println!("Added {object}.{} ({}).", f.name, f.ftype.stored_name());
             }
@@ -134,7 +144,11 @@ pub async fn run(cfg: &Config, cmd: ObjectCmd) -> CliResult<()> {
                 let rows: Vec<Vec<String>> = list
                     .iter()
                     .map(|o| {
-                        let fields: Vec<String> = o.fields.iter().map(|f| format!("{}:{}{}", f.name, f.field_type, if f.required { "*" } else { "" })).collect();
+                        let fields: Vec<String> = o
+                            .fields
+                            .iter()
+                            .map(|f| format!("{}:{}{}", f.name, f.field_type, if f.required { "*" } else { "" }))
+                            .collect();
                         vec![o.name.clone(), o.key_prefix.clone(), o.table.clone(), fields.join(" ")]
                     })
                     .collect();

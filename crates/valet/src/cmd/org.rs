@@ -32,7 +32,10 @@ fn show(org: &valet_core::model::Org, json: bool) {
         output::print_json(&serde_json::json!({ "id": org.id.as_str(), "name": org.name, "settings": settings }));
     } else {
         let mut fields = vec![("Org id", org.id.to_string()), ("Name", org.name.clone())];
-        let rendered: Vec<(String, String)> = settings.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()).unwrap_or_default();
+        let rendered: Vec<(String, String)> = settings
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
+            .unwrap_or_default();
         let leaked: Vec<(&str, String)> = rendered.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         fields.extend(leaked);
         output::print_fields(&fields);
@@ -50,7 +53,8 @@ pub async fn run(cfg: &Config, cmd: OrgCmd) -> CliResult<()> {
             let mut changes = serde_json::Map::new();
             for pair in &args.pairs {
                 let (k, v) = pair.split_once('=').ok_or_else(|| usage(format!("expected KEY=VALUE, got {pair:?}")))?;
-                let value: serde_json::Value = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
+                let value: serde_json::Value =
+                    serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
                 changes.insert(k.to_string(), value);
             }
             let engine = setup::admin_engine(cfg).await?;
@@ -61,7 +65,8 @@ pub async fn run(cfg: &Config, cmd: OrgCmd) -> CliResult<()> {
                     obj.insert(k, v);
                 }
             }
-            let settings: OrgSettings = serde_json::from_value(current).map_err(|e| usage(format!("org settings: {e}")))?;
+            let settings: OrgSettings =
+                serde_json::from_value(current).map_err(|e| usage(format!("org settings: {e}")))?;
             show(&engine.set_org_settings(settings).await?, args.out.json);
         }
     }

@@ -63,10 +63,13 @@ pub async fn run(cfg: &Config, cmd: PermsetCmd) -> CliResult<()> {
             let all = engine.list_permission_sets().await?;
             if out.json {
                 output::print_json(&serde_json::Value::Array(
-                    all.iter().map(|p| serde_json::json!({"id": p.id.as_str(), "name": p.name, "label": p.label})).collect(),
+                    all.iter()
+                        .map(|p| serde_json::json!({"id": p.id.as_str(), "name": p.name, "label": p.label}))
+                        .collect(),
                 ));
             } else {
-                let rows: Vec<Vec<String>> = all.iter().map(|p| vec![p.name.clone(), p.label.clone(), p.id.to_string()]).collect();
+                let rows: Vec<Vec<String>> =
+                    all.iter().map(|p| vec![p.name.clone(), p.label.clone(), p.id.to_string()]).collect();
                 output::print_table(&["NAME", "LABEL", "ID"], &rows);
             }
         }

@@ -29,28 +29,17 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
     let cfg = Config::load(global, Some(&args.net), &env, Purpose::Server)?;
     // Held to the end: the last lines are written when it drops.
     let _log = setup::init_server_logging(&cfg);
-    let net = cfg
-        .net
-        .clone()
-        .ok_or_else(|| anyhow!("listener settings missing"))?;
+    let net = cfg.net.clone().ok_or_else(|| anyhow!("listener settings missing"))?;
 
     // TLS before anything else binds or writes, so a bad certificate fails fast.
     let (tls, ca) = match &net.tls.value {
         Tls::Off => (None, None),
-        Tls::Files { cert, key } => (
-            Some(
-                valet_server::tls::from_pem_files(cert, key)
-                    .context("cannot load the TLS certificate")?,
-            ),
-            None,
-        ),
+        Tls::Files { cert, key } => {
+            (Some(valet_server::tls::from_pem_files(cert, key).context("cannot load the TLS certificate")?), None)
+        }
         Tls::SelfSigned => {
-            setup::create_private_dir(&cfg.data_dir.value).with_context(|| {
-                format!(
-                    "cannot create the data directory {}",
-                    cfg.data_dir.value.display()
-                )
-            })?;
+            setup::create_private_dir(&cfg.data_dir.value)
+                .with_context(|| format!("cannot create the data directory {}", cfg.data_dir.value.display()))?;
             let s = valet_server::tls::self_signed(&cfg.data_dir.value)
                 .context("cannot set up the self-signed certificate")?;
             (Some(s.config), Some((s.ca_path, s.created_ca)))
@@ -60,9 +49,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
     let listener = tokio::net::TcpListener::bind(net.listen.value)
         .await
         .with_context(|| format!("cannot listen on {}", net.listen.value))?;
-    let local = listener
-        .local_addr()
-        .context("cannot read the listening address")?;
+    let local = listener.local_addr().context("cannot read the listening address")?;
     let public_url = match &net.public_url {
         Some(u) => u.value.clone(),
         None => derive_public_url(local, net.scheme()),
@@ -105,10 +92,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
     let served = valet_server::serve::serve(listener, app, tls, shutdown_signal()).await;
     sweeper.abort();
     drop(engine);
-    if tokio::time::timeout(Duration::from_secs(5), sql.close())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(Duration::from_secs(5), sql.close()).await.is_err() {
         tracing::warn!("database connections still busy at exit");
     }
     served.context("the server failed")?;
@@ -117,11 +101,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
 }
 
 fn print_first_start(boot: &Bootstrap, public_url: &str) {
-    let org_id = boot
-        .org
-        .as_ref()
-        .map(|o| o.id.as_str().to_string())
-        .unwrap_or_default();
+    let org_id = boot.org.as_ref().map(|o| o.id.as_str().to_string()).unwrap_or_default();
     let password = match &boot.generated_admin_password {
         Some(p) => format!("{}\n{:18}(generated: it won't be shown again; change it with `valet user set-password {} --password-stdin`)", p.expose(), "", boot.admin_username),
         None => "(from VALET_ADMIN_PASSWORD)".to_string(),
@@ -132,10 +112,7 @@ fn print_first_start(boot: &Bootstrap, public_url: &str) {
         ("  Admin username", boot.admin_username.clone()),
         ("  Admin password", password),
         ("  Login", format!("{public_url}/login")),
-        (
-            "  Discovery",
-            format!("{public_url}/.well-known/openid-configuration"),
-        ),
+        ("  Discovery", format!("{public_url}/.well-known/openid-configuration")),
     ]);
     println!();
 }
@@ -162,14 +139,8 @@ async fn demo(engine: &Engine, public_url: &str, ca: Option<&Path>) -> CliResult
             // The public URL changed since the demo app was made (another port...).
             let mut urls = app.callback_urls.clone();
             urls.insert(0, success.clone());
-            let patch = valet_core::store::AppPatch {
-                callback_urls: Some(urls),
-                ..Default::default()
-            };
-            let app = engine
-                .update_app(app.id.as_str(), patch)
-                .await
-                .context("cannot update the demo app")?;
+            let patch = valet_core::store::AppPatch { callback_urls: Some(urls), ..Default::default() };
+            let app = engine.update_app(app.id.as_str(), patch).await.context("cannot update the demo app")?;
             notes.push(format!("  Added {success} to its callback URLs."));
             (app, None)
         }
@@ -180,10 +151,7 @@ async fn demo(engine: &Engine, public_url: &str, ca: Option<&Path>) -> CliResult
                     &org.id,
                     NewApp {
                         name: DEMO_APP.into(),
-                        callback_urls: vec![
-                            success.clone(),
-                            "http://localhost:8080/callback".into(),
-                        ],
+                        callback_urls: vec![success.clone(), "http://localhost:8080/callback".into()],
                         scopes: ScopeSet::parse(DEMO_SCOPES).map_err(|e| anyhow!("{e}"))?,
                         is_public: false,
                         policy: AppPolicy::default(),
@@ -222,10 +190,7 @@ async fn demo(engine: &Engine, public_url: &str, ca: Option<&Path>) -> CliResult
     let redirect = if app.callback_urls.contains(&success) {
         success.clone()
     } else {
-        app.callback_urls
-            .first()
-            .cloned()
-            .unwrap_or(success.clone())
+        app.callback_urls.first().cloned().unwrap_or(success.clone())
     };
     let authorize = format!(
         "{public_url}/services/oauth2/authorize?{}",
@@ -303,10 +268,7 @@ async fn demo(engine: &Engine, public_url: &str, ca: Option<&Path>) -> CliResult
     println!("     -d \"code=$CODE\" \\");
     println!("     -d client_id={} \\", app.consumer_key);
     println!("     -d client_secret={secret_text} \\");
-    println!(
-        "     --data-urlencode redirect_uri={}",
-        shell_quote(&redirect)
-    );
+    println!("     --data-urlencode redirect_uri={}", shell_quote(&redirect));
     println!();
     println!("   The JSON answer holds access_token, refresh_token, id_token and instance_url:");
     println!();
@@ -314,24 +276,18 @@ async fn demo(engine: &Engine, public_url: &str, ca: Option<&Path>) -> CliResult
     println!();
     println!("3. Ask who you are:");
     println!();
-    println!(
-        "   {curl} -s {public_url}/services/oauth2/userinfo -H \"Authorization: Bearer $TOKEN\""
-    );
+    println!("   {curl} -s {public_url}/services/oauth2/userinfo -H \"Authorization: Bearer $TOKEN\"");
     println!();
     println!("4. Revoke the token (a 200 with an empty body means done):");
     println!();
-    println!(
-        "   {curl} -s -i {public_url}/services/oauth2/revoke --data-urlencode \"token=$TOKEN\""
-    );
+    println!("   {curl} -s -i {public_url}/services/oauth2/revoke --data-urlencode \"token=$TOKEN\"");
     println!();
     Ok(())
 }
 
 /// Single-quotes a word for a POSIX shell when it needs it.
 fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
-    {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c)) {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))

@@ -15,11 +15,7 @@ pub async fn run(cfg: &Config, cmd: UserCmd) -> CliResult<()> {
         UserCmd::Create(args) => create(&engine, args).await,
         UserCmd::List(out) => {
             let org = engine.default_org().await?;
-            let users = engine
-                .store()
-                .list_users(&org.id)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let users = engine.store().list_users(&org.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             if out.json {
                 output::print_json(&Value::Array(users.iter().map(user_json).collect()));
             } else {
@@ -36,10 +32,7 @@ pub async fn run(cfg: &Config, cmd: UserCmd) -> CliResult<()> {
                         ]
                     })
                     .collect();
-                output::print_table(
-                    &["USERNAME", "ID", "STATUS", "ADMIN", "NAME", "CREATED"],
-                    &rows,
-                );
+                output::print_table(&["USERNAME", "ID", "STATUS", "ADMIN", "NAME", "CREATED"], &rows);
             }
             Ok(())
         }
@@ -57,10 +50,7 @@ pub async fn run(cfg: &Config, cmd: UserCmd) -> CliResult<()> {
             if key.out.json {
                 output::print_json(&user_json(&u));
             } else {
-                println!(
-                    "Disabled {}; their tokens and sessions were revoked.",
-                    u.username
-                );
+                println!("Disabled {}; their tokens and sessions were revoked.", u.username);
             }
             Ok(())
         }
@@ -78,11 +68,8 @@ pub async fn run(cfg: &Config, cmd: UserCmd) -> CliResult<()> {
 }
 
 async fn create(engine: &valet_core::Engine, args: UserCreate) -> CliResult<()> {
-    let (password, generated) = if args.password_stdin {
-        (super::read_password_stdin()?, false)
-    } else {
-        (super::generate_password(), true)
-    };
+    let (password, generated) =
+        if args.password_stdin { (super::read_password_stdin()?, false) } else { (super::generate_password(), true) };
     let org = engine.default_org().await?;
     let user = engine
         .create_user(
@@ -114,11 +101,8 @@ async fn create(engine: &valet_core::Engine, args: UserCreate) -> CliResult<()> 
 }
 
 async fn set_password(engine: &valet_core::Engine, args: UserSetPassword) -> CliResult<()> {
-    let (password, generated) = if args.password_stdin {
-        (super::read_password_stdin()?, false)
-    } else {
-        (super::generate_password(), true)
-    };
+    let (password, generated) =
+        if args.password_stdin { (super::read_password_stdin()?, false) } else { (super::generate_password(), true) };
     let user = engine.set_password(&args.user, password.clone()).await?;
     if args.out.json {
         let mut v = user_json(&user);
@@ -127,10 +111,7 @@ async fn set_password(engine: &valet_core::Engine, args: UserSetPassword) -> Cli
         }
         output::print_json(&v);
     } else {
-        println!(
-            "Set the password of {}; their browser sessions were ended.",
-            user.username
-        );
+        println!("Set the password of {}; their browser sessions were ended.", user.username);
         if generated {
             println!("Password: {password}\n(generated; it won't be shown again)");
         }
