@@ -377,6 +377,18 @@ impl Store for CachedStore {
         self.inner.remember_jti(issuer, jti, expires_at).await
     }
 
+    async fn count_attempt(&self, key: &str, now: Millis, window_ms: i64) -> StoreResult<(u32, Millis)> {
+        self.inner.count_attempt(key, now, window_ms).await
+    }
+
+    async fn attempts(&self, key: &str, now: Millis) -> StoreResult<u32> {
+        self.inner.attempts(key, now).await
+    }
+
+    async fn forgive_attempt(&self, key: &str, clear: bool) -> StoreResult<()> {
+        self.inner.forgive_attempt(key, clear).await
+    }
+
     async fn insert_permission_set(&self, ps: &PermissionSet) -> StoreResult<()> {
         self.write(self.inner.insert_permission_set(ps)).await
     }

@@ -239,6 +239,10 @@ pub struct AppPolicy {
     pub registered_by: Option<String>,
     /// IP ranges (`a.b.c.d-e.f.g.h` or CIDR) enforced unless relaxed.
     pub ip_ranges: Vec<String>,
+    /// Native apps (RFC 8252 §7.3): an `http` callback on a loopback IP literal
+    /// (`http://127.0.0.1/cb`, `http://[::1]/cb`) also matches the same URL on any port, since
+    /// the app listens on whatever port the OS gives it. Off unless an admin turns it on.
+    pub loopback_redirect_any_port: bool,
 }
 
 impl Default for AppPolicy {
@@ -277,6 +281,7 @@ impl Default for AppPolicy {
             custom_attributes: Default::default(),
             registered_by: None,
             ip_ranges: Vec::new(),
+            loopback_redirect_any_port: false,
         }
     }
 }

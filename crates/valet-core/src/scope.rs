@@ -41,7 +41,24 @@ pub const KNOWN_SCOPES: &[(&str, &str)] = &[
     ("user_registration_api", "Register users headlessly"),
     ("pwdless_login_api", "Log in users without a password"),
     ("forgot_password", "Reset passwords headlessly"),
+    ("valet_admin", "Administer Valet: users, apps and settings"),
 ];
+
+/// Scopes that reach further than one user's data: `full` (everything the user can do) and
+/// `valet_admin` (Valet's admin API, for administrators). Dynamically registered clients never
+/// get them, and the consent page spells out what they grant.
+pub const PRIVILEGED_SCOPES: &[&str] = &["full", "valet_admin"];
+
+/// What the consent page warns about a privileged scope, in plain words.
+pub fn privileged_warning(name: &str) -> Option<&'static str> {
+    match name {
+        "full" => Some("Full access: everything you can do, through every API, for as long as the app keeps access"),
+        "valet_admin" => {
+            Some("Administer Valet as you: create and change users, apps and settings, if you are an administrator")
+        }
+        _ => None,
+    }
+}
 
 const N: usize = KNOWN_SCOPES.len();
 const _: () = assert!(N <= 64, "a ScopeSet is a 64-bit set over KNOWN_SCOPES");
@@ -127,6 +144,7 @@ const fn mask(names: &[&str]) -> u64 {
 
 /// `refresh_token` and its synonym `offline_access`.
 const REFRESH: u64 = mask(&["refresh_token", "offline_access"]);
+const PRIVILEGED: u64 = mask(PRIVILEGED_SCOPES);
 /// Scopes that reach the REST data API (§7).
 const API: u64 = mask(&["api", "full"]);
 /// Scopes that give access to the identity URL (§6.4).
@@ -139,9 +157,23 @@ const IDENTITY: u64 =
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct ScopeSet(u64);
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown scope: {0}")]
+/// A scope Valet does not know. Its text names the scope only when the name is plainly a
+/// scope name: anything else (markup, quotes, line breaks) is never echoed back to a client.
+#[derive(Debug, PartialEq, Eq)]
 pub struct UnknownScope(pub String);
+
+impl std::fmt::Display for UnknownScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plain = self.0.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:-/".contains(&b));
+        if plain {
+            write!(f, "unknown scope: {}", self.0)
+        } else {
+            f.write_str("unknown scope")
+        }
+    }
+}
+
+impl std::error::Error for UnknownScope {}
 
 impl ScopeSet {
     pub fn empty() -> Self {
@@ -212,6 +244,11 @@ impl ScopeSet {
     /// Scopes that give access to the identity URL (§6.4).
     pub fn allows_identity(&self) -> bool {
         self.0 & IDENTITY != 0
+    }
+
+    /// The set without [`PRIVILEGED_SCOPES`].
+    pub fn without_privileged(&self) -> ScopeSet {
+        ScopeSet(self.0 & !PRIVILEGED)
     }
 
     /// The consent page's plain-words description of each scope.

@@ -214,6 +214,16 @@ pub trait Store: Send + Sync + 'static {
     /// Remembers `jti` for `issuer` until `expires_at`; false if it was already seen.
     async fn remember_jti(&self, issuer: &str, jti: &str, expires_at: Millis) -> StoreResult<bool>;
 
+    // Attempt counters (login and code-entry throttling), shared by every node of a database
+    /// Counts one attempt under `key`, atomically, in a fixed window that starts at the first
+    /// attempt and lasts `window_ms`; returns the count including this attempt and when the
+    /// window ends. Concurrent callers each get a distinct count.
+    async fn count_attempt(&self, key: &str, now: Millis, window_ms: i64) -> StoreResult<(u32, Millis)>;
+    /// The attempts counted under `key` in its window, if the window is still open at `now`.
+    async fn attempts(&self, key: &str, now: Millis) -> StoreResult<u32>;
+    /// Takes back one counted attempt (`clear`: all of them).
+    async fn forgive_attempt(&self, key: &str, clear: bool) -> StoreResult<()>;
+
     // Permission sets
     /// Fails with `Conflict` when the name is taken in the org.
     async fn insert_permission_set(&self, ps: &PermissionSet) -> StoreResult<()>;

@@ -67,21 +67,58 @@ errors! {
     inactive_org => ("inactive_org", Some("inactive organization"));
     rate_limit_exceeded => ("rate_limit_exceeded", Some("too many requests"));
     server_error => ("server_error", Some("internal server error"));
+    /// OIDC Core §3.1.2.6: request objects (`request`) are not supported.
+    request_not_supported => ("request_not_supported", Some("request objects are not supported"));
+    /// OIDC Core §3.1.2.6: `request_uri` is not supported.
+    request_uri_not_supported => ("request_uri_not_supported", Some("request_uri is not supported"));
+    /// A grant the app may not use (RFC 6749 §5.2).
+    unauthorized_client => ("unauthorized_client", Some("the client is not authorized to use this grant type"));
 }
 
 impl OAuthError {
+    /// An error with a description made at run time. The description is kept to the
+    /// characters RFC 6749 §5.2 allows (no quotes, backslashes or control characters) and to
+    /// 256 of them, whatever a caller puts in it, so no input reflected into it can break a
+    /// header, a JSON consumer or a page.
+    pub fn with_description(error: &'static str, desc: impl Into<Cow<'static, str>>) -> Self {
+        OAuthError { error: Cow::Borrowed(error), error_description: Some(clean_description(desc.into())) }
+    }
     /// `invalid_request` with a description of what is wrong.
     pub fn invalid_request(desc: impl Into<Cow<'static, str>>) -> Self {
-        OAuthError { error: Cow::Borrowed("invalid_request"), error_description: Some(desc.into()) }
+        Self::with_description("invalid_request", desc)
     }
     /// `invalid_grant` with a specific description.
     pub fn invalid_grant(desc: impl Into<Cow<'static, str>>) -> Self {
-        OAuthError { error: Cow::Borrowed("invalid_grant"), error_description: Some(desc.into()) }
+        Self::with_description("invalid_grant", desc)
     }
     pub fn invalid_scope(desc: impl Into<Cow<'static, str>>) -> Self {
-        OAuthError { error: Cow::Borrowed("invalid_scope"), error_description: Some(desc.into()) }
+        Self::with_description("invalid_scope", desc)
     }
     pub fn is(&self, code: &str) -> bool {
         self.error == code
+    }
+}
+
+/// RFC 6749 §5.2: `error_description` is `%x20-21 / %x23-5B / %x5D-7E`. Other characters
+/// become a space; the text is cut at 256 characters.
+fn clean_description(desc: Cow<'static, str>) -> Cow<'static, str> {
+    let allowed = |c: char| matches!(c, '\x20'..='\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E');
+    if desc.len() <= 256 && desc.chars().all(allowed) {
+        return desc;
+    }
+    Cow::Owned(desc.chars().take(256).map(|c| if allowed(c) { c } else { ' ' }).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_keep_to_the_rfc_character_set() {
+        let e = OAuthError::invalid_scope("unknown \"scope\"\r\nSet-Cookie: x=1\\");
+        assert_eq!(e.error_description.as_deref(), Some("unknown  scope   Set-Cookie: x=1 "));
+        let long = OAuthError::invalid_request("x".repeat(1000));
+        assert_eq!(long.error_description.map(|d| d.len()), Some(256));
+        assert!(matches!(OAuthError::invalid_grant("plain text").error_description, Some(Cow::Borrowed(_))));
     }
 }

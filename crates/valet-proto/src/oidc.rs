@@ -27,6 +27,16 @@ pub struct Discovery {
     pub token_endpoint_auth_methods_supported: Vec<String>,
     pub code_challenge_methods_supported: Vec<String>,
     pub claims_supported: Vec<String>,
+    /// OIDC Back-Channel Logout 1.0 §2.1: a missing flag means "not supported".
+    pub backchannel_logout_supported: bool,
+    /// Whether logout tokens carry `sid` (they do not: a logout ends all the user's sessions).
+    pub backchannel_logout_session_supported: bool,
+    /// OIDC Front-Channel Logout 1.0 §3: the apps' single logout URLs are loaded in frames.
+    pub frontchannel_logout_supported: bool,
+    pub frontchannel_logout_session_supported: bool,
+    /// OIDC Discovery §3: request objects are refused with `request_not_supported`.
+    pub request_parameter_supported: bool,
+    pub request_uri_parameter_supported: bool,
 }
 
 /// A public key of `/id/keys`: RSA keys carry `n` and `e`, EC keys `crv`, `x` and `y`; the

@@ -337,7 +337,16 @@ impl valet_core::engine::exchange::Fetcher for Outbound {
     }
 }
 
-/// The peer address of a request (set by the server's connection handling).
-pub fn peer_ip(req: &axum::extract::Request) -> Option<std::net::IpAddr> {
+/// The TCP peer of a request (set by the server's connection handling).
+fn peer_ip(req: &axum::extract::Request) -> Option<std::net::IpAddr> {
     req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
+}
+
+/// The client's address: the TCP peer, or what a configured trusted proxy forwarded
+/// (`Engine::client_address`). The one source of client addresses for throttling, IP ranges
+/// and logs.
+pub fn client_ip(engine: &valet_core::Engine, req: &axum::extract::Request) -> Option<std::net::IpAddr> {
+    let forwarded: Vec<&str> =
+        req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    engine.client_address(peer_ip(req), &forwarded)
 }

@@ -7,6 +7,7 @@ pub mod api;
 pub mod http;
 pub mod oauth;
 pub mod ops;
+pub mod outbound;
 pub mod serve;
 pub mod tls;
 pub mod ui;
@@ -37,9 +38,10 @@ pub struct Shared {
     pub engine: Arc<Engine>,
     pub opts: HttpOptions,
     pub metrics: Metrics,
-    pub throttle: ui::throttle::LoginThrottle,
-    /// Outbound HTTP (back-channel logout): short timeouts, no redirects.
-    pub http: reqwest::Client,
+    /// Outbound HTTP to client-chosen URLs (back-channel logout): public addresses only,
+    /// short timeouts, no redirects (`outbound`). `None` if it could not be built (then
+    /// back-channel logouts are logged as not sent).
+    pub http: Option<reqwest::Client>,
     /// The REST data API's engine (`/services/data`).
     pub data: Arc<valet_data::DataApi>,
 }
@@ -47,6 +49,18 @@ pub struct Shared {
 impl AppState {
     pub fn new(shared: Shared) -> AppState {
         AppState(Arc::new(shared))
+    }
+}
+
+impl Shared {
+    /// A cookie's name as sent: over https with the `__Host-` prefix, which browsers accept
+    /// only with `Secure`, `Path=/` and no `Domain`, so no sibling host can set or shadow it.
+    pub fn cookie_name(&self, base: &str) -> String {
+        if self.opts.secure_cookies {
+            format!("__Host-{base}")
+        } else {
+            base.to_string()
+        }
     }
 }
 
@@ -59,20 +73,17 @@ impl std::ops::Deref for AppState {
 
 /// Builds the whole application.
 pub fn app(engine: Arc<Engine>, data: Arc<valet_data::DataApi>, opts: HttpOptions) -> Router {
-    let outbound = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default();
-    engine.set_fetcher(Arc::new(http::Outbound(outbound.clone())));
-    let state = AppState::new(Shared {
-        engine,
-        opts,
-        metrics: Metrics::default(),
-        throttle: ui::throttle::LoginThrottle::default(),
-        http: outbound,
-        data,
-    });
+    // The JWKS of trusted issuers are fetched from URLs an admin configured (an identity
+    // provider may well be on a private network): no address guard, but the same time bound
+    // and no redirects.
+    match outbound::client(true) {
+        Ok(c) => engine.set_fetcher(Arc::new(http::Outbound(c))),
+        Err(e) => tracing::error!(error = %e, "no HTTP client: issuers' JWKS URLs cannot be fetched"),
+    }
+    let http = outbound::client(engine.config().allow_private_outbound)
+        .map_err(|e| tracing::error!(error = %e, "no HTTP client: back-channel logouts cannot be sent"))
+        .ok();
+    let state = AppState::new(Shared { engine, opts, metrics: Metrics::default(), http, data });
     router(state)
 }
 

@@ -137,7 +137,14 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let mut resp = next.run(req).instrument(tracing::info_span!("request", id)).await;
+    let mut resp = match oversized(&req) {
+        Some(status) => {
+            let mut r = crate::http::plain(status, "request too large");
+            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            r
+        }
+        None => next.run(req).instrument(tracing::info_span!("request", id)).await,
+    };
     let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
     let status = resp.status().as_u16();
     let path = uri.path();
@@ -153,7 +160,26 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("DENY"));
     h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
+    if state.opts.secure_cookies {
+        // Served over https: browsers must never come back over plain http (RFC 6797).
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
     resp
+}
+
+/// The most a request line's target may hold: far above any OAuth or REST request.
+pub const MAX_URI: usize = 8 * 1024;
+/// The most all of a request's header names and values may hold together.
+pub const MAX_HEADERS: usize = 32 * 1024;
+
+/// 414 or 431 for a request whose target or headers pass the bounds, before any handler reads
+/// them (bodies are bounded by `DefaultBodyLimit` and each reader's own limit).
+fn oversized(req: &Request) -> Option<StatusCode> {
+    if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > MAX_URI {
+        return Some(StatusCode::URI_TOO_LONG);
+    }
+    let total: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    (total > MAX_HEADERS).then_some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
 }
 
 pub async fn healthz() -> Response {

@@ -859,6 +859,50 @@ impl Store for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn count_attempt(&self, key: &str, now: Millis, window_ms: i64) -> StoreResult<(u32, Millis)> {
+        // One statement: the increment and the read are one atomic step, so concurrent
+        // attempts cannot all read the same count (a check-then-count race).
+        let row = sqlx::query(
+            "INSERT INTO throttle_counters (key, count, expires_at) VALUES ($1, 1, $2) \
+             ON CONFLICT (key) DO UPDATE SET \
+               count = CASE WHEN throttle_counters.expires_at <= $3 THEN 1 ELSE throttle_counters.count + 1 END, \
+               expires_at = CASE WHEN throttle_counters.expires_at <= $3 THEN $2 ELSE throttle_counters.expires_at END \
+             RETURNING count, expires_at",
+        )
+        .bind(key)
+        .bind(now + window_ms)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let count: i64 = row.try_get("count").map_err(db_err)?;
+        let ends: i64 = row.try_get("expires_at").map_err(db_err)?;
+        Ok((u32::try_from(count).unwrap_or(u32::MAX), ends))
+    }
+
+    async fn attempts(&self, key: &str, now: Millis) -> StoreResult<u32> {
+        let row = sqlx::query("SELECT count FROM throttle_counters WHERE key = $1 AND expires_at > $2")
+            .bind(key)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        match row {
+            Some(r) => Ok(u32::try_from(r.try_get::<i64, _>("count").map_err(db_err)?).unwrap_or(u32::MAX)),
+            None => Ok(0),
+        }
+    }
+
+    async fn forgive_attempt(&self, key: &str, clear: bool) -> StoreResult<()> {
+        let sql = if clear {
+            "DELETE FROM throttle_counters WHERE key = $1"
+        } else {
+            "UPDATE throttle_counters SET count = count - 1 WHERE key = $1 AND count > 0"
+        };
+        sqlx::query(sql).bind(key).execute(&self.pool).await.map_err(db_err)?;
+        Ok(())
+    }
+
     async fn insert_permission_set(&self, ps: &PermissionSet) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO permission_sets (id, org_id, name, label, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -1029,6 +1073,7 @@ const SWEEP_REFRESH_REVOKED: SweepRule = SweepRule {
 const SWEEP_SESSIONS: SweepRule = expiry("sessions", "sessions_expires_at_idx");
 const SWEEP_DEVICE_CODES: SweepRule = expiry("device_codes", "device_codes_expires_at_idx");
 const SWEEP_JTIS: SweepRule = expiry("seen_jtis", "seen_jtis_expires_at_idx");
+const SWEEP_THROTTLE: SweepRule = expiry("throttle_counters", "throttle_counters_expires_at_idx");
 /// Unused and revoked more than [`REVOKED_REFRESH_RETENTION_MS`] ago (the partial index of
 /// migration 0014 holds only revoked families).
 const SWEEP_FAMILIES_REVOKED: SweepRule = SweepRule {
@@ -1045,7 +1090,7 @@ const SWEEP_FAMILIES_IDLE: SweepRule = SweepRule {
     unless_used: Some(FAMILY_UNUSED),
 };
 
-const SWEEP_RULES: [&SweepRule; 9] = [
+const SWEEP_RULES: [&SweepRule; 10] = [
     &SWEEP_CODES,
     &SWEEP_ACCESS_TOKENS,
     &SWEEP_REFRESH_EXPIRED,
@@ -1053,6 +1098,7 @@ const SWEEP_RULES: [&SweepRule; 9] = [
     &SWEEP_SESSIONS,
     &SWEEP_DEVICE_CODES,
     &SWEEP_JTIS,
+    &SWEEP_THROTTLE,
     &SWEEP_FAMILIES_REVOKED,
     &SWEEP_FAMILIES_IDLE,
 ];

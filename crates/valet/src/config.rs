@@ -137,6 +137,10 @@ pub struct Config {
     pub master_key: MasterKeySetting,
     /// Listener and TLS settings; resolved for `serve` and `config check` only.
     pub net: Option<NetConfig>,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or ranges); none by default.
+    pub trusted_proxies: Setting<Vec<String>>,
+    /// Back-channel logout to plain http and private addresses (development only).
+    pub allow_private_outbound: Setting<bool>,
     /// Things worth saying that do not stop Valet (loose file modes...).
     pub warnings: Vec<String>,
 }
@@ -203,6 +207,8 @@ struct FileConfig {
     tls_self_signed: Option<bool>,
     log_format: Option<String>,
     log_level: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
+    allow_private_outbound: Option<bool>,
 }
 
 /// Which command the configuration is for.
@@ -332,6 +338,36 @@ impl Config {
             ));
         }
 
+        // trusted_proxies: comma-separated in the environment, a list in the file.
+        let trusted_proxies = match (env.get("VALET_TRUSTED_PROXIES"), &file.trusted_proxies) {
+            (Some(v), _) => Setting {
+                value: v.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_string).collect(),
+                source: Source::Env("VALET_TRUSTED_PROXIES"),
+            },
+            (None, Some(v)) => Setting { value: v.clone(), source: file_source() },
+            (None, None) => Setting { value: Vec::new(), source: Source::Default },
+        };
+        if let Some(bad) = trusted_proxies.value.iter().find(|r| !valet_core::engine::ip::valid_range(r)) {
+            return Err(ConfigError::new(
+                "trusted_proxies",
+                &trusted_proxies.source,
+                format!("{bad:?} is not an address, CIDR range or a-b span"),
+            ));
+        }
+
+        // allow_private_outbound
+        let allow_private_outbound = match (env.get("VALET_ALLOW_PRIVATE_OUTBOUND"), file.allow_private_outbound) {
+            (Some(v), _) => {
+                let source = Source::Env("VALET_ALLOW_PRIVATE_OUTBOUND");
+                Setting {
+                    value: parse_bool(v).map_err(|m| ConfigError::new("allow_private_outbound", &source, m))?,
+                    source,
+                }
+            }
+            (None, Some(v)) => Setting { value: v, source: file_source() },
+            (None, None) => Setting { value: false, source: Source::Default },
+        };
+
         // admin_password
         let admin_password = env.get("VALET_ADMIN_PASSWORD").map(str::to_string);
         if let Some(p) = &admin_password {
@@ -391,6 +427,8 @@ impl Config {
             admin_password,
             master_key,
             net,
+            trusted_proxies,
+            allow_private_outbound,
             warnings,
         })
     }
@@ -431,6 +469,16 @@ impl Config {
         }
         out.push(("log_format", self.log_format.value.as_str().into(), self.log_format.source.to_string()));
         out.push(("log_level", self.log_filter.value.clone(), self.log_filter.source.to_string()));
+        out.push((
+            "trusted_proxies",
+            if self.trusted_proxies.value.is_empty() { "(none)".into() } else { self.trusted_proxies.value.join(", ") },
+            self.trusted_proxies.source.to_string(),
+        ));
+        out.push((
+            "allow_private_outbound",
+            self.allow_private_outbound.value.to_string(),
+            self.allow_private_outbound.source.to_string(),
+        ));
         out.push(match &self.admin_password {
             Some(_) => ("admin_password", "<redacted>".into(), "env VALET_ADMIN_PASSWORD".into()),
             None => ("admin_password", "(not set: generated and shown once on first start)".into(), String::new()),

@@ -147,9 +147,11 @@ pub async fn engine(cfg: &Config, public_url: &str) -> CliResult<(Arc<Engine>, S
     let sql = open_store(cfg).await?;
     let store: Arc<dyn Store> = Arc::new(sql.clone());
     let master = master_key(cfg, store.as_ref()).await?;
-    let engine = Engine::start(store, Arc::new(SystemClock), Arc::new(OsRandom), master, EngineConfig::new(public_url))
-        .await
-        .map_err(|e| match e {
+    let mut config = EngineConfig::new(public_url);
+    config.trusted_proxies = cfg.trusted_proxies.value.clone();
+    config.allow_private_outbound = cfg.allow_private_outbound.value;
+    let engine =
+        Engine::start(store, Arc::new(SystemClock), Arc::new(OsRandom), master, config).await.map_err(|e| match e {
             EngineError::Key(valet_core::keys::KeyError::Decrypt) => anyhow!(
                 "the signing keys in the database cannot be decrypted with this master key: \
                  is VALET_MASTER_KEY (or {}) the one this database was created with?",

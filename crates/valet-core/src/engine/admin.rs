@@ -227,8 +227,8 @@ impl Engine {
         if name.is_empty() || name.len() > 255 {
             return Err(AdminError::Invalid("app name must be 1 to 255 characters".into()));
         }
-        validate_callback_urls(&new.callback_urls)?;
-        validate_policy(&new.policy)?;
+        validate_callback_urls(&new.callback_urls, new.is_public)?;
+        validate_policy(&new.policy, new.is_public, self.config.allow_private_outbound)?;
         if new.scopes.is_empty() {
             return Err(AdminError::Invalid("an app needs at least one scope".into()));
         }
@@ -279,11 +279,16 @@ impl Engine {
 
     pub async fn update_app(&self, key: &str, patch: AppPatch) -> Result<App, AdminError> {
         let app = self.find_app(key).await?;
-        if let Some(urls) = &patch.callback_urls {
-            validate_callback_urls(urls)?;
+        let is_public = patch.is_public.unwrap_or(app.is_public);
+        if patch.callback_urls.is_some() || patch.is_public.is_some() {
+            validate_callback_urls(patch.callback_urls.as_ref().unwrap_or(&app.callback_urls), is_public)?;
         }
-        if let Some(p) = &patch.policy {
-            validate_policy(p)?;
+        if patch.policy.is_some() || patch.is_public.is_some() {
+            validate_policy(
+                patch.policy.as_ref().unwrap_or(&app.policy),
+                is_public,
+                self.config.allow_private_outbound,
+            )?;
         }
         if let Some(s) = &patch.scopes {
             if s.is_empty() {
@@ -428,7 +433,10 @@ fn validate_username(u: &str) -> Result<String, AdminError> {
 
 /// Callback URLs (spec §3.1, seed 002): exact strings, https or a custom scheme, http only for
 /// loopback; no fragment; 2000 characters in all.
-pub fn validate_callback_urls(urls: &[String]) -> Result<(), AdminError> {
+/// Callback URL rules (RFC 6749 §3.1.2, RFC 9700 §2.6): absolute, no fragment, no wildcard,
+/// `https` (plain `http` only on loopback), and custom schemes (`com.example.app:/cb`) only for
+/// public apps, the native apps they exist for (RFC 8252 §7.1).
+pub fn validate_callback_urls(urls: &[String], is_public: bool) -> Result<(), AdminError> {
     if urls.is_empty() {
         return Err(AdminError::Invalid("an app needs at least one callback URL".into()));
     }
@@ -437,12 +445,12 @@ pub fn validate_callback_urls(urls: &[String]) -> Result<(), AdminError> {
         return Err(AdminError::Invalid("callback URLs exceed 2000 characters in all".into()));
     }
     for u in urls {
-        validate_callback_url(u).map_err(|why| AdminError::Invalid(format!("callback URL {u:?}: {why}")))?;
+        validate_callback_url(u, is_public).map_err(|why| AdminError::Invalid(format!("callback URL {u:?}: {why}")))?;
     }
     Ok(())
 }
 
-fn validate_callback_url(u: &str) -> Result<(), &'static str> {
+fn validate_callback_url(u: &str, is_public: bool) -> Result<(), &'static str> {
     if u.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("must not contain whitespace");
     }
@@ -460,11 +468,14 @@ fn validate_callback_url(u: &str) -> Result<(), &'static str> {
             _ => Err("http is allowed only for localhost, 127.0.0.1 and [::1]; use https"),
         },
         "javascript" | "data" | "vbscript" | "file" | "ftp" | "ws" | "wss" => Err("this scheme is not allowed"),
-        _ => Ok(()), // custom schemes for native apps (com.example.app:/cb)
+        // Custom schemes for native apps (com.example.app:/cb): any app on the device can
+        // claim one, so they belong to public apps, which keep no secret anyway.
+        _ if is_public => Ok(()),
+        _ => Err("custom schemes are allowed only for public (native) apps"),
     }
 }
 
-fn validate_policy(p: &AppPolicy) -> Result<(), AdminError> {
+fn validate_policy(p: &AppPolicy, is_public: bool, allow_private_outbound: bool) -> Result<(), AdminError> {
     if !(1..=720).contains(&p.id_token.valid_minutes) {
         return Err(AdminError::Invalid("id_token.valid_minutes must be between 1 and 720".into()));
     }
@@ -488,12 +499,11 @@ fn validate_policy(p: &AppPolicy) -> Result<(), AdminError> {
         }
     }
     if let Some(u) = &p.backchannel_logout_url {
-        if !(u.starts_with("https://") || u.starts_with("http://localhost") || u.starts_with("http://127.0.0.1")) {
-            return Err(AdminError::Invalid("backchannel_logout_url must use https (http only for loopback)".into()));
-        }
+        super::ip::check_outbound_url(u, allow_private_outbound)
+            .map_err(|why| AdminError::Invalid(format!("backchannel_logout_url {why}")))?;
     }
     if !p.post_logout_redirect_uris.is_empty() {
-        validate_callback_urls(&p.post_logout_redirect_uris)?;
+        validate_callback_urls(&p.post_logout_redirect_uris, is_public)?;
     }
     Ok(())
 }
@@ -504,7 +514,7 @@ mod tests {
 
     #[test]
     fn callback_rules() {
-        let ok = |u: &str| validate_callback_urls(&[u.to_string()]).is_ok();
+        let ok = |u: &str| validate_callback_urls(&[u.to_string()], true).is_ok();
         assert!(ok("https://app.example.com/cb"));
         assert!(ok("http://localhost:1717/OauthRedirect"));
         assert!(ok("http://127.0.0.1/cb"));
@@ -515,5 +525,7 @@ mod tests {
         assert!(!ok("https://*.example.com/cb"));
         assert!(!ok("/cb"));
         assert!(!ok(&format!("https://a.example/{}", "x".repeat(2000))));
+        assert!(validate_callback_urls(&["com.example.app:/cb".to_string()], false).is_err());
+        assert!(validate_callback_urls(&["https://app.example.com/cb".to_string()], false).is_ok());
     }
 }

@@ -1,10 +1,11 @@
 //! Admin tokens and the admin API's view of who may administer Valet.
 //!
 //! An admin token is an ordinary opaque Valet access token, issued through a built-in public
-//! app (`ValetAdmin`) to an admin user with the scopes `full api`. Reusing the token machinery
-//! means revocation, expiry, disabling the user and the sweeper all apply to admin tokens with
-//! no code of their own. The same rule then accepts any Valet access token of an admin user
-//! that carries `full`, so an admin can also use a token obtained through an OAuth flow.
+//! app (`ValetAdmin`) to an admin user with the scopes `api full valet_admin`. Reusing the token
+//! machinery means revocation, expiry, disabling the user and the sweeper all apply to admin
+//! tokens with no code of their own. The rule is: an active admin user *and* the `valet_admin`
+//! scope, which only apps an admin configured with it can request (never a dynamically
+//! registered client; `full` alone is not enough).
 //!
 //! The profile edits of users (email, names) live here too because the admin API is their
 //! first caller; `admin.rs` has no such function yet.
@@ -22,8 +23,12 @@ use crate::store::UserPatch;
 
 /// The consumer key of the built-in app admin tokens are issued through.
 pub const ADMIN_APP_KEY: &str = "ValetAdmin";
-/// The scope that makes an admin user's token an admin credential.
-pub const ADMIN_SCOPE: &str = "full";
+/// The scope that makes an admin user's token an admin credential. `full` is not enough: an
+/// app an admin once allowed `full` (a dynamically registered one, say) must not become an
+/// admin console. Only apps an admin gave this scope can carry it.
+pub const ADMIN_SCOPE: &str = "valet_admin";
+/// What an admin token carries.
+const ADMIN_TOKEN_SCOPES: &str = "api full valet_admin";
 /// Admin tokens live one year (the longest session timeout a policy allows).
 pub const ADMIN_TOKEN_MINUTES: u32 = 60 * 24 * 365;
 
@@ -40,9 +45,9 @@ pub struct AdminToken {
 /// engine's: the handler only maps `Unauthenticated` to 401 and `Forbidden` to 403.
 #[derive(Debug)]
 pub enum AdminAccess {
-    /// A live token of an active admin user, with the `full` scope.
+    /// A live token of an active admin user, with the `valet_admin` scope.
     Granted(Box<TokenContext>),
-    /// A valid token that does not confer admin rights (not an admin, or no `full` scope).
+    /// A valid token that does not confer admin rights (not an admin, or no `valet_admin`).
     Forbidden,
     /// Unknown, expired or revoked, or its user is disabled.
     Unauthenticated,
@@ -68,7 +73,7 @@ impl Engine {
             return Err(AdminError::Invalid(format!("{} is disabled", user.username)));
         }
         let app = self.admin_app().await?;
-        let scopes = app.scopes.clone();
+        let scopes = ScopeSet::from_stored(ADMIN_TOKEN_SCOPES);
         let family = self.new_family(&app, &user, scopes.clone(), "admin_token", None);
         let client = Client { app, secret: None };
         let issued =
@@ -113,7 +118,7 @@ impl Engine {
                 NewApp {
                     name: "Valet Admin API".into(),
                     callback_urls: vec!["http://localhost/valet-admin".into()],
-                    scopes: ScopeSet::from_stored("api full"),
+                    scopes: ScopeSet::from_stored(ADMIN_TOKEN_SCOPES),
                     is_public: true,
                     policy,
                     consumer_key: Some(ADMIN_APP_KEY.into()),

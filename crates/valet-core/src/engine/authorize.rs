@@ -53,6 +53,8 @@ pub struct AuthorizeRequest {
     pub prompt: Prompt,
     pub immediate: bool,
     pub login_hint: Option<String>,
+    /// OIDC `max_age` in seconds: a session authenticated longer ago must log in again.
+    pub max_age: Option<i64>,
 }
 
 /// Why an authorize request failed, and where the answer goes.
@@ -68,8 +70,9 @@ const MAX_STATE: usize = 2048;
 const MAX_NONCE: usize = 512;
 
 impl Engine {
-    /// Validates `/services/oauth2/authorize` parameters (spec §3.1, §3.6).
-    pub async fn parse_authorize(&self, p: &Params) -> Result<AuthorizeRequest, AuthorizeErrorOrFault> {
+    /// Validates `/services/oauth2/authorize` parameters (spec §3.1, §3.6). `headless` is the
+    /// Authorization Code and Credentials POST, the only place its response type belongs.
+    pub async fn parse_authorize(&self, p: &Params, headless: bool) -> Result<AuthorizeRequest, AuthorizeErrorOrFault> {
         let page = |e: OAuthError| Err(AuthorizeErrorOrFault::Error(AuthorizeError::Page(e)));
         let client_id = match p.get("client_id") {
             Ok(Some(c)) => c,
@@ -86,8 +89,7 @@ impl Engine {
             Ok(None) => return page(OAuthError::redirect_uri_missing()),
             Err(_) => return page(OAuthError::invalid_request("redirect_uri is repeated")),
         };
-        // Exact, byte-for-byte comparison: no normalisation of any kind (RFC 9700 §4.1.3).
-        if !app.callback_urls.iter().any(|u| secret::ct_eq_str(u, &redirect_uri)) {
+        if !redirect_uri_registered(&app, &redirect_uri) {
             return page(OAuthError::redirect_uri_mismatch());
         }
         // From here on, errors go back to the client.
@@ -101,10 +103,19 @@ impl Engine {
                 fragment,
             }))
         };
-        for name in ["response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt"] {
+        for name in
+            ["response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age"]
+        {
             if p.get(name).is_err() {
                 return redirect(OAuthError::invalid_request(format!("{name} is repeated")));
             }
+        }
+        // Request objects are not supported: say so rather than ignore them (OIDC Core §6).
+        if p.get_lenient("request").is_some() {
+            return redirect(OAuthError::request_not_supported());
+        }
+        if p.get_lenient("request_uri").is_some() {
+            return redirect(OAuthError::request_uri_not_supported());
         }
         if state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
             return redirect(OAuthError::invalid_request("state is too long"));
@@ -114,7 +125,8 @@ impl Engine {
             Some("token") => ResponseType::Token,
             Some("token id_token") | Some("id_token token") => ResponseType::TokenIdToken,
             Some("hybrid_token") => ResponseType::HybridToken,
-            Some("code_credentials") => ResponseType::CodeCredentials,
+            // The headless flow's response type belongs to its POST only, never to a browser.
+            Some("code_credentials") if headless => ResponseType::CodeCredentials,
             Some(_) => return redirect(OAuthError::unsupported_response_type()),
             None => return redirect(OAuthError::invalid_request("response_type must be provided")),
         };
@@ -194,6 +206,13 @@ impl Engine {
         if prompt.none && (prompt.login || prompt.consent) {
             return redirect(OAuthError::invalid_request("prompt=none cannot be combined with other values"));
         }
+        let max_age = match p.get_lenient("max_age") {
+            None => None,
+            Some(m) => match m.parse::<i64>() {
+                Ok(secs) if secs >= 0 => Some(secs),
+                _ => return redirect(OAuthError::invalid_request("max_age must be a non-negative integer")),
+            },
+        };
         let immediate = p.get_lenient("immediate") == Some("true");
         let login_hint = p.get_lenient("login_hint").map(|s| s.chars().take(80).collect());
         Ok(AuthorizeRequest {
@@ -207,7 +226,15 @@ impl Engine {
             prompt,
             immediate,
             login_hint,
+            max_age,
         })
+    }
+
+    /// Whether the signed-in session is good enough for this request: `prompt=login` and a
+    /// session older than `max_age` need a new login (OIDC Core §3.1.2.1).
+    pub fn needs_login(&self, req: &AuthorizeRequest, session_auth_time: Millis) -> bool {
+        let too_old = req.max_age.is_some_and(|secs| self.clock.now_ms() - session_auth_time > secs * 1000);
+        req.prompt.login || too_old
     }
 
     /// Whether the user must see the approval page for this request (spec §3.2, §8.1), or an
@@ -222,7 +249,10 @@ impl Engine {
                 }
             }
             PermittedUsers::AllSelfAuthorized => {
-                if req.prompt.consent {
+                // A public client's identity cannot be assured (anyone can send its client id
+                // with a redirect URI it controls on the user's machine), so a remembered
+                // approval does not speak for it: ask every time (RFC 8252 §8.6).
+                if req.prompt.consent || req.app.is_public {
                     return Ok(ConsentDecision::Ask);
                 }
                 let stored = self.store.get_consent(&user.id, &req.app.id).await?;
@@ -247,6 +277,20 @@ impl Engine {
                 Ok(held.iter().any(|h| app.policy.permission_sets.iter().any(|p| p == h)))
             }
         }
+    }
+
+    /// The tag that binds a consent form's pending request to the browser session that was
+    /// shown it: the form posts the request back, and only an unaltered request from the same
+    /// session is honoured (a changed `scope`, `client_id` or `redirect_uri` is refused).
+    pub fn consent_request_tag(&self, session: &Session, request: &str) -> String {
+        let message = format!("{}\n{}", session.id_hash.as_str(), request);
+        secret::hmac_sha256_b64(&self.master.derive("consent-request"), &message)
+    }
+
+    /// Whether a posted consent request is the one [`Engine::consent_request_tag`] tagged for
+    /// this session (compared in constant time).
+    pub fn consent_request_intact(&self, session: &Session, request: &str, tag: &str) -> bool {
+        secret::ct_eq_str(&self.consent_request_tag(session, request), tag)
     }
 
     /// Records the user's approval (merged with earlier approvals of the same app).
@@ -289,7 +333,10 @@ impl Engine {
         }
         let with_id_token = req.response_type == ResponseType::TokenIdToken || scopes.contains("openid");
         let family = self.new_family(&req.app, user, scopes, "user_agent", None);
-        let client = super::token::Client { app: req.app.clone(), secret: None };
+        // Salesforce signs the fragment's `id` + `issued_at` with the app's consumer secret,
+        // which the browser never sent: use the app's newest secret.
+        let secret = self.current_consumer_secret(&req.app).await?;
+        let client = super::token::Client { app: req.app.clone(), secret };
         let issue = super::token::Issue::new(&family, user, &client).with_refresh().nonce(req.nonce.as_deref());
         let mut resp = match self.issue_tokens(issue).await {
             Ok(r) => r,
@@ -333,9 +380,11 @@ impl Engine {
         req: &AuthorizeRequest,
         username: &str,
         password: &str,
+        client_ip: Option<std::net::IpAddr>,
     ) -> Result<Result<Secret, OAuthError>, EngineError> {
-        let user = match self.check_login(username, password).await? {
+        let user = match self.login(username, password, client_ip).await? {
             Ok(u) if u.org_id == req.app.org_id => u,
+            Err(super::resource::LoginFailure::Throttled { .. }) => return Ok(Err(OAuthError::rate_limit_exceeded())),
             _ => {
                 return Ok(Err(OAuthError {
                     error: "login_error".into(),
@@ -405,6 +454,37 @@ pub fn append_query(uri: &str, pairs: &[(&str, String)]) -> String {
 pub fn append_fragment(uri: &str, pairs: &[(&str, String)]) -> String {
     let encoded = serde_urlencoded::to_string(pairs).unwrap_or_default();
     format!("{uri}#{encoded}")
+}
+
+/// Whether `presented` is one of the app's callback URLs: an exact, byte-for-byte match (RFC
+/// 9700 §4.1.3), or, for apps that opt in, the same loopback URL on another port (RFC 8252
+/// §7.3): both `http`, both an IP literal of the loopback interface (never `localhost`, never a
+/// userinfo part), path and query equal.
+pub fn redirect_uri_registered(app: &App, presented: &str) -> bool {
+    if app.callback_urls.iter().any(|u| secret::ct_eq_str(u, presented)) {
+        return true;
+    }
+    if !app.policy.loopback_redirect_any_port {
+        return false;
+    }
+    let Some(presented) = loopback_without_port(presented) else { return false };
+    app.callback_urls.iter().filter_map(|u| loopback_without_port(u)).any(|u| u == presented)
+}
+
+/// A loopback `http` URL with its port removed, or `None` if the URL is anything else.
+fn loopback_without_port(u: &str) -> Option<url::Url> {
+    let mut parsed = url::Url::parse(u).ok()?;
+    let loopback = match parsed.host()? {
+        url::Host::Ipv4(a) => a.is_loopback(),
+        url::Host::Ipv6(a) => a.is_loopback(),
+        url::Host::Domain(_) => false,
+    };
+    let plain = parsed.scheme() == "http" && parsed.username().is_empty() && parsed.password().is_none();
+    if !(loopback && plain) || parsed.fragment().is_some() {
+        return None;
+    }
+    parsed.set_port(None).ok()?;
+    Some(parsed)
 }
 
 fn is_s256_challenge(c: &str) -> bool {

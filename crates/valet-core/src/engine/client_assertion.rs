@@ -9,14 +9,14 @@ use valet_proto::OAuthError;
 use crate::model::App;
 
 use super::admin::CLIENT_SECRET_PURPOSE;
-use super::grants::{numeric_date, UnverifiedJwt};
+use super::jwt::{TimeRules, UnverifiedJwt};
 use super::token::TokenError;
 use super::Engine;
 
 pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-/// Assertions may not claim to live longer than this (bounds the replay table).
-const MAX_ASSERTION_LIFETIME_SECS: i64 = 3600;
-const SKEW_SECS: i64 = 60;
+/// A minute of clock skew; assertions may not claim to live longer than an hour (bounds the
+/// replay table).
+const ASSERTION_TIMES: TimeRules = TimeRules { skew_secs: 60, max_lifetime_secs: Some(3600) };
 
 /// The `iss` of an assertion, read without verifying it: only to know which client to load.
 pub fn unverified_client_id(assertion: &str) -> Option<String> {
@@ -66,12 +66,9 @@ impl Engine {
             return Err(bad());
         }
         let now = self.clock.now_secs();
-        let exp = c.get("exp").and_then(numeric_date).ok_or_else(bad)?;
-        if exp + SKEW_SECS <= now || exp > now + MAX_ASSERTION_LIFETIME_SECS {
-            return Err(bad());
-        }
+        let exp = jwt.check_times(now, ASSERTION_TIMES).map_err(|_| bad())?;
         let jti = str_claim("jti").filter(|j| !j.is_empty() && j.len() <= 256).ok_or_else(bad)?;
-        if !self.store.remember_jti(&app.consumer_key, jti, (exp + SKEW_SECS) * 1000).await? {
+        if !self.store.remember_jti(&app.consumer_key, jti, (exp + ASSERTION_TIMES.skew_secs) * 1000).await? {
             tracing::warn!(app = %app.id, "client assertion replayed");
             return Err(bad());
         }

@@ -180,17 +180,45 @@ impl Engine {
         Ok(Some((code, app)))
     }
 
+    /// A user code typed on the verification page by a signed-in user: throttled per user and
+    /// address (counted before the lookup; a code that exists gives its attempt back), so
+    /// user codes cannot be guessed (RFC 8628 §5.1).
+    pub async fn device_entry(
+        &self,
+        user_code: &str,
+        user: &User,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<DeviceEntry, EngineError> {
+        if let super::throttle::Gate::Closed { retry_after_ms } = self.count_device_attempt(user, client_ip).await? {
+            return Ok(DeviceEntry::Throttled { retry_after_ms });
+        }
+        match self.device_lookup(user_code).await? {
+            Some((code, app)) if code.org_id == user.org_id => {
+                self.forgive_device_attempt(user, client_ip).await?;
+                Ok(DeviceEntry::Found(code, app))
+            }
+            _ => Ok(DeviceEntry::Unknown),
+        }
+    }
+
     /// The signed-in user's decision on the approval page. Approval is remembered as consent.
+    /// The code is entered again here, so it is throttled like the entry form; a locked
+    /// account cannot approve.
     pub async fn device_decide(
         &self,
         user_code: &str,
         user: &User,
         allow: bool,
+        client_ip: Option<std::net::IpAddr>,
     ) -> Result<DeviceDecision, EngineError> {
-        let Some((code, app)) = self.device_lookup(user_code).await? else { return Ok(DeviceDecision::UnknownCode) };
-        if code.org_id != user.org_id {
-            return Ok(DeviceDecision::UnknownCode);
+        if self.locked_out(&user.username).await? {
+            return Ok(DeviceDecision::Locked);
         }
+        let (code, app) = match self.device_entry(user_code, user, client_ip).await? {
+            DeviceEntry::Found(code, app) => (code, app),
+            DeviceEntry::Unknown => return Ok(DeviceDecision::UnknownCode),
+            DeviceEntry::Throttled { retry_after_ms } => return Ok(DeviceDecision::Throttled { retry_after_ms }),
+        };
         if allow && !self.permitted(&app, user).await? {
             return Ok(DeviceDecision::NotPermitted);
         }
@@ -226,6 +254,23 @@ pub enum DeviceDecision {
     Denied,
     UnknownCode,
     NotPermitted,
+    /// Too many codes entered: nothing was looked up.
+    Throttled {
+        retry_after_ms: i64,
+    },
+    /// The user's account is locked by failed logins.
+    Locked,
+}
+
+/// A user code entered on the verification page.
+#[derive(Debug, Clone)]
+pub enum DeviceEntry {
+    /// A pending code of the user's org, and its app.
+    Found(DeviceCode, App),
+    Unknown,
+    Throttled {
+        retry_after_ms: i64,
+    },
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::clock::Millis;
 use crate::model::*;
 use crate::scope::ScopeSet;
 
-use super::grants::{numeric_date, UnverifiedJwt};
+use super::jwt::{TimeFault, TimeRules, UnverifiedJwt};
 use super::token::{Client, ClientAuth, Issue, TokenError};
 use super::{Engine, EngineError};
 
@@ -22,7 +22,8 @@ pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 pub const TOKEN_TYPE_ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 const JWKS_TTL_MS: i64 = 5 * 60 * 1000;
-const SKEW_SECS: i64 = 60;
+/// A minute of clock skew for external tokens; their lifetime is their issuer's business.
+const SUBJECT_TIMES: TimeRules = TimeRules { skew_secs: 60, max_lifetime_secs: None };
 
 /// Fetches documents over HTTP for the engine (JWKS of external issuers). The server
 /// provides the implementation; the engine stays free of HTTP.
@@ -58,7 +59,7 @@ impl Engine {
     ) -> Result<TokenResponse, TokenError> {
         let client = self.authenticate_client(&auth, |p| p.token_exchange_require_secret).await?;
         if req.actor_token.is_some() {
-            return self.asset_token(client, req).await;
+            return self.asset_token(Some(client), req).await;
         }
         let app = &client.app;
         if !app.policy.enable_token_exchange_flow {
@@ -88,15 +89,23 @@ impl Engine {
                 return Err(OAuthError::invalid_audience().into());
             }
         }
-        match jwt.claims.get("exp").and_then(numeric_date) {
-            Some(exp) if exp + SKEW_SECS > self.clock.now_secs() => {}
-            _ => return Err(OAuthError::invalid_grant("the subject token has expired").into()),
+        match jwt.check_times(self.clock.now_secs(), SUBJECT_TIMES) {
+            Ok(_) => {}
+            Err(TimeFault::MissingExp | TimeFault::Expired | TimeFault::TooLong) => {
+                return Err(OAuthError::invalid_grant("the subject token has expired").into())
+            }
+            Err(TimeFault::NotYetValid | TimeFault::IssuedInFuture) => {
+                return Err(OAuthError::invalid_grant("the subject token is not valid yet").into())
+            }
         }
         let username = jwt.claims.get(&trusted.user_claim).and_then(|v| v.as_str()).ok_or_else(bad)?;
         let user = match self.store.get_user_by_username(username).await? {
             Some(u) if u.active && u.org_id == app.org_id => u,
             _ => return Err(OAuthError::invalid_grant("no Valet user matches the subject token").into()),
         };
+        if self.locked_out(&user.username).await? {
+            return Err(OAuthError::invalid_grant("the user's account is locked").into());
+        }
         let scopes = match app.policy.permitted_users {
             PermittedUsers::AdminApprovedPreAuthorized => {
                 self.require_permitted(app, &user).await?;
@@ -169,23 +178,41 @@ impl Engine {
         Ok(set)
     }
 
-    /// Asset tokens: the subject is a Valet access token of this app's org with `api` and
-    /// `openid`; the actor token describes the device. The answer is a signed JWT with
-    /// `expires_in`, the only Salesforce token response that has one.
-    async fn asset_token(&self, client: Client, req: ExchangeRequest<'_>) -> Result<TokenResponse, TokenError> {
-        let app = &client.app;
-        let settings = &app.policy.asset_tokens;
-        if !settings.enabled {
-            return Err(OAuthError::unsupported_grant_type().into());
-        }
+    /// Asset tokens: the subject is a Valet access token with `api` and `openid`, issued to
+    /// the app asking (an authenticated client) or, as Salesforce documents the request
+    /// without client credentials, to the app that then issues the asset token; the actor
+    /// token describes the device. The answer is a signed JWT with `expires_in`, the only
+    /// Salesforce token response that has one.
+    pub(crate) async fn asset_token(
+        &self,
+        client: Option<Client>,
+        req: ExchangeRequest<'_>,
+    ) -> Result<TokenResponse, TokenError> {
         if req.subject_token_type != TOKEN_TYPE_ACCESS_TOKEN {
             return Err(OAuthError::invalid_request("subject_token_type must be an access token").into());
         }
         let ctx = self
             .authenticate_bearer(req.subject_token)
             .await?
-            .filter(|c| c.org_id == app.org_id)
             .ok_or_else(|| OAuthError::invalid_grant("invalid subject token"))?;
+        // A token issued to one app never buys an asset token from another (RFC 8693 §2.1:
+        // no delegation policy lets it).
+        let client = match client {
+            Some(c) if c.app.id == ctx.app_id => c,
+            Some(_) => return Err(OAuthError::invalid_grant("invalid subject token").into()),
+            None => match self.store.get_app(&ctx.app_id).await? {
+                Some(app) => Client { app, secret: None },
+                None => return Err(OAuthError::invalid_grant("invalid subject token").into()),
+            },
+        };
+        let app = &client.app;
+        let settings = &app.policy.asset_tokens;
+        if !settings.enabled {
+            return Err(OAuthError::unsupported_grant_type().into());
+        }
+        if ctx.org_id != app.org_id {
+            return Err(OAuthError::invalid_grant("invalid subject token").into());
+        }
         if !(ctx.scopes.contains("api") || ctx.scopes.contains("full")) || !ctx.scopes.contains("openid") {
             return Err(OAuthError::invalid_scope("the subject token needs the api and openid scopes").into());
         }

@@ -1,19 +1,19 @@
 //! The grants that need no browser: client credentials (§4.5), username-password (§4.7) and
 //! the JWT bearer flow (§4.4, RFC 7523).
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use valet_proto::token::TokenResponse;
 use valet_proto::OAuthError;
 
 use crate::model::*;
 use crate::scope::ScopeSet;
 
+use super::jwt::{TimeFault, TimeRules, UnverifiedJwt};
 use super::token::{Client, ClientAuth, Issue, TokenError};
 use super::Engine;
 
-/// Clock skew allowed on assertion expiry (third parties report Salesforce allows 3 minutes).
-const SKEW_SECS: i64 = 180;
+/// Clock skew allowed on assertion times (third parties report Salesforce allows 3 minutes).
+/// An assertion may not claim to live longer than a day, which bounds the replay table.
+const ASSERTION_TIMES: TimeRules = TimeRules { skew_secs: 180, max_lifetime_secs: Some(24 * 3600) };
 
 impl Engine {
     /// Client credentials: the app acts as its configured Run-As user.
@@ -58,7 +58,9 @@ impl Engine {
         if !org.is_some_and(|o| o.settings.allow_username_password_flow) {
             return Err(OAuthError::authentication_failure().into());
         }
-        let user = match self.check_login(username, password).await? {
+        // Throttled like the login page (per username and address); every refusal, a locked
+        // account included, reads `authentication failure`, as on Salesforce.
+        let user = match self.login(username, password, auth.client_ip).await? {
             Ok(u) if u.org_id == app.org_id => u,
             _ => return Err(OAuthError::authentication_failure().into()),
         };
@@ -80,6 +82,10 @@ impl Engine {
         let unverified = UnverifiedJwt::parse(assertion).ok_or_else(OAuthError::invalid_assertion)?;
         let iss = unverified.claims.get("iss").and_then(|v| v.as_str()).ok_or_else(OAuthError::invalid_assertion)?;
         let app = self.store.get_app_by_consumer_key(iss).await?.ok_or_else(OAuthError::invalid_client_id)?;
+        // A certificate may be there for `private_key_jwt`; only the flag enables this grant.
+        if !app.policy.enable_jwt_bearer_flow {
+            return Err(OAuthError::oauth_flow_disabled().into());
+        }
         let Some(pem) = app.policy.jwt_certificate_pem.as_deref() else {
             return Err(OAuthError::invalid_assertion().into());
         };
@@ -87,15 +93,29 @@ impl Engine {
             return Err(OAuthError::invalid_assertion().into());
         }
         super::ip::check(&app.policy, client_ip, super::ip::IpCheck::Login)?;
-        let claims = unverified.claims;
-        if !self.audience_ok(claims.get("aud")) {
+        if !self.audience_ok(unverified.claims.get("aud")) {
             return Err(OAuthError::invalid_audience().into());
         }
-        let now = self.clock.now_secs();
-        match claims.get("exp").and_then(numeric_date) {
-            Some(exp) if exp + SKEW_SECS > now => {}
-            _ => return Err(OAuthError::invalid_grant("expired or missing exp").into()),
+        let exp = match unverified.check_times(self.clock.now_secs(), ASSERTION_TIMES) {
+            Ok(exp) => exp,
+            Err(TimeFault::MissingExp | TimeFault::Expired) => {
+                return Err(OAuthError::invalid_grant("expired or missing exp").into())
+            }
+            Err(_) => return Err(OAuthError::invalid_assertion().into()),
+        };
+        // Each assertion is good for one token (RFC 7523 §3, item 7): its `jti` is remembered
+        // until it expires, or, since Salesforce's clients send none, the assertion itself.
+        let replay_key = match unverified.claims.get("jti").and_then(|v| v.as_str()) {
+            Some(jti) if !jti.is_empty() && jti.len() <= 256 => format!("jti:{jti}"),
+            Some(_) => return Err(OAuthError::invalid_assertion().into()),
+            None => format!("sha256:{}", crate::secret::TokenHash::of(assertion).as_str()),
+        };
+        let expires_ms = (exp + ASSERTION_TIMES.skew_secs) * 1000;
+        if !self.store.remember_jti(&format!("jwt-bearer:{}", app.consumer_key), &replay_key, expires_ms).await? {
+            tracing::warn!(app = %app.id, "JWT bearer assertion replayed");
+            return Err(OAuthError::invalid_grant("assertion replayed").into());
         }
+        let claims = unverified.claims;
         let sub = claims
             .get("sub")
             .or_else(|| claims.get("prn"))
@@ -105,6 +125,10 @@ impl Engine {
             Some(u) if u.active && u.org_id == app.org_id => u,
             _ => return Err(OAuthError::authentication_failure().into()),
         };
+        // A signature does not unlock an account that failed its password checks.
+        if self.locked_out(&user.username).await? {
+            return Err(OAuthError::authentication_failure().into());
+        }
         let scopes = match app.policy.permitted_users {
             PermittedUsers::AdminApprovedPreAuthorized => {
                 self.require_permitted(&app, &user).await?;
@@ -194,137 +218,5 @@ impl Engine {
             created_at: now,
             revoked_at: None,
         }
-    }
-}
-
-/// A JWT that has been split and decoded but not yet verified: nothing in it may be trusted
-/// until [`UnverifiedJwt::verify_with_certificate`] says so.
-pub(crate) struct UnverifiedJwt {
-    signing_input: String,
-    signature: Vec<u8>,
-    pub alg: String,
-    pub kid: Option<String>,
-    pub claims: serde_json::Map<String, serde_json::Value>,
-}
-
-impl UnverifiedJwt {
-    /// An RS256 JWT (the only algorithm Salesforce documents for assertions).
-    pub fn parse(jwt: &str) -> Option<UnverifiedJwt> {
-        Self::parse_with(jwt, &["RS256"])
-    }
-
-    /// A JWT whose `alg` is one of `algs`; `none` is never among them.
-    pub fn parse_with(jwt: &str, algs: &[&str]) -> Option<UnverifiedJwt> {
-        if jwt.len() > 16 * 1024 {
-            return None;
-        }
-        let mut parts = jwt.split('.');
-        let (h, c, s) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() {
-            return None;
-        }
-        let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
-        let alg = header.get("alg")?.as_str()?.to_string();
-        let kid = header.get("kid").and_then(|v| v.as_str()).map(str::to_string);
-        if !algs.contains(&alg.as_str()) {
-            return None;
-        }
-        let claims = match serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).ok()?).ok()? {
-            serde_json::Value::Object(m) => m,
-            _ => return None,
-        };
-        Some(UnverifiedJwt {
-            signing_input: format!("{h}.{c}"),
-            signature: URL_SAFE_NO_PAD.decode(s).ok()?,
-            alg,
-            kid,
-            claims,
-        })
-    }
-
-    /// Verifies an HS256 signature keyed by `key`, in constant time.
-    pub fn verify_hs256(&self, key: &[u8]) -> bool {
-        let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
-        self.alg == "HS256" && aws_lc_rs::hmac::verify(&k, self.signing_input.as_bytes(), &self.signature).is_ok()
-    }
-
-    /// Verifies the RS256 signature with an RSA key of a JWK set (by `kid` when the set has
-    /// several).
-    pub fn verify_with_jwks(&self, set: &serde_json::Value) -> bool {
-        if self.alg != "RS256" {
-            return false;
-        }
-        let Some(keys) = set.get("keys").and_then(|k| k.as_array()) else { return false };
-        keys.iter()
-            .filter(|k| k.get("kty").and_then(|v| v.as_str()) == Some("RSA"))
-            .filter(|k| self.kid.is_none() || k.get("kid").and_then(|v| v.as_str()) == self.kid.as_deref())
-            .any(|k| {
-                let (Some(n), Some(e)) = (k.get("n").and_then(|v| v.as_str()), k.get("e").and_then(|v| v.as_str()))
-                else {
-                    return false;
-                };
-                let (Ok(n), Ok(e)) = (URL_SAFE_NO_PAD.decode(n), URL_SAFE_NO_PAD.decode(e)) else { return false };
-                let public = aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e };
-                public
-                    .verify(
-                        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
-                        self.signing_input.as_bytes(),
-                        &self.signature,
-                    )
-                    .is_ok()
-            })
-    }
-
-    /// Verifies the RS256 signature with the public key of a PEM X.509 certificate.
-    pub fn verify_with_certificate(&self, pem: &str) -> bool {
-        if self.alg != "RS256" {
-            return false;
-        }
-        let mut reader = std::io::BufReader::new(pem.as_bytes());
-        let Some(Ok(der)) = rustls_pemfile::certs(&mut reader).next() else { return false };
-        let Ok(cert) = webpki::EndEntityCert::try_from(&der) else { return false };
-        cert.verify_signature(
-            webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
-            self.signing_input.as_bytes(),
-            &self.signature,
-        )
-        .is_ok()
-    }
-}
-
-/// A NumericDate as clients really send it: a number or a numeric string, in seconds or (the
-/// sf CLI) in milliseconds.
-pub(crate) fn numeric_date(v: &serde_json::Value) -> Option<i64> {
-    let n = match v {
-        serde_json::Value::Number(n) => n.as_f64()?,
-        serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,
-        _ => return None,
-    };
-    if !n.is_finite() {
-        return None;
-    }
-    let n = n as i64;
-    Some(if n > 100_000_000_000 { n / 1000 } else { n })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numeric_dates_as_clients_send_them() {
-        assert_eq!(numeric_date(&serde_json::json!(1_700_000_000)), Some(1_700_000_000));
-        assert_eq!(numeric_date(&serde_json::json!("1700000180")), Some(1_700_000_180));
-        assert_eq!(numeric_date(&serde_json::json!(1_700_000_000_300i64)), Some(1_700_000_000));
-        assert_eq!(numeric_date(&serde_json::json!("soon")), None);
-    }
-
-    #[test]
-    fn refuses_alg_none_and_garbage() {
-        let none =
-            format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#), URL_SAFE_NO_PAD.encode(r#"{"iss":"x"}"#));
-        assert!(UnverifiedJwt::parse(&none).is_none());
-        assert!(UnverifiedJwt::parse("a.b").is_none());
-        assert!(UnverifiedJwt::parse("").is_none());
     }
 }

@@ -5,15 +5,18 @@
 pub mod admin;
 pub mod admin_token;
 pub mod authorize;
+pub mod bearer;
 pub mod client_assertion;
 pub mod device;
 pub mod exchange;
 pub mod grants;
 pub mod ip;
+pub mod jwt;
 pub mod logout;
 pub mod password;
 pub mod registration;
 pub mod resource;
+pub mod throttle;
 pub mod token;
 
 use std::sync::{Arc, RwLock};
@@ -45,6 +48,12 @@ pub struct EngineConfig {
     /// made by another process (the CLI, another node) apply within this long. Changes made
     /// through this engine apply at once.
     pub change_poll: std::time::Duration,
+    /// Proxies (addresses or ranges, as app IP ranges are written) whose `X-Forwarded-For`
+    /// is believed; from anyone else the TCP peer is the client (see [`ip::client_address`]).
+    pub trusted_proxies: Vec<String>,
+    /// Whether back-channel logout may be sent to plain `http` and to loopback, private and
+    /// link-local addresses: a development setting, off by default (SSRF).
+    pub allow_private_outbound: bool,
 }
 
 impl EngineConfig {
@@ -57,6 +66,8 @@ impl EngineConfig {
             session_lifetime_ms: 12 * 60 * 60 * 1000,
             audience_aliases: vec!["https://login.salesforce.com".into(), "https://test.salesforce.com".into()],
             change_poll: std::time::Duration::from_millis(250),
+            trusted_proxies: Vec::new(),
+            allow_private_outbound: false,
         }
     }
 }
@@ -128,6 +139,12 @@ impl Engine {
             Ok(k) => k.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// The client's address for a request from `peer` carrying these `X-Forwarded-For`
+    /// headers: forwarded addresses count only from the configured trusted proxies.
+    pub fn client_address(&self, peer: Option<std::net::IpAddr>, forwarded_for: &[&str]) -> Option<std::net::IpAddr> {
+        ip::client_address(peer, forwarded_for, &self.config.trusted_proxies)
     }
 
     /// `https://<login host>/id/<org18>/<user18>`: the `id` of token responses and the `sub`

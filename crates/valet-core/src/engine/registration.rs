@@ -4,6 +4,7 @@
 use valet_proto::registration::{ClientInformation, ClientMetadata};
 use valet_proto::OAuthError;
 
+use crate::ids::SfId;
 use crate::model::*;
 use crate::scope::ScopeSet;
 use crate::secret::{self, Secret, TokenHash};
@@ -31,7 +32,7 @@ impl From<crate::store::StoreError> for RegistrationError {
 }
 
 fn meta_error(code: &'static str, desc: impl Into<String>) -> RegistrationError {
-    RegistrationError::Client(400, OAuthError { error: code.into(), error_description: Some(desc.into().into()) })
+    RegistrationError::Client(400, OAuthError::with_description(code, desc.into()))
 }
 
 fn invalid_token() -> RegistrationError {
@@ -84,7 +85,8 @@ impl Engine {
             .get_initial_access_token(&TokenHash::of(token), self.clock.now_ms())
             .await?
             .ok_or_else(invalid_token)?;
-        let (new, public) = self.app_from_metadata(&meta, None)?;
+        let allowed = self.registrable_scopes(&registrar).await?;
+        let (new, public) = self.app_from_metadata(&meta, None, &allowed)?;
         let mut new = new;
         new.policy.registered_by = Some(registrar.to_string());
         let created = self.create_app(&org_id, new).await?;
@@ -127,7 +129,12 @@ impl Engine {
         if meta.client_id.as_deref().is_some_and(|c| c != app.consumer_key) {
             return Err(meta_error("invalid_client_metadata", "client_id does not match"));
         }
-        let (new, public) = self.app_from_metadata(&meta, Some(&app))?;
+        let registrar = app.policy.registered_by.as_deref().and_then(|r| SfId::parse(r).ok());
+        let allowed = match registrar {
+            Some(r) => self.registrable_scopes(&r).await?,
+            None => app.scopes.without_privileged(),
+        };
+        let (new, public) = self.app_from_metadata(&meta, Some(&app), &allowed)?;
         if public != app.is_public {
             return Err(meta_error(
                 "invalid_client_metadata",
@@ -164,11 +171,25 @@ impl Engine {
         }
     }
 
-    /// Maps RFC 7591 metadata onto an app and its policy (the same data admins edit).
+    /// The scopes a client registered with `registrar`'s initial access token may have: the
+    /// registrar app's own, never a privileged one (`full`, `valet_admin`; an admin can grant
+    /// those afterwards by editing the app).
+    async fn registrable_scopes(&self, registrar: &SfId) -> Result<ScopeSet, RegistrationError> {
+        let app = self.store.get_app(registrar).await?.ok_or_else(invalid_token)?;
+        let mut allowed = app.scopes.without_privileged();
+        // `openid` and `id` describe the user to the client; every registrar may hand them out.
+        allowed.insert("openid");
+        allowed.insert("id");
+        Ok(allowed)
+    }
+
+    /// Maps RFC 7591 metadata onto an app and its policy (the same data admins edit); the
+    /// scopes asked for must be within `allowed`.
     fn app_from_metadata(
         &self,
         meta: &ClientMetadata,
         existing: Option<&App>,
+        allowed: &ScopeSet,
     ) -> Result<(NewApp, bool), RegistrationError> {
         let method = meta.token_endpoint_auth_method.as_deref().unwrap_or("client_secret_basic");
         let public = match method {
@@ -219,14 +240,24 @@ impl Engine {
         }
         let mut scopes = match &meta.scope {
             Some(s) => ScopeSet::parse(s).map_err(|e| meta_error("invalid_client_metadata", e.to_string()))?,
-            None => ScopeSet::from_stored("api id openid"),
+            None => ScopeSet::from_stored("api id openid").intersect(allowed),
         };
+        if let Some(extra) = scopes.iter().find(|s| !allowed.contains(s) && *s != "refresh_token") {
+            return Err(meta_error(
+                "invalid_client_metadata",
+                format!("the scope {extra} cannot be registered with this initial access token"),
+            ));
+        }
         if grants.contains(&"refresh_token") {
             scopes.insert("refresh_token");
         }
         policy.require_secret_for_web_server_flow = !public;
         policy.require_secret_for_refresh_token_flow = !public;
         policy.post_logout_redirect_uris = meta.post_logout_redirect_uris.clone();
+        if let Some(u) = &meta.backchannel_logout_uri {
+            super::ip::check_outbound_url(u, self.config.allow_private_outbound)
+                .map_err(|why| meta_error("invalid_client_metadata", format!("backchannel_logout_uri {why}")))?;
+        }
         policy.backchannel_logout_url = meta.backchannel_logout_uri.clone();
         let callback_urls = if meta.redirect_uris.is_empty() {
             // Device-only and client-credentials clients have no callback; Salesforce fills in a placeholder.

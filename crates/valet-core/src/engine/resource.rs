@@ -32,6 +32,10 @@ pub struct TokenContext {
 pub enum LoginFailure {
     BadCredentials,
     Inactive,
+    /// Too many attempts for the account or the address: nothing was checked.
+    Throttled {
+        retry_after_ms: i64,
+    },
 }
 
 impl Engine {
@@ -309,8 +313,8 @@ impl Engine {
         Err(OAuthError::invalid_token().into())
     }
 
-    /// Checks a username and password for the login page.
-    pub async fn check_login(
+    /// Verifies a username and password, unthrottled: callers go through [`Engine::login`].
+    pub(crate) async fn check_login(
         &self,
         username: &str,
         password_in: &str,

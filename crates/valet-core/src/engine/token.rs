@@ -66,6 +66,21 @@ impl Engine {
         if let TokenRequest::JwtBearer { assertion } = &req {
             return self.jwt_bearer(assertion, client_ip).await;
         }
+        // Salesforce's asset-token request carries no client credentials: the subject access
+        // token names its app.
+        if let (
+            None,
+            TokenRequest::TokenExchange { subject_token, subject_token_type, actor_token: Some(actor), scope },
+        ) = (&auth, &req)
+        {
+            let req = super::exchange::ExchangeRequest {
+                subject_token,
+                subject_token_type,
+                actor_token: Some(actor),
+                scope: scope.as_deref(),
+            };
+            return self.asset_token(None, req).await;
+        }
         let mut auth = auth.ok_or_else(OAuthError::invalid_client_id)?;
         auth.client_ip = client_ip;
         match req {
@@ -253,7 +268,10 @@ impl Engine {
             RefreshTokenPolicy::ExpireAfter { minutes } => rt.created_at + minutes as i64 * minute <= now,
             RefreshTokenPolicy::ExpireIfUnused { minutes } => rt.last_used_at + minutes as i64 * minute <= now,
         };
-        if expired_by_policy {
+        // The org's "idle refresh token TTL" applies on top of every app's own policy.
+        let org_idle_days = self.store.get_org(&app.org_id).await?.and_then(|o| o.settings.idle_refresh_token_ttl_days);
+        let idle_by_org = org_idle_days.is_some_and(|days| rt.last_used_at + i64::from(days) * 24 * 60 * minute <= now);
+        if expired_by_policy || idle_by_org {
             return Err(OAuthError::expired_refresh_token().into());
         }
         let family = family.ok_or_else(OAuthError::expired_refresh_token)?;
@@ -452,6 +470,19 @@ impl Engine {
         ] {
             h.insert(k.to_string(), v);
         }
+    }
+
+    /// The app's newest live consumer secret, opened from its sealed copy: what Salesforce keys
+    /// a response `signature` with when the request itself carried no secret (the user-agent
+    /// and hybrid flows). `None` for apps without one (public apps).
+    pub(crate) async fn current_consumer_secret(&self, app: &App) -> Result<Option<Secret>, EngineError> {
+        if app.is_public {
+            return Ok(None);
+        }
+        let live = self.store.live_app_secrets(&app.id).await?;
+        let Some(newest) = live.iter().max_by_key(|s| (s.created_at, s.id)) else { return Ok(None) };
+        let plain = self.master.open_for(super::admin::CLIENT_SECRET_PURPOSE, &newest.secret_sealed)?;
+        Ok(String::from_utf8(plain).ok().map(Secret::new))
     }
 
     /// `signature` = Base64(HMAC-SHA256(client secret, id + issued_at)) (spec §1.4). Clients

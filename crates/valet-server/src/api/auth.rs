@@ -3,21 +3,15 @@
 //! by hash through `Engine::authenticate_bearer` (revocation, expiry, family and user state
 //! included).
 
+use std::net::IpAddr;
+
 use axum::http::{header, HeaderMap};
+use valet_core::engine::bearer::{BearerRefusal, ResourceUse};
 use valet_core::engine::resource::TokenContext;
 use valet_data::Caller;
 
 use super::error::ApiError;
 use crate::AppState;
-
-/// What a resource requires of the token's scopes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// `api` or `full` (spec §7).
-    Api,
-    /// Connect REST (`/chatter`): `chatter_api`, `api` or `full`.
-    Chatter,
-}
 
 /// A caller whose token was accepted.
 #[derive(Debug, Clone)]
@@ -35,23 +29,23 @@ pub fn token_from(headers: &HeaderMap) -> Option<&str> {
     (ok && !token.is_empty()).then_some(token)
 }
 
-/// Validates the token and its scopes. Every failure of the token itself is the same 401
-/// (`INVALID_SESSION_ID`, `WWW-Authenticate: Token`), which makes clients refresh.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, need: Need) -> Result<Authed, ApiError> {
+/// Admits the call through the engine's one rule for bearer calls (token, scopes, the app's
+/// IP ranges). Every refusal is the same 401 (`INVALID_SESSION_ID`, `WWW-Authenticate:
+/// Token`), which makes clients refresh, except a token whose scopes can never reach the API,
+/// whose message jsforce does not refresh on.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    client_ip: Option<IpAddr>,
+    need: ResourceUse,
+) -> Result<Authed, ApiError> {
     let token = token_from(headers).ok_or_else(ApiError::invalid_session)?;
-    let ctx = state
-        .engine
-        .authenticate_bearer(token)
-        .await
-        .map_err(|e| ApiError::from(valet_data::DataError::internal(e)))?
-        .ok_or_else(ApiError::invalid_session)?;
-    let allowed = match need {
-        Need::Api => ctx.scopes.allows_api(),
-        Need::Chatter => ctx.scopes.allows_api() || ctx.scopes.contains("chatter_api"),
+    let ctx = match state.engine.admit_bearer(token, client_ip, need).await {
+        Ok(Ok(ctx)) => ctx,
+        Ok(Err(BearerRefusal::WrongScope)) => return Err(ApiError::wrong_scope()),
+        Ok(Err(BearerRefusal::InvalidToken | BearerRefusal::IpRestricted)) => return Err(ApiError::invalid_session()),
+        Err(e) => return Err(ApiError::from(valet_data::DataError::internal(e))),
     };
-    if !allowed {
-        return Err(ApiError::wrong_scope());
-    }
     let caller = Caller { org_id: ctx.org_id.clone(), user_id: ctx.user.id.clone() };
     Ok(Authed { ctx, caller })
 }

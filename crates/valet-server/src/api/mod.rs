@@ -19,8 +19,8 @@ use axum::Router;
 use serde::Serialize;
 
 use crate::AppState;
-use auth::Need;
 use error::ApiError;
+use valet_core::engine::bearer::ResourceUse;
 
 /// Request bodies (records) larger than this are refused before parsing.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -123,8 +123,8 @@ async fn route(state: AppState, req: Request) -> ApiResult {
             Err(method_not_allowed(&method, "GET,HEAD"))
         };
     }
-    let need = if segs.get(1) == Some(&"chatter") { Need::Chatter } else { Need::Api };
-    let authed = auth::authenticate(&state, req.headers(), need).await?;
+    let need = if segs.get(1) == Some(&"chatter") { ResourceUse::Chatter } else { ResourceUse::Api };
+    let authed = auth::authenticate(&state, req.headers(), crate::http::client_ip(&state.engine, &req), need).await?;
     let version = Version::parse(segs[0]).ok_or_else(ApiError::not_found)?;
     match segs.as_slice() {
         [_] => get_only(&method, "GET,HEAD")?

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use valet_core::engine::authorize::{
     append_fragment, append_query, AuthorizeError, AuthorizeErrorOrFault, AuthorizeRequest, ConsentDecision,
 };
-use valet_core::model::User;
+use valet_core::model::{Session, User};
 use valet_proto::{OAuthError, Params};
 
 use crate::http;
@@ -16,12 +16,12 @@ use crate::ui::templates::{ConsentPage, ScopeLine};
 use crate::AppState;
 
 pub async fn authorize(State(state): State<AppState>, req: Request) -> Response {
-    let ip = http::peer_ip(&req);
+    let ip = http::client_ip(&state.engine, &req);
     let (headers, params) = match http::read_params(req).await {
         Ok(p) => p,
         Err(e) => return error_page(&e),
     };
-    let request = match state.engine.parse_authorize(&params).await {
+    let request = match state.engine.parse_authorize(&params, false).await {
         Ok(r) => r,
         Err(e) => return authorize_error(e),
     };
@@ -33,7 +33,7 @@ pub async fn authorize(State(state): State<AppState>, req: Request) -> Response 
         Err(r) => return r,
     };
     let (session, user) = match session {
-        Some((s, u)) if !request.prompt.login => (s, u),
+        Some((s, u)) if !state.engine.needs_login(&request, s.auth_time) => (s, u),
         _ => {
             if request.prompt.none {
                 return redirect_error(&request, OAuthError::login_required());
@@ -41,8 +41,9 @@ pub async fn authorize(State(state): State<AppState>, req: Request) -> Response 
             if request.immediate {
                 return redirect_error(&request, OAuthError::immediate_unsuccessful());
             }
-            // Log in first, then come back here without `prompt=login` (it has been honoured).
-            let back = continue_params(&params, true);
+            // Log in first, then come back here without `prompt=login` and `max_age` (they
+            // have been honoured: the new session is fresh).
+            let back = continue_params(&params, true).without(&["max_age"]);
             let mut target = format!(
                 "/login?continue={}",
                 urlencode(&format!("/services/oauth2/authorize?{}", back.to_urlencoded()))
@@ -53,12 +54,13 @@ pub async fn authorize(State(state): State<AppState>, req: Request) -> Response 
             return found(&target);
         }
     };
-    decide(&state, &headers, &params, request, &user, session.auth_time).await
+    decide(&state, &headers, &params, request, &user, &session).await
 }
 
 /// POST is only for the headless Authorization Code and Credentials flow (spec §4.8); the
 /// browser flows are GET only, as on Salesforce.
 pub async fn authorize_post(State(state): State<AppState>, req: Request) -> Response {
+    let ip = http::client_ip(&state.engine, &req);
     let (headers, params) = match http::read_params(req).await {
         Ok(p) => p,
         Err(e) => return http::oauth_error(http::Format::Json, &e),
@@ -77,30 +79,26 @@ pub async fn authorize_post(State(state): State<AppState>, req: Request) -> Resp
             error_description: Some("invalid basic authorization header".into()),
         });
     };
-    let request = match state.engine.parse_authorize(&params).await {
+    let request = match state.engine.parse_authorize(&params, true).await {
         Ok(r) => r,
         Err(AuthorizeErrorOrFault::Error(AuthorizeError::Page(e)))
         | Err(AuthorizeErrorOrFault::Error(AuthorizeError::Redirect { error: e, .. })) => return json_error(&e),
         Err(AuthorizeErrorOrFault::Fault(f)) => return http::fault(&f),
     };
-    let now = state.engine.clock().now_ms();
-    let ip = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or("headless").to_string();
-    if state.throttle.locked_for(&username, &ip, now).is_some() {
-        return json_error(&OAuthError::rate_limit_exceeded());
-    }
-    match state.engine.code_credentials(&request, &username, &password).await {
+    match state.engine.code_credentials(&request, &username, &password, ip).await {
         Ok(Ok(code)) => {
-            state.throttle.record_success(&username);
             let mut body = serde_json::json!({ "code": code.expose() });
             if let (Some(s), Some(obj)) = (&request.state, body.as_object_mut()) {
                 obj.insert("state".into(), s.clone().into());
             }
             http::no_store(http::json(StatusCode::OK, &body))
         }
-        Ok(Err(e)) => {
-            state.throttle.record_failure(&username, &ip, now);
-            json_error(&e)
+        Ok(Err(e)) if e.is("rate_limit_exceeded") => {
+            let mut r = json_error(&e);
+            *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            r
         }
+        Ok(Err(e)) => json_error(&e),
         Err(f) => http::fault(&f),
     }
 }
@@ -117,8 +115,9 @@ async fn decide(
     params: &Params,
     request: AuthorizeRequest,
     user: &User,
-    auth_time: i64,
+    session: &Session,
 ) -> Response {
+    let auth_time = session.auth_time;
     let decision = match state.engine.consent_decision(&request, user).await {
         Ok(d) => d,
         Err(e) => return http::fault(&e),
@@ -139,18 +138,18 @@ async fn decide(
         }
         ConsentDecision::Ask => {
             let (csrf, set_cookie) = pages::csrf_token(state, headers);
+            let pending = continue_params(params, true).to_urlencoded();
             let page = ConsentPage {
                 app_name: request.app.name.clone(),
                 user_display: user.display_name(),
                 username: user.username.clone(),
-                scopes: request
-                    .scopes
-                    .descriptions()
-                    .into_iter()
-                    .map(|(n, d)| ScopeLine { name: n.to_string(), description: d.to_string() })
-                    .collect(),
+                scopes: ScopeLine::all(&request.scopes),
                 csrf,
-                request: continue_params(params, true).to_urlencoded(),
+                request_tag: state.engine.consent_request_tag(session, &pending),
+                request: pending,
+                // Anyone holding an initial access token registered it: nobody vouched for
+                // its name or its callback.
+                unverified: request.app.policy.registered_by.is_some(),
             };
             let mut r = render(StatusCode::OK, &page);
             if let Some(c) = set_cookie {
@@ -175,14 +174,11 @@ pub async fn consent(State(state): State<AppState>, req: Request) -> Response {
         Ok(p) => p,
         Err(e) => return error_page(&e),
     };
-    if !pages::csrf_ok(&headers, &form) {
+    if !pages::csrf_ok(&state, &headers, &form) {
         return pages::csrf_failure();
     }
-    let params = Params::from_urlencoded(form.get_lenient("request").unwrap_or("").as_bytes());
-    let request = match state.engine.parse_authorize(&params).await {
-        Ok(r) => r,
-        Err(e) => return authorize_error(e),
-    };
+    let posted = form.get_lenient("request").unwrap_or("");
+    let params = Params::from_urlencoded(posted.as_bytes());
     let Some((session, user)) = (match session_of(&state, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -190,6 +186,16 @@ pub async fn consent(State(state): State<AppState>, req: Request) -> Response {
         let target =
             format!("/login?continue={}", urlencode(&format!("/services/oauth2/authorize?{}", params.to_urlencoded())));
         return found(&target);
+    };
+    // Only the request this session was shown is honoured: a form whose `request` was
+    // altered (a wider scope, another client or redirect URI) or taken from another
+    // session's page is refused.
+    if !state.engine.consent_request_intact(&session, posted, form.get_lenient("request_tag").unwrap_or("")) {
+        return error_page(&OAuthError::invalid_request("the approval form does not match the request"));
+    }
+    let request = match state.engine.parse_authorize(&params, false).await {
+        Ok(r) => r,
+        Err(e) => return authorize_error(e),
     };
     match form.get_lenient("decision") {
         Some("allow") => {

@@ -30,6 +30,7 @@ pub fn discovery_document(issuer: &str) -> Discovery {
             "password",
             "urn:ietf:params:oauth:grant-type:jwt-bearer",
             "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
         ]),
         device_authorization_endpoint: format!("{issuer}/services/oauth2/device_authorization"),
         subject_types_supported: s(&["public"]),
@@ -68,6 +69,12 @@ pub fn discovery_document(issuer: &str) -> Discovery {
             "user_type",
             "zoneinfo",
         ]),
+        backchannel_logout_supported: true,
+        backchannel_logout_session_supported: false,
+        frontchannel_logout_supported: true,
+        frontchannel_logout_session_supported: false,
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
     }
 }
 

@@ -14,10 +14,10 @@ use crate::AppState;
 #[allow(clippy::result_large_err)] // the error is the response itself, returned at once
 fn parse(body: &Bytes) -> Result<ClientMetadata, Response> {
     serde_json::from_slice(body).map_err(|e| {
-        let e = OAuthError {
-            error: "invalid_client_metadata".into(),
-            error_description: Some(format!("the body is not valid client metadata: {e}").into()),
-        };
+        let e = OAuthError::with_description(
+            "invalid_client_metadata",
+            format!("the body is not valid client metadata: {e}"),
+        );
         http::no_store(http::json(StatusCode::BAD_REQUEST, &e))
     })
 }

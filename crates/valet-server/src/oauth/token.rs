@@ -9,7 +9,7 @@ use crate::http::{self, Format};
 use crate::AppState;
 
 pub async fn token(State(state): State<AppState>, req: Request) -> Response {
-    let ip = http::peer_ip(&req);
+    let ip = http::client_ip(&state.engine, &req);
     let (headers, params) = match http::read_params(req).await {
         Ok(p) => p,
         Err(e) => return http::oauth_error(Format::Json, &e),
@@ -71,7 +71,7 @@ async fn device_start(
 
 /// `POST /services/oauth2/device_authorization` (RFC 8628 §3.1).
 pub async fn device_authorization(State(state): State<AppState>, req: Request) -> Response {
-    let ip = http::peer_ip(&req);
+    let ip = http::client_ip(&state.engine, &req);
     let (headers, params) = match http::read_params(req).await {
         Ok(p) => p,
         Err(e) => return http::oauth_error(Format::Json, &e),

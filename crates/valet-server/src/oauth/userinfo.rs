@@ -4,6 +4,9 @@
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use std::net::IpAddr;
+
+use valet_core::engine::bearer::ResourceUse;
 use valet_core::engine::resource::TokenContext;
 
 use crate::http::{self, Format};
@@ -11,22 +14,25 @@ use crate::AppState;
 
 const BAD_TOKEN: &str = "Bad_OAuth_Token";
 
-async fn context(state: &AppState, token: Option<String>) -> Result<TokenContext, Response> {
+/// The token's context if it may read identity data from `ip` (a valid token, an identity
+/// scope, the app's IP ranges); otherwise Salesforce's 403 `Bad_OAuth_Token`.
+async fn context(state: &AppState, token: Option<String>, ip: Option<IpAddr>) -> Result<TokenContext, Response> {
     let Some(token) = token else { return Err(http::plain(StatusCode::FORBIDDEN, BAD_TOKEN)) };
-    match state.engine.authenticate_bearer(&token).await {
-        Ok(Some(ctx)) => Ok(ctx),
-        Ok(None) => Err(http::plain(StatusCode::FORBIDDEN, BAD_TOKEN)),
+    match state.engine.admit_bearer(&token, ip, ResourceUse::Identity).await {
+        Ok(Ok(ctx)) => Ok(ctx),
+        Ok(Err(_)) => Err(http::plain(StatusCode::FORBIDDEN, BAD_TOKEN)),
         Err(e) => Err(http::fault(&e)),
     }
 }
 
 pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
+    let ip = http::client_ip(&state.engine, &req);
     let (headers, params) = match http::read_params(req).await {
         Ok(p) => p,
         Err(_) => return http::plain(StatusCode::FORBIDDEN, BAD_TOKEN),
     };
     let token = http::bearer(&headers).or_else(|| params.get_lenient("access_token").map(str::to_string));
-    let ctx = match context(&state, token).await {
+    let ctx = match context(&state, token, ip).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -38,6 +44,7 @@ pub async fn identity(
     Path((org, user)): Path<(String, String)>,
     req: Request,
 ) -> Response {
+    let ip = http::client_ip(&state.engine, &req);
     let (headers, params) = match http::read_params(req).await {
         Ok(p) => p,
         Err(_) => return http::plain(StatusCode::FORBIDDEN, BAD_TOKEN),
@@ -45,7 +52,7 @@ pub async fn identity(
     let token = http::bearer(&headers)
         .or_else(|| params.get_lenient("oauth_token").map(str::to_string))
         .or_else(|| params.get_lenient("access_token").map(str::to_string));
-    let ctx = match context(&state, token).await {
+    let ctx = match context(&state, token, ip).await {
         Ok(c) => c,
         Err(r) => return r,
     };

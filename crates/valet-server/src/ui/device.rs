@@ -1,12 +1,10 @@
 //! `/setup/connect`: where a person enters the code their device shows (Salesforce's device
 //! flow page), then approves or denies. Entering codes is throttled per user and address.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use valet_core::engine::device::DeviceDecision;
+use valet_core::engine::device::{DeviceDecision, DeviceEntry};
 use valet_proto::Params;
 
 use super::pages::{csrf_failure, csrf_ok, csrf_token, render, session_of};
@@ -62,13 +60,27 @@ pub async fn form(
     }
 }
 
+/// 429 with `Retry-After`: too many codes entered; nothing was looked up.
+fn throttled(state: &AppState, headers: &HeaderMap, retry_after_ms: i64) -> Response {
+    let mut r = page(
+        state,
+        headers,
+        StatusCode::TOO_MANY_REQUESTS,
+        "",
+        Some("Too many attempts. Wait a few minutes, then try again.".into()),
+        None,
+    );
+    r.headers_mut().insert(header::RETRY_AFTER, retry_after_ms.div_euclid(1000).max(1).into());
+    r
+}
+
 /// A POSTed device form: parsed, its CSRF token checked, and its signed-in user.
 async fn signed_in_form(
     state: &AppState,
     req: Request,
 ) -> Result<(HeaderMap, Params, valet_core::model::User), Response> {
     let (headers, form) = http::read_params(req).await.map_err(|_| csrf_failure())?;
-    if !csrf_ok(&headers, &form) {
+    if !csrf_ok(state, &headers, &form) {
         return Err(csrf_failure());
     }
     match session_of(state, &headers).await? {
@@ -77,38 +89,18 @@ async fn signed_in_form(
     }
 }
 
-pub async fn submit(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
+pub async fn submit(State(state): State<AppState>, req: Request) -> Response {
+    let ip = http::client_ip(&state.engine, &req);
     let (headers, form, user) = match signed_in_form(&state, req).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let code = form.get_lenient("user_code").unwrap_or("").chars().take(16).collect::<String>();
-    let key = format!("device:{}", user.id);
-    let ip = peer.ip().to_string();
-    let now = state.engine.clock().now_ms();
-    if state.throttle.locked_for(&key, &ip, now).is_some() {
-        return page(
-            &state,
-            &headers,
-            StatusCode::TOO_MANY_REQUESTS,
-            "",
-            Some("Too many attempts. Wait a few minutes, then try again.".into()),
-            None,
-        );
-    }
-    match state.engine.device_lookup(&code).await {
-        Ok(Some((device, app))) => {
+    match state.engine.device_entry(&code, &user, ip).await {
+        Ok(DeviceEntry::Throttled { retry_after_ms }) => throttled(&state, &headers, retry_after_ms),
+        Ok(DeviceEntry::Found(device, app)) => {
             let (csrf, cookie) = csrf_token(&state, &headers);
-            let scopes = device
-                .scopes
-                .descriptions()
-                .into_iter()
-                .map(|(n, d)| ScopeLine { name: n.to_string(), description: d.to_string() })
-                .collect();
+            let scopes = ScopeLine::all(&device.scopes);
             let mut r = render(
                 StatusCode::OK,
                 &DeviceConsentPage {
@@ -123,29 +115,36 @@ pub async fn submit(
             }
             r
         }
-        Ok(None) => {
-            state.throttle.record_failure(&key, &ip, now);
-            page(
-                &state,
-                &headers,
-                StatusCode::BAD_REQUEST,
-                &code,
-                Some("That code is not valid or has expired. Check the code on your device.".into()),
-                None,
-            )
-        }
+        Ok(DeviceEntry::Unknown) => page(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            &code,
+            Some("That code is not valid or has expired. Check the code on your device.".into()),
+            None,
+        ),
         Err(e) => http::fault(&e),
     }
 }
 
 pub async fn approve(State(state): State<AppState>, req: Request) -> Response {
+    let ip = http::client_ip(&state.engine, &req);
     let (headers, form, user) = match signed_in_form(&state, req).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let allow = form.get_lenient("decision") == Some("allow");
     let code = form.get_lenient("user_code").unwrap_or("");
-    match state.engine.device_decide(code, &user, allow).await {
+    match state.engine.device_decide(code, &user, allow, ip).await {
+        Ok(DeviceDecision::Throttled { retry_after_ms }) => throttled(&state, &headers, retry_after_ms),
+        Ok(DeviceDecision::Locked) => page(
+            &state,
+            &headers,
+            StatusCode::FORBIDDEN,
+            "",
+            Some("Your account is locked after too many failed logins. Try again later.".into()),
+            None,
+        ),
         Ok(DeviceDecision::Approved) => page(
             &state,
             &headers,

@@ -2,4 +2,3 @@
 pub mod device;
 pub mod pages;
 pub mod templates;
-pub mod throttle;

@@ -1,10 +1,8 @@
 //! Handlers for the pages. Forms carry a CSRF token that must match a `SameSite=Strict`
 //! cookie (double submit); sessions use an HttpOnly `SameSite=Lax` cookie renewed at login.
 
-use std::net::SocketAddr;
-
 use askama::Template;
-use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use valet_core::engine::resource::LoginFailure;
@@ -49,24 +47,25 @@ pub fn error_page(status: StatusCode, title: &str, e: &OAuthError) -> Response {
 
 /// The signed-in session, if any.
 pub async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<Option<(Session, User)>, Response> {
-    let Some(cookie) = http::cookie(headers, SESSION_COOKIE) else { return Ok(None) };
+    let Some(cookie) = http::cookie(headers, &state.cookie_name(SESSION_COOKIE)) else { return Ok(None) };
     state.engine.session_user(&cookie).await.map_err(|e| http::fault(&e))
 }
 
 /// The CSRF token for a form: the existing cookie's, or a new one with its `Set-Cookie`.
 pub fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
-    if let Some(existing) =
-        http::cookie(headers, CSRF_COOKIE).filter(|c| c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric()))
+    if let Some(existing) = http::cookie(headers, &state.cookie_name(CSRF_COOKIE))
+        .filter(|c| c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric()))
     {
         return (existing, None);
     }
     let token = secret::new_session_token(state.engine.rng());
-    let cookie = http::set_cookie(CSRF_COOKIE, token.expose(), None, "Strict", state.opts.secure_cookies);
+    let cookie =
+        http::set_cookie(&state.cookie_name(CSRF_COOKIE), token.expose(), None, "Strict", state.opts.secure_cookies);
     (token.expose().to_string(), Some(cookie))
 }
 
-pub fn csrf_ok(headers: &HeaderMap, form: &Params) -> bool {
-    match (http::cookie(headers, CSRF_COOKIE), form.get_lenient("csrf")) {
+pub fn csrf_ok(state: &AppState, headers: &HeaderMap, form: &Params) -> bool {
+    match (http::cookie(headers, &state.cookie_name(CSRF_COOKIE)), form.get_lenient("csrf")) {
         (Some(c), Some(f)) => !c.is_empty() && secret::ct_eq_str(&c, f),
         _ => false,
     }
@@ -80,12 +79,25 @@ pub fn csrf_failure() -> Response {
     )
 }
 
-/// Only same-origin paths may be continued to after login (no open redirect).
-fn safe_continue(c: Option<&str>) -> String {
+/// Only same-origin paths may be continued to after login (no open redirect): the value
+/// must start with a single `/`, and, once percent-decoded, hold no control character, no
+/// backslash and no `//` (browsers read `/\\host`, `/<TAB>/host` and `//host` as another
+/// origin). Anything else goes home.
+pub fn safe_continue(c: Option<&str>) -> String {
+    let safe = |p: &str| {
+        let decoded: String = url::form_urlencoded::parse(format!("x={}", p.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        p.len() <= 4096
+            && p.starts_with('/')
+            && [p, decoded.as_str()].iter().all(|s| {
+                !s.chars().any(|ch| ch.is_control() || ch == '\\')
+                    && !s.replace(|ch: char| ch.is_whitespace(), "").contains("//")
+            })
+    };
     match c {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") && !p.contains(['\r', '\n']) => {
-            p.to_string()
-        }
+        Some(p) if safe(p) => p.to_string(),
         _ => "/".to_string(),
     }
 }
@@ -119,11 +131,8 @@ pub async fn login_form(
     with_cookies(render(StatusCode::OK, &page), cookie)
 }
 
-pub async fn login_submit(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
+pub async fn login_submit(State(state): State<AppState>, req: Request) -> Response {
+    let ip = http::client_ip(&state.engine, &req);
     let (headers, form) = match http::read_params(req).await {
         Ok(p) => p,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, "Bad request", &e),
@@ -143,31 +152,30 @@ pub async fn login_submit(
         };
         (page, cookie, status)
     };
-    if !csrf_ok(&headers, &form) {
+    if !csrf_ok(&state, &headers, &form) {
         let (mut page, cookie, status) = again("Your session expired. Please try again.", StatusCode::FORBIDDEN);
         page.org_name = org_name(&state).await;
         return with_cookies(render(status, &page), cookie);
     }
-    let ip = peer.ip().to_string();
-    let now = state.engine.clock().now_ms();
-    if let Some(ms) = state.throttle.locked_for(&username, &ip, now) {
-        let minutes = (ms + 59_999) / 60_000;
-        let (mut page, cookie, status) = again(
-            &format!("Too many failed login attempts. Try again in {minutes} minute(s)."),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-        page.org_name = org_name(&state).await;
-        return with_cookies(render(status, &page), cookie);
-    }
-    let outcome = match state.engine.check_login(&username, &password).await {
+    let outcome = match state.engine.login(&username, &password, ip).await {
         Ok(o) => o,
         Err(e) => return http::fault(&e),
     };
     match outcome {
+        Err(LoginFailure::Throttled { retry_after_ms }) => {
+            let minutes = (retry_after_ms + 59_999) / 60_000;
+            let (mut page, cookie, status) = again(
+                &format!("Too many failed login attempts. Try again in {minutes} minute(s)."),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            page.org_name = org_name(&state).await;
+            let mut r = with_cookies(render(status, &page), cookie);
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_ms.div_euclid(1000).max(1)));
+            r
+        }
         Ok(user) => {
-            state.throttle.record_success(&username);
             // A fresh session id at every login (no fixation); the old one ends.
-            if let Some(old) = http::cookie(&headers, SESSION_COOKIE) {
+            if let Some(old) = http::cookie(&headers, &state.cookie_name(SESSION_COOKIE)) {
                 let _ = state.engine.end_session(&old).await;
             }
             let token = match state.engine.create_session(&user).await {
@@ -175,15 +183,20 @@ pub async fn login_submit(
                 Err(e) => return http::fault(&e),
             };
             tracing::info!(user = %user.id, "login succeeded");
-            let cookie = http::set_cookie(SESSION_COOKIE, token.expose(), None, "Lax", state.opts.secure_cookies);
+            let cookie = http::set_cookie(
+                &state.cookie_name(SESSION_COOKIE),
+                token.expose(),
+                None,
+                "Lax",
+                state.opts.secure_cookies,
+            );
             let r = (StatusCode::SEE_OTHER, [(header::LOCATION, continue_to)]).into_response();
             with_cookies(r, [cookie])
         }
         Err(failure) => {
-            state.throttle.record_failure(&username, &ip, now);
             tracing::info!(reason = ?failure, "login failed");
             let msg = match failure {
-                LoginFailure::BadCredentials | LoginFailure::Inactive => {
+                LoginFailure::BadCredentials | LoginFailure::Inactive | LoginFailure::Throttled { .. } => {
                     "Please check your username and password. If you still can't log in, contact your administrator."
                 }
             };
@@ -235,7 +248,8 @@ pub async fn logout_form(
                 Ok(f) => f,
                 Err(r) => return r,
             };
-            let clear = http::set_cookie(SESSION_COOKIE, "", Some(0), "Lax", state.opts.secure_cookies);
+            let clear =
+                http::set_cookie(&state.cookie_name(SESSION_COOKIE), "", Some(0), "Lax", state.opts.secure_cookies);
             let r = match redirect {
                 Some(uri) => (StatusCode::FOUND, [(header::LOCATION, uri)]).into_response(),
                 None => logged_out(front),
@@ -258,7 +272,7 @@ pub async fn logout_submit(State(state): State<AppState>, req: Request) -> Respo
         Ok(p) => p,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, "Bad request", &e),
     };
-    if !csrf_ok(&headers, &form) {
+    if !csrf_ok(&state, &headers, &form) {
         return csrf_failure();
     }
     let front = match session_of(&state, &headers).await {
@@ -269,19 +283,28 @@ pub async fn logout_submit(State(state): State<AppState>, req: Request) -> Respo
         Ok(None) => vec![],
         Err(r) => return r,
     };
-    let clear = http::set_cookie(SESSION_COOKIE, "", Some(0), "Lax", state.opts.secure_cookies);
+    let clear = http::set_cookie(&state.cookie_name(SESSION_COOKIE), "", Some(0), "Lax", state.opts.secure_cookies);
     with_cookies(logged_out(front), [clear])
 }
 
 /// Ends the browser session, sends back-channel logout tokens (in the background, bounded by
 /// the client's timeout) and returns the single logout URLs for the page to load.
 async fn end_session(state: &AppState, headers: &HeaderMap, user: &User) -> Result<Vec<String>, Response> {
-    if let Some(cookie) = http::cookie(headers, SESSION_COOKIE) {
+    if let Some(cookie) = http::cookie(headers, &state.cookie_name(SESSION_COOKIE)) {
         state.engine.end_session(&cookie).await.map_err(|e| http::fault(&e))?;
     }
     let notices = state.engine.logout_notices(user).await.map_err(|e| http::fault(&e))?;
+    let allow_private = state.engine.config().allow_private_outbound;
     for (url, token) in notices.back_channel {
-        let client = state.http.clone();
+        // Checked again at send time: the URL may predate today's rules.
+        if let Err(why) = valet_core::engine::ip::check_outbound_url(&url, allow_private) {
+            tracing::warn!(why, "back-channel logout not sent: its URL is refused");
+            continue;
+        }
+        let Some(client) = state.http.clone() else {
+            tracing::error!("back-channel logout not sent: no HTTP client");
+            continue;
+        };
         tokio::spawn(async move {
             match client.post(&url).form(&[("logout_token", token)]).send().await {
                 Ok(r) => tracing::info!(status = r.status().as_u16(), "back-channel logout sent"),

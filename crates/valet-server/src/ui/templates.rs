@@ -23,6 +23,24 @@ pub struct ScopeLine {
     pub name: String,
     /// A human description, e.g. "Access and manage your data".
     pub description: String,
+    /// For a privileged scope (`full`, `valet_admin`), what it really grants, shown as a
+    /// warning.
+    pub warning: Option<String>,
+}
+
+impl ScopeLine {
+    /// The lines of a set of scopes, in the set's order.
+    pub fn all(scopes: &valet_core::scope::ScopeSet) -> Vec<ScopeLine> {
+        scopes
+            .descriptions()
+            .into_iter()
+            .map(|(n, d)| ScopeLine {
+                name: n.to_string(),
+                description: d.to_string(),
+                warning: valet_core::scope::privileged_warning(n).map(str::to_string),
+            })
+            .collect()
+    }
 }
 
 /// `GET /login`: username/password form.
@@ -52,6 +70,10 @@ pub struct ConsentPage {
     pub csrf: String,
     /// Opaque (urlencoded) authorize request, posted back as hidden `request`.
     pub request: String,
+    /// Binds `request` to this browser session (posted back as `request_tag`).
+    pub request_tag: String,
+    /// The app registered itself (RFC 7591): show the "unverified application" notice.
+    pub unverified: bool,
 }
 
 /// `GET /logout`: confirm logout.
@@ -151,8 +173,12 @@ mod tests {
 
     fn scopes() -> Vec<ScopeLine> {
         vec![
-            ScopeLine { name: evil("scope-name"), description: evil("scope-desc") },
-            ScopeLine { name: "refresh_token".into(), description: "Perform requests at any time".into() },
+            ScopeLine { name: evil("scope-name"), description: evil("scope-desc"), warning: Some(evil("warn")) },
+            ScopeLine {
+                name: "refresh_token".into(),
+                description: "Perform requests at any time".into(),
+                warning: None,
+            },
         ]
     }
 
@@ -213,6 +239,8 @@ mod tests {
             scopes: scopes(),
             csrf: evil("csrf"),
             request: request.into(),
+            request_tag: evil("tag"),
+            unverified: true,
         }
         .render()?;
         // The request contains an (escaped) https URL; check the rest without it.
@@ -221,6 +249,9 @@ mod tests {
         assert!(html.contains(&format!("{}</strong> is asking to:", escaped("app"))));
         assert!(html.contains(&escaped("scope-name")));
         assert!(html.contains(&escaped("scope-desc")));
+        assert!(html.contains(&escaped("warn")), "a privileged scope's warning");
+        assert!(html.contains(&escaped("tag")), "the request tag");
+        assert!(html.contains("Unverified application"));
         assert!(html.contains("Perform requests at any time"));
         assert!(html.contains(&escaped("disp")));
         assert!(html.contains(&escaped("uname")));
@@ -358,10 +389,13 @@ mod tests {
             scopes: Vec::new(),
             csrf: "c".into(),
             request: "r".into(),
+            request_tag: "t".into(),
+            unverified: false,
         }
         .render()?;
         check_page(&html);
         assert!(!html.contains("<ul class=\"scopes\""));
+        assert!(!html.contains("Unverified application"));
         Ok(())
     }
 

@@ -68,8 +68,37 @@ macro_rules! both_backends {
     };
 }
 
+/// [`both_backends!`] with the engine's configuration changed first (`|c| { ... }` gets a
+/// `&mut EngineConfig`).
+#[macro_export]
+macro_rules! both_backends_with {
+    ($name:ident, $configure:expr, |$app:ident: &TestApp| async move $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run($app: &common::TestApp) $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = common::TestApp::spawn_with(common::Backend::Sqlite, $configure).await;
+                run(&app).await;
+                app.stop().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let app = common::TestApp::spawn_with(common::Backend::Postgres, $configure).await;
+                run(&app).await;
+                app.stop().await;
+            }
+        }
+    };
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut EngineConfig)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let (store, schema) = match backend {
             Backend::Sqlite => (valet_store::testing::fresh_sqlite(dir.path()).await.unwrap(), None),
@@ -82,16 +111,12 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let clock = ManualClock::new(SystemClock.now_ms());
         let master = MasterKey::generate(&OsRandom);
+        let mut config = EngineConfig::new(&base);
+        configure(&mut config);
         let engine = Arc::new(
-            Engine::start(
-                Arc::new(store.clone()),
-                Arc::new(clock.clone()),
-                Arc::new(OsRandom),
-                master.clone(),
-                EngineConfig::new(&base),
-            )
-            .await
-            .unwrap(),
+            Engine::start(Arc::new(store.clone()), Arc::new(clock.clone()), Arc::new(OsRandom), master.clone(), config)
+                .await
+                .unwrap(),
         );
         let boot = engine.bootstrap(Some("admin-password-1".into())).await.unwrap();
         let org = boot.org.unwrap();
