@@ -173,28 +173,6 @@ both_backends!(password_flow_is_blocked_until_the_org_allows_it, |app: &TestApp|
     assert_eq!(e["error_description"], "authentication failure");
 });
 
-/// A self-signed certificate and a function that signs RS256 JWTs with its key.
-fn jwt_signer() -> (String, impl Fn(&Value) -> String) {
-    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
-    let der = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).unwrap();
-    let kp = rcgen::KeyPair::try_from(der.as_ref()).unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["jwt.example".into()]).unwrap().self_signed(&kp).unwrap();
-    let sign = move |claims: &Value| {
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let input = format!("{}.{}", b64.encode(r#"{"alg":"RS256"}"#), b64.encode(claims.to_string()));
-        let mut sig = vec![0u8; pair.public_modulus_len()];
-        pair.sign(
-            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
-            &aws_lc_rs::rand::SystemRandom::new(),
-            input.as_bytes(),
-            &mut sig,
-        )
-        .unwrap();
-        format!("{input}.{}", b64.encode(sig))
-    };
-    (cert.pem(), sign)
-}
-
 both_backends!(jwt_bearer_needs_certificate_audience_and_approval, |app: &TestApp| async move {
     let (pem, sign) = jwt_signer();
     let policy = AppPolicy { enable_jwt_bearer_flow: true, jwt_certificate_pem: Some(pem), ..AppPolicy::default() };
@@ -754,30 +732,6 @@ both_backends!(dynamic_client_registration_and_management, |app: &TestApp| async
     let d: Value = c.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
     assert_eq!(d["registration_endpoint"], reg);
 });
-
-/// An external issuer's key: signs RS256 JWTs with a kid, and publishes a JWKS.
-fn external_issuer() -> (Value, impl Fn(&Value) -> String) {
-    use aws_lc_rs::signature::KeyPair as _;
-    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let public = pair.public_key();
-    let jwks = serde_json::json!({"keys": [{"kty": "RSA", "kid": "ext1", "alg": "RS256", "use": "sig",
-        "n": b64.encode(public.modulus().big_endian_without_leading_zero()),
-        "e": b64.encode(public.exponent().big_endian_without_leading_zero())}]});
-    let sign = move |claims: &Value| {
-        let input = format!("{}.{}", b64.encode(r#"{"alg":"RS256","kid":"ext1"}"#), b64.encode(claims.to_string()));
-        let mut sig = vec![0u8; pair.public_modulus_len()];
-        pair.sign(
-            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
-            &aws_lc_rs::rand::SystemRandom::new(),
-            input.as_bytes(),
-            &mut sig,
-        )
-        .unwrap();
-        format!("{input}.{}", b64.encode(sig))
-    };
-    (jwks, sign)
-}
 
 /// Exchanges a Valet access token and a device's actor token for an asset token.
 async fn asset_token(app: &TestApp, subject: &str, actor: &str) -> Value {

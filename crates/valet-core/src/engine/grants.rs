@@ -103,18 +103,6 @@ impl Engine {
             }
             Err(_) => return Err(OAuthError::invalid_assertion().into()),
         };
-        // Each assertion is good for one token (RFC 7523 §3, item 7): its `jti` is remembered
-        // until it expires, or, since Salesforce's clients send none, the assertion itself.
-        let replay_key = match unverified.claims.get("jti").and_then(|v| v.as_str()) {
-            Some(jti) if !jti.is_empty() && jti.len() <= 256 => format!("jti:{jti}"),
-            Some(_) => return Err(OAuthError::invalid_assertion().into()),
-            None => format!("sha256:{}", crate::secret::TokenHash::of(assertion).as_str()),
-        };
-        let expires_ms = (exp + ASSERTION_TIMES.skew_secs) * 1000;
-        if !self.store.remember_jti(&format!("jwt-bearer:{}", app.consumer_key), &replay_key, expires_ms).await? {
-            tracing::warn!(app = %app.id, "JWT bearer assertion replayed");
-            return Err(OAuthError::invalid_grant("assertion replayed").into());
-        }
         let claims = unverified.claims;
         let sub = claims
             .get("sub")
@@ -140,6 +128,20 @@ impl Engine {
             },
         };
         let scopes = scopes.without_refresh();
+        // Each assertion is good for one token (RFC 7523 §3, item 7): its `jti` is remembered
+        // until it expires, or, since Salesforce's clients send none, the assertion itself.
+        // Remembered last, when everything else holds, so a refused assertion is not spent;
+        // the insert is atomic, so two concurrent uses cannot both get a token.
+        let replay_key = match claims.get("jti").and_then(|v| v.as_str()) {
+            Some(jti) if !jti.is_empty() && jti.len() <= 256 => format!("jti:{jti}"),
+            Some(_) => return Err(OAuthError::invalid_assertion().into()),
+            None => format!("sha256:{}", crate::secret::TokenHash::of(assertion).as_str()),
+        };
+        let expires_ms = (exp + ASSERTION_TIMES.skew_secs) * 1000;
+        if !self.store.remember_jti(&format!("jwt-bearer:{}", app.consumer_key), &replay_key, expires_ms).await? {
+            tracing::warn!(app = %app.id, "JWT bearer assertion replayed");
+            return Err(OAuthError::invalid_grant("assertion replayed").into());
+        }
         let client = Client { app, secret: None };
         let family = self.new_family(&client.app, &user, scopes, "jwt_bearer", None);
         let resp = self.issue_tokens(Issue::new(&family, &user, &client).without_id_token()).await?;

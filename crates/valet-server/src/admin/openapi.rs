@@ -411,6 +411,7 @@ fn schemas() -> Value {
         "registered_by": { "allOf": [opt_string], "description": "The registrar app whose initial access token registered this app (RFC 7591)" },
                 "custom_attributes": { "type": "object", "additionalProperties": { "type": "string" } },
                 "ip_ranges": { "allOf": [strings], "description": "a.b.c.d-e.f.g.h or CIDR" },
+                "loopback_redirect_any_port": { "type": "boolean", "default": false, "description": "RFC 8252: an http loopback IP callback matches on any port" },
             },
         }));
     m.insert("TrustedIssuer".into(), json!({

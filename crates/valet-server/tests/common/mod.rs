@@ -430,3 +430,49 @@ pub async fn verify_jwt_alg(app: &TestApp, jwt: &str, alg: &str) -> Value {
     }
     jwt_claims(jwt)
 }
+
+/// A self-signed certificate and a function that signs RS256 JWTs with its key.
+pub fn jwt_signer() -> (String, impl Fn(&Value) -> String) {
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let der = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).unwrap();
+    let kp = rcgen::KeyPair::try_from(der.as_ref()).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["jwt.example".into()]).unwrap().self_signed(&kp).unwrap();
+    let sign = move |claims: &Value| {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let input = format!("{}.{}", b64.encode(r#"{"alg":"RS256"}"#), b64.encode(claims.to_string()));
+        let mut sig = vec![0u8; pair.public_modulus_len()];
+        pair.sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            input.as_bytes(),
+            &mut sig,
+        )
+        .unwrap();
+        format!("{input}.{}", b64.encode(sig))
+    };
+    (cert.pem(), sign)
+}
+
+/// An external issuer's key: signs RS256 JWTs with a kid, and publishes a JWKS.
+pub fn external_issuer() -> (Value, impl Fn(&Value) -> String) {
+    use aws_lc_rs::signature::KeyPair as _;
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let public = pair.public_key();
+    let jwks = serde_json::json!({"keys": [{"kty": "RSA", "kid": "ext1", "alg": "RS256", "use": "sig",
+        "n": b64.encode(public.modulus().big_endian_without_leading_zero()),
+        "e": b64.encode(public.exponent().big_endian_without_leading_zero())}]});
+    let sign = move |claims: &Value| {
+        let input = format!("{}.{}", b64.encode(r#"{"alg":"RS256","kid":"ext1"}"#), b64.encode(claims.to_string()));
+        let mut sig = vec![0u8; pair.public_modulus_len()];
+        pair.sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            input.as_bytes(),
+            &mut sig,
+        )
+        .unwrap();
+        format!("{input}.{}", b64.encode(sig))
+    };
+    (jwks, sign)
+}
