@@ -12,7 +12,7 @@ use valet_core::store::{AppPatch, Issuance, Store, StoreError, StoreResult, Swee
 
 use crate::rows::{self, bool_int, to_json, Cols};
 use crate::sqlite_reader::{self, SqliteReader};
-use crate::{db_err, sqlite_writer, tokens, unique_violation, Backend, SqlStore};
+use crate::{db_err, sqlite_writer, tokens, unique_violation, write_err, Backend, SqlStore};
 
 /// Revoked refresh tokens are kept this long so that a replayed (rotated-away) token is still
 /// recognised as a replay, and its family revoked, rather than being an unknown token.
@@ -32,7 +32,6 @@ async fn bump_changes(conn: &mut AnyConnection) -> StoreResult<()> {
     Ok(())
 }
 
-/// Maps a unique violation to `Conflict(what)`; everything else is a backend error.
 /// Stores a code; shared by the pooled path and the SQLite writer (SQLite numbers `$N`
 /// parameters in order of appearance, which here is their numeric order).
 pub(crate) const INSERT_CODE: &str =
@@ -52,13 +51,6 @@ const CONSUME_CODE_WITH_FAMILY_PG: &str = "WITH won AS (UPDATE auth_codes SET co
      WHERE code_hash = $3 AND consumed_at IS NULL RETURNING 1) \
      INSERT INTO token_families (id, org_id, app_id, user_id, scopes, grant_type, auth_time, created_at, revoked_at) \
      SELECT $2::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::bigint, $10::bigint, $11::bigint FROM won";
-
-fn conflict_or_backend(e: sqlx::Error, what: &str) -> StoreError {
-    match unique_violation(&e) {
-        Some(_) => StoreError::Conflict(what.to_string()),
-        None => db_err(e),
-    }
-}
 
 fn found(rows_affected: u64) -> StoreResult<()> {
     if rows_affected == 0 {
@@ -101,7 +93,7 @@ impl Store for SqlStore {
             .bind(org.created_at)
             .execute(&mut *tx)
             .await
-            .map_err(|e| conflict_or_backend(e, "org"))?;
+            .map_err(|e| write_err(e, "org"))?;
         bump_changes(&mut tx).await?;
         tx.commit().await.map_err(db_err)
     }
@@ -298,7 +290,7 @@ impl Store for SqlStore {
         .bind(app_id.as_str())
         .execute(&mut *tx)
         .await
-        .map_err(|e| conflict_or_backend(e, "consumer key"))?;
+        .map_err(|e| write_err(e, "consumer key"))?;
         found(done.rows_affected())?;
         bump_changes(&mut tx).await?;
         tx.commit().await.map_err(db_err)
@@ -430,7 +422,7 @@ impl Store for SqlStore {
             .bind(code.family_id.as_deref())
             .execute(&self.pool)
             .await
-            .map_err(|e| conflict_or_backend(e, "authorization code"))?;
+            .map_err(|e| write_err(e, "authorization code"))?;
         Ok(())
     }
 
@@ -466,7 +458,7 @@ impl Store for SqlStore {
                 .bind(family.revoked_at)
                 .execute(&self.pool)
                 .await
-                .map_err(db_err)?;
+                .map_err(|e| write_err(e, "token family"))?;
             return Ok(done.rows_affected() == 1);
         }
         let mut tx = self.begin_write().await?;
@@ -579,6 +571,10 @@ impl Store for SqlStore {
         now: Millis,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
+        // The successor goes in first: on PostgreSQL its foreign key locks the family before
+        // the UPDATE locks the old token, the order `delete_app` locks them in (the other
+        // order deadlocks with it). The family gone (its app deleted) is `NotFound`.
+        tokens::REFRESH_TOKENS.insert(&mut tx, self.backend, &[new]).await?;
         // The conditional UPDATE picks the single winner (as in `consume_code`); the family
         // check refuses rotation of a token whose family was revoked after it was inserted.
         let done = sqlx::query(
@@ -595,10 +591,10 @@ impl Store for SqlStore {
         .await
         .map_err(db_err)?;
         if done.rows_affected() != 1 {
+            // Another request rotated it first: its successor is not stored either.
             tx.rollback().await.map_err(db_err)?;
             return Ok(false);
         }
-        tokens::REFRESH_TOKENS.insert(&mut tx, self.backend, &[new]).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }
@@ -637,7 +633,7 @@ impl Store for SqlStore {
         .bind(session.expires_at)
         .execute(&self.pool)
         .await
-        .map_err(|e| conflict_or_backend(e, "session"))?;
+        .map_err(|e| write_err(e, "session"))?;
         Ok(())
     }
 
@@ -677,7 +673,7 @@ impl Store for SqlStore {
         .bind(bool_int(key.active))
         .execute(&self.pool)
         .await
-        .map_err(|e| conflict_or_backend(e, "signing key"))?;
+        .map_err(|e| write_err(e, "signing key"))?;
         Ok(())
     }
 
@@ -718,7 +714,7 @@ impl Store for SqlStore {
             .bind(expires_at)
             .execute(&self.pool)
             .await
-            .map_err(|e| conflict_or_backend(e, "initial access token"))?;
+            .map_err(|e| write_err(e, "initial access token"))?;
         Ok(())
     }
 
@@ -780,7 +776,7 @@ impl Store for SqlStore {
             .bind(code.expires_at)
             .execute(&self.pool)
             .await
-            .map_err(|e| conflict_or_backend(e, "device code"))?;
+            .map_err(|e| write_err(e, "device code"))?;
         Ok(())
     }
 
@@ -869,7 +865,7 @@ impl Store for SqlStore {
             .bind(ps.created_at)
             .execute(&mut *tx)
             .await
-            .map_err(|e| conflict_or_backend(e, "permission set"))?;
+            .map_err(|e| write_err(e, "permission set"))?;
         bump_changes(&mut tx).await?;
         tx.commit().await.map_err(db_err)
     }
