@@ -235,6 +235,12 @@ pub(crate) fn foreign_key_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
 }
 
+/// Whether a PostgreSQL transaction failed only because of concurrent ones and may simply be
+/// run again: a deadlock (40P01) or a serialization failure (40001).
+pub(crate) fn transient(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")))
+}
+
 /// A write's error: a unique violation is `Conflict(what)`, a foreign-key violation
 /// `NotFound` (what the row refers to is gone), anything else a backend error.
 pub(crate) fn write_err(e: sqlx::Error, what: &str) -> StoreError {
