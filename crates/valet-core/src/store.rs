@@ -16,6 +16,8 @@ use crate::secret::TokenHash;
 pub enum StoreError {
     #[error("already exists: {0}")]
     Conflict(String),
+    /// The row an operation names does not exist; for a write of a new row, a row it refers to
+    /// is gone (an app deleted while its tokens were being issued).
     #[error("not found")]
     NotFound,
     #[error("storage backend error: {0}")]
@@ -101,7 +103,9 @@ pub trait Store: Send + Sync + 'static {
     async fn get_app_by_consumer_key(&self, key: &str) -> StoreResult<Option<App>>;
     async fn list_apps(&self, org_id: &SfId) -> StoreResult<Vec<App>>;
     async fn update_app(&self, id: &SfId, patch: &AppPatch, now: Millis) -> StoreResult<()>;
-    /// Deletes the app and everything issued to it (codes, tokens, consents, secrets).
+    /// Deletes the app and everything issued to it (codes, tokens, consents, secrets). Issuances
+    /// that race it either commit first (and their tokens are deleted with the rest) or fail
+    /// with `NotFound`: no token of the app outlives the delete.
     async fn delete_app(&self, id: &SfId) -> StoreResult<()>;
 
     /// Staged consumer-key rotation: the current key becomes the previous one (still valid).
@@ -125,7 +129,7 @@ pub trait Store: Send + Sync + 'static {
     async fn get_code(&self, hash: &TokenHash) -> StoreResult<Option<AuthCode>>;
     /// Marks the code redeemed by `family` and stores that family, if and only if nobody
     /// redeemed the code before; otherwise stores nothing. Returns true for exactly one caller,
-    /// however many race.
+    /// however many race. `NotFound` (or false) when the code's app is gone.
     async fn consume_code(&self, hash: &TokenHash, family: &TokenFamily, now: Millis) -> StoreResult<bool>;
 
     // Token families, access and refresh tokens
@@ -134,7 +138,8 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes the family and every access and refresh token in it.
     async fn revoke_family(&self, id: &str, now: Millis) -> StoreResult<()>;
     async fn insert_access_token(&self, token: &AccessToken) -> StoreResult<()>;
-    /// Stores an issuance atomically (see [`Issuance`]).
+    /// Stores an issuance atomically (see [`Issuance`]). `NotFound` when its app or family is
+    /// gone (deleted meanwhile): then nothing is stored.
     async fn store_issuance(&self, issuance: Issuance) -> StoreResult<()>;
     /// The access token with its family's revocation folded into `revoked_at`.
     async fn get_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>>;
@@ -153,7 +158,8 @@ pub trait Store: Send + Sync + 'static {
         Ok(Some((token, family)))
     }
     /// Atomically replaces `old` by `new` (rotation): succeeds only if `old` was not yet
-    /// replaced or revoked. Returns false when another request rotated it first.
+    /// replaced or revoked. Returns false when another request rotated it first; `NotFound`
+    /// when the token's family is gone (its app deleted meanwhile).
     async fn rotate_refresh_token(
         &self,
         old: &TokenHash,

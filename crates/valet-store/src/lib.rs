@@ -229,6 +229,30 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// Whether an error is a foreign-key violation: a row refers to one that is gone (an app
+/// deleted while a token, code or family of it was being written).
+pub(crate) fn foreign_key_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
+}
+
+/// Whether a PostgreSQL transaction failed only because of concurrent ones and may simply be
+/// run again: a deadlock (40P01) or a serialization failure (40001).
+pub(crate) fn transient(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")))
+}
+
+/// A write's error: a unique violation is `Conflict(what)`, a foreign-key violation
+/// `NotFound` (what the row refers to is gone), anything else a backend error.
+pub(crate) fn write_err(e: sqlx::Error, what: &str) -> StoreError {
+    if unique_violation(&e).is_some() {
+        StoreError::Conflict(what.to_string())
+    } else if foreign_key_violation(&e) {
+        StoreError::NotFound
+    } else {
+        db_err(e)
+    }
+}
+
 /// The name of the unique constraint an error violated, if it is a unique violation.
 /// PostgreSQL reports the constraint name; SQLite only a message naming `table.column`.
 pub(crate) fn unique_violation(e: &sqlx::Error) -> Option<String> {

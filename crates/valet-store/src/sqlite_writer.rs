@@ -259,12 +259,14 @@ pub(crate) fn consume_code(
     Ok(true)
 }
 
-/// A unique violation is a `Conflict` naming the kind of row.
+/// A unique violation is a `Conflict` naming the kind of row; a foreign-key violation (the
+/// app or family the row belongs to was deleted meanwhile) is `NotFound`.
 fn conflict_or_backend(e: rusqlite::Error, what: &str) -> StoreError {
     match e.sqlite_error() {
         Some(f) if f.code == ErrorCode::ConstraintViolation && is_unique(f.extended_code) => {
             StoreError::Conflict(what.to_string())
         }
+        Some(f) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => StoreError::NotFound,
         _ => backend(e),
     }
 }

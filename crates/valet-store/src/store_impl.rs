@@ -12,7 +12,9 @@ use valet_core::store::{AppPatch, Issuance, Store, StoreError, StoreResult, Swee
 
 use crate::rows::{self, bool_int, to_json, Cols};
 use crate::sqlite_reader::{self, SqliteReader};
-use crate::{db_err, sqlite_writer, tokens, unique_violation, Backend, SqlStore};
+use crate::{
+    db_err, foreign_key_violation, sqlite_writer, tokens, transient, unique_violation, write_err, Backend, SqlStore,
+};
 
 /// Revoked refresh tokens are kept this long so that a replayed (rotated-away) token is still
 /// recognised as a replay, and its family revoked, rather than being an unknown token.
@@ -28,11 +30,12 @@ const IDLE_FAMILY_RETENTION_MS: i64 = 7 * 86_400_000;
 /// Bumps the change counter inside the caller's transaction, so another process that sees the
 /// new value is guaranteed to also see the change.
 async fn bump_changes(conn: &mut AnyConnection) -> StoreResult<()> {
-    sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'changes'").execute(conn).await.map_err(db_err)?;
+    sqlx::query(BUMP_CHANGES).execute(conn).await.map_err(db_err)?;
     Ok(())
 }
 
-/// Maps a unique violation to `Conflict(what)`; everything else is a backend error.
+const BUMP_CHANGES: &str = "UPDATE meta SET value = value + 1 WHERE key = 'changes'";
+
 /// Stores a code; shared by the pooled path and the SQLite writer (SQLite numbers `$N`
 /// parameters in order of appearance, which here is their numeric order).
 pub(crate) const INSERT_CODE: &str =
@@ -47,18 +50,15 @@ pub(crate) const CONSUME_CODE: &str =
 /// PostgreSQL: a code consumed and its family stored in one statement (one round trip, one
 /// commit instead of four). The family row goes in only when the conditional UPDATE won, and a
 /// failing INSERT undoes the UPDATE (a statement is atomic). `auth_codes.family_id` has no
-/// foreign key, so the order inside the statement does not matter.
+/// foreign key, so the order inside the statement does not matter. The app's row is locked
+/// (`FOR KEY SHARE`, as the family's foreign key would) before the code's, the order
+/// `delete_app` locks them in; an app deleted meanwhile leaves nothing to lock, and the code
+/// is not consumed.
 const CONSUME_CODE_WITH_FAMILY_PG: &str = "WITH won AS (UPDATE auth_codes SET consumed_at = $1, family_id = $2 \
-     WHERE code_hash = $3 AND consumed_at IS NULL RETURNING 1) \
+     WHERE code_hash = $3 AND consumed_at IS NULL \
+     AND EXISTS (SELECT 1 FROM apps WHERE id = $5 FOR KEY SHARE) RETURNING 1) \
      INSERT INTO token_families (id, org_id, app_id, user_id, scopes, grant_type, auth_time, created_at, revoked_at) \
      SELECT $2::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::bigint, $10::bigint, $11::bigint FROM won";
-
-fn conflict_or_backend(e: sqlx::Error, what: &str) -> StoreError {
-    match unique_violation(&e) {
-        Some(_) => StoreError::Conflict(what.to_string()),
-        None => db_err(e),
-    }
-}
 
 fn found(rows_affected: u64) -> StoreResult<()> {
     if rows_affected == 0 {
@@ -101,7 +101,7 @@ impl Store for SqlStore {
             .bind(org.created_at)
             .execute(&mut *tx)
             .await
-            .map_err(|e| conflict_or_backend(e, "org"))?;
+            .map_err(|e| write_err(e, "org"))?;
         bump_changes(&mut tx).await?;
         tx.commit().await.map_err(db_err)
     }
@@ -277,15 +277,22 @@ impl Store for SqlStore {
     }
 
     async fn delete_app(&self, id: &SfId) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        for sql in APP_CHILDREN {
-            sqlx::query(sql).bind(id.as_str()).execute(&mut *tx).await.map_err(db_err)?;
+        // The locks make the delete wait for issuances in flight instead of deadlocking with
+        // them; a retry covers any other writer that locks in another order (a deadlock
+        // victim, or a token that still got in), so the delete wins rather than failing.
+        let mut attempt = 1;
+        loop {
+            match self.delete_app_once(id).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => return Err(StoreError::NotFound),
+                Err(e) if attempt < DELETE_APP_ATTEMPTS && (transient(&e) || foreign_key_violation(&e)) => {
+                    tracing::warn!(error = %e, attempt, "deleting an app raced other writes; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(db_err(e)),
+            }
         }
-        let done =
-            sqlx::query("DELETE FROM apps WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await.map_err(db_err)?;
-        found(done.rows_affected())?;
-        bump_changes(&mut tx).await?;
-        tx.commit().await.map_err(db_err)
     }
 
     async fn rotate_consumer_key(&self, app_id: &SfId, new_key: &str, now: Millis) -> StoreResult<()> {
@@ -298,7 +305,7 @@ impl Store for SqlStore {
         .bind(app_id.as_str())
         .execute(&mut *tx)
         .await
-        .map_err(|e| conflict_or_backend(e, "consumer key"))?;
+        .map_err(|e| write_err(e, "consumer key"))?;
         found(done.rows_affected())?;
         bump_changes(&mut tx).await?;
         tx.commit().await.map_err(db_err)
@@ -430,7 +437,7 @@ impl Store for SqlStore {
             .bind(code.family_id.as_deref())
             .execute(&self.pool)
             .await
-            .map_err(|e| conflict_or_backend(e, "authorization code"))?;
+            .map_err(|e| write_err(e, "authorization code"))?;
         Ok(())
     }
 
@@ -466,7 +473,7 @@ impl Store for SqlStore {
                 .bind(family.revoked_at)
                 .execute(&self.pool)
                 .await
-                .map_err(db_err)?;
+                .map_err(|e| write_err(e, "token family"))?;
             return Ok(done.rows_affected() == 1);
         }
         let mut tx = self.begin_write().await?;
@@ -579,6 +586,10 @@ impl Store for SqlStore {
         now: Millis,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
+        // The successor goes in first: on PostgreSQL its foreign key locks the family before
+        // the UPDATE locks the old token, the order `delete_app` locks them in (the other
+        // order deadlocks with it). The family gone (its app deleted) is `NotFound`.
+        tokens::REFRESH_TOKENS.insert(&mut tx, self.backend, &[new]).await?;
         // The conditional UPDATE picks the single winner (as in `consume_code`); the family
         // check refuses rotation of a token whose family was revoked after it was inserted.
         let done = sqlx::query(
@@ -595,10 +606,10 @@ impl Store for SqlStore {
         .await
         .map_err(db_err)?;
         if done.rows_affected() != 1 {
+            // Another request rotated it first: its successor is not stored either.
             tx.rollback().await.map_err(db_err)?;
             return Ok(false);
         }
-        tokens::REFRESH_TOKENS.insert(&mut tx, self.backend, &[new]).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }
@@ -637,7 +648,7 @@ impl Store for SqlStore {
         .bind(session.expires_at)
         .execute(&self.pool)
         .await
-        .map_err(|e| conflict_or_backend(e, "session"))?;
+        .map_err(|e| write_err(e, "session"))?;
         Ok(())
     }
 
@@ -677,7 +688,7 @@ impl Store for SqlStore {
         .bind(bool_int(key.active))
         .execute(&self.pool)
         .await
-        .map_err(|e| conflict_or_backend(e, "signing key"))?;
+        .map_err(|e| write_err(e, "signing key"))?;
         Ok(())
     }
 
@@ -718,7 +729,7 @@ impl Store for SqlStore {
             .bind(expires_at)
             .execute(&self.pool)
             .await
-            .map_err(|e| conflict_or_backend(e, "initial access token"))?;
+            .map_err(|e| write_err(e, "initial access token"))?;
         Ok(())
     }
 
@@ -780,7 +791,7 @@ impl Store for SqlStore {
             .bind(code.expires_at)
             .execute(&self.pool)
             .await
-            .map_err(|e| conflict_or_backend(e, "device code"))?;
+            .map_err(|e| write_err(e, "device code"))?;
         Ok(())
     }
 
@@ -913,7 +924,7 @@ impl Store for SqlStore {
             .bind(ps.created_at)
             .execute(&mut *tx)
             .await
-            .map_err(|e| conflict_or_backend(e, "permission set"))?;
+            .map_err(|e| write_err(e, "permission set"))?;
         bump_changes(&mut tx).await?;
         tx.commit().await.map_err(db_err)
     }
@@ -1020,6 +1031,19 @@ struct SweepRule {
     index: &'static str,
     unless_used: Option<&'static str>,
 }
+
+/// How many times `delete_app` runs its transaction before giving up on concurrent writers.
+const DELETE_APP_ATTEMPTS: u64 = 5;
+
+/// PostgreSQL: what `delete_app` locks before deleting anything, in the order the issuing
+/// transactions lock them: the app's row (a new family or code locks it through its foreign
+/// key), then its families (a new token locks its family), then token rows (updated by a
+/// refresh). Holding the app and its families, the delete waits for the issuances already
+/// in flight and holds off new ones until it commits (they then find the app gone), so the
+/// token rows it deletes are all there are. SQLite's `BEGIN IMMEDIATE` excludes every other
+/// writer anyway.
+const LOCK_APP_PG: &str = "SELECT id FROM apps WHERE id = $1 FOR UPDATE";
+const LOCK_APP_FAMILIES_PG: &str = "SELECT id FROM token_families WHERE app_id = $1 ORDER BY id FOR UPDATE";
 
 /// What `delete_app` deletes before the app: children first, or the foreign keys would
 /// refuse the app's row.
@@ -1129,6 +1153,31 @@ impl SweepRule {
 }
 
 impl SqlStore {
+    /// One attempt at `delete_app`: false when there is no such app. The error is the
+    /// driver's, so that the caller can tell a deadlock from a real failure.
+    async fn delete_app_once(&self, id: &SfId) -> Result<bool, sqlx::Error> {
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        if self.backend == Backend::Postgres {
+            if sqlx::query(LOCK_APP_PG).bind(id.as_str()).fetch_optional(&mut *tx).await?.is_none() {
+                return Ok(false); // dropping the transaction rolls it back
+            }
+            sqlx::query(LOCK_APP_FAMILIES_PG).bind(id.as_str()).execute(&mut *tx).await?;
+        }
+        for sql in APP_CHILDREN {
+            sqlx::query(sql).bind(id.as_str()).execute(&mut *tx).await?;
+        }
+        let done = sqlx::query("DELETE FROM apps WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(BUMP_CHANGES).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Deletes the rows a rule selects below `cutoff`, one window of the column at a time.
     /// Times are whole milliseconds, so "below `cutoff`" is "at most `cutoff - 1`".
     async fn sweep_rule(&self, rule: &SweepRule, cutoff: i64) -> StoreResult<u64> {

@@ -16,7 +16,7 @@ use valet_core::secret::TokenHash;
 use valet_core::store::{Issuance, StoreError, StoreResult};
 
 use crate::sqlite_writer::{self, Msg};
-use crate::{begin_write_on, db_err, unique_violation, Backend};
+use crate::{begin_write_on, db_err, write_err, Backend};
 
 /// One table's INSERT: its columns with their PostgreSQL types, and how a row becomes a JSON
 /// array of those columns' values.
@@ -167,17 +167,17 @@ impl<T> RowInsert<T> {
         serde_json::Value::Array(rows.iter().map(|r| (self.row)(r)).collect()).to_string()
     }
 
-    /// Inserts `rows` in one statement. A unique violation is a `Conflict` naming the kind of row.
+    /// Inserts `rows` in one statement. A unique violation is a `Conflict` naming the kind of
+    /// row; a foreign-key violation (the app or family is gone) is `NotFound`.
     pub(crate) async fn insert(&self, conn: &mut AnyConnection, backend: Backend, rows: &[&T]) -> StoreResult<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        sqlx::query(&self.sql(backend)).bind(self.json(rows)).execute(&mut *conn).await.map_err(|e| {
-            match unique_violation(&e) {
-                Some(_) => StoreError::Conflict(self.what.to_string()),
-                None => db_err(e),
-            }
-        })?;
+        sqlx::query(&self.sql(backend))
+            .bind(self.json(rows))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| write_err(e, self.what))?;
         Ok(())
     }
 }
@@ -220,10 +220,7 @@ async fn commit_batch(conn: &mut AnyConnection, sql: &BatchSql, items: &[&Issuan
         REFRESH_TOKENS.json(&refresh),
         serde_json::Value::Array(touches).to_string(),
     ];
-    let conflict = |e: sqlx::Error| match unique_violation(&e) {
-        Some(_) => StoreError::Conflict("token".into()),
-        None => db_err(e),
-    };
+    let conflict = |e: sqlx::Error| write_err(e, "token");
     match sql {
         BatchSql::SqliteScript(script) => {
             let mut q = sqlx::query(script);
@@ -383,11 +380,11 @@ async fn writer(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
             // One bad issuance (a conflict, a family deleted meanwhile) must not fail the
             // others that shared its transaction: retry each alone, and each gets its own answer.
             Err(e) if jobs.len() == 1 => {
-                let conflict = matches!(e, StoreError::Conflict(_));
+                let healthy = !matches!(e, StoreError::Backend(_));
                 if let Some(j) = jobs.into_iter().next() {
                     let _ = j.done.send(Err(e));
                 }
-                conflict
+                healthy
             }
             Err(_) => {
                 let mut healthy = true;

@@ -76,6 +76,7 @@ both_backends!(
     cache_follows_other_writers,
     revoke_user_families,
     delete_app_removes_everything,
+    writes_for_a_deleted_app_are_not_found,
     sessions_and_signing_keys,
     sweep_expired,
     rows_stored_under_bare_digests_are_found,
@@ -771,6 +772,66 @@ async fn delete_app_removes_everything(store: Arc<SqlStore>) {
     assert!(store.get_access_token(&TokenHash::of(&format!("at-{kept}"))).await.unwrap().is_some());
     assert!(store.get_consent(&user.id, &keep.id).await.unwrap().is_some());
     assert_eq!(store.live_app_secrets(&keep.id).await.unwrap().len(), 1);
+}
+
+/// Issuances that lose the race with `delete_app` (their app or family is gone by the time
+/// they are written) fail with `NotFound`, never a backend error, and store nothing; the
+/// token writer goes on serving the other apps.
+async fn writes_for_a_deleted_app_are_not_found(store: Arc<SqlStore>) {
+    let (org, user, app) = world(&store).await;
+    let keep = app_in(&org, "Keep");
+    store.insert_app(&keep).await.unwrap();
+    let f = family_for(&user, &app, "fam-doomed");
+    store.insert_family(&f).await.unwrap();
+    store.insert_refresh_token(&refresh_for(&f, "rt-doomed")).await.unwrap();
+    store.delete_app(&app.id).await.unwrap();
+
+    let not_found = |what: &str, r: Result<(), StoreError>| {
+        assert!(matches!(r, Err(StoreError::NotFound)), "{what}: {r:?}");
+    };
+    // A refresh of the deleted family, alone and in a batch with another app's issuance.
+    let refresh = Issuance {
+        family: None,
+        access: access_for(&f, "at-doomed", T0 + DAY),
+        refresh: None,
+        touch_refresh: Some(TokenHash::of("rt-doomed")),
+    };
+    not_found("a refresh", store.store_issuance(refresh.clone()).await);
+    let other = family_for(&user, &keep, "fam-keep");
+    let fine = Issuance {
+        access: access_for(&other, "at-keep", T0 + DAY),
+        refresh: Some(refresh_for(&other, "rt-keep")),
+        family: Some(other),
+        touch_refresh: None,
+    };
+    let (a, b) = tokio::join!(store.store_issuance(refresh), store.store_issuance(fine));
+    not_found("a refresh batched with another app's", a);
+    b.unwrap();
+    // A new family for the deleted app (client credentials, password, ...).
+    let new = family_for(&user, &app, "fam-new");
+    let direct = Issuance {
+        access: access_for(&new, "at-new", T0 + DAY),
+        refresh: None,
+        family: Some(new.clone()),
+        touch_refresh: None,
+    };
+    not_found("a new family", store.store_issuance(direct).await);
+    // A rotation, a code and its redemption.
+    let rotated = store.rotate_refresh_token(&TokenHash::of("rt-doomed"), &refresh_for(&f, "rt-next"), b"s", T0).await;
+    assert!(matches!(rotated, Err(StoreError::NotFound)), "a rotation: {rotated:?}");
+    not_found("a code", store.insert_code(&code_for(&user, &app, "code-doomed", T0 + 60_000)).await);
+    let consumed = store.consume_code(&TokenHash::of("code-doomed"), &new, T0).await;
+    assert!(matches!(consumed, Ok(false) | Err(StoreError::NotFound)), "a redemption: {consumed:?}");
+
+    for gone in ["fam-doomed", "fam-new"] {
+        assert!(store.get_family(gone).await.unwrap().is_none(), "{gone}");
+    }
+    for at in ["at-doomed", "at-new"] {
+        assert!(store.get_access_token(&TokenHash::of(at)).await.unwrap().is_none(), "{at}");
+    }
+    assert!(store.get_refresh_token(&TokenHash::of("rt-next")).await.unwrap().is_none());
+    assert!(store.get_access_token(&TokenHash::of("at-keep")).await.unwrap().is_some());
+    assert!(store.get_refresh_token(&TokenHash::of("rt-keep")).await.unwrap().is_some());
 }
 
 async fn sessions_and_signing_keys(store: Arc<SqlStore>) {

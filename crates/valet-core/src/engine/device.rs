@@ -86,6 +86,8 @@ impl Engine {
                     });
                 }
                 Err(crate::store::StoreError::Conflict(_)) => continue,
+                // The app was deleted since it authenticated.
+                Err(crate::store::StoreError::NotFound) => return Err(OAuthError::invalid_client_id().into()),
                 Err(e) => return Err(e.into()),
             }
         }

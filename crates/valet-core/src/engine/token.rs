@@ -7,7 +7,7 @@ use crate::keys::half_hash;
 use crate::model::*;
 use crate::scope::ScopeSet;
 use crate::secret::{self, Secret, TokenHash};
-use crate::store::Issuance;
+use crate::store::{Issuance, StoreError};
 
 use super::{Engine, EngineError};
 
@@ -221,7 +221,11 @@ impl Engine {
         // The family is stored with the redemption, so a concurrent replay that loses the race
         // can always find and revoke it.
         let family = self.new_family(app, &user, stored.scopes.clone(), "authorization_code", Some(stored.auth_time));
-        if !self.store.consume_code(&hash, &family, now).await? {
+        let won = match self.store.consume_code(&hash, &family, now).await {
+            Err(StoreError::NotFound) => return Err(self.vanished(app).await),
+            won => won?,
+        };
+        if !won {
             if let Some(winner) = self.store.get_code(&hash).await?.and_then(|c| c.family_id) {
                 self.store.revoke_family(&winner, now).await?;
             }
@@ -316,7 +320,11 @@ impl Engine {
                 successor_sealed: None,
             };
             let sealed = self.master.seal_for(SUCCESSOR_PURPOSE, new.expose().as_bytes()).map_err(EngineError::from)?;
-            if self.store.rotate_refresh_token(&hash, &record, &sealed, now).await? {
+            let rotated = match self.store.rotate_refresh_token(&hash, &record, &sealed, now).await {
+                Err(StoreError::NotFound) => return Err(self.vanished(app).await),
+                rotated => rotated?,
+            };
+            if rotated {
                 resp.refresh_token = Some(new.expose().to_string());
             } else {
                 // A concurrent request rotated it first: that is the same client retrying, so
@@ -415,14 +423,20 @@ impl Engine {
         } else {
             (None, None)
         };
-        self.store
+        let stored = self
+            .store
             .store_issuance(Issuance {
                 family: new_family.then(|| family.clone()),
                 access: access_record,
                 refresh: refresh_record,
                 touch_refresh: touch_refresh.cloned(),
             })
-            .await?;
+            .await;
+        match stored {
+            Ok(()) => {}
+            Err(StoreError::NotFound) => return Err(self.vanished(app).await),
+            Err(e) => return Err(e.into()),
+        }
         let id = self.identity_url(&family.org_id, &user.id);
         let issued_at = now.to_string();
         let id_token = if with_id_token && family.scopes.contains("openid") {
@@ -442,6 +456,19 @@ impl Engine {
             issued_at: Some(issued_at),
             ..Default::default()
         })
+    }
+
+    /// The answer when the store refused to write a grant because what it belongs to is gone
+    /// (`StoreError::NotFound` from an issuance): the app was deleted while the request ran,
+    /// so its client is unknown now, as on the next request. An app still found is one whose
+    /// delete the cache has not heard of yet, or one whose refresh token just expired and was
+    /// swept with its family: either way the grant is over.
+    pub(crate) async fn vanished(&self, app: &App) -> TokenError {
+        match self.store.get_app(&app.id).await {
+            Ok(Some(_)) => OAuthError::expired_refresh_token().into(),
+            Ok(None) => OAuthError::invalid_client_id().into(),
+            Err(e) => e.into(),
+        }
     }
 
     /// The Mobile SDK's hybrid session fields (spec §3.5): the SDK seeds its web views' cookies
