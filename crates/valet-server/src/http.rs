@@ -55,6 +55,11 @@ pub async fn read_params(req: Request) -> Result<(HeaderMap, Params), OAuthError
             .map_err(|_| OAuthError::invalid_request("request body too large or unreadable"))?;
         params.extend(Params::from_urlencoded(&body));
     }
+    // No parameter of any endpoint may hold NUL: PostgreSQL cannot store it, and no client
+    // id, name or token has one.
+    if params.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        return Err(OAuthError::invalid_request("parameters must not contain NUL characters"));
+    }
     Ok((headers, params))
 }
 
@@ -118,7 +123,7 @@ fn parse_basic(v: &HeaderValue) -> Result<Option<(String, String)>, OAuthError> 
     }
     let (id, secret) = decode_basic(s).ok_or_else(OAuthError::invalid_client)?;
     let (id, secret) = (form_decode(&id), form_decode(&secret));
-    if id.is_empty() {
+    if id.is_empty() || id.contains('\0') || secret.contains('\0') {
         return Err(OAuthError::invalid_client());
     }
     Ok(Some((id, secret)))

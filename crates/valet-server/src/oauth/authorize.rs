@@ -163,6 +163,10 @@ async fn decide(
 async fn issue(state: &AppState, request: &AuthorizeRequest, user: &User, auth_time: i64) -> Response {
     match state.engine.complete_authorization(request, user, auth_time).await {
         Ok(location) => found(&location),
+        // The app was deleted while the user approved it: it no longer exists.
+        Err(valet_core::EngineError::Store(valet_core::store::StoreError::NotFound)) => {
+            error_page(&OAuthError::invalid_client_id())
+        }
         Err(e) => http::fault(&e),
     }
 }

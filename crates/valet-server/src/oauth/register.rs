@@ -13,6 +13,10 @@ use crate::AppState;
 
 #[allow(clippy::result_large_err)] // the error is the response itself, returned at once
 fn parse(body: &Bytes) -> Result<ClientMetadata, Response> {
+    if valet_proto::json_has_nul(body) {
+        let e = OAuthError::with_description("invalid_client_metadata", "strings must not contain NUL characters");
+        return Err(http::no_store(http::json(StatusCode::BAD_REQUEST, &e)));
+    }
     serde_json::from_slice(body).map_err(|e| {
         let e = OAuthError::with_description(
             "invalid_client_metadata",
