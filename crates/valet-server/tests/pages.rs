@@ -164,6 +164,7 @@ both_backends!(login_consent_and_remembered_consent, |app: &TestApp| async move 
         .form(&[
             ("csrf", hidden(&html, "csrf").as_str()),
             ("request", hidden(&html, "request").as_str()),
+            ("request_tag", hidden(&html, "request_tag").as_str()),
             ("decision", "deny"),
         ])
         .send()

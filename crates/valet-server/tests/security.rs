@@ -8,7 +8,7 @@ use base64::Engine as _;
 use common::*;
 use serde_json::{json, Value};
 use valet_core::model::{AppPolicy, AssetTokenSettings, OrgSettings};
-use valet_core::store::AppPatch;
+use valet_core::store::{AppPatch, Store};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 

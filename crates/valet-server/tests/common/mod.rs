@@ -270,9 +270,15 @@ impl TestApp {
                     assert!(html.contains("Allow Access?"), "expected the consent page, got {html}");
                     let csrf = hidden(&html, "csrf");
                     let request = hidden(&html, "request");
+                    let tag = hidden(&html, "request_tag");
                     resp = browser
                         .post(self.url("/services/oauth2/authorize/consent"))
-                        .form(&[("csrf", csrf.as_str()), ("request", request.as_str()), ("decision", "allow")])
+                        .form(&[
+                            ("csrf", csrf.as_str()),
+                            ("request", request.as_str()),
+                            ("request_tag", tag.as_str()),
+                            ("decision", "allow"),
+                        ])
                         .send()
                         .await
                         .unwrap();
