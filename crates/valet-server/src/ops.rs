@@ -139,8 +139,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     let uri = req.uri().clone();
     let mut resp = match oversized(&req) {
         Some(status) => {
-            let body = if status == StatusCode::BAD_REQUEST { "bad request" } else { "request too large" };
-            let mut r = crate::http::plain(status, body);
+            let mut r = crate::http::plain(status, "request too large");
             r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
             r
         }
@@ -173,18 +172,11 @@ pub const MAX_URI: usize = 8 * 1024;
 /// The most all of a request's header names and values may hold together.
 pub const MAX_HEADERS: usize = 32 * 1024;
 
-/// 414 or 431 for a request whose target or headers pass the bounds (400 for a NUL in the
-/// path), before any handler reads
+/// 414 or 431 for a request whose target or headers pass the bounds, before any handler reads
 /// them (bodies are bounded by `DefaultBodyLimit` and each reader's own limit).
 fn oversized(req: &Request) -> Option<StatusCode> {
     if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > MAX_URI {
         return Some(StatusCode::URI_TOO_LONG);
-    }
-    // A NUL in a path segment (`%00`) reaches no handler: no identifier has one (queries and
-    // bodies are refused by the parameter reader, with each protocol's error).
-    let path = req.uri().path().as_bytes();
-    if path.windows(3).any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0') {
-        return Some(StatusCode::BAD_REQUEST);
     }
     let total: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     (total > MAX_HEADERS).then_some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)

@@ -100,7 +100,7 @@ both_backends!(authentication_and_authorization, |app: &TestApp| async move {
     assert_eq!(s, 200, "{v}");
     assert_eq!(h["cache-control"], "no-store");
     assert!(v["items"].as_array().unwrap().iter().any(|a| a["consumer_key"] == "ValetAdmin"));
-    // An admin user's ordinary token without `full` is refused; with `full` it is accepted.
+    // An admin user's ordinary token is refused, with `full` too; with `valet_admin` accepted.
     let store = app.engine.store();
     store
         .update_user(&app.user.id, &valet_core::store::UserPatch { is_admin: Some(true), ..Default::default() }, 0)
@@ -146,7 +146,45 @@ both_backends!(authentication_and_authorization, |app: &TestApp| async move {
         .await;
     assert_eq!(s, 200, "{t}");
     let (s, _, _) = call(app, Method::GET, &apps, t["access_token"].as_str(), None).await;
-    assert_eq!(s, 200, "an admin's OAuth token with full is an admin credential");
+    assert_eq!(s, 403, "full alone is not an admin credential");
+    // An app an admin gave `valet_admin`: its token for an admin user is one.
+    let (s, _, _) = call(
+        app,
+        Method::PATCH,
+        &format!("{apps}/{key}"),
+        Some(&admin),
+        Some(json!({"scopes": ["full", "api", "valet_admin"]})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let browser = app.browser();
+    let verifier = common::verifier();
+    let loc = app
+        .authorize(
+            &browser,
+            &[
+                ("response_type", "code"),
+                ("client_id", key),
+                ("redirect_uri", CALLBACK),
+                ("scope", "valet_admin"),
+                ("code_challenge", &s256(&verifier)),
+            ],
+        )
+        .await;
+    let code = query_param(&reqwest::Url::parse(&loc).unwrap(), "code").unwrap();
+    let (s, t) = app
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", key),
+            ("client_secret", secret),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", &verifier),
+        ])
+        .await;
+    assert_eq!(s, 200, "{t}");
+    let (s, _, _) = call(app, Method::GET, &apps, t["access_token"].as_str(), None).await;
+    assert_eq!(s, 200, "an admin's OAuth token with valet_admin is an admin credential");
     // Disabling the admin ends their admin tokens at once.
     store
         .update_user(&app.user.id, &valet_core::store::UserPatch { is_admin: Some(false), ..Default::default() }, 0)
@@ -172,7 +210,7 @@ both_backends!(admin_token_minting_refuses_non_admins, |app: &TestApp| async mov
     let a = app.engine.mint_admin_token(None).await.unwrap();
     let b = app.engine.mint_admin_token(Some("admin@valet.local")).await.unwrap();
     assert_ne!(a.token.expose(), b.token.expose());
-    assert_eq!(a.scopes.to_string(), "api full");
+    assert_eq!(a.scopes.to_string(), "api full valet_admin");
     // The built-in app cannot be used for browser flows.
     let r = app
         .browser()

@@ -291,77 +291,82 @@ both_backends!(operations_endpoints, |app: &TestApp| async move {
     assert!(css.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
 });
 
-both_backends!(rp_initiated_front_and_back_channel_logout, |app: &TestApp| async move {
-    use valet_core::model::AppPolicy;
-    use valet_core::store::AppPatch;
-    // A loopback receiver for back-channel logout tokens.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let receiver = axum::Router::new().route(
-        "/bcl",
-        axum::routing::post(move |body: String| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(body);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bcl = format!("http://{}/bcl", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
-    let policy = AppPolicy {
-        single_logout_url: Some("https://app.example.com/slo".into()),
-        backchannel_logout_url: Some(bcl),
-        post_logout_redirect_uris: vec!["https://app.example.com/bye".into()],
-        ..AppPolicy::default()
-    };
-    app.engine
-        .update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() })
-        .await
-        .unwrap();
-    let b = app.browser();
-    let v = verifier();
-    let code = app.code_with_pkce(&b, "api openid", &v).await;
-    let (_, t) = app.exchange(&code, &v).await;
-    let id_token = t["id_token"].as_str().unwrap();
-    // An unregistered post-logout URI never redirects; without a hint the user must confirm.
-    let r = b
-        .get(app.url(&format!(
-            "/services/auth/idp/oidc/logout?post_logout_redirect_uri={}",
-            urlencode("https://evil.example/")
-        )))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains("Log out of Valet?"));
-    // With a valid hint and a registered URI: logged out and sent back with the state.
-    let url = format!(
-        "/services/auth/idp/oidc/logout?id_token_hint={}&post_logout_redirect_uri={}&state=zz",
-        urlencode(id_token),
-        urlencode("https://app.example.com/bye")
-    );
-    let r = b.get(app.url(&url)).send().await.unwrap();
-    assert_eq!(r.status(), 302);
-    assert_eq!(r.headers()["location"], "https://app.example.com/bye?state=zz");
-    let body = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
-    let token = serde_urlencoded::from_str::<Vec<(String, String)>>(&body)
-        .unwrap()
-        .into_iter()
-        .find(|(k, _)| k == "logout_token")
-        .unwrap()
-        .1;
-    let claims = verify_jwt(app, &token).await;
-    assert_eq!(claims["aud"], app.app.consumer_key);
-    assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
-    assert!(claims.get("nonce").is_none());
-    let r = b.get(authorize_url(app, &[])).send().await.unwrap();
-    assert!(r.headers()["location"].to_str().unwrap().starts_with("/login"), "session ended");
-    // Logging out through the page loads the single logout URL in a frame the CSP allows.
-    let code = app.code_with_pkce(&b, "api", &v).await;
-    app.exchange(&code, &v).await;
-    let html = b.get(app.url("/logout")).send().await.unwrap().text().await.unwrap();
-    let r = b.post(app.url("/logout")).form(&[("csrf", hidden(&html, "csrf").as_str())]).send().await.unwrap();
-    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("frame-src https://app.example.com"));
-    assert!(r.text().await.unwrap().contains("src=\"https://app.example.com/slo\""));
-});
+// The receiver is on loopback: the development setting that allows it.
+both_backends_with!(
+    rp_initiated_front_and_back_channel_logout,
+    |c: &mut valet_core::EngineConfig| c.allow_private_outbound = true,
+    |app: &TestApp| async move {
+        use valet_core::model::AppPolicy;
+        use valet_core::store::AppPatch;
+        // A loopback receiver for back-channel logout tokens.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let receiver = axum::Router::new().route(
+            "/bcl",
+            axum::routing::post(move |body: String| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(body);
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let bcl = format!("http://{}/bcl", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+        let policy = AppPolicy {
+            single_logout_url: Some("https://app.example.com/slo".into()),
+            backchannel_logout_url: Some(bcl),
+            post_logout_redirect_uris: vec!["https://app.example.com/bye".into()],
+            ..AppPolicy::default()
+        };
+        app.engine
+            .update_app(&app.app.consumer_key, AppPatch { policy: Some(policy), ..Default::default() })
+            .await
+            .unwrap();
+        let b = app.browser();
+        let v = verifier();
+        let code = app.code_with_pkce(&b, "api openid", &v).await;
+        let (_, t) = app.exchange(&code, &v).await;
+        let id_token = t["id_token"].as_str().unwrap();
+        // An unregistered post-logout URI never redirects; without a hint the user must confirm.
+        let r = b
+            .get(app.url(&format!(
+                "/services/auth/idp/oidc/logout?post_logout_redirect_uri={}",
+                urlencode("https://evil.example/")
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.text().await.unwrap().contains("Log out of Valet?"));
+        // With a valid hint and a registered URI: logged out and sent back with the state.
+        let url = format!(
+            "/services/auth/idp/oidc/logout?id_token_hint={}&post_logout_redirect_uri={}&state=zz",
+            urlencode(id_token),
+            urlencode("https://app.example.com/bye")
+        );
+        let r = b.get(app.url(&url)).send().await.unwrap();
+        assert_eq!(r.status(), 302);
+        assert_eq!(r.headers()["location"], "https://app.example.com/bye?state=zz");
+        let body = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+        let token = serde_urlencoded::from_str::<Vec<(String, String)>>(&body)
+            .unwrap()
+            .into_iter()
+            .find(|(k, _)| k == "logout_token")
+            .unwrap()
+            .1;
+        let claims = verify_jwt(app, &token).await;
+        assert_eq!(claims["aud"], app.app.consumer_key);
+        assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+        assert!(claims.get("nonce").is_none());
+        let r = b.get(authorize_url(app, &[])).send().await.unwrap();
+        assert!(r.headers()["location"].to_str().unwrap().starts_with("/login"), "session ended");
+        // Logging out through the page loads the single logout URL in a frame the CSP allows.
+        let code = app.code_with_pkce(&b, "api", &v).await;
+        app.exchange(&code, &v).await;
+        let html = b.get(app.url("/logout")).send().await.unwrap().text().await.unwrap();
+        let r = b.post(app.url("/logout")).form(&[("csrf", hidden(&html, "csrf").as_str())]).send().await.unwrap();
+        assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("frame-src https://app.example.com"));
+        assert!(r.text().await.unwrap().contains("src=\"https://app.example.com/slo\""));
+    }
+);

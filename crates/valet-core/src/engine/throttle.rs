@@ -20,7 +20,7 @@ pub const PER_USER: u32 = 5;
 /// Password attempts per client address per window (many users behind one NAT log in).
 pub const PER_ADDRESS: u32 = 20;
 /// Device user-code entries per signed-in user, and per address, per window.
-pub const DEVICE_PER_USER: u32 = 10;
+pub const DEVICE_PER_USER: u32 = 5;
 pub const DEVICE_PER_ADDRESS: u32 = 30;
 
 /// Whether an attempt may go ahead.

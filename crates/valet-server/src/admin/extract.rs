@@ -108,9 +108,6 @@ impl RawBody {
                 return Err(ApiError::unsupported_media_type());
             }
         }
-        if valet_proto::json_has_nul(&bytes) {
-            return Err(ApiError::invalid_json("strings must not contain NUL characters"));
-        }
         serde_json::from_slice::<Value>(&bytes)
             .map_err(|e| ApiError::invalid_json(format!("the body is not valid JSON: {e}")))
     }
