@@ -192,7 +192,7 @@ mod tests {
 
         // ALPN offers h2 first.
         let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_pemfile::certs(&mut ca_pem.as_slice()) {
+        for c in <rustls::pki_types::CertificateDer as rustls::pki_types::pem::PemObject>::pem_slice_iter(&ca_pem) {
             roots.add(c.unwrap()).unwrap();
         }
         let mut cc =

@@ -13,6 +13,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
 };
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
@@ -176,8 +177,7 @@ fn leaf_params(today: i64) -> Result<CertificateParams, TlsError> {
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let data = fs::read(path).map_err(|e| io_err(path, e))?;
-    let certs =
-        rustls_pemfile::certs(&mut data.as_slice()).collect::<Result<Vec<_>, _>>().map_err(|e| pem_err(path, e))?;
+    let certs = CertificateDer::pem_slice_iter(&data).collect::<Result<Vec<_>, _>>().map_err(|e| pem_err(path, e))?;
     if certs.is_empty() {
         return Err(TlsError::Pem { path: path.to_path_buf(), why: "no CERTIFICATE block found".into() });
     }
@@ -186,9 +186,12 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let data = fs::read(path).map_err(|e| io_err(path, e))?;
-    rustls_pemfile::private_key(&mut data.as_slice())
-        .map_err(|e| pem_err(path, e))?
-        .ok_or_else(|| TlsError::Pem { path: path.to_path_buf(), why: "no private key block found".into() })
+    PrivateKeyDer::from_pem_slice(&data).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => {
+            TlsError::Pem { path: path.to_path_buf(), why: "no private key block found".into() }
+        }
+        other => pem_err(path, other),
+    })
 }
 
 /// Writes a file atomically (temporary file, then rename); keys get mode 0600.

@@ -1043,7 +1043,7 @@ async fn sweep_statements_use_their_index(store: &SqlStore) {
         }
     };
     let statements = SqlStore::sweep_statements();
-    assert_eq!(statements.len(), 20);
+    assert_eq!(statements.len(), 22);
     for (sql, index) in statements {
         let rows = sqlx::query(&format!("{prefix}{sql}")).bind(T0).bind(T0 + DAY).fetch_all(&mut *conn).await.unwrap();
         let plan = rows.iter().map(|r| sqlx::Row::try_get::<String, _>(r, col).unwrap()).collect::<Vec<_>>().join("\n");

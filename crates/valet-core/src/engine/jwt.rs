@@ -93,8 +93,10 @@ impl UnverifiedJwt {
         if self.alg != "RS256" {
             return false;
         }
-        let mut reader = std::io::BufReader::new(pem.as_bytes());
-        let Some(Ok(der)) = rustls_pemfile::certs(&mut reader).next() else { return false };
+        use rustls_pki_types::pem::PemObject;
+        let Some(Ok(der)) = rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()).next() else {
+            return false;
+        };
         let Ok(cert) = webpki::EndEntityCert::try_from(&der) else { return false };
         cert.verify_signature(
             webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
