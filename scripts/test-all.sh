@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test Valet has, on a fresh machine that has Rust, Python, Node and PostgreSQL:
+#   0. the gates: the tree is rustfmt-formatted and clippy-clean;
 #   1. the workspace's unit and integration tests (each integration test runs on SQLite and on
 #      PostgreSQL, in a fresh database file or schema of its own);
 #   2. the end-to-end suite (e2e/run.sh): real jsforce, Authlib and openidconnect clients driving
@@ -15,6 +16,10 @@ if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; the
   fi
   for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
 fi
+
+echo "== gates: rustfmt and clippy (warnings are errors)"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test (workspace, SQLite and PostgreSQL)"
 mkdir -p target

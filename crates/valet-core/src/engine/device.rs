@@ -197,7 +197,7 @@ impl Engine {
         match self.device_lookup(user_code).await? {
             Some((code, app)) if code.org_id == user.org_id => {
                 self.forgive_device_attempt(user, client_ip).await?;
-                Ok(DeviceEntry::Found(code, app))
+                Ok(DeviceEntry::Found(Box::new((code, app))))
             }
             _ => Ok(DeviceEntry::Unknown),
         }
@@ -217,7 +217,7 @@ impl Engine {
             return Ok(DeviceDecision::Locked);
         }
         let (code, app) = match self.device_entry(user_code, user, client_ip).await? {
-            DeviceEntry::Found(code, app) => (code, app),
+            DeviceEntry::Found(found) => *found,
             DeviceEntry::Unknown => return Ok(DeviceDecision::UnknownCode),
             DeviceEntry::Throttled { retry_after_ms } => return Ok(DeviceDecision::Throttled { retry_after_ms }),
         };
@@ -267,8 +267,8 @@ pub enum DeviceDecision {
 /// A user code entered on the verification page.
 #[derive(Debug, Clone)]
 pub enum DeviceEntry {
-    /// A pending code of the user's org, and its app.
-    Found(DeviceCode, App),
+    /// A pending code of the user's org, and its app (boxed: the other answers are small).
+    Found(Box<(DeviceCode, App)>),
     Unknown,
     Throttled {
         retry_after_ms: i64,

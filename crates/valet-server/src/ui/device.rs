@@ -98,7 +98,8 @@ pub async fn submit(State(state): State<AppState>, req: Request) -> Response {
     let code = form.get_lenient("user_code").unwrap_or("").chars().take(16).collect::<String>();
     match state.engine.device_entry(&code, &user, ip).await {
         Ok(DeviceEntry::Throttled { retry_after_ms }) => throttled(&state, &headers, retry_after_ms),
-        Ok(DeviceEntry::Found(device, app)) => {
+        Ok(DeviceEntry::Found(found)) => {
+            let (device, app) = *found;
             let (csrf, cookie) = csrf_token(&state, &headers);
             let scopes = ScopeLine::all(&device.scopes);
             let mut r = render(
