@@ -65,10 +65,43 @@ both_backends!(jwt_bearer_needs_its_flag_and_cannot_be_replayed, |app: &TestApp|
     let assertion = sign(&claims(Some("jti-2")));
     let results = futures::future::join_all((0..10).map(|_| jwt_bearer(app, &assertion))).await;
     assert_eq!(results.iter().filter(|(s, _)| *s == 200).count(), 1, "{results:?}");
-    // `nbf` ahead and unknown `crit` are refused.
+    // `nbf` ahead is refused.
     let mut c = claims(None);
     c["nbf"] = (now_secs(app) + 600).into();
     assert_eq!(jwt_bearer(app, &sign(&c)).await.0, 400);
+    // RL-03: an account locked by failed passwords cannot log in with an assertion either.
+    for _ in 0..5 {
+        let _ = app.engine.login("jane@example.com", "wrong", None).await.unwrap();
+    }
+    let (s, e) = jwt_bearer(app, &sign(&claims(Some("jti-3")))).await;
+    assert_eq!((s, e["error_description"].as_str()), (400, Some("authentication failure")), "{e}");
+});
+
+// RL-02: the counters live in the database, so every node shares them: failures counted by
+// one engine lock the account on another engine over the same database.
+both_backends!(login_throttle_is_shared_by_every_node, |app: &TestApp| async move {
+    let other = valet_core::Engine::start(
+        std::sync::Arc::new(app.sql_store().clone()),
+        std::sync::Arc::new(app.clock.clone()),
+        std::sync::Arc::new(valet_core::rand::OsRandom),
+        app.master.clone(),
+        valet_core::EngineConfig::new(&app.base),
+    )
+    .await
+    .unwrap();
+    for engine in [&*app.engine, &other, &*app.engine] {
+        assert!(engine.login("jane@example.com", "wrong", None).await.unwrap().is_err());
+    }
+    assert!(!other.locked_out("jane@example.com").await.unwrap());
+    for _ in 0..2 {
+        assert!(other.login("jane@example.com", "wrong", None).await.unwrap().is_err());
+    }
+    assert!(app.engine.locked_out("jane@example.com").await.unwrap(), "five failures over two nodes lock");
+    let outcome = other.login("jane@example.com", PASSWORD, None).await.unwrap();
+    assert!(
+        matches!(outcome, Err(valet_core::engine::resource::LoginFailure::Throttled { .. })),
+        "the right password is not even checked: {outcome:?}"
+    );
 });
 
 // JB-02, JB-05: client assertions with `nbf` ahead or a `crit` header are refused.
