@@ -868,3 +868,45 @@ both_backends!(oversized_and_nul_inputs_are_client_errors, |app: &TestApp| async
     let r = app.client().get(app.url("/services/oauth2/register/abc%00def")).bearer_auth("vrt_x").send().await.unwrap();
     assert!(r.status().is_client_error(), "{}", r.status());
 });
+
+// A token whose only scope is `chatter_api` reaches Connect REST but not userinfo or the
+// identity URL (one rule for every bearer call: `Engine::admit_bearer`).
+both_backends!(identity_needs_an_identity_scope, |app: &TestApp| async move {
+    let policy = AppPolicy {
+        enable_client_credentials_flow: true,
+        client_credentials_user: Some("jane@example.com".into()),
+        ..AppPolicy::default()
+    };
+    app.engine
+        .update_app(
+            &app.app.consumer_key,
+            AppPatch {
+                policy: Some(policy),
+                scopes: Some(valet_core::scope::ScopeSet::parse("api chatter_api").unwrap()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (s, t) = post_form(
+        app,
+        "/services/oauth2/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &app.app.consumer_key),
+            ("client_secret", &app.secret),
+            ("scope", "chatter_api"),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{t}");
+    let at = t["access_token"].as_str().unwrap();
+    assert_eq!(app.userinfo_status(at).await, 403);
+    let id = t["id"].as_str().unwrap();
+    let r = app.client().get(id).bearer_auth(at).send().await.unwrap();
+    assert_eq!(r.status(), 403, "identity URL");
+    let r = app.client().get(app.url("/services/data/v62.0/chatter/users/me")).bearer_auth(at).send().await.unwrap();
+    assert_eq!(r.status(), 200, "Connect REST");
+    let r = app.client().get(app.url("/services/data/v62.0/limits")).bearer_auth(at).send().await.unwrap();
+    assert_eq!(r.status(), 401, "the data API needs api");
+});
