@@ -119,31 +119,7 @@ both_backends!(authentication_and_authorization, |app: &TestApp| async move {
     assert_eq!(s, 201, "{created}");
     let key = created["consumer_key"].as_str().unwrap();
     let secret = created["consumer_secret"].as_str().unwrap();
-    let browser = app.browser();
-    let verifier = verifier();
-    let loc = app
-        .authorize(
-            &browser,
-            &[
-                ("response_type", "code"),
-                ("client_id", key),
-                ("redirect_uri", CALLBACK),
-                ("scope", "full"),
-                ("code_challenge", &s256(&verifier)),
-            ],
-        )
-        .await;
-    let code = query_param(&reqwest::Url::parse(&loc).unwrap(), "code").unwrap();
-    let (s, t) = app
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("client_id", key),
-            ("client_secret", secret),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", &verifier),
-        ])
-        .await;
+    let (s, t) = app.code_flow(key, secret, "full").await;
     assert_eq!(s, 200, "{t}");
     let (s, _, _) = call(app, Method::GET, &apps, t["access_token"].as_str(), None).await;
     assert_eq!(s, 403, "full alone is not an admin credential");
@@ -157,31 +133,7 @@ both_backends!(authentication_and_authorization, |app: &TestApp| async move {
     )
     .await;
     assert_eq!(s, 200);
-    let browser = app.browser();
-    let verifier = common::verifier();
-    let loc = app
-        .authorize(
-            &browser,
-            &[
-                ("response_type", "code"),
-                ("client_id", key),
-                ("redirect_uri", CALLBACK),
-                ("scope", "valet_admin"),
-                ("code_challenge", &s256(&verifier)),
-            ],
-        )
-        .await;
-    let code = query_param(&reqwest::Url::parse(&loc).unwrap(), "code").unwrap();
-    let (s, t) = app
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("client_id", key),
-            ("client_secret", secret),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", &verifier),
-        ])
-        .await;
+    let (s, t) = app.code_flow(key, secret, "valet_admin").await;
     assert_eq!(s, 200, "{t}");
     let (s, _, _) = call(app, Method::GET, &apps, t["access_token"].as_str(), None).await;
     assert_eq!(s, 200, "an admin's OAuth token with valet_admin is an admin credential");

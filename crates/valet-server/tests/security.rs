@@ -264,31 +264,8 @@ both_backends!(registration_scopes_and_the_admin_api, |app: &TestApp| async move
         )
         .await
         .unwrap();
-    let v = verifier();
-    let loc = app
-        .authorize(
-            &app.browser(),
-            &[
-                ("response_type", "code"),
-                ("client_id", &full.app.consumer_key),
-                ("redirect_uri", CALLBACK),
-                ("scope", "full"),
-                ("code_challenge", &s256(&v)),
-            ],
-        )
-        .await;
-    let code = query_param(&reqwest::Url::parse(&loc).unwrap(), "code").unwrap();
     let secret = full.consumer_secret.as_ref().unwrap().expose().to_string();
-    let (s, t) = app
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("client_id", &full.app.consumer_key),
-            ("client_secret", &secret),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", &v),
-        ])
-        .await;
+    let (s, t) = app.code_flow(&full.app.consumer_key, &secret, "full").await;
     assert_eq!(s, 200, "{t}");
     let r = app
         .client()
@@ -662,24 +639,11 @@ both_backends!(public_clients_always_ask_for_consent, |app: &TestApp| async move
     for round in 0..2 {
         let html = consent_page_no_prompt(app, &b, &public.app.consumer_key).await;
         assert!(html.contains("Allow Access?"), "round {round}: {html}");
-        let form = [
-            ("csrf", hidden(&html, "csrf")),
-            ("request", hidden(&html, "request")),
-            ("request_tag", hidden(&html, "request_tag")),
-            ("decision", "allow".to_string()),
-        ];
-        let r = b.post(app.url("/services/oauth2/authorize/consent")).form(&form).send().await.unwrap();
-        assert_eq!(r.status(), 302);
+        assert_eq!(allow(app, &b, &html).await.status(), 302);
     }
     // A confidential app's approval is remembered.
     let html = consent_page_no_prompt(app, &b, &app.app.consumer_key).await;
-    let form = [
-        ("csrf", hidden(&html, "csrf")),
-        ("request", hidden(&html, "request")),
-        ("request_tag", hidden(&html, "request_tag")),
-        ("decision", "allow".to_string()),
-    ];
-    b.post(app.url("/services/oauth2/authorize/consent")).form(&form).send().await.unwrap();
+    allow(app, &b, &html).await;
     let path = format!(
         "/services/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope=api",
         app.app.consumer_key,
@@ -688,6 +652,17 @@ both_backends!(public_clients_always_ask_for_consent, |app: &TestApp| async move
     let r = b.get(app.url(&path)).send().await.unwrap();
     assert!(r.headers()["location"].to_str().unwrap().contains("code="));
 });
+
+/// Clicks Allow on a consent page.
+async fn allow(app: &TestApp, b: &reqwest::Client, html: &str) -> reqwest::Response {
+    let form = [
+        ("csrf", hidden(html, "csrf")),
+        ("request", hidden(html, "request")),
+        ("request_tag", hidden(html, "request_tag")),
+        ("decision", "allow".to_string()),
+    ];
+    b.post(app.url("/services/oauth2/authorize/consent")).form(&form).send().await.unwrap()
+}
 
 async fn consent_page_no_prompt(app: &TestApp, b: &reqwest::Client, client_id: &str) -> String {
     let path = format!(

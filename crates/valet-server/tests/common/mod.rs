@@ -330,6 +330,34 @@ impl TestApp {
         .await
     }
 
+    /// A complete web server flow for any confidential app (walking login and consent):
+    /// returns the token endpoint's status and body.
+    pub async fn code_flow(&self, client_id: &str, secret: &str, scope: &str) -> (u16, Value) {
+        let verifier = verifier();
+        let loc = self
+            .authorize(
+                &self.browser(),
+                &[
+                    ("response_type", "code"),
+                    ("client_id", client_id),
+                    ("redirect_uri", CALLBACK),
+                    ("scope", scope),
+                    ("code_challenge", &s256(&verifier)),
+                ],
+            )
+            .await;
+        let code = query_param(&reqwest::Url::parse(&loc).unwrap(), "code").unwrap_or_else(|| panic!("{loc}"));
+        self.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", &verifier),
+        ])
+        .await
+    }
+
     /// A complete web server flow: returns the token response.
     pub async fn tokens(&self, scope: &str) -> Value {
         let browser = self.browser();
@@ -437,26 +465,28 @@ pub async fn verify_jwt_alg(app: &TestApp, jwt: &str, alg: &str) -> Value {
     jwt_claims(jwt)
 }
 
+/// Signs `claims` as an RS256 JWT with `header` (JSON text) and `pair`'s key.
+fn rs256(pair: &aws_lc_rs::rsa::KeyPair, header: &str, claims: &Value) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let input = format!("{}.{}", b64.encode(header), b64.encode(claims.to_string()));
+    let mut sig = vec![0u8; pair.public_modulus_len()];
+    pair.sign(
+        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    format!("{input}.{}", b64.encode(sig))
+}
+
 /// A self-signed certificate and a function that signs RS256 JWTs with its key.
 pub fn jwt_signer() -> (String, impl Fn(&Value) -> String) {
     let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
     let der = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).unwrap();
     let kp = rcgen::KeyPair::try_from(der.as_ref()).unwrap();
     let cert = rcgen::CertificateParams::new(vec!["jwt.example".into()]).unwrap().self_signed(&kp).unwrap();
-    let sign = move |claims: &Value| {
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let input = format!("{}.{}", b64.encode(r#"{"alg":"RS256"}"#), b64.encode(claims.to_string()));
-        let mut sig = vec![0u8; pair.public_modulus_len()];
-        pair.sign(
-            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
-            &aws_lc_rs::rand::SystemRandom::new(),
-            input.as_bytes(),
-            &mut sig,
-        )
-        .unwrap();
-        format!("{input}.{}", b64.encode(sig))
-    };
-    (cert.pem(), sign)
+    (cert.pem(), move |claims: &Value| rs256(&pair, r#"{"alg":"RS256"}"#, claims))
 }
 
 /// An external issuer's key: signs RS256 JWTs with a kid, and publishes a JWKS.
@@ -468,17 +498,5 @@ pub fn external_issuer() -> (Value, impl Fn(&Value) -> String) {
     let jwks = serde_json::json!({"keys": [{"kty": "RSA", "kid": "ext1", "alg": "RS256", "use": "sig",
         "n": b64.encode(public.modulus().big_endian_without_leading_zero()),
         "e": b64.encode(public.exponent().big_endian_without_leading_zero())}]});
-    let sign = move |claims: &Value| {
-        let input = format!("{}.{}", b64.encode(r#"{"alg":"RS256","kid":"ext1"}"#), b64.encode(claims.to_string()));
-        let mut sig = vec![0u8; pair.public_modulus_len()];
-        pair.sign(
-            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
-            &aws_lc_rs::rand::SystemRandom::new(),
-            input.as_bytes(),
-            &mut sig,
-        )
-        .unwrap();
-        format!("{input}.{}", b64.encode(sig))
-    };
-    (jwks, sign)
+    (jwks, move |claims: &Value| rs256(&pair, r#"{"alg":"RS256","kid":"ext1"}"#, claims))
 }
