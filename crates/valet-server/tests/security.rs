@@ -32,6 +32,37 @@ async fn jwt_bearer(app: &TestApp, assertion: &str) -> (u16, Value) {
     .await
 }
 
+/// The client credentials grant of the test app with a `scope` parameter.
+async fn client_credentials(app: &TestApp, scope: &str) -> (u16, Value) {
+    post_form(
+        app,
+        "/services/oauth2/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &app.app.consumer_key),
+            ("client_secret", &app.secret),
+            ("scope", scope),
+        ],
+    )
+    .await
+}
+
+/// The password grant of the test app for Jane.
+async fn password_grant(app: &TestApp, password: &str) -> (u16, Value) {
+    post_form(
+        app,
+        "/services/oauth2/token",
+        &[
+            ("grant_type", "password"),
+            ("client_id", &app.app.consumer_key),
+            ("client_secret", &app.secret),
+            ("username", "jane@example.com"),
+            ("password", password),
+        ],
+    )
+    .await
+}
+
 fn now_secs(app: &TestApp) -> i64 {
     valet_core::clock::Clock::now_secs(&app.clock)
 }
@@ -417,18 +448,7 @@ both_backends!(concurrent_wrong_passwords_are_counted_before_they_are_checked, |
         .set_org_settings(OrgSettings { allow_username_password_flow: true, ..Default::default() })
         .await
         .unwrap();
-    let (s, e) = post_form(
-        app,
-        "/services/oauth2/token",
-        &[
-            ("grant_type", "password"),
-            ("client_id", &app.app.consumer_key),
-            ("client_secret", &app.secret),
-            ("username", "jane@example.com"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    let (s, e) = password_grant(app, PASSWORD).await;
     assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")), "{e}");
 });
 
@@ -438,20 +458,7 @@ both_backends!(password_grant_is_throttled, |app: &TestApp| async move {
         .set_org_settings(OrgSettings { allow_username_password_flow: true, ..Default::default() })
         .await
         .unwrap();
-    let grant = |password: &'static str| async move {
-        post_form(
-            app,
-            "/services/oauth2/token",
-            &[
-                ("grant_type", "password"),
-                ("client_id", &app.app.consumer_key),
-                ("client_secret", &app.secret),
-                ("username", "jane@example.com"),
-                ("password", password),
-            ],
-        )
-        .await
-    };
+    let grant = |password: &'static str| password_grant(app, password);
     assert_eq!(grant(PASSWORD).await.0, 200);
     for _ in 0..5 {
         assert_eq!(grant("wrong").await.0, 400);
@@ -593,17 +600,7 @@ both_backends!(authorize_refuses_what_it_does_not_support, |app: &TestApp| async
     let u = reqwest::Url::parse(&loc).unwrap();
     let desc = query_param(&u, "error_description").unwrap_or_default();
     assert!(!desc.contains('<') && !desc.contains('"') && !desc.contains('\r'), "{desc:?}");
-    let (_, e) = post_form(
-        app,
-        "/services/oauth2/token",
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &app.app.consumer_key),
-            ("client_secret", &app.secret),
-            ("scope", "api <b>\"x\"\r\n"),
-        ],
-    )
-    .await;
+    let (_, e) = client_credentials(app, "api <b>\"x\"\r\n").await;
     let desc = e["error_description"].as_str().unwrap_or_default();
     assert!(!desc.contains('<') && !desc.contains('"') && !desc.contains('\n'), "{desc:?}");
 
@@ -863,17 +860,7 @@ both_backends!(identity_needs_an_identity_scope, |app: &TestApp| async move {
         )
         .await
         .unwrap();
-    let (s, t) = post_form(
-        app,
-        "/services/oauth2/token",
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &app.app.consumer_key),
-            ("client_secret", &app.secret),
-            ("scope", "chatter_api"),
-        ],
-    )
-    .await;
+    let (s, t) = client_credentials(app, "chatter_api").await;
     assert_eq!(s, 200, "{t}");
     let at = t["access_token"].as_str().unwrap();
     assert_eq!(app.userinfo_status(at).await, 403);
