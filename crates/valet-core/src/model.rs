@@ -525,6 +525,19 @@ pub struct PermissionSet {
     pub created_at: Millis,
 }
 
+/// A custom permission (Setup > Custom Permissions): a named capability an app checks. Users
+/// hold it through the permission sets that grant it; apps list the ones they use.
+#[derive(Debug, Clone)]
+pub struct CustomPermission {
+    pub id: SfId,
+    pub org_id: SfId,
+    /// The API name (`Can_Approve`), unique in the org whatever its case.
+    pub name: String,
+    pub label: String,
+    pub description: Option<String>,
+    pub created_at: Millis,
+}
+
 /// JSON merge patch (RFC 7386: objects merge, `null` removes a key so that it returns to its
 /// default), with one addition for tagged enums such as `refresh_token_policy`: a string
 /// replaces an object that has a `kind` with `{"kind": string}`, and an object with another
