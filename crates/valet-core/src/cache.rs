@@ -1,5 +1,6 @@
 //! A read cache in front of any [`Store`]: the rows every request reads and admins rarely
-//! change (orgs, users, apps, live secrets, permission sets) and access tokens by hash.
+//! change (orgs, users, apps, live secrets, permission sets, the custom permissions users hold)
+//! and access tokens by hash.
 //!
 //! Invalidation is all-or-nothing, which keeps it obviously correct:
 //! * every write made through this store empties the cache when it returns, so a change made
@@ -40,6 +41,8 @@ struct Maps {
     apps_by_key: HashMap<String, App>,
     secrets: HashMap<SfId, Vec<AppSecret>>,
     permission_sets: HashMap<SfId, Vec<String>>,
+    /// By user: the custom permissions they hold (read for every token of an app that asks).
+    custom_permissions: HashMap<SfId, Vec<String>>,
     access_tokens: HashMap<TokenHash, AccessToken>,
 }
 
@@ -408,6 +411,36 @@ impl Store for CachedStore {
         let found = self
             .cached(|m| &mut m.permission_sets, user_id, async {
                 self.inner.user_permission_sets(user_id).await.map(Some)
+            })
+            .await?;
+        Ok(found.unwrap_or_default())
+    }
+
+    async fn insert_custom_permission(&self, cp: &CustomPermission) -> StoreResult<()> {
+        self.write(self.inner.insert_custom_permission(cp)).await
+    }
+    async fn list_custom_permissions(&self, org_id: &SfId) -> StoreResult<Vec<CustomPermission>> {
+        self.inner.list_custom_permissions(org_id).await
+    }
+    async fn update_custom_permission(&self, cp: &CustomPermission) -> StoreResult<()> {
+        self.write(self.inner.update_custom_permission(cp)).await
+    }
+    async fn delete_custom_permission(&self, id: &SfId) -> StoreResult<()> {
+        self.write(self.inner.delete_custom_permission(id)).await
+    }
+    async fn grant_custom_permission(&self, ps_id: &SfId, cp_id: &SfId) -> StoreResult<()> {
+        self.write(self.inner.grant_custom_permission(ps_id, cp_id)).await
+    }
+    async fn revoke_custom_permission(&self, ps_id: &SfId, cp_id: &SfId) -> StoreResult<()> {
+        self.write(self.inner.revoke_custom_permission(ps_id, cp_id)).await
+    }
+    async fn permission_set_custom_permissions(&self, ps_id: &SfId) -> StoreResult<Vec<String>> {
+        self.inner.permission_set_custom_permissions(ps_id).await
+    }
+    async fn user_custom_permissions(&self, user_id: &SfId) -> StoreResult<Vec<String>> {
+        let found = self
+            .cached(|m| &mut m.custom_permissions, user_id, async {
+                self.inner.user_custom_permissions(user_id).await.map(Some)
             })
             .await?;
         Ok(found.unwrap_or_default())

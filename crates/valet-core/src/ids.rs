@@ -15,6 +15,7 @@ pub enum KeyPrefix {
     /// Connected application (Salesforce's prefix is unconfirmed; `0H4` is the one widely seen).
     ConnectedApp,
     PermissionSet,
+    CustomPermission,
 }
 
 impl KeyPrefix {
@@ -24,6 +25,7 @@ impl KeyPrefix {
             KeyPrefix::User => "005",
             KeyPrefix::ConnectedApp => "0H4",
             KeyPrefix::PermissionSet => "0PS",
+            KeyPrefix::CustomPermission => "0CP",
         }
     }
 }

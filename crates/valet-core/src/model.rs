@@ -195,6 +195,9 @@ pub struct AppPolicy {
     pub permitted_users: PermittedUsers,
     /// Permission sets whose users are pre-authorized (admin-approved apps).
     pub permission_sets: Vec<String>,
+    /// The custom permissions the app uses (Salesforce's "Custom Permissions" related list):
+    /// with `include_custom_permissions`, its tokens tell for each whether the user holds it.
+    pub custom_permissions: Vec<String>,
     pub ip_relaxation: IpRelaxation,
     pub refresh_token_policy: RefreshTokenPolicy,
     pub refresh_token_rotation: bool,
@@ -250,6 +253,7 @@ impl Default for AppPolicy {
         AppPolicy {
             permitted_users: PermittedUsers::AllSelfAuthorized,
             permission_sets: Vec::new(),
+            custom_permissions: Vec::new(),
             ip_relaxation: IpRelaxation::Enforce,
             refresh_token_policy: RefreshTokenPolicy::ValidUntilRevoked,
             refresh_token_rotation: false,
@@ -525,6 +529,19 @@ pub struct PermissionSet {
     pub created_at: Millis,
 }
 
+/// A custom permission (Setup > Custom Permissions): a named capability an app checks. Users
+/// hold it through the permission sets that grant it; apps list the ones they use.
+#[derive(Debug, Clone)]
+pub struct CustomPermission {
+    pub id: SfId,
+    pub org_id: SfId,
+    /// The API name (`Can_Approve`), unique in the org whatever its case.
+    pub name: String,
+    pub label: String,
+    pub description: Option<String>,
+    pub created_at: Millis,
+}
+
 /// JSON merge patch (RFC 7386: objects merge, `null` removes a key so that it returns to its
 /// default), with one addition for tagged enums such as `refresh_token_policy`: a string
 /// replaces an object that has a `kind` with `{"kind": string}`, and an object with another
@@ -614,6 +631,14 @@ mod stored_json_tests {
         assert!(serde_json::from_str::<AppPolicy>(text).is_err(), "admin input stays strict");
         let s: OrgSettings = from_stored_json(r#"{"require_pkce": true, "new_block": false}"#).unwrap();
         assert!(s.require_pkce);
+    }
+
+    #[test]
+    fn custom_permissions_default_to_none() {
+        let old: AppPolicy = from_stored_json(r#"{"permission_sets": ["Integrations"]}"#).unwrap();
+        assert!(old.custom_permissions.is_empty(), "policies stored before the field read as before");
+        let p: AppPolicy = serde_json::from_str(r#"{"custom_permissions": ["Can_Approve"]}"#).unwrap();
+        assert_eq!(p.custom_permissions, ["Can_Approve"]);
     }
 
     #[test]

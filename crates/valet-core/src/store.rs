@@ -241,6 +241,22 @@ pub trait Store: Send + Sync + 'static {
     /// The names of the permission sets assigned to a user.
     async fn user_permission_sets(&self, user_id: &SfId) -> StoreResult<Vec<String>>;
 
+    // Custom permissions
+    /// Fails with `Conflict` when the name is taken in the org (names compare ignoring case).
+    async fn insert_custom_permission(&self, cp: &CustomPermission) -> StoreResult<()>;
+    async fn list_custom_permissions(&self, org_id: &SfId) -> StoreResult<Vec<CustomPermission>>;
+    /// Stores a new label and description; the name and id stay.
+    async fn update_custom_permission(&self, cp: &CustomPermission) -> StoreResult<()>;
+    /// Deletes the permission and every grant of it.
+    async fn delete_custom_permission(&self, id: &SfId) -> StoreResult<()>;
+    /// Lets a permission set grant a custom permission. Idempotent.
+    async fn grant_custom_permission(&self, ps_id: &SfId, cp_id: &SfId) -> StoreResult<()>;
+    async fn revoke_custom_permission(&self, ps_id: &SfId, cp_id: &SfId) -> StoreResult<()>;
+    /// The names of the custom permissions a permission set grants.
+    async fn permission_set_custom_permissions(&self, ps_id: &SfId) -> StoreResult<Vec<String>>;
+    /// The names of the custom permissions a user holds through their permission sets.
+    async fn user_custom_permissions(&self, user_id: &SfId) -> StoreResult<Vec<String>>;
+
     /// Deletes expired codes, device codes, remembered `jti`s, access tokens, sessions, and
     /// refresh tokens past their absolute expiry or revoked more than a day ago.
     async fn sweep_expired(&self, now: Millis) -> StoreResult<SweepReport>;

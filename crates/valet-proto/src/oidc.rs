@@ -128,6 +128,9 @@ pub struct UserInfo {
     pub utc_offset: i64,
     pub updated_at: String,
     pub is_app_installed: bool,
+    /// The app's custom permissions, each true when the user holds it; only when the app asks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_permissions: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,4 +174,7 @@ pub struct Identity {
     pub utc_offset: i64,
     pub last_modified_date: String,
     pub is_app_installed: bool,
+    /// As in [`UserInfo`]: present only when the token's app asks for custom permissions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_permissions: Option<serde_json::Map<String, serde_json::Value>>,
 }

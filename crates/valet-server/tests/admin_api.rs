@@ -1254,12 +1254,19 @@ both_backends!(random_inputs_never_produce_a_server_error, |app: &TestApp| async
             };
             let name = match g.below(4) {
                 0 => "Billing_Users".to_string(),
-                1 => g.pick(&["Widget__c", "Account", "User", "Organization", "widget__C"]).to_string(),
+                1 => g.pick(&["Widget__c", "Account", "User", "Organization", "widget__C", "Can_Approve"]).to_string(),
+                _ => urlencode(&g.string()),
+            };
+            let permission = match g.below(3) {
+                0 => "Can_Approve".to_string(),
                 _ => urlencode(&g.string()),
             };
             // Empty and dot segments would be normalized away by the client, reaching no route.
             let seg = |s: &str| if ["", ".", ".."].contains(&s) { "x".to_string() } else { s.to_string() };
-            let path = path.replace("{id}", &seg(&id)).replace("{name}", &seg(&name));
+            let path = path
+                .replace("{id}", &seg(&id))
+                .replace("{name}", &seg(&name))
+                .replace("{permission}", &seg(&permission));
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let mut req = client.request(m.clone(), app.url(&path)).bearer_auth(&token);
             let body = g.value(0);
@@ -1287,6 +1294,7 @@ both_backends!(random_inputs_never_produce_a_server_error, |app: &TestApp| async
         }
         // The harness's own objects exist for the next round (a random DELETE may remove them).
         let _ = app.engine.create_permission_set("Billing_Users", None).await;
+        let _ = app.engine.create_custom_permission("Can_Approve", None, None).await;
         if round == 0 {
             let org = valet_core::ids::SfId::parse(&app.org_id).unwrap();
             let _ = app

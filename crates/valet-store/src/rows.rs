@@ -386,6 +386,17 @@ pub(crate) fn permission_set(row: &dyn Cols) -> StoreResult<PermissionSet> {
     })
 }
 
+pub(crate) fn custom_permission(row: &dyn Cols) -> StoreResult<CustomPermission> {
+    Ok(CustomPermission {
+        id: id(row, "id")?,
+        org_id: id(row, "org_id")?,
+        name: col(row, "name")?,
+        label: col(row, "label")?,
+        description: col(row, "description")?,
+        created_at: col(row, "created_at")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

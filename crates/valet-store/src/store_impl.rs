@@ -942,11 +942,12 @@ impl Store for SqlStore {
 
     async fn delete_permission_set(&self, id: &SfId) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM permission_set_assignments WHERE ps_id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        for sql in [
+            "DELETE FROM permission_set_assignments WHERE ps_id = $1",
+            "DELETE FROM permission_set_custom_permissions WHERE ps_id = $1",
+        ] {
+            sqlx::query(sql).bind(id.as_str()).execute(&mut *tx).await.map_err(db_err)?;
+        }
         let done = sqlx::query("DELETE FROM permission_sets WHERE id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)
@@ -984,6 +985,120 @@ impl Store for SqlStore {
     async fn user_permission_sets(&self, user_id: &SfId) -> StoreResult<Vec<String>> {
         let rows = sqlx::query(
             "SELECT p.name AS name FROM permission_set_assignments a JOIN permission_sets p ON p.id = a.ps_id WHERE a.user_id = $1 ORDER BY p.name",
+        )
+        .bind(user_id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(|r| rows::col(r, "name")).collect()
+    }
+
+    async fn insert_custom_permission(&self, cp: &CustomPermission) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO custom_permissions (id, org_id, name, label, description, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(cp.id.as_str())
+        .bind(cp.org_id.as_str())
+        .bind(cp.name.as_str())
+        .bind(cp.label.as_str())
+        .bind(cp.description.as_deref())
+        .bind(cp.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| write_err(e, "custom permission"))?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn list_custom_permissions(&self, org_id: &SfId) -> StoreResult<Vec<CustomPermission>> {
+        let rows = sqlx::query(
+            "SELECT id, org_id, name, label, description, created_at FROM custom_permissions \
+             WHERE org_id = $1 ORDER BY name",
+        )
+        .bind(org_id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(|r| rows::custom_permission(r)).collect()
+    }
+
+    async fn update_custom_permission(&self, cp: &CustomPermission) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE custom_permissions SET label = $1, description = $2 WHERE id = $3")
+            .bind(cp.label.as_str())
+            .bind(cp.description.as_deref())
+            .bind(cp.id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        found(done.rows_affected())?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn delete_custom_permission(&self, id: &SfId) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM permission_set_custom_permissions WHERE cp_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let done = sqlx::query("DELETE FROM custom_permissions WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        found(done.rows_affected())?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn grant_custom_permission(&self, ps_id: &SfId, cp_id: &SfId) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO permission_set_custom_permissions (ps_id, cp_id) VALUES ($1, $2) \
+             ON CONFLICT (ps_id, cp_id) DO NOTHING",
+        )
+        .bind(ps_id.as_str())
+        .bind(cp_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| write_err(e, "custom permission grant"))?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn revoke_custom_permission(&self, ps_id: &SfId, cp_id: &SfId) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM permission_set_custom_permissions WHERE ps_id = $1 AND cp_id = $2")
+            .bind(ps_id.as_str())
+            .bind(cp_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn permission_set_custom_permissions(&self, ps_id: &SfId) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT c.name AS name FROM permission_set_custom_permissions g \
+             JOIN custom_permissions c ON c.id = g.cp_id WHERE g.ps_id = $1 ORDER BY c.name",
+        )
+        .bind(ps_id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(|r| rows::col(r, "name")).collect()
+    }
+
+    async fn user_custom_permissions(&self, user_id: &SfId) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT c.name AS name FROM permission_set_assignments a \
+             JOIN permission_set_custom_permissions g ON g.ps_id = a.ps_id \
+             JOIN custom_permissions c ON c.id = g.cp_id WHERE a.user_id = $1 ORDER BY c.name",
         )
         .bind(user_id.as_str())
         .fetch_all(&self.pool)

@@ -80,6 +80,7 @@ both_backends!(
     sessions_and_signing_keys,
     sweep_expired,
     rows_stored_under_bare_digests_are_found,
+    custom_permissions_and_grants,
 );
 
 // ---- fixtures ----
@@ -832,6 +833,94 @@ async fn writes_for_a_deleted_app_are_not_found(store: Arc<SqlStore>) {
     assert!(store.get_refresh_token(&TokenHash::of("rt-next")).await.unwrap().is_none());
     assert!(store.get_access_token(&TokenHash::of("at-keep")).await.unwrap().is_some());
     assert!(store.get_refresh_token(&TokenHash::of("rt-keep")).await.unwrap().is_some());
+}
+
+fn custom_permission_in(org: &Org, name: &str) -> CustomPermission {
+    CustomPermission {
+        id: sfid(KeyPrefix::CustomPermission),
+        org_id: org.id.clone(),
+        name: name.into(),
+        label: name.replace('_', " "),
+        description: None,
+        created_at: T0,
+    }
+}
+
+/// Custom permissions, their grants by permission sets, and what a user holds through them;
+/// every write counts as a change, and the cache sees grants made through it at once.
+async fn custom_permissions_and_grants(store: Arc<SqlStore>) {
+    let (org, user, _app) = world(&store).await;
+    let approve = custom_permission_in(&org, "Can_Approve");
+    let mut export = custom_permission_in(&org, "Can_Export");
+    export.description = Some("Reports".into());
+    let c0 = store.change_counter().await.unwrap();
+    store.insert_custom_permission(&export).await.unwrap();
+    store.insert_custom_permission(&approve).await.unwrap();
+    let clash = custom_permission_in(&org, "CAN_APPROVE");
+    assert!(matches!(store.insert_custom_permission(&clash).await, Err(StoreError::Conflict(_))), "case-insensitive");
+    assert_eq!(store.change_counter().await.unwrap(), c0 + 2);
+    let listed = store.list_custom_permissions(&org.id).await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["Can_Approve", "Can_Export"]);
+    assert_eq!(listed[1].description.as_deref(), Some("Reports"));
+    assert_eq!(listed[0].description, None);
+
+    export.label = "Export".into();
+    export.description = None;
+    store.update_custom_permission(&export).await.unwrap();
+    let got = store.list_custom_permissions(&org.id).await.unwrap().remove(1);
+    assert_eq!((got.label.as_str(), got.description), ("Export", None));
+    assert!(matches!(
+        store.update_custom_permission(&custom_permission_in(&org, "Missing")).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let sets: Vec<PermissionSet> = ["Approvers", "Everyone"]
+        .iter()
+        .map(|n| PermissionSet {
+            id: sfid(KeyPrefix::PermissionSet),
+            org_id: org.id.clone(),
+            name: n.to_string(),
+            label: n.to_string(),
+            created_at: T0,
+        })
+        .collect();
+    for ps in &sets {
+        store.insert_permission_set(ps).await.unwrap();
+    }
+    let (approvers, everyone) = (&sets[0], &sets[1]);
+    for _ in 0..2 {
+        store.grant_custom_permission(&approvers.id, &approve.id).await.unwrap();
+    }
+    store.grant_custom_permission(&approvers.id, &export.id).await.unwrap();
+    store.grant_custom_permission(&everyone.id, &approve.id).await.unwrap();
+    assert_eq!(store.permission_set_custom_permissions(&approvers.id).await.unwrap(), ["Can_Approve", "Can_Export"]);
+    assert!(store.user_custom_permissions(&user.id).await.unwrap().is_empty(), "no set assigned yet");
+    store.assign_permission_set(&user.id, &approvers.id).await.unwrap();
+    store.assign_permission_set(&user.id, &everyone.id).await.unwrap();
+    assert_eq!(store.user_custom_permissions(&user.id).await.unwrap(), ["Can_Approve", "Can_Export"], "once each");
+
+    let before = store.change_counter().await.unwrap();
+    store.revoke_custom_permission(&approvers.id, &export.id).await.unwrap();
+    assert_eq!(store.change_counter().await.unwrap(), before + 1);
+    assert_eq!(store.user_custom_permissions(&user.id).await.unwrap(), ["Can_Approve"]);
+    // Deleting a set takes its grants with it; the other set still grants Can_Approve.
+    store.delete_permission_set(&approvers.id).await.unwrap();
+    assert_eq!(store.user_custom_permissions(&user.id).await.unwrap(), ["Can_Approve"]);
+    store.delete_custom_permission(&approve.id).await.unwrap();
+    assert!(store.user_custom_permissions(&user.id).await.unwrap().is_empty());
+    assert!(store.permission_set_custom_permissions(&everyone.id).await.unwrap().is_empty());
+    assert!(matches!(store.delete_custom_permission(&approve.id).await, Err(StoreError::NotFound)));
+
+    // Through the engine's cache: held permissions are cached, and a grant made through it
+    // shows on the very next read.
+    use valet_core::cache::CachedStore;
+    let cached = CachedStore::new(store.clone());
+    assert!(cached.user_custom_permissions(&user.id).await.unwrap().is_empty());
+    cached.grant_custom_permission(&everyone.id, &export.id).await.unwrap();
+    assert_eq!(cached.user_custom_permissions(&user.id).await.unwrap(), ["Can_Export"]);
+    cached.revoke_custom_permission(&everyone.id, &export.id).await.unwrap();
+    assert!(cached.user_custom_permissions(&user.id).await.unwrap().is_empty());
 }
 
 async fn sessions_and_signing_keys(store: Arc<SqlStore>) {

@@ -78,9 +78,12 @@ pub enum Command {
     /// Org-wide settings (flow blocks, PKCE requirement)
     #[command(subcommand)]
     Org(crate::cmd::org::OrgCmd),
-    /// Permission sets (pre-authorization for admin-approved apps)
+    /// Permission sets (pre-authorization for admin-approved apps, custom permission grants)
     #[command(subcommand)]
     Permset(crate::cmd::permset::PermsetCmd),
+    /// Custom permissions (granted by permission sets, reported to the apps that list them)
+    #[command(subcommand)]
+    CustomPermission(crate::cmd::custom_permission::CustomPermissionCmd),
     /// Initial access tokens for dynamic client registration
     #[command(subcommand)]
     RegistrationToken(crate::cmd::registration::RegistrationTokenCmd),

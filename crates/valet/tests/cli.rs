@@ -224,6 +224,54 @@ fn apps() {
 }
 
 #[test]
+fn custom_permissions() {
+    let dir = migrated();
+    let d = dir.path();
+    let cp = json(&run(d, &["custom-permission", "create", "Can_Approve", "--label", "Approve invoices", "--json"]));
+    assert_eq!((cp["name"].as_str(), cp["label"].as_str()), (Some("Can_Approve"), Some("Approve invoices")));
+    assert!(cp["id"].as_str().unwrap().starts_with("0CP"), "{cp}");
+    ok(&run(d, &["custom-permission", "create", "Can_Export", "--description", "Reports"]));
+    let out = run(d, &["custom-permission", "create", "can_approve"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    let out = run(d, &["custom-permission", "create", "Can Approve"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not a custom permission name"), "{}", stderr(&out));
+    let list = json(&run(d, &["custom-permission", "list", "--json"]));
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Can_Approve", "Can_Export"]);
+    let updated = json(&run(d, &["custom-permission", "update", "Can_Export", "--description", "", "--json"]));
+    assert_eq!(updated["description"], Value::Null);
+
+    ok(&run(d, &["permset", "create", "--name", "Approvers"]));
+    let granted = json(&run(d, &["permset", "grant-permission", "Approvers", "can_approve", "--json"]));
+    assert_eq!(granted["custom_permissions"], serde_json::json!(["Can_Approve"]));
+    let shown = json(&run(d, &["permset", "permissions", "Approvers", "--json"]));
+    assert_eq!(shown["custom_permissions"], serde_json::json!(["Can_Approve"]));
+    let revoked = json(&run(d, &["permset", "revoke-permission", "Approvers", "Can_Approve", "--json"]));
+    assert_eq!(revoked["custom_permissions"], serde_json::json!([]));
+
+    // An app lists the ones it uses through its policy: defined names only, spelled as defined.
+    let app = json(&run(d, &["app", "create", "--name", "Perms", "--callback-url", "https://p.example/cb", "--json"]));
+    let key = app["consumer_key"].as_str().unwrap().to_string();
+    let set = ["app", "update", &key, "--set-policy", r#"custom_permissions=["can_approve"]"#];
+    let updated =
+        json(&run(d, &[&set[..], &["--set-policy", "id_token.include_custom_permissions=true", "--json"]].concat()));
+    assert_eq!(updated["policy"]["custom_permissions"], serde_json::json!(["Can_Approve"]));
+    assert_eq!(updated["policy"]["id_token"]["include_custom_permissions"], true);
+    let out = run(d, &["app", "update", &key, "--policy-json", r#"{"custom_permissions": ["Can_Fly"]}"#]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Can_Fly"), "{}", stderr(&out));
+
+    // Deleting a permission takes it out of the app's list.
+    ok(&run(d, &["custom-permission", "delete", "Can_Approve"]));
+    let shown = json(&run(d, &["app", "show", &key, "--json"]));
+    assert_eq!(shown["policy"]["custom_permissions"], serde_json::json!([]));
+    let out = run(d, &["custom-permission", "show", "Can_Approve"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
 fn bad_callback_url_is_a_clear_error() {
     let dir = migrated();
     let out = run(dir.path(), &["app", "create", "--name", "Bad", "--callback-url", "http://app.example.com/cb"]);

@@ -222,13 +222,14 @@ impl Engine {
         self.find_user(user.id.as_str()).await
     }
 
-    pub async fn create_app(&self, org: &SfId, new: NewApp) -> Result<CreatedApp, AdminError> {
+    pub async fn create_app(&self, org: &SfId, mut new: NewApp) -> Result<CreatedApp, AdminError> {
         let name = new.name.trim().to_string();
         if name.is_empty() || name.len() > 255 {
             return Err(AdminError::Invalid("app name must be 1 to 255 characters".into()));
         }
         validate_callback_urls(&new.callback_urls, new.is_public)?;
         validate_policy(&new.policy, new.is_public, self.config.allow_private_outbound)?;
+        self.resolve_app_custom_permissions(org, &mut new.policy, &[]).await?;
         if new.scopes.is_empty() {
             return Err(AdminError::Invalid("an app needs at least one scope".into()));
         }
@@ -277,7 +278,7 @@ impl Engine {
         }
     }
 
-    pub async fn update_app(&self, key: &str, patch: AppPatch) -> Result<App, AdminError> {
+    pub async fn update_app(&self, key: &str, mut patch: AppPatch) -> Result<App, AdminError> {
         let app = self.find_app(key).await?;
         let is_public = patch.is_public.unwrap_or(app.is_public);
         if patch.callback_urls.is_some() || patch.is_public.is_some() {
@@ -289,6 +290,9 @@ impl Engine {
                 is_public,
                 self.config.allow_private_outbound,
             )?;
+        }
+        if let Some(p) = &mut patch.policy {
+            self.resolve_app_custom_permissions(&app.org_id, p, &app.policy.custom_permissions).await?;
         }
         if let Some(s) = &patch.scopes {
             if s.is_empty() {
@@ -345,7 +349,7 @@ impl Engine {
         Ok(self.store.list_permission_sets(&org.id).await?)
     }
 
-    async fn find_permission_set(&self, key: &str) -> Result<PermissionSet, AdminError> {
+    pub(crate) async fn find_permission_set(&self, key: &str) -> Result<PermissionSet, AdminError> {
         self.list_permission_sets()
             .await?
             .into_iter()

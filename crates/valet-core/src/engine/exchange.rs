@@ -244,6 +244,11 @@ impl Engine {
                     serde_json::to_value(&app.policy.custom_attributes).unwrap_or_default(),
                 );
             }
+            if settings.include_custom_permissions {
+                if let Some(perms) = self.custom_permissions_claim(app, &ctx.user).await? {
+                    obj.insert("custom_permissions".into(), perms.into());
+                }
+            }
         }
         let token = self.keys().active.sign_jwt(&claims).map_err(EngineError::from)?;
         Ok(TokenResponse {

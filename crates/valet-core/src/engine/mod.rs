@@ -7,6 +7,7 @@ pub mod admin_token;
 pub mod authorize;
 pub mod bearer;
 pub mod client_assertion;
+pub mod custom_permissions;
 pub mod device;
 pub mod exchange;
 pub mod grants;

@@ -105,10 +105,11 @@ impl Engine {
     }
 
     /// `/services/oauth2/userinfo` for any valid token (spec §6.3).
-    pub fn userinfo(&self, ctx: &TokenContext) -> UserInfo {
+    pub async fn userinfo(&self, ctx: &TokenContext) -> Result<UserInfo, EngineError> {
         let u = &ctx.user;
         let photos = self.photos(&u.id);
-        UserInfo {
+        let custom_permissions = self.identity_custom_permissions(&ctx.app_id, &ctx.scopes, u).await?;
+        Ok(UserInfo {
             sub: self.identity_url(&ctx.org_id, &u.id),
             user_id: u.id.to_string(),
             organization_id: ctx.org_id.to_string(),
@@ -133,7 +134,8 @@ impl Engine {
             utc_offset: utc_offset_ms(&u.timezone),
             updated_at: iso8601(u.updated_at),
             is_app_installed: true,
-        }
+            custom_permissions,
+        })
     }
 
     /// `/id/<org>/<user>` (spec §6.4). A token may read its own user's identity; reading
@@ -168,6 +170,7 @@ impl Engine {
             other => other,
         };
         let u = &target;
+        let custom_permissions = self.identity_custom_permissions(&ctx.app_id, &ctx.scopes, u).await?;
         Ok(Some(Identity {
             id: self.identity_url(&org, &u.id),
             asserted_user: u.id == ctx.user.id,
@@ -199,6 +202,7 @@ impl Engine {
             utc_offset: utc_offset_ms(&u.timezone),
             last_modified_date: iso8601(u.updated_at),
             is_app_installed: true,
+            custom_permissions,
         }))
     }
 

@@ -440,7 +440,12 @@ impl Engine {
         let id = self.identity_url(&family.org_id, &user.id);
         let issued_at = now.to_string();
         let id_token = if with_id_token && family.scopes.contains("openid") {
-            Some(self.id_token(app, user, &id, access.expose(), nonce, family.auth_time)?)
+            let perms = if app.policy.id_token.include_custom_permissions {
+                self.custom_permissions_claim(app, user).await?
+            } else {
+                None
+            };
+            Some(self.id_token(app, user, &id, access.expose(), nonce, family.auth_time, perms)?)
         } else {
             None
         };
@@ -559,6 +564,8 @@ impl Engine {
     }
 
     /// An RS256 ID token (spec §6.7): `sub` is the identity URL, `aud` the consumer key.
+    /// `custom_permissions` is the claim computed beforehand, when the app's settings ask for it.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn id_token(
         &self,
         app: &App,
@@ -567,6 +574,7 @@ impl Engine {
         access_token: &str,
         nonce: Option<&str>,
         auth_time: i64,
+        custom_permissions: Option<serde_json::Map<String, serde_json::Value>>,
     ) -> Result<String, EngineError> {
         let now = self.clock.now_secs();
         let settings = &app.policy.id_token;
@@ -610,6 +618,9 @@ impl Engine {
                     serde_json::to_value(&app.policy.custom_attributes).unwrap_or_default(),
                 );
             }
+        }
+        if let (Some(perms), Some(obj)) = (custom_permissions, claims.as_object_mut()) {
+            obj.insert("custom_permissions".into(), perms.into());
         }
         Ok(self.keys().active.sign_jwt(&claims)?)
     }

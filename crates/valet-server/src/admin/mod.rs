@@ -1,4 +1,5 @@
-//! The admin JSON API under `/admin/api/v1`: apps, users, permission sets, org settings and the
+//! The admin JSON API under `/admin/api/v1`: apps, users, permission sets, custom permissions,
+//! org settings and the
 //! data API's custom objects, authenticated by an admin token, described by the OpenAPI
 //! document at `/admin/api/openapi.json`. Handlers call the same engine (and data-layer)
 //! functions as the `valet` CLI, so the two can never disagree about what a change means.
@@ -8,6 +9,7 @@
 
 pub mod apps;
 pub mod auth;
+pub mod custom_permissions;
 pub mod error;
 pub mod extract;
 pub mod objects;
@@ -52,6 +54,16 @@ pub fn router() -> Router<AppState> {
         )
         .route(&r("/permission-sets"), get(permission_sets::list).post(permission_sets::create))
         .route(&r("/permission-sets/{name}"), get(permission_sets::get).delete(permission_sets::delete))
+        .route(&r("/permission-sets/{name}/custom-permissions"), get(custom_permissions::list_granted))
+        .route(
+            &r("/permission-sets/{name}/custom-permissions/{permission}"),
+            get(custom_permissions::get_granted).put(custom_permissions::grant).delete(custom_permissions::revoke),
+        )
+        .route(&r("/custom-permissions"), get(custom_permissions::list).post(custom_permissions::create))
+        .route(
+            &r("/custom-permissions/{name}"),
+            get(custom_permissions::get).patch(custom_permissions::update).delete(custom_permissions::delete),
+        )
         .route(&r("/objects"), get(objects::list).post(objects::create))
         .route(&r("/objects/{name}"), get(objects::get))
         .route(&r("/objects/{name}/fields"), post(objects::add_field))

@@ -49,6 +49,15 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/admin/api/v1/permission-sets"),
     ("get", "/admin/api/v1/permission-sets/{name}"),
     ("delete", "/admin/api/v1/permission-sets/{name}"),
+    ("get", "/admin/api/v1/permission-sets/{name}/custom-permissions"),
+    ("get", "/admin/api/v1/permission-sets/{name}/custom-permissions/{permission}"),
+    ("put", "/admin/api/v1/permission-sets/{name}/custom-permissions/{permission}"),
+    ("delete", "/admin/api/v1/permission-sets/{name}/custom-permissions/{permission}"),
+    ("get", "/admin/api/v1/custom-permissions"),
+    ("post", "/admin/api/v1/custom-permissions"),
+    ("get", "/admin/api/v1/custom-permissions/{name}"),
+    ("patch", "/admin/api/v1/custom-permissions/{name}"),
+    ("delete", "/admin/api/v1/custom-permissions/{name}"),
     ("get", "/admin/api/v1/org/settings"),
     ("put", "/admin/api/v1/org/settings"),
     ("patch", "/admin/api/v1/org/settings"),
@@ -195,6 +204,31 @@ fn paths() -> Value {
             "delete": op("deletePermissionSet", "permission-sets", "Delete a permission set and its assignments", &["PermissionSetName"], None,
                 ("204", no_content("Deleted")), &["404"]),
         },
+        "/admin/api/v1/permission-sets/{name}/custom-permissions": {
+            "get": op("listPermissionSetCustomPermissions", "permission-sets", "The custom permissions a permission set grants", &["PermissionSetName"], None,
+                ("200", ok("The set's custom permissions", "PermissionSetCustomPermissions")), &["404"]),
+        },
+        "/admin/api/v1/permission-sets/{name}/custom-permissions/{permission}": {
+            "get": op("getPermissionSetCustomPermission", "permission-sets", "Whether a permission set grants a custom permission (404 when not)", &["PermissionSetName", "GrantedCustomPermission"], None,
+                ("200", ok("Granted; the set's custom permissions", "PermissionSetCustomPermissions")), &["404"]),
+            "put": op("grantCustomPermission", "permission-sets", "Grant a custom permission through a permission set (idempotent); its holders' next tokens show it", &["PermissionSetName", "GrantedCustomPermission"], None,
+                ("200", ok("The set's custom permissions", "PermissionSetCustomPermissions")), &["404"]),
+            "delete": op("revokeCustomPermission", "permission-sets", "Stop granting a custom permission through a permission set (idempotent)", &["PermissionSetName", "GrantedCustomPermission"], None,
+                ("200", ok("The set's custom permissions", "PermissionSetCustomPermissions")), &["404"]),
+        },
+        "/admin/api/v1/custom-permissions": {
+            "get": op("listCustomPermissions", "custom-permissions", "List custom permissions", &[], None, ("200", ok("Every custom permission of the org", "CustomPermissionList")), &[]),
+            "post": op("createCustomPermission", "custom-permissions", "Define a custom permission; apps list the ones they use in policy.custom_permissions", &[], Some(body("CustomPermissionCreate", true)),
+                ("201", ok("The custom permission", "CustomPermission")), &["409", "413", "415", "422"]),
+        },
+        "/admin/api/v1/custom-permissions/{name}": {
+            "get": op("getCustomPermission", "custom-permissions", "Show a custom permission", &["CustomPermissionName"], None,
+                ("200", ok("The custom permission", "CustomPermission")), &["404"]),
+            "patch": op("updateCustomPermission", "custom-permissions", "Change a custom permission's label or description", &["CustomPermissionName"], Some(body("CustomPermissionUpdate", true)),
+                ("200", ok("The custom permission", "CustomPermission")), &["404", "413", "415", "422"]),
+            "delete": op("deleteCustomPermission", "custom-permissions", "Delete a custom permission, its grants and its place in every app's custom_permissions", &["CustomPermissionName"], None,
+                ("204", no_content("Deleted")), &["404"]),
+        },
         "/admin/api/v1/org/settings": {
             "get": op("getOrgSettings", "org", "The org-wide OAuth settings", &[], None, ("200", ok("The settings", "OrgSettings")), &[]),
             "put": op("replaceOrgSettings", "org", "Replace the org-wide settings (absent fields take their defaults)", &[], Some(body("OrgSettings", true)),
@@ -236,6 +270,8 @@ fn components() -> Value {
             "AppId": { "name": "id", "in": "path", "required": true, "schema": key("App id (15 or 18 characters), consumer key, or exact name") },
             "UserId": { "name": "id", "in": "path", "required": true, "schema": key("User id (15 or 18 characters) or username") },
             "PermissionSetName": { "name": "name", "in": "path", "required": true, "schema": key("Permission set name or id") },
+            "CustomPermissionName": { "name": "name", "in": "path", "required": true, "schema": key("Custom permission API name (case-insensitive) or id") },
+            "GrantedCustomPermission": { "name": "permission", "in": "path", "required": true, "schema": key("Custom permission API name (case-insensitive) or id") },
             "ObjectName": { "name": "name", "in": "path", "required": true, "schema": key("Object API name (Widget__c, Account), case-insensitive") },
             "AllObjects": { "name": "all", "in": "query", "required": false, "schema": { "type": "boolean", "default": false }, "description": "Also list every standard object, with all its fields" },
         },
@@ -373,6 +409,8 @@ fn schemas() -> Value {
             "properties": { "app_id": { "type": "string" }, "retired": { "type": "integer", "minimum": 0 } },
         }),
     );
+    // Added below, apart: one more key in the AppPolicy json! would pass the macro's recursion limit.
+    let custom_permissions = json!({ "type": "array", "items": { "type": "string" }, "description": "The custom permissions the app uses (each must be defined in the org; spelled as defined, repeats dropped). With id_token.include_custom_permissions, ID tokens, userinfo and the identity URL carry custom_permissions: each of these, true when the user holds it through a permission set (userinfo and the identity URL also for tokens with the custom_permissions scope); asset_tokens.include_custom_permissions does the same for asset tokens" });
     m.insert("AppPolicy".into(), json!({
             "type": "object",
             "additionalProperties": false,
@@ -414,6 +452,9 @@ fn schemas() -> Value {
                 "loopback_redirect_any_port": { "type": "boolean", "default": false, "description": "RFC 8252: an http loopback IP callback matches on any port" },
             },
         }));
+    if let Some(props) = m.get_mut("AppPolicy").and_then(|p| p.get_mut("properties")).and_then(Value::as_object_mut) {
+        props.insert("custom_permissions".into(), custom_permissions);
+    }
     m.insert("TrustedIssuer".into(), json!({
             "type": "object",
             "additionalProperties": false,
@@ -523,6 +564,44 @@ fn schemas() -> Value {
                 "label": { "anyOf": [{ "type": "string", "minLength": 1, "maxLength": 255, "pattern": NO_CONTROLS }, { "type": "null" }], "description": "Default: the name" },
             },
         }));
+    let cp_name = json!({ "type": "string", "minLength": 1, "maxLength": 40, "pattern": "^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*$", "description": "API name: a letter, then letters, digits and single underscores, not ending with one; unique in the org whatever its case" });
+    let cp_label = json!({ "type": "string", "minLength": 1, "maxLength": 80, "pattern": NO_CONTROLS });
+    let cp_description = json!({ "type": "string", "maxLength": 255, "pattern": NO_CONTROLS });
+    m.insert("CustomPermission".into(), json!({
+            "type": "object",
+            "required": ["id", "name", "label", "description", "created_at"],
+            "properties": { "id": { "type": "string" }, "name": { "type": "string" }, "label": { "type": "string" }, "description": opt_string, "created_at": time },
+        }));
+    m.insert("CustomPermissionList".into(), json!(list("CustomPermission")));
+    m.insert(
+        "CustomPermissionCreate".into(),
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["name"],
+            "properties": {
+                "name": cp_name,
+                "label": { "anyOf": [cp_label, { "type": "null" }], "description": "Default: the name" },
+                "description": { "anyOf": [cp_description, { "type": "null" }] },
+            },
+        }),
+    );
+    m.insert("CustomPermissionUpdate".into(), json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "label": { "anyOf": [cp_label, { "type": "null" }], "description": "Absent or null: unchanged" },
+                "description": { "anyOf": [cp_description, { "type": "null" }], "description": "Absent: unchanged; null or empty: removed" },
+            },
+        }));
+    m.insert(
+        "PermissionSetCustomPermissions".into(),
+        json!({
+            "type": "object",
+            "required": ["permission_set", "custom_permissions"],
+            "properties": { "permission_set": { "type": "string" }, "custom_permissions": strings },
+        }),
+    );
     m.insert("OrgSettings".into(), json!({
             "type": "object",
             "additionalProperties": false,
@@ -683,12 +762,12 @@ fn build() -> Value {
         "info": {
             "title": "Valet admin API",
             "version": "1",
-            "description": "Manage apps, users, permission sets, org settings and the data API's custom objects. Every change goes through the same engine functions as the `valet` CLI. Errors are {\"error\", \"message\", \"field\"?}.",
+            "description": "Manage apps, users, permission sets, custom permissions, org settings and the data API's custom objects. Every change goes through the same engine functions as the `valet` CLI. Errors are {\"error\", \"message\", \"field\"?}.",
         },
         "servers": [{ "url": "/" }],
         "security": [{ "adminToken": [] }],
         "tags": [
-            { "name": "apps" }, { "name": "users" }, { "name": "permission-sets" }, { "name": "org" }, { "name": "objects" },
+            { "name": "apps" }, { "name": "users" }, { "name": "permission-sets" }, { "name": "custom-permissions" }, { "name": "org" }, { "name": "objects" },
         ],
         "paths": paths(),
         "components": components(),
@@ -774,6 +853,16 @@ mod tests {
             valid_minutes: None,
         };
         assert_eq!(props("RegistrationTokenCreated"), fields(&token));
+        let cp = CustomPermissionView {
+            id: String::new(),
+            name: String::new(),
+            label: String::new(),
+            description: None,
+            created_at: String::new(),
+        };
+        assert_eq!(props("CustomPermission"), fields(&cp));
+        let granted = PermissionSetCustomPermissions { permission_set: String::new(), custom_permissions: vec![] };
+        assert_eq!(props("PermissionSetCustomPermissions"), fields(&granted));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use valet_core::clock::iso8601;
-use valet_core::model::{App, AppPolicy, PermissionSet, User};
+use valet_core::model::{App, AppPolicy, CustomPermission, PermissionSet, User};
 use valet_core::secret::Secret;
 use valet_data::registry::{FieldSummary, ObjectSummary};
 use valet_data::schema::{FieldDef, ObjectDef};
@@ -136,6 +136,34 @@ impl UserPermissionSets {
         names.sort();
         UserPermissionSets { user_id: u.id.to_string(), username: u.username.clone(), permission_sets: names }
     }
+}
+
+#[derive(Serialize)]
+pub struct CustomPermissionView {
+    pub id: String,
+    pub name: String,
+    pub label: String,
+    pub description: Option<String>,
+    pub created_at: String,
+}
+
+impl From<&CustomPermission> for CustomPermissionView {
+    fn from(c: &CustomPermission) -> Self {
+        CustomPermissionView {
+            id: c.id.to_string(),
+            name: c.name.clone(),
+            label: c.label.clone(),
+            description: c.description.clone(),
+            created_at: iso8601(c.created_at),
+        }
+    }
+}
+
+/// The custom permissions a permission set grants, by name.
+#[derive(Serialize)]
+pub struct PermissionSetCustomPermissions {
+    pub permission_set: String,
+    pub custom_permissions: Vec<String>,
 }
 
 /// An initial access token for dynamic client registration, shown once.

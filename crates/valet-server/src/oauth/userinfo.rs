@@ -36,7 +36,10 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    http::json(StatusCode::OK, &state.engine.userinfo(&ctx))
+    match state.engine.userinfo(&ctx).await {
+        Ok(info) => http::json(StatusCode::OK, &info),
+        Err(e) => http::fault(&e),
+    }
 }
 
 pub async fn identity(

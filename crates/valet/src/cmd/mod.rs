@@ -3,6 +3,7 @@
 pub mod admin_token;
 pub mod app;
 pub mod config;
+pub mod custom_permission;
 pub mod migrate;
 pub mod object;
 pub mod org;
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::AdminToken(cmd) => admin_token::run(&admin_config(&global)?, cmd).await,
         Command::Org(cmd) => org::run(&admin_config(&global)?, cmd).await,
         Command::Permset(cmd) => permset::run(&admin_config(&global)?, cmd).await,
+        Command::CustomPermission(cmd) => custom_permission::run(&admin_config(&global)?, cmd).await,
         Command::RegistrationToken(cmd) => registration::run(&admin_config(&global)?, cmd).await,
         Command::Object(cmd) => object::run(&admin_config(&global)?, cmd).await,
     }

@@ -1,4 +1,5 @@
-//! `valet permset ...`: permission sets, which pre-authorize users for admin-approved apps.
+//! `valet permset ...`: permission sets, which pre-authorize users for admin-approved apps and
+//! grant custom permissions.
 
 use clap::{Args, Subcommand};
 
@@ -19,6 +20,12 @@ pub enum PermsetCmd {
     Assign(PermsetAssign),
     /// Remove a permission set from a user
     Unassign(PermsetAssign),
+    /// Let a permission set grant a custom permission (see `valet custom-permission`)
+    GrantPermission(PermsetGrant),
+    /// Stop a permission set granting a custom permission
+    RevokePermission(PermsetGrant),
+    /// List the custom permissions a permission set grants
+    Permissions(PermsetShow),
 }
 
 #[derive(Debug, Args)]
@@ -44,6 +51,24 @@ pub struct PermsetAssign {
     /// Username or user id
     #[arg(long)]
     pub user: String,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PermsetGrant {
+    /// Permission set name or id
+    pub permset: String,
+    /// Custom permission name or id
+    pub permission: String,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PermsetShow {
+    /// Permission set name or id
+    pub permset: String,
     #[command(flatten)]
     pub out: JsonArg,
 }
@@ -79,6 +104,12 @@ pub async fn run(cfg: &Config, cmd: PermsetCmd) -> CliResult<()> {
         }
         PermsetCmd::Assign(a) => assign(&engine, a, true).await?,
         PermsetCmd::Unassign(a) => assign(&engine, a, false).await?,
+        PermsetCmd::GrantPermission(a) => grant(&engine, a, true).await?,
+        PermsetCmd::RevokePermission(a) => grant(&engine, a, false).await?,
+        PermsetCmd::Permissions(a) => {
+            let names = engine.permission_set_custom_permissions(&a.permset).await?;
+            print_grants(&a.permset, &names, a.out.json);
+        }
     }
     Ok(())
 }
@@ -91,4 +122,18 @@ async fn assign(engine: &valet_core::Engine, a: PermsetAssign, on: bool) -> CliR
         println!("{} now holds: {}", a.user, if held.is_empty() { "(none)".to_string() } else { held.join(", ") });
     }
     Ok(())
+}
+
+async fn grant(engine: &valet_core::Engine, a: PermsetGrant, on: bool) -> CliResult<()> {
+    let names = engine.grant_custom_permission(&a.permset, &a.permission, on).await?;
+    print_grants(&a.permset, &names, a.out.json);
+    Ok(())
+}
+
+fn print_grants(permset: &str, names: &[String], json: bool) {
+    if json {
+        output::print_json(&serde_json::json!({"permission_set": permset, "custom_permissions": names}));
+    } else {
+        println!("{permset} grants: {}", if names.is_empty() { "(none)".to_string() } else { names.join(", ") });
+    }
 }
