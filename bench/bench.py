@@ -409,6 +409,8 @@ class Valet:
         st, h, page = fetch(op, "GET", self.authorize_url)
         if st == 200:
             form = {"csrf": hidden(page, "csrf"), "request": hidden(page, "request"), "decision": "allow"}
+            if 'name="request_tag"' in page:  # Valet binds the pending request to the session
+                form["request_tag"] = hidden(page, "request_tag")
             st, h, page = fetch(op, "POST", self.base + "/services/oauth2/authorize/consent", form)
         loc = h.get("Location", "") if h else ""
         if st not in (302, 303) or not loc.startswith(REDIRECT_URI) or "code=" not in loc:
