@@ -872,3 +872,45 @@ both_backends!(identity_needs_an_identity_scope, |app: &TestApp| async move {
     let r = app.client().get(app.url("/services/data/v62.0/limits")).bearer_auth(at).send().await.unwrap();
     assert_eq!(r.status(), 401, "the data API needs api");
 });
+
+// SE-01: served over https, cookies carry the `__Host-` prefix and responses HSTS.
+both_backends!(over_https_cookies_are_host_prefixed_and_hsts_is_sent, |app: &TestApp| async move {
+    // The same engine behind a router configured as Valet is over TLS (the transport itself
+    // does not change what the handlers write).
+    let router = valet_server::app(
+        app.engine.clone(),
+        app.data.clone(),
+        valet_server::HttpOptions { public_url: app.base.clone(), secure_cookies: true },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(valet_server::serve::serve(listener, router, None, std::future::pending()));
+    let client = app.client();
+    let r = client.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+    let csrf_cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(csrf_cookie.starts_with("__Host-valet_csrf="), "{csrf_cookie}");
+    assert!(csrf_cookie.contains("Secure") && csrf_cookie.contains("Path=/") && !csrf_cookie.contains("Domain"));
+    let html = r.text().await.unwrap();
+    let token = csrf_cookie.split(';').next().unwrap().to_string();
+    let r = client
+        .post(format!("{base}/login"))
+        .header("cookie", &token)
+        .form(&[
+            ("username", "jane@example.com"),
+            ("password", PASSWORD),
+            ("csrf", &hidden(&html, "csrf")),
+            ("continue", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let session = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(session.starts_with("__Host-valet_sid="), "{session}");
+    assert!(session.contains("Secure") && session.contains("HttpOnly") && session.contains("SameSite=Lax"));
+    // Plain http (the test harness) has neither.
+    let r = client.get(app.url("/login")).send().await.unwrap();
+    assert!(r.headers().get("strict-transport-security").is_none());
+    assert!(r.headers()["set-cookie"].to_str().unwrap().starts_with("valet_csrf="));
+});
