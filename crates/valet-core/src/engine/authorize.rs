@@ -72,7 +72,14 @@ const MAX_NONCE: usize = 512;
 impl Engine {
     /// Validates `/services/oauth2/authorize` parameters (spec §3.1, §3.6). `headless` is the
     /// Authorization Code and Credentials POST, the only place its response type belongs.
-    pub async fn parse_authorize(&self, p: &Params, headless: bool) -> Result<AuthorizeRequest, AuthorizeErrorOrFault> {
+    /// The app's IP ranges are checked against `client_ip` here, for every way in (browser,
+    /// consent form, headless POST).
+    pub async fn parse_authorize(
+        &self,
+        p: &Params,
+        headless: bool,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<AuthorizeRequest, AuthorizeErrorOrFault> {
         let page = |e: OAuthError| Err(AuthorizeErrorOrFault::Error(AuthorizeError::Page(e)));
         let client_id = match p.get("client_id") {
             Ok(Some(c)) => c,
@@ -109,6 +116,9 @@ impl Engine {
             if p.get(name).is_err() {
                 return redirect(OAuthError::invalid_request(format!("{name} is repeated")));
             }
+        }
+        if let Err(e) = super::ip::check(&app.policy, client_ip, super::ip::IpCheck::Login) {
+            return redirect(e);
         }
         // Request objects are not supported: say so rather than ignore them (OIDC Core §6).
         if p.get_lenient("request").is_some() {

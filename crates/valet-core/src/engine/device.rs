@@ -41,8 +41,10 @@ impl Engine {
         &self,
         auth: Option<ClientAuth>,
         scope: Option<&str>,
+        client_ip: Option<std::net::IpAddr>,
     ) -> Result<DeviceAuthorization, TokenError> {
-        let auth = auth.ok_or_else(OAuthError::invalid_client_id)?;
+        let mut auth = auth.ok_or_else(OAuthError::invalid_client_id)?;
+        auth.client_ip = client_ip;
         let client = self.authenticate_client(&auth, |_| false).await?;
         let app = &client.app;
         if !app.policy.enable_device_flow {

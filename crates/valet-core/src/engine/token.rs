@@ -55,7 +55,8 @@ pub struct Client {
 }
 
 impl Engine {
-    /// Runs one token request.
+    /// Runs one token request from `client_ip` (the engine attaches it to the client's
+    /// credentials here, the one place, for the app's IP ranges).
     pub async fn token(
         &self,
         req: TokenRequest,

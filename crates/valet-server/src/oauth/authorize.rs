@@ -21,13 +21,10 @@ pub async fn authorize(State(state): State<AppState>, req: Request) -> Response 
         Ok(p) => p,
         Err(e) => return error_page(&e),
     };
-    let request = match state.engine.parse_authorize(&params, false).await {
+    let request = match state.engine.parse_authorize(&params, false, ip).await {
         Ok(r) => r,
         Err(e) => return authorize_error(e),
     };
-    if let Err(e) = valet_core::engine::ip::check(&request.app.policy, ip, valet_core::engine::ip::IpCheck::Login) {
-        return redirect_error(&request, e);
-    }
     let session = match session_of(&state, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -79,7 +76,7 @@ pub async fn authorize_post(State(state): State<AppState>, req: Request) -> Resp
             error_description: Some("invalid basic authorization header".into()),
         });
     };
-    let request = match state.engine.parse_authorize(&params, true).await {
+    let request = match state.engine.parse_authorize(&params, true, ip).await {
         Ok(r) => r,
         Err(AuthorizeErrorOrFault::Error(AuthorizeError::Page(e)))
         | Err(AuthorizeErrorOrFault::Error(AuthorizeError::Redirect { error: e, .. })) => return json_error(&e),
@@ -174,6 +171,7 @@ async fn issue(state: &AppState, request: &AuthorizeRequest, user: &User, auth_t
 /// The consent form: `request` carries the original authorize parameters, which are
 /// validated again from scratch; `decision` is allow or deny.
 pub async fn consent(State(state): State<AppState>, req: Request) -> Response {
+    let ip = http::client_ip(&state.engine, &req);
     let (headers, form) = match http::read_params(req).await {
         Ok(p) => p,
         Err(e) => return error_page(&e),
@@ -197,7 +195,7 @@ pub async fn consent(State(state): State<AppState>, req: Request) -> Response {
     if !state.engine.consent_request_intact(&session, posted, form.get_lenient("request_tag").unwrap_or("")) {
         return error_page(&OAuthError::invalid_request("the approval form does not match the request"));
     }
-    let request = match state.engine.parse_authorize(&params, false).await {
+    let request = match state.engine.parse_authorize(&params, false, ip).await {
         Ok(r) => r,
         Err(e) => return authorize_error(e),
     };

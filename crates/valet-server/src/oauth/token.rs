@@ -20,12 +20,12 @@ pub async fn token(State(state): State<AppState>, req: Request) -> Response {
         Err(e) => return http::oauth_error(format, &e),
     };
     let auth = match http::client_auth(&headers, &params) {
-        Ok(a) => a.map(|a| valet_core::engine::token::ClientAuth { client_ip: ip, ..a }),
+        Ok(a) => a,
         Err(e) => return http::oauth_error(format, &e),
     };
     let grant = request.grant_name();
     if let TokenRequest::DeviceStart { scope } = &request {
-        return device_start(&state, format, auth, scope.as_deref()).await;
+        return device_start(&state, format, auth, scope.as_deref(), ip).await;
     }
     match state.engine.token(request, auth, ip).await {
         Ok(resp) => {
@@ -49,8 +49,9 @@ async fn device_start(
     format: Format,
     auth: Option<valet_core::engine::token::ClientAuth>,
     scope: Option<&str>,
+    client_ip: Option<std::net::IpAddr>,
 ) -> Response {
-    match state.engine.device_start(auth, scope).await {
+    match state.engine.device_start(auth, scope, client_ip).await {
         Ok(d) => {
             let json = serde_json::to_string(&d).unwrap_or_default();
             let pairs = || {
@@ -78,8 +79,8 @@ pub async fn device_authorization(State(state): State<AppState>, req: Request) -
     };
     let format = Format::negotiate(&headers, &params);
     let auth = match http::client_auth(&headers, &params) {
-        Ok(a) => a.map(|a| valet_core::engine::token::ClientAuth { client_ip: ip, ..a }),
+        Ok(a) => a,
         Err(e) => return http::oauth_error(format, &e),
     };
-    device_start(&state, format, auth, params.get_lenient("scope")).await
+    device_start(&state, format, auth, params.get_lenient("scope"), ip).await
 }
