@@ -98,6 +98,7 @@ impl SfId {
 
     pub fn as_str(&self) -> &str {
         // Only ASCII alphanumerics are ever stored (every constructor checks).
+        // Only ASCII letters and digits are ever stored here (checked at construction).
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 

@@ -182,6 +182,7 @@ impl SigningKey {
             }
             Pair::Ec(p) => {
                 // The public key is the uncompressed point 0x04 || x || y.
+                // An uncompressed P-256 point: 0x04, then x and y (always 65 bytes).
                 let xy = p.public_key().as_ref().get(1..).unwrap_or_default();
                 let (x, y) = xy.split_at(xy.len() / 2);
                 Jwk {

@@ -616,6 +616,14 @@ fn prune_unknown(value: &mut serde_json::Value, shape: &serde_json::Value) {
     }
 }
 
+/// Custom attributes as the JSON object ID tokens, asset tokens and the identity URL carry
+/// (built directly: a string map always makes an object).
+pub fn attributes_json(attributes: &std::collections::BTreeMap<String, String>) -> serde_json::Value {
+    serde_json::Value::Object(
+        attributes.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect(),
+    )
+}
+
 #[cfg(test)]
 mod stored_json_tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

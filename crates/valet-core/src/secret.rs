@@ -51,6 +51,7 @@ impl TokenHash {
         }
         let mut digits = [0u8; 64];
         if hex::encode_to_slice(d.as_ref(), &mut digits).is_ok() {
+            // Hex digits are ASCII: this conversion cannot fail.
             key.push_str(std::str::from_utf8(&digits).unwrap_or_default());
         }
         TokenHash(key)

@@ -251,7 +251,11 @@ impl DataApi {
                     .and_then(|_| ApiName::parse_custom(&name).ok())
                     .map(|n| n.relationship()),
                 reference_to,
-                picklist: serde_json::from_str(&picklist).unwrap_or_default(),
+                // Written by this registry as a JSON list; a damaged value is a fault to report,
+                // not a field that silently loses its values.
+                picklist: serde_json::from_str(&picklist).map_err(|e| {
+                    DataError::internal(format!("field {name}: stored picklist is not a JSON list: {e}"))
+                })?,
                 restricted_picklist: true,
                 default: (ftype == FieldType::Boolean).then_some(schema::DefaultValue::Bool(false)),
                 ..custom_field_base(&name, &r.try_get::<String, _>(2)?, ftype, &r.try_get::<String, _>(10)?)

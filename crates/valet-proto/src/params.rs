@@ -64,7 +64,11 @@ impl Params {
 
     /// Serialises back to urlencoded form (for carrying an authorize request through a page).
     pub fn to_urlencoded(&self) -> String {
-        serde_urlencoded::to_string(&self.0).unwrap_or_default()
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &self.0 {
+            out.append_pair(k, v);
+        }
+        out.finish()
     }
 
     /// A copy without the named parameters.

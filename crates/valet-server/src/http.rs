@@ -183,11 +183,7 @@ pub fn render_pairs<K: AsRef<str>>(
 ) -> Response {
     let (ctype, body) = match format {
         Format::Json => (JSON_UTF8, json),
-        Format::UrlEncoded => {
-            let pairs = pairs();
-            let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_ref(), v.as_str())).collect();
-            ("application/x-www-form-urlencoded;charset=UTF-8", serde_urlencoded::to_string(refs).unwrap_or_default())
-        }
+        Format::UrlEncoded => ("application/x-www-form-urlencoded;charset=UTF-8", form_encode(pairs())),
         Format::Xml => {
             let mut s = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><{root}>");
             for (k, v) in pairs() {
@@ -214,15 +210,36 @@ pub fn oauth_error(format: Format, e: &OAuthError) -> Response {
         }
         pairs
     };
-    let json = serde_json::to_string(e).unwrap_or_default();
-    render_pairs(StatusCode::BAD_REQUEST, format, json, pairs, "OAuth")
+    match to_json(e) {
+        Ok(json) => render_pairs(StatusCode::BAD_REQUEST, format, json, pairs, "OAuth"),
+        Err(fault) => fault,
+    }
+}
+
+/// JSON text of a wire type. They are structs of strings, numbers, booleans, lists and
+/// string-keyed maps, which serde_json always serializes; should one ever fail, that is a bug
+/// answered as a fault (500), never an empty 200.
+#[allow(clippy::result_large_err)] // the error is the response itself, returned at once
+pub fn to_json<T: serde::Serialize>(v: &T) -> Result<String, Response> {
+    serde_json::to_string(v).map_err(|e| fault(&e))
+}
+
+/// Form-encodes pairs (infallible, unlike serde's encoder, which can refuse nested values).
+pub fn form_encode<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        out.append_pair(k.as_ref(), v.as_ref());
+    }
+    out.finish()
 }
 
 /// A fault: logged with its detail, answered with a generic body.
 pub fn fault(err: &dyn std::fmt::Display) -> Response {
     tracing::error!(error = %err, "internal error");
-    let body = serde_json::to_string(&OAuthError::server_error()).unwrap_or_default();
-    no_store(body_response(StatusCode::INTERNAL_SERVER_ERROR, JSON_UTF8, body))
+    // The body of `OAuthError::server_error()`, written out: a fault's answer must not itself
+    // depend on anything that can fail (a unit test checks it is that error's JSON).
+    let body = r#"{"error":"server_error","error_description":"internal server error"}"#;
+    no_store(body_response(StatusCode::INTERNAL_SERVER_ERROR, JSON_UTF8, body.to_string()))
 }
 
 pub fn token_error(format: Format, e: TokenError) -> Response {
@@ -354,4 +371,23 @@ pub fn client_ip(engine: &valet_core::Engine, req: &axum::extract::Request) -> O
     let forwarded: Vec<&str> =
         req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
     engine.client_address(peer_ip(req), &forwarded)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn a_faults_body_is_the_server_error() {
+        let r = fault(&"boom");
+        let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
+        let parsed: OAuthError = serde_json::from_slice(&body).unwrap();
+        assert_eq!(parsed, OAuthError::server_error());
+    }
+
+    #[test]
+    fn form_encoding() {
+        assert_eq!(form_encode([("a b", "c&d"), ("e", "é")]), "a+b=c%26d&e=%C3%A9");
+    }
 }

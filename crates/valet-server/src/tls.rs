@@ -230,6 +230,7 @@ fn today_days() -> i64 {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
+        // A clock set before 1970 reads as 1970: certificates are then dated from it.
         .unwrap_or_default();
     secs.div_euclid(86_400)
 }

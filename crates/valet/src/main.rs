@@ -40,6 +40,12 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+impl From<serde_json::Error> for Failure {
+    fn from(e: serde_json::Error) -> Self {
+        Failure::Runtime(anyhow::Error::new(e))
+    }
+}
+
 impl From<config::ConfigError> for Failure {
     fn from(e: config::ConfigError) -> Self {
         Failure::Usage(e.to_string())

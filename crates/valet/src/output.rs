@@ -124,6 +124,7 @@ pub fn print_app(a: &App, full_policy: bool) {
         println!("policy         (defaults; `valet app show` prints every field)");
         return;
     }
+    // AppPolicy holds strings, numbers, lists and string-keyed maps: this cannot fail.
     let policy = serde_json::to_string_pretty(&a.policy).unwrap_or_default();
     println!("policy");
     for line in policy.lines() {

@@ -455,14 +455,22 @@ impl From<EngineError> for AuthorizeErrorOrFault {
 
 /// Appends parameters to a URI's query, keeping the query it already has (RFC 6749 §3.1.2).
 pub fn append_query(uri: &str, pairs: &[(&str, String)]) -> String {
-    let encoded = serde_urlencoded::to_string(pairs).unwrap_or_default();
+    let encoded = form_encode(pairs);
     let sep = if uri.contains('?') { '&' } else { '?' };
     format!("{uri}{sep}{encoded}")
 }
 
+fn form_encode(pairs: &[(&str, String)]) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        out.append_pair(k, v);
+    }
+    out.finish()
+}
+
 /// Puts parameters in a URI's fragment (the user-agent flow and its errors).
 pub fn append_fragment(uri: &str, pairs: &[(&str, String)]) -> String {
-    let encoded = serde_urlencoded::to_string(pairs).unwrap_or_default();
+    let encoded = form_encode(pairs);
     format!("{uri}#{encoded}")
 }
 

@@ -239,10 +239,7 @@ impl Engine {
                 }
             }
             if settings.include_custom_attributes && !app.policy.custom_attributes.is_empty() {
-                obj.insert(
-                    "custom_attributes".into(),
-                    serde_json::to_value(&app.policy.custom_attributes).unwrap_or_default(),
-                );
+                obj.insert("custom_attributes".into(), crate::model::attributes_json(&app.policy.custom_attributes));
             }
             if settings.include_custom_permissions {
                 if let Some(perms) = self.custom_permissions_claim(app, &ctx.user).await? {

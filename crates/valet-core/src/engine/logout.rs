@@ -45,7 +45,7 @@ impl Engine {
             _ => return Ok(None),
         };
         let Some(app) = self.store.get_app_by_consumer_key(&client_id).await? else { return Ok(None) };
-        let subject = claims.get("sub").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let Some(subject) = claims.get("sub").and_then(|v| v.as_str()).map(str::to_string) else { return Ok(None) };
         Ok(Some(LogoutHint { app, subject }))
     }
 

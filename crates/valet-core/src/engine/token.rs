@@ -614,10 +614,7 @@ impl Engine {
         }
         if settings.include_custom_attributes && !app.policy.custom_attributes.is_empty() {
             if let Some(obj) = claims.as_object_mut() {
-                obj.insert(
-                    "custom_attributes".into(),
-                    serde_json::to_value(&app.policy.custom_attributes).unwrap_or_default(),
-                );
+                obj.insert("custom_attributes".into(), crate::model::attributes_json(&app.policy.custom_attributes));
             }
         }
         if let (Some(perms), Some(obj)) = (custom_permissions, claims.as_object_mut()) {

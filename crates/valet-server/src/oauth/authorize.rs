@@ -265,7 +265,7 @@ pub fn error_page(e: &OAuthError) -> Response {
 }
 
 fn urlencode(s: &str) -> String {
-    serde_urlencoded::to_string([("x", s)]).unwrap_or_default().trim_start_matches("x=").to_string()
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// 302 Found, as Salesforce redirects from the authorization endpoint.

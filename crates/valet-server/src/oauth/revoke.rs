@@ -48,7 +48,7 @@ fn error(callback: Option<&str>, e: &OAuthError) -> Response {
     if let Some(d) = &e.error_description {
         pairs.push(("error_description", d.to_string()));
     }
-    let body = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    let body = http::form_encode(pairs);
     http::no_store(
         (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/x-www-form-urlencoded;charset=UTF-8")], body)
             .into_response(),

@@ -30,8 +30,10 @@ pub async fn token(State(state): State<AppState>, req: Request) -> Response {
     match state.engine.token(request, auth, ip).await {
         Ok(resp) => {
             state.metrics.token_issued(grant);
-            let json = serde_json::to_string(&resp).unwrap_or_default();
-            http::render_pairs(axum::http::StatusCode::OK, format, json, || resp.pairs(), "OAuth")
+            match http::to_json(&resp) {
+                Ok(json) => http::render_pairs(axum::http::StatusCode::OK, format, json, || resp.pairs(), "OAuth"),
+                Err(fault) => fault,
+            }
         }
         Err(e) => http::token_error(format, e),
     }
@@ -53,7 +55,10 @@ async fn device_start(
 ) -> Response {
     match state.engine.device_start(auth, scope, client_ip).await {
         Ok(d) => {
-            let json = serde_json::to_string(&d).unwrap_or_default();
+            let json = match http::to_json(&d) {
+                Ok(j) => j,
+                Err(fault) => return fault,
+            };
             let pairs = || {
                 vec![
                     ("device_code", d.device_code.clone()),

@@ -67,12 +67,16 @@ pub async fn identity(
         Ok(None) => return http::plain(StatusCode::FORBIDDEN, BAD_TOKEN),
         Err(e) => return http::fault(&e),
     };
-    let json = serde_json::to_string(&identity).unwrap_or_default();
+    let (json, tree) = match (http::to_json(&identity), serde_json::to_value(&identity)) {
+        (Ok(j), Ok(t)) => (j, t),
+        (Err(fault), _) => return fault,
+        (_, Err(e)) => return http::fault(&e),
+    };
     if let Some(cb) = params.get_lenient("callback").filter(|c| http::valid_callback(c)) {
         return http::jsonp(cb, &json);
     }
     let format = Format::negotiate(&headers, &params);
-    let pairs = || flatten(&serde_json::to_value(&identity).unwrap_or_default());
+    let pairs = || flatten(&tree);
     let mut r = http::render_pairs(StatusCode::OK, format, json, pairs, "user");
     r.headers_mut().remove(axum::http::header::PRAGMA);
     r

@@ -13,10 +13,8 @@ use crate::http;
 use crate::AppState;
 
 fn to_login(continue_to: &str) -> Response {
-    let target = format!(
-        "/login?continue={}",
-        serde_urlencoded::to_string([("x", continue_to)]).unwrap_or_default().trim_start_matches("x=")
-    );
+    let target =
+        format!("/login?continue={}", url::form_urlencoded::byte_serialize(continue_to.as_bytes()).collect::<String>());
     (StatusCode::FOUND, [(header::LOCATION, target)]).into_response()
 }
 

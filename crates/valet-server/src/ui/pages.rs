@@ -2,7 +2,7 @@
 //! cookie (double submit); sessions use an HttpOnly `SameSite=Lax` cookie renewed at login.
 
 use askama::Template;
-use axum::extract::{Query, Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use valet_core::engine::resource::LoginFailure;
@@ -113,12 +113,9 @@ fn with_cookies(mut r: Response, cookies: impl IntoIterator<Item = HeaderValue>)
     r
 }
 
-pub async fn login_form(
-    State(state): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
-    headers: HeaderMap,
-) -> Response {
-    let q = Params::from_urlencoded(serde_urlencoded::to_string(&q).unwrap_or_default().as_bytes());
+pub async fn login_form(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
+    // No query is no parameters.
+    let q = Params::from_urlencoded(q.unwrap_or_default().as_bytes());
     let (csrf, cookie) = csrf_token(&state, &headers);
     let page = LoginPage {
         org_name: org_name(&state).await,
@@ -211,12 +208,9 @@ pub async fn login_submit(State(state): State<AppState>, req: Request) -> Respon
 /// ends at once and the browser may go to a registered `post_logout_redirect_uri`; otherwise the
 /// user confirms on a page (so a cross-site link cannot log them out), and nothing redirects to an
 /// unregistered address.
-pub async fn logout_form(
-    State(state): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
-    headers: HeaderMap,
-) -> Response {
-    let q = Params::from_urlencoded(serde_urlencoded::to_string(&q).unwrap_or_default().as_bytes());
+pub async fn logout_form(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
+    // No query is no parameters.
+    let q = Params::from_urlencoded(q.unwrap_or_default().as_bytes());
     let session = match session_of(&state, &headers).await {
         Ok(s) => s,
         Err(r) => return r,

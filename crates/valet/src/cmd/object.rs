@@ -139,7 +139,7 @@ pub async fn run(cfg: &Config, cmd: ObjectCmd) -> CliResult<()> {
         ObjectCmd::List(a) => {
             let list = data.list_objects(&org.id, a.all).await.map_err(data_err)?;
             if a.out.json {
-                output::print_json(&serde_json::to_value(&list).unwrap_or_default());
+                output::print_json(&serde_json::to_value(&list)?);
             } else {
                 let rows: Vec<Vec<String>> = list
                     .iter()

@@ -27,6 +27,7 @@ pub struct OrgSet {
 }
 
 fn show(org: &valet_core::model::Org, json: bool) {
+    // OrgSettings is a struct of booleans and numbers: serde_json always serializes it.
     let settings = serde_json::to_value(&org.settings).unwrap_or_default();
     if json {
         output::print_json(&serde_json::json!({ "id": org.id.as_str(), "name": org.name, "settings": settings }));
@@ -59,7 +60,7 @@ pub async fn run(cfg: &Config, cmd: OrgCmd) -> CliResult<()> {
             }
             let engine = setup::admin_engine(cfg).await?;
             let org = engine.default_org().await?;
-            let mut current = serde_json::to_value(&org.settings).unwrap_or_default();
+            let mut current = serde_json::to_value(&org.settings)?;
             if let Some(obj) = current.as_object_mut() {
                 for (k, v) in changes {
                     obj.insert(k, v);
