@@ -74,7 +74,7 @@ impl User {
     }
 }
 
-/// Who may use an app (spec §8.1).
+/// Who may use an app (salesforce-wire.md §8.1).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub enum PermittedUsers {
     /// Users see the approval page on first use.
@@ -84,7 +84,7 @@ pub enum PermittedUsers {
     AdminApprovedPreAuthorized,
 }
 
-/// IP relaxation (spec §8.2).
+/// IP relaxation (salesforce-wire.md §8.2).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub enum IpRelaxation {
     #[default]
@@ -122,7 +122,7 @@ impl JwsAlg {
     }
 }
 
-/// Refresh-token policy (spec §8.3).
+/// Refresh-token policy (salesforce-wire.md §8.3).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RefreshTokenPolicy {
@@ -139,7 +139,7 @@ pub enum RefreshTokenPolicy {
     },
 }
 
-/// ID token settings (spec §6.7, seed 002 "Configure ID token").
+/// ID token settings ("Configure ID token", salesforce-wire.md §6.7, §8.5).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct IdTokenSettings {
@@ -164,7 +164,7 @@ impl Default for IdTokenSettings {
     }
 }
 
-/// Asset token settings (spec §4.10).
+/// Asset token settings (salesforce-wire.md §4.10).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AssetTokenSettings {
@@ -187,7 +187,7 @@ impl Default for AssetTokenSettings {
     }
 }
 
-/// Every per-app setting the seeds describe, as data (seed 002, spec §8.5). Later flows read
+/// Every per-app setting Salesforce documents, as data (salesforce-wire.md §8.5). Later flows read
 /// the switches that concern them; the admin CLI and API edit them as JSON.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -519,7 +519,7 @@ pub struct DeviceCode {
 }
 
 /// A named set of permissions; assigning one to a user pre-authorizes them for the
-/// admin-approved apps that list it (spec §8.1).
+/// admin-approved apps that list it (salesforce-wire.md §8.1).
 #[derive(Debug, Clone)]
 pub struct PermissionSet {
     pub id: SfId,

@@ -1,4 +1,4 @@
-//! OAuth scopes as Salesforce defines them (spec §7): a set, parsed once from the
+//! OAuth scopes as Salesforce defines them (salesforce-wire.md §7): a set, parsed once from the
 //! space-separated wire form, with Salesforce's synonyms and implications.
 
 use std::fmt;
@@ -145,9 +145,9 @@ const fn mask(names: &[&str]) -> u64 {
 /// `refresh_token` and its synonym `offline_access`.
 const REFRESH: u64 = mask(&["refresh_token", "offline_access"]);
 const PRIVILEGED: u64 = mask(PRIVILEGED_SCOPES);
-/// Scopes that reach the REST data API (§7).
+/// Scopes that reach the REST data API (salesforce-wire.md §7).
 const API: u64 = mask(&["api", "full"]);
-/// Scopes that give access to the identity URL (§6.4).
+/// Scopes that give access to the identity URL (salesforce-wire.md §6.4).
 const IDENTITY: u64 =
     mask(&["id", "profile", "email", "address", "phone", "openid", "api", "full", "web", "refresh_token"]);
 
@@ -236,12 +236,12 @@ impl ScopeSet {
         ScopeSet(self.0 & !REFRESH)
     }
 
-    /// Scopes that reach the REST data API (§7: `api` or `full`).
+    /// Scopes that reach the REST data API (salesforce-wire.md §7: `api` or `full`).
     pub fn allows_api(&self) -> bool {
         self.0 & API != 0
     }
 
-    /// Scopes that give access to the identity URL (§6.4).
+    /// Scopes that give access to the identity URL (salesforce-wire.md §6.4).
     pub fn allows_identity(&self) -> bool {
         self.0 & IDENTITY != 0
     }

@@ -1,4 +1,4 @@
-//! `describeGlobal`, `sObject describe` and basic information, in Salesforce's shapes (spec
+//! `describeGlobal`, `sObject describe` and basic information, in Salesforce's shapes (salesforce-wire.md
 //! §9.3, §9.4). Clients pass most flags through, so the common ones are all present.
 
 use serde_json::{json, Value as Json};

@@ -52,7 +52,7 @@ impl DataError {
         DataError::new(404, "NOT_FOUND", "The requested resource does not exist")
     }
 
-    /// An ID that names no record (Salesforce's odd "external ID" wording, spec §11.14).
+    /// An ID that names no record (Salesforce's odd "external ID" wording, salesforce-wire.md §11.14).
     pub fn record_not_found(id: &str) -> Self {
         DataError::new(
             404,

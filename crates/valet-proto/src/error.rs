@@ -1,4 +1,4 @@
-//! OAuth errors with Salesforce's codes and descriptions (spec §5). Clients match some of
+//! OAuth errors with Salesforce's codes and descriptions (salesforce-wire.md §5). Clients match some of
 //! these descriptions byte for byte, so they live here once as constructors.
 
 use std::borrow::Cow;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// `/.well-known/openid-configuration` (spec §6.5), plus the standard members generic
+/// `/.well-known/openid-configuration` (salesforce-wire.md §6.5), plus the standard members generic
 /// clients look for (Salesforce omits some; adding them breaks no Salesforce client).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Discovery {
@@ -65,7 +65,7 @@ pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
 
-/// RFC 7662 response in Salesforce's shape (spec §6.2): `sub` is the identity URL and
+/// RFC 7662 response in Salesforce's shape (salesforce-wire.md §6.2): `sub` is the identity URL and
 /// `token_type` is `access_token` or `refresh_token`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Introspection {
@@ -99,7 +99,7 @@ pub struct Address {
     pub country: Option<String>,
 }
 
-/// `/services/oauth2/userinfo` (spec §6.3). `updated_at` is an ISO string and `utcOffset` is
+/// `/services/oauth2/userinfo` (salesforce-wire.md §6.3). `updated_at` is an ISO string and `utcOffset` is
 /// in milliseconds, as Salesforce sends them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserInfo {
@@ -139,7 +139,7 @@ pub struct IdentityStatus {
     pub body: Option<String>,
 }
 
-/// The identity service, `/id/<org>/<user>` (spec §6.4). Every key is always present (the
+/// The identity service, `/id/<org>/<user>` (salesforce-wire.md §6.4). Every key is always present (the
 /// Mobile SDK reads them with mandatory getters), `null` where there is no value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {

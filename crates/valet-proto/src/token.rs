@@ -135,7 +135,7 @@ impl TokenRequest {
     }
 }
 
-/// Salesforce's token response (spec §4.0), fields in Salesforce's order. Absent fields are
+/// Salesforce's token response (salesforce-wire.md §4.0), fields in Salesforce's order. Absent fields are
 /// omitted, never `null`. There is deliberately no `expires_in`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenResponse {

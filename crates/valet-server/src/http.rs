@@ -141,7 +141,7 @@ pub fn decode_basic(header: &str) -> Option<(String, String)> {
     Some((user.to_string(), password.to_string()))
 }
 
-/// The response formats of Salesforce's token endpoint (spec §1.4).
+/// The response formats of Salesforce's token endpoint (salesforce-wire.md §1.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Json,

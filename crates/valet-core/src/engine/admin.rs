@@ -9,7 +9,7 @@ use crate::store::{AppPatch, StoreError, UserPatch};
 
 use super::{password, Engine, EngineError};
 
-/// The sf CLI's built-in public client id (spec §2.6, §10.3).
+/// The sf CLI's built-in public client id (salesforce-wire.md §2.6, §10.3).
 pub const PLATFORM_CLI: &str = "PlatformCLI";
 pub const ADMIN_USERNAME: &str = "admin@valet.local";
 
@@ -435,7 +435,7 @@ fn validate_username(u: &str) -> Result<String, AdminError> {
     }
 }
 
-/// Callback URLs (spec §3.1, seed 002): exact strings, https or a custom scheme, http only for
+/// Callback URLs (salesforce-wire.md §3.1, §8.5): exact strings, https or a custom scheme, http only for
 /// loopback; no fragment; 2000 characters in all.
 /// Callback URL rules (RFC 6749 §3.1.2, RFC 9700 §2.6): absolute, no fragment, no wildcard,
 /// `https` (plain `http` only on loopback), and custom schemes (`com.example.app:/cb`) only for

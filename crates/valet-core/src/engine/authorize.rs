@@ -1,4 +1,4 @@
-//! The authorization endpoint (spec §3): validating a request, deciding whether to ask for
+//! The authorization endpoint (salesforce-wire.md §3): validating a request, deciding whether to ask for
 //! consent, and issuing the code.
 
 use valet_proto::{OAuthError, Params};
@@ -20,7 +20,7 @@ pub enum ResponseType {
     TokenIdToken,
     /// The Mobile SDK's hybrid user-agent flow.
     HybridToken,
-    /// Headless "Authorization Code and Credentials" (spec §4.8): the code comes back as JSON.
+    /// Headless "Authorization Code and Credentials" (salesforce-wire.md §4.8): the code comes back as JSON.
     CodeCredentials,
 }
 
@@ -70,7 +70,7 @@ const MAX_STATE: usize = 2048;
 const MAX_NONCE: usize = 512;
 
 impl Engine {
-    /// Validates `/services/oauth2/authorize` parameters (spec §3.1, §3.6). `headless` is the
+    /// Validates `/services/oauth2/authorize` parameters (salesforce-wire.md §3.1, §3.6). `headless` is the
     /// Authorization Code and Credentials POST, the only place its response type belongs.
     /// The app's IP ranges are checked against `client_ip` here, for every way in (browser,
     /// consent form, headless POST).
@@ -151,7 +151,7 @@ impl Engine {
             }
         }
         if response_type.uses_fragment() {
-            // Blocking the user-agent flow org-wide also blocks the hybrid token flow (seed 001).
+            // Blocking the user-agent flow org-wide also blocks the hybrid token flow (salesforce-wire.md §8.6).
             let org_allows = org.as_ref().map(|o| o.settings.allow_user_agent_flow).unwrap_or(true);
             if !org_allows || !app.policy.enable_user_agent_flow {
                 return redirect(OAuthError::oauth_flow_disabled());
@@ -182,7 +182,7 @@ impl Engine {
                     "code_challenge must be provided with code_challenge_method",
                 ))
             }
-            // Salesforce clients never send the method; Salesforce assumes S256 (spec §3.1).
+            // Salesforce clients never send the method; Salesforce assumes S256 (salesforce-wire.md §3.1).
             (Some(c), None) | (Some(c), Some("S256")) => {
                 if !is_s256_challenge(c) {
                     return redirect(OAuthError::invalid_request("code_challenge must be 43 base64url characters"));
@@ -247,7 +247,7 @@ impl Engine {
         req.prompt.login || too_old
     }
 
-    /// Whether the user must see the approval page for this request (spec §3.2, §8.1), or an
+    /// Whether the user must see the approval page for this request (salesforce-wire.md §3.2, §8.1), or an
     /// error if the user may not use the app at all.
     pub async fn consent_decision(&self, req: &AuthorizeRequest, user: &User) -> Result<ConsentDecision, EngineError> {
         match req.app.policy.permitted_users {
@@ -275,7 +275,7 @@ impl Engine {
     }
 
     /// Whether a user may use an app at all: any user for self-authorized apps; for
-    /// admin-approved apps, users holding one of the app's permission sets (spec §8.1).
+    /// admin-approved apps, users holding one of the app's permission sets (salesforce-wire.md §8.1).
     pub async fn permitted(&self, app: &App, user: &User) -> Result<bool, EngineError> {
         match app.policy.permitted_users {
             PermittedUsers::AllSelfAuthorized => Ok(true),
@@ -335,7 +335,7 @@ impl Engine {
         }
         let mut scopes = req.scopes.clone();
         // Refresh tokens go only to callbacks that can keep them: custom schemes and
-        // Valet's own success page, never plain web callbacks (spec §3.4).
+        // Valet's own success page, never plain web callbacks (salesforce-wire.md §3.4).
         let keeps_secrets = !(req.redirect_uri.starts_with("https://") || req.redirect_uri.starts_with("http://"))
             || req.redirect_uri.ends_with("/services/oauth2/success");
         if !keeps_secrets {
@@ -368,7 +368,7 @@ impl Engine {
         Ok(append_fragment(&req.redirect_uri, &pairs))
     }
 
-    /// Issues an authorization code and returns the redirect URL carrying it (spec §3.3).
+    /// Issues an authorization code and returns the redirect URL carrying it (salesforce-wire.md §3.3).
     pub async fn issue_code(
         &self,
         req: &AuthorizeRequest,
@@ -383,7 +383,7 @@ impl Engine {
         Ok(append_query(&req.redirect_uri, &pairs))
     }
 
-    /// The headless Authorization Code and Credentials flow (spec §4.8): the user's
+    /// The headless Authorization Code and Credentials flow (salesforce-wire.md §4.8): the user's
     /// credentials arrive with the request, and the code is returned in the body.
     pub async fn code_credentials(
         &self,
@@ -510,7 +510,7 @@ fn is_s256_challenge(c: &str) -> bool {
 }
 
 /// PKCE verifiers: unreserved characters; 43 to 256 long because jsforce and the sf CLI send
-/// 171-character verifiers, above RFC 7636's 128 (spec §3.1).
+/// 171-character verifiers, above RFC 7636's 128 (salesforce-wire.md §3.1).
 pub fn is_verifier_shape(v: &str) -> bool {
     (43..=256).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }

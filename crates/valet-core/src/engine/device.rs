@@ -1,6 +1,6 @@
 //! The device flow: Salesforce's variant (started at the token endpoint with
 //! `response_type=device_code`, polled with `grant_type=device` and the code in `code`) and
-//! RFC 8628 (its own endpoint and the URN grant), sharing one implementation (spec §4.6).
+//! RFC 8628 (its own endpoint and the URN grant), sharing one implementation (salesforce-wire.md §4.6).
 
 use serde::Serialize;
 use valet_proto::token::TokenResponse;

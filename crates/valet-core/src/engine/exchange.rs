@@ -1,5 +1,5 @@
-//! Token exchange (RFC 8693, spec §4.9): a token from a trusted external issuer becomes a
-//! Valet token for the user it names; and asset tokens (spec §4.10): a Valet access token plus
+//! Token exchange (RFC 8693, salesforce-wire.md §4.9): a token from a trusted external issuer becomes a
+//! Valet token for the user it names; and asset tokens (salesforce-wire.md §4.10): a Valet access token plus
 //! an actor token describing a device become a signed asset JWT.
 
 use std::collections::HashMap;

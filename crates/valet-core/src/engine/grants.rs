@@ -1,5 +1,5 @@
 //! The grants that need no browser: client credentials (§4.5), username-password (§4.7) and
-//! the JWT bearer flow (§4.4, RFC 7523).
+//! the JWT bearer flow (§4.4, RFC 7523); the sections are those of salesforce-wire.md.
 
 use valet_proto::token::TokenResponse;
 use valet_proto::OAuthError;
@@ -169,7 +169,7 @@ impl Engine {
         }
     }
 
-    /// Admin-approved apps admit only pre-authorized users (spec §8.1).
+    /// Admin-approved apps admit only pre-authorized users (salesforce-wire.md §8.1).
     pub(crate) async fn require_permitted(&self, app: &App, user: &User) -> Result<(), TokenError> {
         if self.permitted(app, user).await? {
             Ok(())

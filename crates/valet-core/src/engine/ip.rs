@@ -1,4 +1,4 @@
-//! IP restrictions and relaxation (spec §8.2): an app's users must come from its listed
+//! IP restrictions and relaxation (salesforce-wire.md §8.2): an app's users must come from its listed
 //! ranges unless the app relaxes them, for every flow or only for refresh.
 
 use std::net::IpAddr;

@@ -67,7 +67,7 @@ impl Engine {
     }
 
     /// The `urls` map of the identity service and userinfo, with `{version}` left literal
-    /// unless a version was asked for (spec §6.4).
+    /// unless a version was asked for (salesforce-wire.md §6.4).
     pub fn identity_urls(&self, org: &SfId, user: &SfId, version: Option<&str>) -> BTreeMap<String, String> {
         let base = &self.config.instance_url;
         let v = version.unwrap_or("{version}");
@@ -104,7 +104,7 @@ impl Engine {
         }
     }
 
-    /// `/services/oauth2/userinfo` for any valid token (spec §6.3).
+    /// `/services/oauth2/userinfo` for any valid token (salesforce-wire.md §6.3).
     pub async fn userinfo(&self, ctx: &TokenContext) -> Result<UserInfo, EngineError> {
         let u = &ctx.user;
         let photos = self.photos(&u.id);
@@ -138,7 +138,7 @@ impl Engine {
         })
     }
 
-    /// `/id/<org>/<user>` (spec §6.4). A token may read its own user's identity; reading
+    /// `/id/<org>/<user>` (salesforce-wire.md §6.4). A token may read its own user's identity; reading
     /// another user of the same org needs `api` or `full`. `None` means forbidden.
     pub async fn identity(
         &self,
@@ -206,7 +206,7 @@ impl Engine {
         }))
     }
 
-    /// RFC 7662 in Salesforce's shape (spec §6.2). The client must authenticate; an app sees
+    /// RFC 7662 in Salesforce's shape (salesforce-wire.md §6.2). The client must authenticate; an app sees
     /// only its own tokens unless it may introspect all tokens of its org.
     pub async fn introspect(
         &self,
@@ -222,7 +222,7 @@ impl Engine {
         let hash = TokenHash::of(token);
         let now = self.clock.now_ms();
         // An app sees its own tokens; with "Introspect All Tokens", its org's; a DCR registrar,
-        // those of the apps it registered (seed 002).
+        // those of the apps it registered (salesforce-wire.md §6.2).
         let visible = |app: &Option<App>, org_id: &SfId| {
             app.as_ref().is_some_and(|a| {
                 a.id == client.app.id
@@ -291,7 +291,7 @@ impl Engine {
         Ok(inactive)
     }
 
-    /// Salesforce's revoke (spec §6.1): holding the token is enough; an access token ends
+    /// Salesforce's revoke (salesforce-wire.md §6.1): holding the token is enough; an access token ends
     /// alone, a refresh token ends with every access token issued from it. Unknown tokens are
     /// an error, unlike RFC 7009.
     pub async fn revoke(&self, token: &str) -> Result<(), TokenError> {

@@ -1,4 +1,4 @@
-//! The token endpoint (spec §4): client authentication, then one function per grant.
+//! The token endpoint (salesforce-wire.md §4): client authentication, then one function per grant.
 
 use valet_proto::token::{TokenRequest, TokenResponse};
 use valet_proto::OAuthError;
@@ -116,7 +116,7 @@ impl Engine {
     }
 
     /// Authenticates the client. A secret that is sent is always checked, even where it is not
-    /// required (seed 002); `requires_secret` reads from the app's policy whether its absence
+    /// required (salesforce-wire.md §1.3); `requires_secret` reads from the app's policy whether its absence
     /// is acceptable for this flow.
     pub async fn authenticate_client(
         &self,
@@ -253,7 +253,7 @@ impl Engine {
             return Err(OAuthError::expired_refresh_token().into());
         }
         // A client that lost the response may retry within the grace window and gets the same
-        // successor back; any other reuse means the family is compromised (seed 002).
+        // successor back; any other reuse means the family is compromised (salesforce-wire.md §4.2).
         let mut reuse_successor: Option<Secret> = None;
         if rt.replaced_by.is_some() {
             reuse_successor = self.grace_successor(&rt, &app.policy, now).await?;
@@ -477,7 +477,7 @@ impl Engine {
         }
     }
 
-    /// The Mobile SDK's hybrid session fields (spec §3.5): the SDK seeds its web views' cookies
+    /// The Mobile SDK's hybrid session fields (salesforce-wire.md §3.5): the SDK seeds its web views' cookies
     /// from them. Their value formats are unconfirmed; each session id is the access token
     /// (the session), each domain the instance host.
     pub(crate) fn add_hybrid_fields(&self, resp: &mut TokenResponse) {
@@ -518,7 +518,7 @@ impl Engine {
         Ok(String::from_utf8(plain).ok().map(Secret::new))
     }
 
-    /// `signature` = Base64(HMAC-SHA256(client secret, id + issued_at)) (spec §1.4). Clients
+    /// `signature` = Base64(HMAC-SHA256(client secret, id + issued_at)) (salesforce-wire.md §1.4). Clients
     /// without a secret get one keyed by a server-derived key (Salesforce's choice there is
     /// unconfirmed; no client verifies it).
     pub(crate) fn response_signature(&self, secret: Option<&Secret>, id: &str, issued_at: &str) -> String {
@@ -529,7 +529,7 @@ impl Engine {
         }
     }
 
-    /// A JWT-based access token in the shape of Salesforce's (spec §2.3: the sf CLI detects
+    /// A JWT-based access token in the shape of Salesforce's (salesforce-wire.md §2.3: the sf CLI detects
     /// it by the header `typ`). Its hash is stored like an opaque token's, so revocation and
     /// introspection work the same; resource servers may also verify it from the JWKS alone.
     /// Signed RS256 as Salesforce's, or ES256 when the app's policy says so.
@@ -564,7 +564,7 @@ impl Engine {
         Ok(key.sign_jwt_with_header(&header, &claims)?)
     }
 
-    /// An RS256 ID token (spec §6.7): `sub` is the identity URL, `aud` the consumer key.
+    /// An RS256 ID token (salesforce-wire.md §6.7): `sub` is the identity URL, `aud` the consumer key.
     /// `custom_permissions` is the claim computed beforehand, when the app's settings ask for it.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn id_token(
@@ -678,7 +678,7 @@ impl<'a> Issue<'a> {
     }
 }
 
-/// PKCE at redemption (spec §4.1; catalogue PK-03..PK-06).
+/// PKCE at redemption (salesforce-wire.md §4.1; catalogue PK-03..PK-06).
 fn check_pkce(code: &AuthCode, verifier: Option<&str>) -> Result<(), TokenError> {
     match (&code.code_challenge, verifier) {
         (None, None) => Ok(()),

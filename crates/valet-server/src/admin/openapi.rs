@@ -414,7 +414,7 @@ fn schemas() -> Value {
     m.insert("AppPolicy".into(), json!({
             "type": "object",
             "additionalProperties": false,
-            "description": "Every per-app setting (seed 002, spec §8.5). Absent keys take their defaults.",
+            "description": "Every per-app setting (docs/salesforce-wire.md §8.5). Absent keys take their defaults.",
             "properties": {
                 "permitted_users": r("PermittedUsers"),
                 "permission_sets": { "allOf": [strings], "description": "Permission sets whose users are pre-authorized (admin-approved apps)" },

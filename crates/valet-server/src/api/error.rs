@@ -8,7 +8,7 @@ use valet_data::DataError;
 #[derive(Debug)]
 pub struct ApiError {
     pub error: DataError,
-    /// `WWW-Authenticate: Token` on 401s (spec §9.10).
+    /// `WWW-Authenticate: Token` on 401s (salesforce-wire.md §9.10).
     pub www_authenticate: bool,
     /// `Allow` on 405s.
     pub allow: Option<&'static str>,

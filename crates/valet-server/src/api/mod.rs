@@ -1,4 +1,4 @@
-//! The Salesforce-compatible REST data API under `/services/data` (spec §9).
+//! The Salesforce-compatible REST data API under `/services/data` (salesforce-wire.md §9).
 //!
 //! One dispatcher owns the whole subtree so that every path behaves the same with or without a
 //! trailing slash (simple-salesforce adds them), unknown paths and methods get Salesforce's JSON
@@ -116,7 +116,7 @@ async fn route(state: AppState, req: Request) -> ApiResult {
     let method = req.method().clone();
     let is_get = method == Method::GET || method == Method::HEAD;
     if segs.is_empty() {
-        // The versions list needs no authentication (spec §9.1).
+        // The versions list needs no authentication (salesforce-wire.md §9.1).
         return if is_get {
             Ok(resources::versions(req.headers()))
         } else {

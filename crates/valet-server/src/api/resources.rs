@@ -21,7 +21,7 @@ fn label(v: u32) -> String {
     format!("{season} '{:02}", year % 100)
 }
 
-/// `GET /services/data`: every version served, oldest first (spec §9.1).
+/// `GET /services/data`: every version served, oldest first (salesforce-wire.md §9.1).
 pub fn versions(headers: &HeaderMap) -> Response {
     let list: Vec<Value> = (OLDEST_VERSION..=latest())
         .map(|v| json!({"label": label(v), "url": format!("/services/data/v{v}.0"), "version": format!("{v}.0")}))

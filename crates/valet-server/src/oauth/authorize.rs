@@ -1,4 +1,4 @@
-//! `GET /services/oauth2/authorize` (spec §3) and the consent form's POST.
+//! `GET /services/oauth2/authorize` (salesforce-wire.md §3) and the consent form's POST.
 
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -54,7 +54,7 @@ pub async fn authorize(State(state): State<AppState>, req: Request) -> Response 
     decide(&state, &headers, &params, request, &user, &session).await
 }
 
-/// POST is only for the headless Authorization Code and Credentials flow (spec §4.8); the
+/// POST is only for the headless Authorization Code and Credentials flow (salesforce-wire.md §4.8); the
 /// browser flows are GET only, as on Salesforce.
 pub async fn authorize_post(State(state): State<AppState>, req: Request) -> Response {
     let ip = http::client_ip(&state.engine, &req);
@@ -258,7 +258,7 @@ fn redirect_to(uri: &str, state: Option<&str>, e: &OAuthError, fragment: bool) -
     }
 }
 
-/// The error page for requests that cannot be trusted to redirect (spec §3.6): 400, no
+/// The error page for requests that cannot be trusted to redirect (salesforce-wire.md §3.6): 400, no
 /// `Location`, values escaped.
 pub fn error_page(e: &OAuthError) -> Response {
     pages::error_page(StatusCode::BAD_REQUEST, "Authorization error", e)

@@ -1,4 +1,4 @@
-//! `/.well-known/openid-configuration` and `/id/keys` (spec §6.5, §6.6).
+//! `/.well-known/openid-configuration` and `/id/keys` (salesforce-wire.md §6.5, §6.6).
 
 use axum::extract::State;
 use axum::http::StatusCode;

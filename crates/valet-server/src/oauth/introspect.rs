@@ -1,4 +1,4 @@
-//! `POST /services/oauth2/introspect` (RFC 7662, spec §6.2).
+//! `POST /services/oauth2/introspect` (RFC 7662, salesforce-wire.md §6.2).
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};

@@ -1,4 +1,4 @@
-//! `/services/oauth2/revoke` by POST or GET (spec §6.1). Errors are form-encoded, which is
+//! `/services/oauth2/revoke` by POST or GET (salesforce-wire.md §6.1). Errors are form-encoded, which is
 //! how jsforce parses them; GET supports a JSONP `callback`.
 
 use axum::extract::{Request, State};

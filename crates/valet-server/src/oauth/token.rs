@@ -1,4 +1,4 @@
-//! `POST /services/oauth2/token` (spec §4).
+//! `POST /services/oauth2/token` (salesforce-wire.md §4).
 
 use axum::extract::{Request, State};
 use axum::response::Response;

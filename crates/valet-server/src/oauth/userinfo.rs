@@ -1,4 +1,4 @@
-//! `/services/oauth2/userinfo` and the identity service `/id/<org>/<user>` (spec §6.3, §6.4).
+//! `/services/oauth2/userinfo` and the identity service `/id/<org>/<user>` (salesforce-wire.md §6.3, §6.4).
 //! Both answer a bad token with 403 and the plain text `Bad_OAuth_Token`, as Salesforce does.
 
 use axum::extract::{Path, Request, State};
