@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test Valet has, on a fresh machine that has Rust, Python, Node and PostgreSQL:
-#   0. the gates: the tree is rustfmt-formatted and clippy-clean;
+#   0. the gates: the tree is rustfmt-formatted and clippy-clean, every dependency's license is
+#      permissive (scripts/deps-check.py);
 #   1. the workspace's unit and integration tests (each integration test runs on SQLite and on
 #      PostgreSQL, in a fresh database file or schema of its own);
 #   2. the end-to-end suite (e2e/run.sh): real jsforce, Authlib and openidconnect clients driving
@@ -20,6 +21,7 @@ fi
 echo "== gates: rustfmt and clippy (warnings are errors)"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+python3 scripts/deps-check.py
 
 echo "== cargo test (workspace, SQLite and PostgreSQL)"
 mkdir -p target
