@@ -16,8 +16,9 @@ use crate::scope::ScopeSet;
 use crate::secret::Secret;
 
 use super::admin::{AdminError, NewApp, ADMIN_USERNAME};
+use super::issue::Issue;
 use super::resource::TokenContext;
-use super::token::{Client, Issue, TokenError};
+use super::token::{Client, TokenError};
 use super::{Engine, EngineError};
 use crate::store::UserPatch;
 

@@ -347,7 +347,7 @@ impl Engine {
         // which the browser never sent: use the app's newest secret.
         let secret = self.current_consumer_secret(&req.app).await?;
         let client = super::token::Client { app: req.app.clone(), secret };
-        let issue = super::token::Issue::new(&family, user, &client).with_refresh().nonce(req.nonce.as_deref());
+        let issue = super::issue::Issue::new(&family, user, &client).with_refresh().nonce(req.nonce.as_deref());
         let mut resp = match self.issue_tokens(issue).await {
             Ok(r) => r,
             Err(super::token::TokenError::Fault(f)) => return Err(f),

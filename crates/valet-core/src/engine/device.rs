@@ -10,7 +10,8 @@ use crate::model::*;
 use crate::scope::ScopeSet;
 use crate::secret::{Secret, TokenHash};
 
-use super::token::{ClientAuth, Issue, TokenError};
+use super::issue::Issue;
+use super::token::{ClientAuth, TokenError};
 use super::{Engine, EngineError};
 
 /// Letters and digits that cannot be confused with each other (no 0/O, 1/I/L, no vowels so

@@ -14,8 +14,9 @@ use crate::clock::Millis;
 use crate::model::*;
 use crate::scope::ScopeSet;
 
+use super::issue::Issue;
 use super::jwt::{TimeFault, TimeRules, UnverifiedJwt};
-use super::token::{Client, ClientAuth, Issue, TokenError};
+use super::token::{Client, ClientAuth, TokenError};
 use super::{Engine, EngineError};
 
 pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
