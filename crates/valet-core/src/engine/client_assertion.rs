@@ -2,8 +2,6 @@
 //! verified with the app's certificate, `client_secret_jwt` with its (sealed) secret. Every
 //! assertion's `jti` is remembered until it expires, so none can be replayed.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use valet_proto::OAuthError;
 
 use crate::model::App;
@@ -20,9 +18,7 @@ const ASSERTION_TIMES: TimeRules = TimeRules { skew_secs: 60, max_lifetime_secs:
 
 /// The `iss` of an assertion, read without verifying it: only to know which client to load.
 pub fn unverified_client_id(assertion: &str) -> Option<String> {
-    let payload = assertion.split('.').nth(1)?;
-    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    claims.get("iss")?.as_str().map(str::to_string)
+    super::jwt::unverified_claims(assertion, 16 * 1024)?.get("iss")?.as_str().map(str::to_string)
 }
 
 impl Engine {

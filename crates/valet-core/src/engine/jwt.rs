@@ -42,10 +42,7 @@ impl UnverifiedJwt {
         if header.get("crit").is_some() {
             return None;
         }
-        let claims = match serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).ok()?).ok()? {
-            serde_json::Value::Object(m) => m,
-            _ => return None,
-        };
+        let claims = decode_claims(c)?;
         Some(UnverifiedJwt {
             signing_input: format!("{h}.{c}"),
             signature: URL_SAFE_NO_PAD.decode(s).ok()?,
@@ -105,6 +102,24 @@ impl UnverifiedJwt {
         )
         .is_ok()
     }
+}
+
+/// A JWT segment's JSON object (the claims), base64url-decoded.
+fn decode_claims(segment: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    match serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).ok()?).ok()? {
+        serde_json::Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// The claims of a JWT, read **without** verifying anything: only for what is not a credential
+/// (which client an assertion names, so as to load its keys; an asset request's device
+/// description). At most `max_len` bytes; `None` unless it has a JSON object as its payload.
+pub fn unverified_claims(jwt: &str, max_len: usize) -> Option<serde_json::Map<String, serde_json::Value>> {
+    if jwt.len() > max_len {
+        return None;
+    }
+    decode_claims(jwt.split('.').nth(1)?)
 }
 
 /// Why a JWT's time claims refuse it.
