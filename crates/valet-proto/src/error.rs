@@ -71,6 +71,18 @@ errors! {
     request_not_supported => ("request_not_supported", Some("request objects are not supported"));
     /// OIDC Core §3.1.2.6: `request_uri` is not supported.
     request_uri_not_supported => ("request_uri_not_supported", Some("request_uri is not supported"));
+    /// The headless flow's wrong username or password.
+    login_error => ("login_error", Some("invalid username or password"));
+    /// The headless flow's Basic header is not `base64(username:password)`.
+    invalid_basic_auth_header => ("invalid_basic_auth_header", Some("invalid basic authorization header"));
+    /// The browser flows' answer for a user an admin-approved app does not admit.
+    app_access_denied => ("OAUTH_APP_ACCESS_DENIED", Some("user is not admin approved to access this app"));
+    /// RFC 8628 §3.5: the device code's lifetime is over.
+    expired_device_code => ("expired_token", Some("the device code has expired"));
+    /// RFC 8628 §3.5: polled faster than the interval.
+    slow_down => ("slow_down", Some("polling too frequently"));
+    /// RFC 8628 §3.5: the user has not decided yet.
+    authorization_pending => ("authorization_pending", Some("authorization pending"));
     /// A grant the app may not use (RFC 6749 §5.2).
     unauthorized_client => ("unauthorized_client", Some("the client is not authorized to use this grant type"));
 }

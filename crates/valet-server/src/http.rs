@@ -201,19 +201,70 @@ pub fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
 }
 
+/// An OAuth error as one endpoint answers it. Each endpoint's convention is a constructor
+/// (status, challenge header, format); the rendering is here, once, in `IntoResponse`.
+#[derive(Debug)]
+pub struct OAuthReply {
+    error: OAuthError,
+    status: StatusCode,
+    format: Format,
+    challenge: Option<&'static str>,
+}
+
+impl OAuthReply {
+    /// The token endpoint's answer, also for request-level errors elsewhere: 400 in Salesforce's
+    /// dialect, in the format the client asked for.
+    pub fn token(format: Format, error: OAuthError) -> Self {
+        OAuthReply { error, status: StatusCode::BAD_REQUEST, format, challenge: None }
+    }
+
+    /// A client that failed to authenticate at introspection: 401 `invalid_client` with a
+    /// Basic challenge (RFC 7662 §2.3; an unknown client id reads the same, so it tells nothing).
+    pub fn client_unauthorized(error: OAuthError) -> Self {
+        let error = if error.is("invalid_client_id") || error.is("invalid_client") {
+            OAuthError::invalid_client()
+        } else {
+            error
+        };
+        OAuthReply {
+            error,
+            status: StatusCode::UNAUTHORIZED,
+            format: Format::Json,
+            challenge: Some("Basic realm=\"valet\""),
+        }
+    }
+
+    /// RFC 7591/7592: JSON with the status the engine chose; a 401 carries a Bearer challenge.
+    pub fn registration(status: StatusCode, error: OAuthError) -> Self {
+        let challenge = (status == StatusCode::UNAUTHORIZED).then_some("Bearer error=\"invalid_token\"");
+        OAuthReply { error, status, format: Format::Json, challenge }
+    }
+}
+
+impl IntoResponse for OAuthReply {
+    fn into_response(self) -> Response {
+        let e = &self.error;
+        let pairs = || {
+            let mut pairs = vec![("error", e.error.to_string())];
+            if let Some(d) = &e.error_description {
+                pairs.push(("error_description", d.to_string()));
+            }
+            pairs
+        };
+        let mut r = match to_json(e) {
+            Ok(json) => render_pairs(self.status, self.format, json, pairs, "OAuth"),
+            Err(fault) => return fault,
+        };
+        if let Some(c) = self.challenge {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
+        }
+        r
+    }
+}
+
 /// An OAuth error as the token endpoint answers it: 400 in Salesforce's dialect.
 pub fn oauth_error(format: Format, e: &OAuthError) -> Response {
-    let pairs = || {
-        let mut pairs = vec![("error", e.error.to_string())];
-        if let Some(d) = &e.error_description {
-            pairs.push(("error_description", d.to_string()));
-        }
-        pairs
-    };
-    match to_json(e) {
-        Ok(json) => render_pairs(StatusCode::BAD_REQUEST, format, json, pairs, "OAuth"),
-        Err(fault) => fault,
-    }
+    OAuthReply::token(format, e.clone()).into_response()
 }
 
 /// JSON text of a wire type. They are structs of strings, numbers, booleans, lists and
@@ -242,9 +293,10 @@ pub fn fault(err: &dyn std::fmt::Display) -> Response {
     no_store(body_response(StatusCode::INTERNAL_SERVER_ERROR, JSON_UTF8, body.to_string()))
 }
 
+/// A grant's failure: its OAuth error in the token endpoint's dialect, or a fault.
 pub fn token_error(format: Format, e: TokenError) -> Response {
     match e {
-        TokenError::OAuth(o) => oauth_error(format, &o),
+        TokenError::OAuth(o) => OAuthReply::token(format, o).into_response(),
         TokenError::Fault(f) => fault(&f),
     }
 }

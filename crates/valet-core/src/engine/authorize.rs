@@ -395,12 +395,7 @@ impl Engine {
         let user = match self.login(username, password, client_ip).await? {
             Ok(u) if u.org_id == req.app.org_id => u,
             Err(super::resource::LoginFailure::Throttled { .. }) => return Ok(Err(OAuthError::rate_limit_exceeded())),
-            _ => {
-                return Ok(Err(OAuthError {
-                    error: "login_error".into(),
-                    error_description: Some("invalid username or password".into()),
-                }))
-            }
+            _ => return Ok(Err(OAuthError::login_error())),
         };
         if !self.permitted(&req.app, &user).await? {
             return Ok(Err(OAuthError::invalid_app_access()));

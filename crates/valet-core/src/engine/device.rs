@@ -127,27 +127,15 @@ impl Engine {
             return Err(OAuthError::invalid_grant("invalid device code").into());
         }
         if code.expires_at <= now {
-            return Err(OAuthError {
-                error: "expired_token".into(),
-                error_description: Some("the device code has expired".into()),
-            }
-            .into());
+            return Err(OAuthError::expired_device_code().into());
         }
         let previous = self.store.poll_device_code(&hash, now).await?;
         match code.status {
             DeviceStatus::Pending => {
                 if previous.is_some_and(|p| now - p < code.interval_secs * 1000) {
-                    return Err(OAuthError {
-                        error: "slow_down".into(),
-                        error_description: Some("polling too frequently".into()),
-                    }
-                    .into());
+                    return Err(OAuthError::slow_down().into());
                 }
-                Err(OAuthError {
-                    error: "authorization_pending".into(),
-                    error_description: Some("authorization pending".into()),
-                }
-                .into())
+                Err(OAuthError::authorization_pending().into())
             }
             DeviceStatus::Denied => Err(OAuthError::access_denied().into()),
             DeviceStatus::Consumed => Err(OAuthError::invalid_grant("the device code was already used").into()),

@@ -71,10 +71,7 @@ pub async fn authorize_post(State(state): State<AppState>, req: Request) -> Resp
         return json_error(&OAuthError::invalid_request("Auth-Request-Type must be Named-User"));
     }
     let Some((username, password)) = basic_credentials(&headers) else {
-        return json_error(&OAuthError {
-            error: "invalid_basic_auth_header".into(),
-            error_description: Some("invalid basic authorization header".into()),
-        });
+        return json_error(&OAuthError::invalid_basic_auth_header());
     };
     let request = match state.engine.parse_authorize(&params, true, ip).await {
         Ok(r) => r,
@@ -121,13 +118,7 @@ async fn decide(
     };
     match decision {
         ConsentDecision::Granted => issue(state, &request, user, auth_time).await,
-        ConsentDecision::NotPermitted => redirect_error(
-            &request,
-            OAuthError {
-                error: "OAUTH_APP_ACCESS_DENIED".into(),
-                error_description: Some("user is not admin approved to access this app".into()),
-            },
-        ),
+        ConsentDecision::NotPermitted => redirect_error(&request, OAuthError::app_access_denied()),
         ConsentDecision::Ask if request.prompt.none || request.immediate => {
             let e =
                 if request.immediate { OAuthError::immediate_unsuccessful() } else { OAuthError::consent_required() };

@@ -2,40 +2,34 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use valet_core::engine::registration::RegistrationError;
 use valet_proto::registration::ClientMetadata;
 use valet_proto::OAuthError;
 
-use crate::http;
+use crate::http::{self, OAuthReply};
 use crate::AppState;
 
 #[allow(clippy::result_large_err)] // the error is the response itself, returned at once
 fn parse(body: &Bytes) -> Result<ClientMetadata, Response> {
     if valet_proto::json_has_nul(body) {
         let e = OAuthError::with_description("invalid_client_metadata", "strings must not contain NUL characters");
-        return Err(http::no_store(http::json(StatusCode::BAD_REQUEST, &e)));
+        return Err(OAuthReply::registration(StatusCode::BAD_REQUEST, e).into_response());
     }
     serde_json::from_slice(body).map_err(|e| {
         let e = OAuthError::with_description(
             "invalid_client_metadata",
             format!("the body is not valid client metadata: {e}"),
         );
-        http::no_store(http::json(StatusCode::BAD_REQUEST, &e))
+        OAuthReply::registration(StatusCode::BAD_REQUEST, e).into_response()
     })
 }
 
 fn error(e: RegistrationError) -> Response {
     match e {
         RegistrationError::Client(status, e) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-            let mut r = http::no_store(http::json(status, &e));
-            if status == StatusCode::UNAUTHORIZED {
-                r.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
-            }
-            r
+            OAuthReply::registration(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), e).into_response()
         }
         RegistrationError::Fault(f) => http::fault(&f),
     }

@@ -2,8 +2,7 @@
 //! how jsforce parses them; GET supports a JSONP `callback`.
 
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use valet_core::engine::token::TokenError;
 use valet_proto::OAuthError;
 
@@ -39,18 +38,10 @@ async fn revoke(state: AppState, req: Request) -> Response {
     }
 }
 
+/// Salesforce's revoke errors: form-encoded 400 (jsforce parses that), or JSONP with `callback`.
 fn error(callback: Option<&str>, e: &OAuthError) -> Response {
-    if let Some(cb) = callback {
-        let body = format!("{{\"error\":\"{}\"}}", e.error);
-        return http::jsonp(cb, &body);
+    match callback {
+        Some(cb) => http::jsonp(cb, &format!("{{\"error\":\"{}\"}}", e.error)),
+        None => http::oauth_error(http::Format::UrlEncoded, e),
     }
-    let mut pairs = vec![("error", e.error.to_string())];
-    if let Some(d) = &e.error_description {
-        pairs.push(("error_description", d.to_string()));
-    }
-    let body = http::form_encode(pairs);
-    http::no_store(
-        (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/x-www-form-urlencoded;charset=UTF-8")], body)
-            .into_response(),
-    )
 }
