@@ -74,3 +74,33 @@ async fn admin_execute(url: &str, sql: &str) -> StoreResult<()> {
     conn.execute(sql).await.map_err(db_err)?;
     conn.close().await.map_err(db_err)
 }
+
+/// Runs a test's body, catching a panic, so that its cleanup (close the store, drop the
+/// PostgreSQL schema) runs either way before [`resume`] lets the panic go on: a failing test
+/// leaves no schema behind.
+pub async fn catch_panic(body: impl std::future::Future<Output = ()>) -> Result<(), Box<dyn std::any::Any + Send>> {
+    CatchUnwind(Box::pin(body)).await
+}
+
+/// Goes on with a panic [`catch_panic`] caught, once the cleanup is done.
+pub fn resume(outcome: Result<(), Box<dyn std::any::Any + Send>>) {
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// A future that turns a panic while it is polled into an `Err` (as `futures`' `catch_unwind`).
+struct CatchUnwind<F>(std::pin::Pin<Box<F>>);
+
+impl<F: std::future::Future<Output = ()>> std::future::Future for CatchUnwind<F> {
+    type Output = Result<(), Box<dyn std::any::Any + Send>>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(())) => std::task::Poll::Ready(Ok(())),
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
+    }
+}

@@ -41,14 +41,16 @@ macro_rules! both_backends {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let db = common::Db::new(common::Backend::Sqlite).await;
-                run(&db).await;
+                let outcome = valet_store::testing::catch_panic(run(&db)).await;
                 db.stop().await;
+                valet_store::testing::resume(outcome);
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let db = common::Db::new(common::Backend::Postgres).await;
-                run(&db).await;
+                let outcome = valet_store::testing::catch_panic(run(&db)).await;
                 db.stop().await;
+                valet_store::testing::resume(outcome);
             }
         }
     };

@@ -55,14 +55,16 @@ macro_rules! both_backends {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let app = common::TestApp::spawn(common::Backend::Sqlite).await;
-                run(&app).await;
+                let outcome = valet_store::testing::catch_panic(run(&app)).await;
                 app.stop().await;
+                valet_store::testing::resume(outcome);
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let app = common::TestApp::spawn(common::Backend::Postgres).await;
-                run(&app).await;
+                let outcome = valet_store::testing::catch_panic(run(&app)).await;
                 app.stop().await;
+                valet_store::testing::resume(outcome);
             }
         }
     };
@@ -80,14 +82,16 @@ macro_rules! both_backends_with {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let app = common::TestApp::spawn_with(common::Backend::Sqlite, $configure).await;
-                run(&app).await;
+                let outcome = valet_store::testing::catch_panic(run(&app)).await;
                 app.stop().await;
+                valet_store::testing::resume(outcome);
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let app = common::TestApp::spawn_with(common::Backend::Postgres, $configure).await;
-                run(&app).await;
+                let outcome = valet_store::testing::catch_panic(run(&app)).await;
                 app.stop().await;
+                valet_store::testing::resume(outcome);
             }
         }
     };
