@@ -102,141 +102,16 @@ impl Engine {
         // From here on, errors go back to the client.
         let state = p.get_lenient("state").map(str::to_string);
         let fragment = matches!(p.get_lenient("response_type"), Some(rt) if rt != "code" && rt != "code_credentials");
-        let redirect = |error: OAuthError| {
-            Err(AuthorizeErrorOrFault::Error(AuthorizeError::Redirect {
-                redirect_uri: redirect_uri.clone(),
-                state: state.clone(),
+        let org = self.store.get_org(&app.org_id).await.map_err(EngineError::from)?;
+        let redirect_uri_for_error = redirect_uri.clone();
+        let state_for_error = state.clone();
+        trusted_request(p, app, org.as_ref(), redirect_uri, state, headless, client_ip).map_err(|error| {
+            AuthorizeErrorOrFault::Error(AuthorizeError::Redirect {
+                redirect_uri: redirect_uri_for_error,
+                state: state_for_error,
                 error,
                 fragment,
-            }))
-        };
-        for name in
-            ["response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age"]
-        {
-            if p.get(name).is_err() {
-                return redirect(OAuthError::invalid_request(format!("{name} is repeated")));
-            }
-        }
-        if let Err(e) = super::ip::check(&app.policy, client_ip, super::ip::IpCheck::Login) {
-            return redirect(e);
-        }
-        // Request objects are not supported: say so rather than ignore them (OIDC Core §6).
-        if p.get_lenient("request").is_some() {
-            return redirect(OAuthError::request_not_supported());
-        }
-        if p.get_lenient("request_uri").is_some() {
-            return redirect(OAuthError::request_uri_not_supported());
-        }
-        if state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
-            return redirect(OAuthError::invalid_request("state is too long"));
-        }
-        let response_type = match p.get_lenient("response_type") {
-            Some("code") => ResponseType::Code,
-            Some("token") => ResponseType::Token,
-            Some("token id_token") | Some("id_token token") => ResponseType::TokenIdToken,
-            Some("hybrid_token") => ResponseType::HybridToken,
-            // The headless flow's response type belongs to its POST only, never to a browser.
-            Some("code_credentials") if headless => ResponseType::CodeCredentials,
-            Some(_) => return redirect(OAuthError::unsupported_response_type()),
-            None => return redirect(OAuthError::invalid_request("response_type must be provided")),
-        };
-        let org = self.store.get_org(&app.org_id).await.map_err(EngineError::from)?;
-        if response_type == ResponseType::Code && !app.policy.enable_authorization_code_flow {
-            return redirect(OAuthError::oauth_flow_disabled());
-        }
-        if response_type == ResponseType::CodeCredentials {
-            let org_allows = org.as_ref().map(|o| o.settings.allow_code_credentials_flow).unwrap_or(false);
-            if !org_allows || !app.policy.enable_code_credentials_flow {
-                return redirect(OAuthError::oauth_flow_disabled());
-            }
-        }
-        if response_type.uses_fragment() {
-            // Blocking the user-agent flow org-wide also blocks the hybrid token flow (salesforce-wire.md §8.6).
-            let org_allows = org.as_ref().map(|o| o.settings.allow_user_agent_flow).unwrap_or(true);
-            if !org_allows || !app.policy.enable_user_agent_flow {
-                return redirect(OAuthError::oauth_flow_disabled());
-            }
-        }
-        let scopes = match p.get_lenient("scope") {
-            None => app.scopes.clone(),
-            Some(s) => match ScopeSet::parse(s) {
-                // Salesforce grants the requested scopes the app allows and drops the rest.
-                Ok(req) => req.intersect(&app.scopes),
-                Err(e) => return redirect(OAuthError::invalid_scope(e.to_string())),
-            },
-        };
-        if scopes.is_empty() {
-            return redirect(OAuthError::invalid_scope("none of the requested scopes is allowed for this app"));
-        }
-        let nonce = p.get_lenient("nonce").map(str::to_string);
-        if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
-            return redirect(OAuthError::invalid_request("nonce is too long"));
-        }
-        if response_type == ResponseType::TokenIdToken && nonce.is_none() {
-            return redirect(OAuthError::invalid_request("nonce is required for token id_token"));
-        }
-        let code_challenge = match (p.get_lenient("code_challenge"), p.get_lenient("code_challenge_method")) {
-            (None, None) => None,
-            (None, Some(_)) => {
-                return redirect(OAuthError::invalid_request(
-                    "code_challenge must be provided with code_challenge_method",
-                ))
-            }
-            // Salesforce clients never send the method; Salesforce assumes S256 (salesforce-wire.md §3.1).
-            (Some(c), None) | (Some(c), Some("S256")) => {
-                if !is_s256_challenge(c) {
-                    return redirect(OAuthError::invalid_request("code_challenge must be 43 base64url characters"));
-                }
-                Some((c.to_string(), PkceMethod::S256))
-            }
-            (Some(c), Some("plain")) => {
-                if !is_verifier_shape(c) {
-                    return redirect(OAuthError::invalid_request("invalid code_challenge"));
-                }
-                Some((c.to_string(), PkceMethod::Plain))
-            }
-            (Some(_), Some(_)) => return redirect(OAuthError::invalid_request("unsupported code_challenge_method")),
-        };
-        if code_challenge.is_none() && matches!(response_type, ResponseType::Code | ResponseType::CodeCredentials) {
-            let org_requires = org.as_ref().map(|o| o.settings.require_pkce).unwrap_or(false);
-            if app.policy.require_pkce || org_requires {
-                return redirect(OAuthError::invalid_request("code challenge required"));
-            }
-        }
-        let mut prompt = Prompt::default();
-        for part in p.get_lenient("prompt").unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
-            match part {
-                "login" => prompt.login = true,
-                "consent" => prompt.consent = true,
-                "none" => prompt.none = true,
-                "select_account" => {}
-                _ => return redirect(OAuthError::invalid_request("unsupported prompt value")),
-            }
-        }
-        if prompt.none && (prompt.login || prompt.consent) {
-            return redirect(OAuthError::invalid_request("prompt=none cannot be combined with other values"));
-        }
-        let max_age = match p.get_lenient("max_age") {
-            None => None,
-            Some(m) => match m.parse::<i64>() {
-                Ok(secs) if secs >= 0 => Some(secs),
-                _ => return redirect(OAuthError::invalid_request("max_age must be a non-negative integer")),
-            },
-        };
-        let immediate = p.get_lenient("immediate") == Some("true");
-        let login_hint = p.get_lenient("login_hint").map(|s| s.chars().take(80).collect());
-        Ok(AuthorizeRequest {
-            app,
-            response_type,
-            redirect_uri,
-            scopes,
-            state,
-            nonce,
-            code_challenge,
-            prompt,
-            immediate,
-            login_hint,
-            max_age,
+            })
         })
     }
 
@@ -498,6 +373,149 @@ fn loopback_without_port(u: &str) -> Option<url::Url> {
     }
     parsed.set_port(None).ok()?;
     Some(parsed)
+}
+
+/// The rest of an authorize request, once its client and redirect URI are trusted: every
+/// error here goes back to the redirect URI.
+fn trusted_request(
+    p: &Params,
+    app: App,
+    org: Option<&Org>,
+    redirect_uri: String,
+    state: Option<String>,
+    headless: bool,
+    client_ip: Option<std::net::IpAddr>,
+) -> Result<AuthorizeRequest, OAuthError> {
+    for name in
+        ["response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age"]
+    {
+        if p.get(name).is_err() {
+            return Err(OAuthError::invalid_request(format!("{name} is repeated")));
+        }
+    }
+    super::ip::check(&app.policy, client_ip, super::ip::IpCheck::Login)?;
+    // Request objects are not supported: say so rather than ignore them (OIDC Core §6).
+    if p.get_lenient("request").is_some() {
+        return Err(OAuthError::request_not_supported());
+    }
+    if p.get_lenient("request_uri").is_some() {
+        return Err(OAuthError::request_uri_not_supported());
+    }
+    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
+        return Err(OAuthError::invalid_request("state is too long"));
+    }
+    let response_type = response_type(p, headless)?;
+    flow_enabled(&app, org, response_type)?;
+    let scopes = match p.get_lenient("scope") {
+        None => app.scopes.clone(),
+        // Salesforce grants the requested scopes the app allows and drops the rest.
+        Some(s) => ScopeSet::parse(s).map_err(|e| OAuthError::invalid_scope(e.to_string()))?.intersect(&app.scopes),
+    };
+    if scopes.is_empty() {
+        return Err(OAuthError::invalid_scope("none of the requested scopes is allowed for this app"));
+    }
+    let nonce = p.get_lenient("nonce").map(str::to_string);
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
+        return Err(OAuthError::invalid_request("nonce is too long"));
+    }
+    if response_type == ResponseType::TokenIdToken && nonce.is_none() {
+        return Err(OAuthError::invalid_request("nonce is required for token id_token"));
+    }
+    let code_challenge = code_challenge(p)?;
+    if code_challenge.is_none() && matches!(response_type, ResponseType::Code | ResponseType::CodeCredentials) {
+        let org_requires = org.is_some_and(|o| o.settings.require_pkce);
+        if app.policy.require_pkce || org_requires {
+            return Err(OAuthError::invalid_request("code challenge required"));
+        }
+    }
+    let max_age = match p.get_lenient("max_age") {
+        None => None,
+        Some(m) => match m.parse::<i64>() {
+            Ok(secs) if secs >= 0 => Some(secs),
+            _ => return Err(OAuthError::invalid_request("max_age must be a non-negative integer")),
+        },
+    };
+    Ok(AuthorizeRequest {
+        app,
+        response_type,
+        redirect_uri,
+        scopes,
+        state,
+        nonce,
+        code_challenge,
+        prompt: prompt(p)?,
+        immediate: p.get_lenient("immediate") == Some("true"),
+        login_hint: p.get_lenient("login_hint").map(|s| s.chars().take(80).collect()),
+        max_age,
+    })
+}
+
+fn response_type(p: &Params, headless: bool) -> Result<ResponseType, OAuthError> {
+    match p.get_lenient("response_type") {
+        Some("code") => Ok(ResponseType::Code),
+        Some("token") => Ok(ResponseType::Token),
+        Some("token id_token") | Some("id_token token") => Ok(ResponseType::TokenIdToken),
+        Some("hybrid_token") => Ok(ResponseType::HybridToken),
+        // The headless flow's response type belongs to its POST only, never to a browser.
+        Some("code_credentials") if headless => Ok(ResponseType::CodeCredentials),
+        Some(_) => Err(OAuthError::unsupported_response_type()),
+        None => Err(OAuthError::invalid_request("response_type must be provided")),
+    }
+}
+
+/// The app's flow switches and the org's blocks for a response type.
+fn flow_enabled(app: &App, org: Option<&Org>, response_type: ResponseType) -> Result<(), OAuthError> {
+    let enabled = match response_type {
+        ResponseType::Code => app.policy.enable_authorization_code_flow,
+        ResponseType::CodeCredentials => {
+            org.is_some_and(|o| o.settings.allow_code_credentials_flow) && app.policy.enable_code_credentials_flow
+        }
+        // Blocking the user-agent flow org-wide also blocks the hybrid token flow (salesforce-wire.md §8.6).
+        ResponseType::Token | ResponseType::TokenIdToken | ResponseType::HybridToken => {
+            org.is_none_or(|o| o.settings.allow_user_agent_flow) && app.policy.enable_user_agent_flow
+        }
+    };
+    if enabled {
+        Ok(())
+    } else {
+        Err(OAuthError::oauth_flow_disabled())
+    }
+}
+
+fn code_challenge(p: &Params) -> Result<Option<(String, PkceMethod)>, OAuthError> {
+    match (p.get_lenient("code_challenge"), p.get_lenient("code_challenge_method")) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => {
+            Err(OAuthError::invalid_request("code_challenge must be provided with code_challenge_method"))
+        }
+        // Salesforce clients never send the method; Salesforce assumes S256 (salesforce-wire.md §3.1).
+        (Some(c), None) | (Some(c), Some("S256")) if is_s256_challenge(c) => {
+            Ok(Some((c.to_string(), PkceMethod::S256)))
+        }
+        (Some(_), None) | (Some(_), Some("S256")) => {
+            Err(OAuthError::invalid_request("code_challenge must be 43 base64url characters"))
+        }
+        (Some(c), Some("plain")) if is_verifier_shape(c) => Ok(Some((c.to_string(), PkceMethod::Plain))),
+        (Some(_), Some("plain")) => Err(OAuthError::invalid_request("invalid code_challenge")),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request("unsupported code_challenge_method")),
+    }
+}
+
+fn prompt(p: &Params) -> Result<Prompt, OAuthError> {
+    let mut prompt = Prompt::default();
+    for part in p.get_lenient("prompt").unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+        match part {
+            "login" => prompt.login = true,
+            "consent" => prompt.consent = true,
+            "none" => prompt.none = true,
+            "select_account" => {}
+            _ => return Err(OAuthError::invalid_request("unsupported prompt value")),
+        }
+    }
+    if prompt.none && (prompt.login || prompt.consent) {
+        return Err(OAuthError::invalid_request("prompt=none cannot be combined with other values"));
+    }
+    Ok(prompt)
 }
 
 fn is_s256_challenge(c: &str) -> bool {
