@@ -914,3 +914,41 @@ both_backends!(over_https_cookies_are_host_prefixed_and_hsts_is_sent, |app: &Tes
     assert!(r.headers().get("strict-transport-security").is_none());
     assert!(r.headers()["set-cookie"].to_str().unwrap().starts_with("valet_csrf="));
 });
+
+// A refresh may narrow its grant's scopes, never widen them; the client credentials grant
+// runs only as an active Run-As user of the app's org.
+both_backends!(refresh_never_widens_and_run_as_must_be_active, |app: &TestApp| async move {
+    let rt = app.tokens("api refresh_token").await["refresh_token"].as_str().unwrap().to_string();
+    let refresh = |scope: &'static str| {
+        let rt = rt.clone();
+        async move {
+            post_form(
+                app,
+                "/services/oauth2/token",
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &rt),
+                    ("client_id", &app.app.consumer_key),
+                    ("client_secret", &app.secret),
+                    ("scope", scope),
+                ],
+            )
+            .await
+        }
+    };
+    let (s, e) = refresh("api web").await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_scope")), "{e}");
+    let (s, t) = refresh("api").await;
+    assert_eq!((s, t["scope"].as_str()), (200, Some("api")), "{t}");
+
+    let policy = AppPolicy {
+        enable_client_credentials_flow: true,
+        client_credentials_user: Some("jane@example.com".into()),
+        ..AppPolicy::default()
+    };
+    set_policy(app, &app.app.consumer_key, policy).await;
+    assert_eq!(client_credentials(app, "api").await.0, 200);
+    app.engine.set_user_active(&app.user.username, false).await.unwrap();
+    let (s, e) = client_credentials(app, "api").await;
+    assert_eq!((s, e["error_description"].as_str()), (400, Some("no client credentials user enabled")), "{e}");
+});

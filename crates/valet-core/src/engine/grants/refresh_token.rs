@@ -32,18 +32,60 @@ impl Engine {
             .await?;
         let app = &client.app;
         let now = self.clock.now_ms();
+        let (rt, family, reuse_successor) = self.usable_refresh_token(app, token, now).await?;
+        let user = self.store.get_user(&rt.user_id).await?.ok_or_else(OAuthError::inactive_user)?;
+        if !user.active {
+            return Err(OAuthError::inactive_user().into());
+        }
+        let mut family = family;
+        family.scopes = match scope {
+            // A refresh may narrow its grant's scopes, never widen them.
+            Some(s) => {
+                let asked = ScopeSet::parse(s).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+                if !asked.is_subset(&rt.scopes) {
+                    return Err(OAuthError::invalid_scope("requested scope exceeds the original grant").into());
+                }
+                asked
+            }
+            None => rt.scopes.clone(),
+        };
+        // Without rotation the same refresh token stays in use: its last use is recorded with
+        // the new access token, in the same write.
+        let rotating = reuse_successor.is_none() && app.policy.refresh_token_rotation;
+        let mut issue = Issue::new(&family, &user, &client).stored_family();
+        if reuse_successor.is_none() && !rotating {
+            issue = issue.touching(&rt.token_hash);
+        }
+        let mut resp = self.issue_tokens(issue).await?;
+        if let Some(successor) = reuse_successor {
+            resp.refresh_token = Some(successor.expose().to_string());
+        } else if rotating {
+            resp.refresh_token = Some(self.rotate(app, &rt, now).await?.expose().to_string());
+        }
+        Ok(resp)
+    }
+
+    /// The presented refresh token if it may be used now, with its family and, for a retry
+    /// within the rotation grace window, the successor to hand back again. A rotated-out
+    /// token used outside the window means the family is compromised: it is revoked
+    /// (salesforce-wire.md §4.2).
+    async fn usable_refresh_token(
+        &self,
+        app: &App,
+        token: &str,
+        now: i64,
+    ) -> Result<(RefreshToken, TokenFamily, Option<Secret>), TokenError> {
         if token.len() > 512 {
             return Err(OAuthError::expired_refresh_token().into());
         }
-        let hash = TokenHash::of(token);
-        let (rt, family) =
-            self.store.get_refresh_token_and_family(&hash).await?.ok_or_else(OAuthError::expired_refresh_token)?;
-        let hash = rt.token_hash.clone();
+        let (rt, family) = self
+            .store
+            .get_refresh_token_and_family(&TokenHash::of(token))
+            .await?
+            .ok_or_else(OAuthError::expired_refresh_token)?;
         if rt.app_id != app.id {
             return Err(OAuthError::expired_refresh_token().into());
         }
-        // A client that lost the response may retry within the grace window and gets the same
-        // successor back; any other reuse means the family is compromised (salesforce-wire.md §4.2).
         let mut reuse_successor: Option<Secret> = None;
         if rt.replaced_by.is_some() {
             reuse_successor = self.grace_successor(&rt, &app.policy, now).await?;
@@ -56,86 +98,65 @@ impl Engine {
         if (rt.revoked_at.is_some() && reuse_successor.is_none()) || rt.expires_at.is_some_and(|e| e <= now) {
             return Err(OAuthError::expired_refresh_token().into());
         }
+        if self.expired_by_policy(app, &rt, now).await? {
+            return Err(OAuthError::expired_refresh_token().into());
+        }
+        let family = family.ok_or_else(OAuthError::expired_refresh_token)?;
+        Ok((rt, family, reuse_successor))
+    }
+
+    /// The app's refresh-token policy, and the org's idle TTL on top of it.
+    async fn expired_by_policy(&self, app: &App, rt: &RefreshToken, now: i64) -> Result<bool, TokenError> {
         let minute = 60_000i64;
-        let expired_by_policy = match app.policy.refresh_token_policy {
+        let by_app = match app.policy.refresh_token_policy {
             RefreshTokenPolicy::ValidUntilRevoked => false,
             RefreshTokenPolicy::ExpireImmediately => true,
             RefreshTokenPolicy::ExpireAfter { minutes } => rt.created_at + minutes as i64 * minute <= now,
             RefreshTokenPolicy::ExpireIfUnused { minutes } => rt.last_used_at + minutes as i64 * minute <= now,
         };
-        // The org's "idle refresh token TTL" applies on top of every app's own policy.
         let org_idle_days = self.store.get_org(&app.org_id).await?.and_then(|o| o.settings.idle_refresh_token_ttl_days);
-        let idle_by_org = org_idle_days.is_some_and(|days| rt.last_used_at + i64::from(days) * 24 * 60 * minute <= now);
-        if expired_by_policy || idle_by_org {
-            return Err(OAuthError::expired_refresh_token().into());
+        let by_org = org_idle_days.is_some_and(|days| rt.last_used_at + i64::from(days) * 24 * 60 * minute <= now);
+        Ok(by_app || by_org)
+    }
+
+    /// Replaces `rt` by a new refresh token and returns it. If a concurrent request rotated it
+    /// first, that is the same client retrying: within the grace window it gets the winner's
+    /// successor; otherwise it is reuse, and the family is revoked.
+    async fn rotate(&self, app: &App, rt: &RefreshToken, now: i64) -> Result<Secret, TokenError> {
+        let new = secret::new_refresh_token(now, self.rng());
+        let record = RefreshToken {
+            token_hash: new.hash(),
+            family_id: rt.family_id.clone(),
+            org_id: rt.org_id.clone(),
+            app_id: rt.app_id.clone(),
+            user_id: rt.user_id.clone(),
+            scopes: rt.scopes.clone(),
+            created_at: now,
+            last_used_at: now,
+            expires_at: rt.expires_at,
+            revoked_at: None,
+            replaced_by: None,
+            successor_sealed: None,
+        };
+        let sealed = self.master.seal_for(SUCCESSOR_PURPOSE, new.expose().as_bytes()).map_err(EngineError::from)?;
+        let rotated = match self.store.rotate_refresh_token(&rt.token_hash, &record, &sealed, now).await {
+            Err(StoreError::NotFound) => return Err(self.vanished(app).await),
+            rotated => rotated?,
+        };
+        if rotated {
+            return Ok(new);
         }
-        let family = family.ok_or_else(OAuthError::expired_refresh_token)?;
-        let user = self.store.get_user(&rt.user_id).await?.ok_or_else(OAuthError::inactive_user)?;
-        if !user.active {
-            return Err(OAuthError::inactive_user().into());
-        }
-        let mut family = family;
-        if let Some(s) = scope {
-            let asked = ScopeSet::parse(s).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
-            if !asked.is_subset(&rt.scopes) {
-                return Err(OAuthError::invalid_scope("requested scope exceeds the original grant").into());
-            }
-            family.scopes = asked;
-        } else {
-            family.scopes = rt.scopes.clone();
-        }
-        // Without rotation the same refresh token stays in use: its last use is recorded with
-        // the new access token, in the same write.
-        let rotating = reuse_successor.is_none() && app.policy.refresh_token_rotation;
-        let mut issue = Issue::new(&family, &user, &client).stored_family();
-        if reuse_successor.is_none() && !rotating {
-            issue = issue.touching(&hash);
-        }
-        let mut resp = self.issue_tokens(issue).await?;
-        if let Some(successor) = reuse_successor {
-            resp.refresh_token = Some(successor.expose().to_string());
-        } else if rotating {
-            let new = secret::new_refresh_token(now, self.rng());
-            let record = RefreshToken {
-                token_hash: new.hash(),
-                family_id: rt.family_id.clone(),
-                org_id: rt.org_id.clone(),
-                app_id: rt.app_id.clone(),
-                user_id: rt.user_id.clone(),
-                scopes: rt.scopes.clone(),
-                created_at: now,
-                last_used_at: now,
-                expires_at: rt.expires_at,
-                revoked_at: None,
-                replaced_by: None,
-                successor_sealed: None,
-            };
-            let sealed = self.master.seal_for(SUCCESSOR_PURPOSE, new.expose().as_bytes()).map_err(EngineError::from)?;
-            let rotated = match self.store.rotate_refresh_token(&hash, &record, &sealed, now).await {
-                Err(StoreError::NotFound) => return Err(self.vanished(app).await),
-                rotated => rotated?,
-            };
-            if rotated {
-                resp.refresh_token = Some(new.expose().to_string());
-            } else {
-                // A concurrent request rotated it first: that is the same client retrying, so
-                // within the grace window it gets the winner's successor; otherwise it is reuse.
-                let successor = match self.store.get_refresh_token(&hash).await? {
-                    Some(winner) if winner.replaced_by.is_some() => {
-                        self.grace_successor(&winner, &app.policy, now).await?
-                    }
-                    _ => None,
-                };
-                match successor {
-                    Some(s) => resp.refresh_token = Some(s.expose().to_string()),
-                    None => {
-                        self.store.revoke_family(&rt.family_id, now).await?;
-                        return Err(OAuthError::expired_refresh_token().into());
-                    }
-                }
+        let successor = match self.store.get_refresh_token(&rt.token_hash).await? {
+            Some(winner) if winner.replaced_by.is_some() => self.grace_successor(&winner, &app.policy, now).await?,
+            _ => None,
+        };
+        match successor {
+            Some(s) => Ok(s),
+            None => {
+                self.store.revoke_family(&rt.family_id, now).await?;
+                Err(OAuthError::expired_refresh_token().into())
             }
         }
-        Ok(resp)
     }
 
     /// The successor of a rotated-out token, if the rotation is within the app's grace window
