@@ -20,53 +20,10 @@ impl Engine {
         let Issue { family, user, client, nonce, with_refresh, with_id_token, new_family, touch_refresh } = issue;
         let app = &client.app;
         let now = self.clock.now_ms();
-        let (access, lifetime) = if app.policy.jwt_access_tokens {
-            let minutes = app.policy.jwt_access_token_minutes as i64;
-            (Secret::new(self.jwt_access_token(app, user, &family.scopes, now, minutes)?), minutes * 60_000)
-        } else {
-            (
-                secret::new_access_token(&family.org_id, now, self.rng()),
-                app.policy.session_timeout_minutes as i64 * 60_000,
-            )
-        };
-        let access_record = AccessToken {
-            token_hash: access.hash(),
-            family_id: family.id.clone(),
-            org_id: family.org_id.clone(),
-            app_id: app.id.clone(),
-            user_id: user.id.clone(),
-            scopes: family.scopes.clone(),
-            created_at: now,
-            expires_at: now + lifetime,
-            revoked_at: None,
-        };
-        let (refresh, refresh_record) = if with_refresh
-            && family.scopes.allows_refresh()
-            && app.policy.refresh_token_policy != RefreshTokenPolicy::ExpireImmediately
-        {
-            let rt = secret::new_refresh_token(now, self.rng());
-            let expires_at = match app.policy.refresh_token_policy {
-                RefreshTokenPolicy::ExpireAfter { minutes } => Some(now + minutes as i64 * 60_000),
-                _ => None,
-            };
-            let record = RefreshToken {
-                token_hash: rt.hash(),
-                family_id: family.id.clone(),
-                org_id: family.org_id.clone(),
-                app_id: app.id.clone(),
-                user_id: user.id.clone(),
-                scopes: family.scopes.clone(),
-                created_at: now,
-                last_used_at: now,
-                expires_at,
-                revoked_at: None,
-                replaced_by: None,
-                successor_sealed: None,
-            };
-            (Some(rt.expose().to_string()), Some(record))
-        } else {
-            (None, None)
-        };
+        let (access, access_record) = self.new_access_token(app, user, family, now)?;
+        let (refresh, refresh_record) =
+            if with_refresh { self.new_refresh_token(app, user, family, now).unzip() } else { (None, None) };
+        let refresh = refresh.map(|r| r.expose().to_string());
         let stored = self
             .store
             .store_issuance(Issuance {
@@ -105,6 +62,73 @@ impl Engine {
             issued_at: Some(issued_at),
             ..Default::default()
         })
+    }
+
+    /// The access token for a family (a JWT when the app's policy says so, opaque otherwise)
+    /// and the row that stores its hash.
+    fn new_access_token(
+        &self,
+        app: &App,
+        user: &User,
+        family: &TokenFamily,
+        now: i64,
+    ) -> Result<(Secret, AccessToken), TokenError> {
+        let (access, lifetime) = if app.policy.jwt_access_tokens {
+            let minutes = app.policy.jwt_access_token_minutes as i64;
+            (Secret::new(self.jwt_access_token(app, user, &family.scopes, now, minutes)?), minutes * 60_000)
+        } else {
+            (
+                secret::new_access_token(&family.org_id, now, self.rng()),
+                app.policy.session_timeout_minutes as i64 * 60_000,
+            )
+        };
+        let record = AccessToken {
+            token_hash: access.hash(),
+            family_id: family.id.clone(),
+            org_id: family.org_id.clone(),
+            app_id: app.id.clone(),
+            user_id: user.id.clone(),
+            scopes: family.scopes.clone(),
+            created_at: now,
+            expires_at: now + lifetime,
+            revoked_at: None,
+        };
+        Ok((access, record))
+    }
+
+    /// A refresh token for a family, when its scopes ask for one and the app's policy does not
+    /// expire them at once; it expires with the policy's absolute lifetime, if any.
+    fn new_refresh_token(
+        &self,
+        app: &App,
+        user: &User,
+        family: &TokenFamily,
+        now: i64,
+    ) -> Option<(Secret, RefreshToken)> {
+        let policy = app.policy.refresh_token_policy;
+        if !family.scopes.allows_refresh() || policy == RefreshTokenPolicy::ExpireImmediately {
+            return None;
+        }
+        let rt = secret::new_refresh_token(now, self.rng());
+        let expires_at = match policy {
+            RefreshTokenPolicy::ExpireAfter { minutes } => Some(now + minutes as i64 * 60_000),
+            _ => None,
+        };
+        let record = RefreshToken {
+            token_hash: rt.hash(),
+            family_id: family.id.clone(),
+            org_id: family.org_id.clone(),
+            app_id: app.id.clone(),
+            user_id: user.id.clone(),
+            scopes: family.scopes.clone(),
+            created_at: now,
+            last_used_at: now,
+            expires_at,
+            revoked_at: None,
+            replaced_by: None,
+            successor_sealed: None,
+        };
+        Some((rt, record))
     }
 
     /// The answer when the store refused to write a grant because what it belongs to is gone

@@ -124,19 +124,15 @@ impl Engine {
     /// successor; otherwise it is reuse, and the family is revoked.
     async fn rotate(&self, app: &App, rt: &RefreshToken, now: i64) -> Result<Secret, TokenError> {
         let new = secret::new_refresh_token(now, self.rng());
+        // The successor keeps its predecessor's family, grant and absolute expiry.
         let record = RefreshToken {
             token_hash: new.hash(),
-            family_id: rt.family_id.clone(),
-            org_id: rt.org_id.clone(),
-            app_id: rt.app_id.clone(),
-            user_id: rt.user_id.clone(),
-            scopes: rt.scopes.clone(),
             created_at: now,
             last_used_at: now,
-            expires_at: rt.expires_at,
             revoked_at: None,
             replaced_by: None,
             successor_sealed: None,
+            ..rt.clone()
         };
         let sealed = self.master.seal_for(SUCCESSOR_PURPOSE, new.expose().as_bytes()).map_err(EngineError::from)?;
         let rotated = match self.store.rotate_refresh_token(&rt.token_hash, &record, &sealed, now).await {
