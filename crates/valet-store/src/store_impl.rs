@@ -959,27 +959,14 @@ impl Store for SqlStore {
     }
 
     async fn assign_permission_set(&self, user_id: &SfId, ps_id: &SfId) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO permission_set_assignments (user_id, ps_id) VALUES ($1, $2) ON CONFLICT (user_id, ps_id) DO NOTHING")
-            .bind(user_id.as_str())
-            .bind(ps_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        bump_changes(&mut tx).await?;
-        tx.commit().await.map_err(db_err)
+        let sql = "INSERT INTO permission_set_assignments (user_id, ps_id) VALUES ($1, $2) \
+                   ON CONFLICT (user_id, ps_id) DO NOTHING";
+        self.write_link(sql, user_id, ps_id, "permission set assignment").await
     }
 
     async fn unassign_permission_set(&self, user_id: &SfId, ps_id: &SfId) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM permission_set_assignments WHERE user_id = $1 AND ps_id = $2")
-            .bind(user_id.as_str())
-            .bind(ps_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        bump_changes(&mut tx).await?;
-        tx.commit().await.map_err(db_err)
+        let sql = "DELETE FROM permission_set_assignments WHERE user_id = $1 AND ps_id = $2";
+        self.write_link(sql, user_id, ps_id, "permission set assignment").await
     }
 
     async fn user_permission_sets(&self, user_id: &SfId) -> StoreResult<Vec<String>> {
@@ -1056,30 +1043,14 @@ impl Store for SqlStore {
     }
 
     async fn grant_custom_permission(&self, ps_id: &SfId, cp_id: &SfId) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO permission_set_custom_permissions (ps_id, cp_id) VALUES ($1, $2) \
-             ON CONFLICT (ps_id, cp_id) DO NOTHING",
-        )
-        .bind(ps_id.as_str())
-        .bind(cp_id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| write_err(e, "custom permission grant"))?;
-        bump_changes(&mut tx).await?;
-        tx.commit().await.map_err(db_err)
+        let sql = "INSERT INTO permission_set_custom_permissions (ps_id, cp_id) VALUES ($1, $2) \
+                   ON CONFLICT (ps_id, cp_id) DO NOTHING";
+        self.write_link(sql, ps_id, cp_id, "custom permission grant").await
     }
 
     async fn revoke_custom_permission(&self, ps_id: &SfId, cp_id: &SfId) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM permission_set_custom_permissions WHERE ps_id = $1 AND cp_id = $2")
-            .bind(ps_id.as_str())
-            .bind(cp_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        bump_changes(&mut tx).await?;
-        tx.commit().await.map_err(db_err)
+        let sql = "DELETE FROM permission_set_custom_permissions WHERE ps_id = $1 AND cp_id = $2";
+        self.write_link(sql, ps_id, cp_id, "custom permission grant").await
     }
 
     async fn permission_set_custom_permissions(&self, ps_id: &SfId) -> StoreResult<Vec<String>> {
@@ -1264,6 +1235,18 @@ impl SweepRule {
             Some(u) => format!("DELETE FROM {t} WHERE {c} > $1 AND {c} <= $2 AND {u}"),
             None => format!("DELETE FROM {t} WHERE {c} > $1 AND {c} <= $2"),
         }
+    }
+}
+
+impl SqlStore {
+    /// One statement on a link table (two ids: a permission set's assignments and grants), in
+    /// a write transaction that bumps the change counter so every node's cache notices. A link
+    /// to a row that is gone is `NotFound`.
+    async fn write_link(&self, sql: &'static str, a: &SfId, b: &SfId, what: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(sql).bind(a.as_str()).bind(b.as_str()).execute(&mut *tx).await.map_err(|e| write_err(e, what))?;
+        bump_changes(&mut tx).await?;
+        tx.commit().await.map_err(db_err)
     }
 }
 
