@@ -420,6 +420,10 @@ fn peer_ip(req: &axum::extract::Request) -> Option<std::net::IpAddr> {
 /// (`Engine::client_address`). The one source of client addresses for throttling, IP ranges
 /// and logs.
 pub fn client_ip(engine: &valet_core::Engine, req: &axum::extract::Request) -> Option<std::net::IpAddr> {
+    // Without trusted proxies no header is read (and nothing is allocated per request).
+    if engine.config().trusted_proxies.is_empty() {
+        return engine.client_address(peer_ip(req), &[]);
+    }
     let forwarded: Vec<&str> =
         req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
     engine.client_address(peer_ip(req), &forwarded)
