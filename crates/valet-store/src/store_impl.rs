@@ -394,7 +394,8 @@ impl Store for SqlStore {
         .bind(consent.created_at)
         .execute(&mut *tx)
         .await
-        .map_err(db_err)?;
+        // Unique violations cannot happen (the upsert); a vanished user or app is NotFound.
+        .map_err(|e| write_err(e, "consent"))?;
         bump_changes(&mut tx).await?;
         tx.commit().await.map_err(db_err)
     }

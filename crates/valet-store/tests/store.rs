@@ -817,6 +817,14 @@ async fn writes_for_a_deleted_app_are_not_found(store: Arc<SqlStore>) {
         touch_refresh: None,
     };
     not_found("a new family", store.store_issuance(direct).await);
+    // A consent given while the app was deleted.
+    let consent = Consent {
+        user_id: user.id.clone(),
+        app_id: app.id.clone(),
+        scopes: ScopeSet::from_stored("api"),
+        created_at: T0,
+    };
+    not_found("a consent", store.upsert_consent(&consent).await);
     // A rotation, a code and its redemption.
     let rotated = store.rotate_refresh_token(&TokenHash::of("rt-doomed"), &refresh_for(&f, "rt-next"), b"s", T0).await;
     assert!(matches!(rotated, Err(StoreError::NotFound)), "a rotation: {rotated:?}");

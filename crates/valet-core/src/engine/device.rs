@@ -226,14 +226,13 @@ impl Engine {
                     scopes.insert(s);
                 }
             }
-            self.store
-                .upsert_consent(&Consent {
-                    user_id: user.id.clone(),
-                    app_id: app.id.clone(),
-                    scopes,
-                    created_at: self.clock.now_ms(),
-                })
-                .await?;
+            let consent =
+                Consent { user_id: user.id.clone(), app_id: app.id.clone(), scopes, created_at: self.clock.now_ms() };
+            match self.store.upsert_consent(&consent).await {
+                // The app was deleted meanwhile: its code is gone with it.
+                Err(crate::store::StoreError::NotFound) => return Ok(DeviceDecision::UnknownCode),
+                other => other?,
+            }
             Ok(DeviceDecision::Approved)
         } else {
             Ok(DeviceDecision::Denied)

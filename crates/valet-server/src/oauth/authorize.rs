@@ -151,11 +151,18 @@ async fn decide(
 async fn issue(state: &AppState, request: &AuthorizeRequest, user: &User, auth_time: i64) -> Response {
     match state.engine.complete_authorization(request, user, auth_time).await {
         Ok(location) => found(&location),
-        // The app was deleted while the user approved it: it no longer exists.
-        Err(valet_core::EngineError::Store(valet_core::store::StoreError::NotFound)) => {
+        Err(e) => engine_failure(&e),
+    }
+}
+
+/// A failure while approving: the app deleted meanwhile (its rows refuse new links) is an
+/// error page naming an unknown client, anything else a fault.
+fn engine_failure(e: &valet_core::EngineError) -> Response {
+    match e {
+        valet_core::EngineError::Store(valet_core::store::StoreError::NotFound) => {
             error_page(&OAuthError::invalid_client_id())
         }
-        Err(e) => http::fault(&e),
+        e => http::fault(e),
     }
 }
 
@@ -196,7 +203,7 @@ pub async fn consent(State(state): State<AppState>, req: Request) -> Response {
                 return redirect_error(&request, OAuthError::invalid_app_access());
             }
             if let Err(e) = state.engine.remember_consent(&request, &user).await {
-                return http::fault(&e);
+                return engine_failure(&e);
             }
             issue(&state, &request, &user, session.auth_time).await
         }
