@@ -823,6 +823,29 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_and_private_outbound() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = load(dir_args(dir.path()), NetArgs::default(), &[]).unwrap();
+        assert!(c.trusted_proxies.value.is_empty() && !c.allow_private_outbound.value, "off by default");
+        let env = [("VALET_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1"), ("VALET_ALLOW_PRIVATE_OUTBOUND", "true")];
+        let c = load(dir_args(dir.path()), NetArgs::default(), &env).unwrap();
+        assert_eq!(c.trusted_proxies.value, ["10.0.0.0/8", "192.168.1.1"]);
+        assert!(c.allow_private_outbound.value);
+        std::fs::write(dir.path().join("valet.toml"), "trusted_proxies = [\"172.16.0.0/12\"]\n").unwrap();
+        let c = load(dir_args(dir.path()), NetArgs::default(), &[]).unwrap();
+        assert_eq!(c.trusted_proxies.value, ["172.16.0.0/12"]);
+        std::fs::remove_file(dir.path().join("valet.toml")).unwrap();
+        let e = load(dir_args(dir.path()), NetArgs::default(), &[("VALET_TRUSTED_PROXIES", "proxy.example")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("trusted_proxies") && e.contains("VALET_TRUSTED_PROXIES"), "{e}");
+        let e = load(dir_args(dir.path()), NetArgs::default(), &[("VALET_ALLOW_PRIVATE_OUTBOUND", "maybe")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("allow_private_outbound"), "{e}");
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("valet.toml"), "listen = \"127.0.0.1:1\"\nlisen = \"x\"\n").unwrap();
